@@ -32,9 +32,16 @@ class VGG(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            *conv_bn(1, 32), *conv_bn(32, 32), nn.MaxPool2d(2),
-            *conv_bn(32, 64), *conv_bn(64, 64), nn.AvgPool2d(2),
-            *conv_bn(64, 128), *conv_bn(128, 128), *conv_bn(128, 128), nn.MaxPool2d(2),
+            *conv_bn(1, 32),
+            *conv_bn(32, 32),
+            nn.MaxPool2d(2),
+            *conv_bn(32, 64),
+            *conv_bn(64, 64),
+            nn.AvgPool2d(2),
+            *conv_bn(64, 128),
+            *conv_bn(128, 128),
+            *conv_bn(128, 128),
+            nn.MaxPool2d(2),
         )
         self.classifier = nn.Sequential(
             nn.Flatten(), nn.Dropout(0.3), nn.Linear(128 * 3 * 3, 256), nn.ReLU(), nn.Linear(256, 10)
@@ -51,7 +58,8 @@ class BasicBlock(nn.Module):
         super().__init__()
         self.body = nn.Sequential(
             *conv_bn(cin, cout, stride),
-            nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout),
+            nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(cout),
         )
         self.shortcut = nn.Identity()
         if stride != 1 or cin != cout:
@@ -116,8 +124,14 @@ def train(model: nn.Module, epochs: int, seed: int) -> nn.Module:
 def export(model: nn.Module, path: Path) -> None:
     dummy = torch.zeros(1, 1, 28, 28)
     torch.onnx.export(
-        model, (dummy,), str(path), input_names=["image"], output_names=["logits"],
-        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False,
+        model,
+        (dummy,),
+        str(path),
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
         training=torch.onnx.TrainingMode.PRESERVE,  # keep BatchNormalization: folding it is our job
     )
     print(f"wrote {path}")

@@ -1,7 +1,7 @@
 """snnc: compile trained ReLU networks (ONNX) into spiking neural networks.
 
-    graph = snnc.import_onnx("model.onnx")      # the IR (snnc.ir.Graph)
-    logits, = snnc.execute(graph, x)            # the ANN on the numpy reference executor
+graph = snnc.import_onnx("model.onnx")      # the IR (snnc.ir.Graph)
+logits, = snnc.execute(graph, x)            # the ANN on the numpy reference executor
 """
 
 __version__ = "0.1.0"

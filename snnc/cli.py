@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001  (a bug: one line, unless --debug)
         if args.debug:
             raise
-        print(f"snnc: internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)", file=sys.stderr)
+        print(
+            f"snnc: internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)", file=sys.stderr
+        )
         return INTERNAL
 
 

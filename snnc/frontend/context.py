@@ -88,9 +88,9 @@ class ImportContext:
 
     # -- outputs --------------------------------------------------------------------------
     def emit(self, op: Op, inputs: list[str]) -> str:
-        """Add an IR node named after the ONNX node's first output."""
+        """Add an IR node named after the ONNX node (or, if it has no name, its first output)."""
         try:
-            return self.graph.add(op, inputs, self.node.output[0])
+            return self.graph.add(op, inputs, self.node.name or self.node.output[0])
         except IRError as exc:
             raise self.unsupported(str(exc)) from exc
 

@@ -13,7 +13,7 @@ from onnx.reference import ReferenceEvaluator
 
 from snnc.errors import FileError, InvalidModelError, UnsupportedError
 from snnc.frontend import converters  # noqa: F401  (registers every converter)
-from snnc.frontend.context import ImportContext, node_label
+from snnc.frontend.context import ImportContext
 from snnc.frontend.registry import DEFAULT_DOMAINS, find_converter
 from snnc.ir.graph import Graph
 from snnc.ir.types import BATCH, TensorType
@@ -167,7 +167,8 @@ def _fold(ctx: ImportContext, node: onnx.NodeProto) -> None:
     feeds = {name: ctx.constants[name] for name in node.input if name}
     untyped = onnx.TensorProto.UNDEFINED
     graph = helper.make_graph(
-        [node], "fold",
+        [node],
+        "fold",
         [helper.make_tensor_value_info(name, untyped, None) for name in feeds],
         [helper.make_tensor_value_info(name, untyped, None) for name in node.output if name],
     )

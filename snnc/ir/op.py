@@ -94,7 +94,11 @@ def decode_value(value):
     """The inverse of encode_value; JSON lists come back as tuples."""
     if isinstance(value, dict) and set(value) == {"dtype", "shape", "b64"}:
         raw = base64.b64decode(value["b64"])
-        return np.frombuffer(raw, dtype=np.dtype(value["dtype"]).newbyteorder("<")).astype(value["dtype"]).reshape(value["shape"])
+        return (
+            np.frombuffer(raw, dtype=np.dtype(value["dtype"]).newbyteorder("<"))
+            .astype(value["dtype"])
+            .reshape(value["shape"])
+        )
     if isinstance(value, list):
         return tuple(decode_value(v) for v in value)
     return value

@@ -31,7 +31,9 @@ def _windowed_shape(x: TensorType, op, kernel, dilations, ceil_mode: bool, what:
     nsp = len(kernel)
     out = []
     for i in range(nsp):
-        size = window_output_size(spatial[i], kernel[i], op.strides[i], op.pads[i], op.pads[i + nsp], dilations[i], ceil_mode)
+        size = window_output_size(
+            spatial[i], kernel[i], op.strides[i], op.pads[i], op.pads[i + nsp], dilations[i], ceil_mode
+        )
         require(size > 0, f"{what}: window {kernel} does not fit input {x}")
         out.append(size)
     return tuple(out)
@@ -104,7 +106,10 @@ class Gemm(Op):
 
     def infer(self, inputs):
         (x,) = inputs
-        require(x.rank >= 2 and x.shape[-1] == self.weight.shape[1], f"gemm expects last dim {self.weight.shape[1]}, got {x}")
+        require(
+            x.rank >= 2 and x.shape[-1] == self.weight.shape[1],
+            f"gemm expects last dim {self.weight.shape[1]}, got {x}",
+        )
         return x.with_sample_shape((*x.sample_shape[:-1], self.weight.shape[0]))
 
     def macs(self, inputs, output):
@@ -132,7 +137,9 @@ class BatchNorm(Op):
 
     def infer(self, inputs):
         (x,) = inputs
-        require(x.rank >= 2 and x.shape[1] == self.scale.shape[0], f"batch-norm of {self.scale.shape[0]} channels got {x}")
+        require(
+            x.rank >= 2 and x.shape[1] == self.scale.shape[0], f"batch-norm of {self.scale.shape[0]} channels got {x}"
+        )
         return x
 
     def folded(self) -> tuple[np.ndarray, np.ndarray]:

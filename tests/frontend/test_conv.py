@@ -70,7 +70,12 @@ def test_conv2d_random_geometry(size, kernel, stride, pad, dilation, groups):
     if (kernel - 1) * dilation + 1 > size + 2 * pad:
         return
     model = conv_model(
-        (2, 4, size, size), 4, (kernel, kernel), strides=[stride, stride], pads=[pad] * 4,
-        dilations=[dilation, dilation], group=groups,
+        (2, 4, size, size),
+        4,
+        (kernel, kernel),
+        strides=[stride, stride],
+        pads=[pad] * 4,
+        dilations=[dilation, dilation],
+        group=groups,
     )
     assert_matches_ort(model, random_input((2, 4, size, size)))

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 from onnx import helper
 
+import snnc
 from snnc.errors import UnsupportedError
 from tests.frontend.helpers import assert_matches_ort, make_model, random_input, weights
-
-import snnc
 
 SHAPE = (2, 3, 4, 5)
 

@@ -10,8 +10,13 @@ from tests.frontend.helpers import assert_matches_ort, make_model, random_input,
 @pytest.mark.parametrize("opset", [7, 9, 11, 13, 21])
 @pytest.mark.parametrize(
     "attrs,c_shape",
-    [({}, (4,)), ({"transB": 1}, (4,)), ({"alpha": 0.5, "beta": 2.0}, (1, 4)), ({"transB": 1, "alpha": 3.0}, ()),
-     ({}, None)],
+    [
+        ({}, (4,)),
+        ({"transB": 1}, (4,)),
+        ({"alpha": 0.5, "beta": 2.0}, (1, 4)),
+        ({"transB": 1, "alpha": 3.0}, ()),
+        ({}, None),
+    ],
 )
 def test_gemm(opset, attrs, c_shape):
     if c_shape is None and opset < 11:

@@ -6,10 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import helper
 
+import snnc
 from snnc.errors import UnsupportedError
 from tests.frontend.helpers import assert_matches_ort, make_model, random_input
-
-import snnc
 
 SHAPE = (2, 3, 9, 10)
 

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
+import snnc
 from snnc.errors import UnsupportedError
 from tests.frontend.helpers import assert_matches_ort, make_model, random_input
-
-import snnc
 
 SHAPE = (2, 3, 4, 5)
 
@@ -28,7 +27,9 @@ def test_flatten(axis, opset):
 @pytest.mark.parametrize("opset", [7, 13, 14, 19, 21])
 def test_reshape(target, opset):
     inits = {"s": np.array(target, np.int64)}
-    model = make_model([helper.make_node("Reshape", ["x", "s"], ["y"])], SHAPE, initializers=inits, opset=opset, batch=2)
+    model = make_model(
+        [helper.make_node("Reshape", ["x", "s"], ["y"])], SHAPE, initializers=inits, opset=opset, batch=2
+    )
     assert_matches_ort(model, random_input(SHAPE))
 
 

@@ -25,10 +25,10 @@ def _operands(ctx: ImportContext):
     """(dynamic value, constant or None, constant_is_first) for a binary op."""
     if ctx.is_const(0):
         x = ctx.value(1)
-        return x, _legacy_broadcast(ctx, ctx.const(0).astype(np.float32), x), True
+        return x, _legacy_broadcast(ctx, ctx.const(0).astype(np.float32, copy=False), x), True
     x = ctx.value(0)
     if ctx.is_const(1):
-        return x, _legacy_broadcast(ctx, ctx.const(1).astype(np.float32), x), False
+        return x, _legacy_broadcast(ctx, ctx.const(1).astype(np.float32, copy=False), x), False
     return x, None, False
 
 
@@ -67,14 +67,14 @@ def convert_div(ctx: ImportContext):
         raise ctx.unsupported("division by a computed tensor is not supported; only x / constant")
     if np.any(constant == 0):
         raise ctx.unsupported("division by a constant that contains zero")
-    return ctx.emit(ctx.make(MulConst, (1.0 / constant).astype(np.float32)), [x])
+    return ctx.emit(ctx.make(MulConst, (1.0 / constant).astype(np.float32, copy=False)), [x])
 
 
 @converter("Sum", versions=(6, 8, 13))
 def convert_sum(ctx: ImportContext):
     count = len(ctx.node.input)
     dynamic = [ctx.value(i) for i in range(count) if not ctx.is_const(i)]
-    constants = [ctx.const(i).astype(np.float32) for i in range(count) if ctx.is_const(i)]
+    constants = [ctx.const(i).astype(np.float32, copy=False) for i in range(count) if ctx.is_const(i)]
     total = dynamic[0] if len(dynamic) == 1 else ctx.emit(Add(), dynamic)
     if constants:
         total = ctx.emit(ctx.make(AddConst, sum(constants[1:], constants[0])), [total])

@@ -14,8 +14,8 @@ from snnc.ir.ops_tensor import Reshape
 @converter("Conv", versions=(1, 11, 22))
 def convert_conv(ctx: ImportContext):
     x = ctx.value(0)
-    weight = ctx.const(1).astype(np.float32)
-    bias = ctx.const(2, np.zeros(weight.shape[0])).astype(np.float32)
+    weight = ctx.const(1).astype(np.float32, copy=False)
+    bias = ctx.const(2, np.zeros(weight.shape[0])).astype(np.float32, copy=False)
     attrs = ctx.attrs()
     kernel = tuple(weight.shape[2:])
     if "kernel_shape" in attrs and tuple(attrs["kernel_shape"]) != kernel:
@@ -34,9 +34,11 @@ def convert_gemm(ctx: ImportContext):
     attrs = ctx.attrs()
     if attrs.get("transA", 0):
         raise ctx.unsupported("transA=1 would transpose the batch dimension into the features")
-    b_matrix = ctx.const(1).astype(np.float32)
+    b_matrix = ctx.const(1).astype(np.float32, copy=False)
     weight = b_matrix if attrs.get("transB", 0) else b_matrix.T
-    weight = np.float32(attrs.get("alpha", 1.0)) * weight
+    alpha = attrs.get("alpha", 1.0)
+    if alpha != 1.0:
+        weight = np.float32(alpha) * weight
     bias = np.zeros(weight.shape[0], dtype=np.float32)
     c = ctx.const(2)
     if c is not None:
@@ -51,7 +53,7 @@ def convert_gemm(ctx: ImportContext):
 def convert_matmul(ctx: ImportContext):
     """x @ B with a constant B: a dense layer on the last axis (a 1-D B drops that axis)."""
     x = ctx.value(0)
-    b = ctx.const(1).astype(np.float32)
+    b = ctx.const(1).astype(np.float32, copy=False)
     if b.ndim == 1:
         y = ctx.emit(ctx.make(Gemm, b[None, :], np.zeros(1, np.float32)), [x])
         return ctx.emit(ctx.make(Reshape, ctx.type(y).sample_shape[:-1] or (1,)), [y])
@@ -70,7 +72,7 @@ def convert_batch_norm(ctx: ImportContext):
         raise ctx.unsupported("training_mode=1: export the model in eval mode")
     if attrs.get("spatial", 1) == 0:
         raise ctx.unsupported("spatial=0 (per-activation statistics) is not supported")
-    params = [ctx.const(i).astype(np.float32).reshape(-1) for i in range(1, 5)]
+    params = [ctx.const(i).astype(np.float32, copy=False).reshape(-1) for i in range(1, 5)]
     op = ctx.make(BatchNorm, *params, epsilon=attrs.get("epsilon", 1e-5))
     return ctx.emit(op, [x])
 

@@ -20,7 +20,10 @@ def convert_average_pool(ctx: ImportContext):
         raise ctx.unsupported(f"dilated average pooling (dilations={attrs['dilations']}) is not supported")
     window = window_attributes(ctx, ctx.type(x).shape[2:], kernel)
     op = ctx.make(
-        AvgPool, kernel, ceil_mode=attrs.get("ceil_mode", 0), count_include_pad=attrs.get("count_include_pad", 0),
+        AvgPool,
+        kernel,
+        ceil_mode=attrs.get("ceil_mode", 0),
+        count_include_pad=attrs.get("count_include_pad", 0),
         **window,
     )
     return ctx.emit(op, [x])

@@ -31,11 +31,10 @@ def convert_flatten(ctx: ImportContext):
     return ctx.emit(ctx.make(Reshape, (int(np.prod(shape[axis:], dtype=np.int64)),)), [x])
 
 
-@converter("Reshape", versions=(1, 5, 13, 14, 19, 21, 23, 24, 25))
+@converter("Reshape", versions=(5, 13, 14, 19, 21, 23, 24, 25))
 def convert_reshape(ctx: ImportContext):
     x = ctx.value(0)
-    target = ctx.const(1) if ctx.opset >= 5 else ctx.attrs()["shape"]
-    target = [int(d) for d in np.asarray(target).reshape(-1)]
+    target = [int(d) for d in ctx.const(1).reshape(-1)]
     shape = ctx.full_shape(x)
     allowzero = ctx.attrs().get("allowzero", 0)
     if allowzero and 0 in target:
