@@ -13,9 +13,11 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from snnc.errors import DataError
 from snnc.ir import ops_nn as nn
+from snnc.ir import ops_snn as snn
 from snnc.ir import ops_tensor as t
 from snnc.ir.graph import Graph
 from snnc.ir.op import Op
+from snnc.ir.types import TensorType
 
 KERNELS: dict[type[Op], Callable] = {}
 
@@ -29,7 +31,7 @@ def kernel(*op_classes: type[Op]):
     return register
 
 
-def _windows(x: np.ndarray, kernel_shape, strides, dilations) -> np.ndarray:
+def sliding_windows(x: np.ndarray, kernel_shape, strides, dilations) -> np.ndarray:
     """(N, C, *out, *kernel) view of the (already padded) input's sliding windows."""
     nsp = len(kernel_shape)
     span = [(k - 1) * d + 1 for k, d in zip(kernel_shape, dilations)]
@@ -40,26 +42,44 @@ def _windows(x: np.ndarray, kernel_shape, strides, dilations) -> np.ndarray:
     return view[index]
 
 
-def _pad_spatial(x: np.ndarray, pads, value: float, extra=None) -> np.ndarray:
+def pad_spatial(x: np.ndarray, pads, value: float, extra=None) -> np.ndarray:
     nsp = len(pads) // 2
     extra = extra or (0,) * nsp
     widths = [(0, 0), (0, 0)] + [(pads[i], pads[i + nsp] + extra[i]) for i in range(nsp)]
     return np.pad(x, widths, constant_values=value)
 
 
+IM2COL_BUDGET = 32 * 2**20  # floats per im2col buffer; larger batches are split
+
+
 @kernel(nn.Conv)
 def conv(op: nn.Conv, x: np.ndarray) -> np.ndarray:
-    n, groups = x.shape[0], op.groups
-    cols = _windows(_pad_spatial(x, op.pads, 0.0), op.kernel, op.strides, op.dilations)
-    out_spatial = cols.shape[2 : 2 + len(op.kernel)]
-    nsp = len(op.kernel)
-    # (N, C, *out, *k) → (G, N·out, C/G·k) so one batched matmul does every group.
-    cols = np.moveaxis(cols, 1, 1 + nsp)  # (N, *out, C, *k)
-    cols = cols.reshape(n * int(np.prod(out_spatial)), groups, -1).transpose(1, 0, 2)
-    weight = op.weight.reshape(groups, op.weight.shape[0] // groups, -1).transpose(0, 2, 1)
-    out = np.matmul(cols, weight)  # (G, N·out, M/G)
-    out = out.transpose(1, 0, 2).reshape(n, *out_spatial, -1) + op.bias
-    return np.ascontiguousarray(np.moveaxis(out, -1, 1))
+    per_sample = op.weight[0].size * op.groups * int(np.prod(_out_spatial(op, x)))
+    step = max(1, IM2COL_BUDGET // max(per_sample, 1))
+    if x.shape[0] > step:
+        return np.concatenate([_conv(op, x[i : i + step]) for i in range(0, x.shape[0], step)])
+    return _conv(op, x)
+
+
+def _conv(op: nn.Conv, x: np.ndarray) -> np.ndarray:
+    """im2col by kernel offset (one strided slice each), then one batched matmul per group."""
+    n, channels = x.shape[:2]
+    groups, out_channels = op.groups, op.weight.shape[0]
+    padded = pad_spatial(x, op.pads, 0.0)
+    out_spatial = _out_spatial(op, x)
+    offsets = list(np.ndindex(*op.kernel))
+    cols = np.empty((n, channels, len(offsets), *out_spatial), dtype=x.dtype)
+    for index, offset in enumerate(offsets):
+        window = tuple(
+            slice(k * d, k * d + (size - 1) * s + 1, s)
+            for k, d, s, size in zip(offset, op.dilations, op.strides, out_spatial)
+        )
+        cols[:, :, index] = padded[(slice(None), slice(None), *window)]
+    positions = int(np.prod(out_spatial))
+    cols = cols.reshape(n, groups, -1, positions)
+    weight = op.weight.reshape(groups, out_channels // groups, -1)
+    out = np.matmul(weight, cols).reshape(n, out_channels, *out_spatial)
+    return out + op.bias.reshape(-1, *(1,) * len(out_spatial))
 
 
 @kernel(nn.Gemm)
@@ -86,16 +106,14 @@ def _ceil_extra(op, x: np.ndarray, out_shape, dilations) -> tuple[int, ...]:
 
 
 def _out_spatial(op: Op, x: np.ndarray) -> tuple[int, ...]:
-    from snnc.ir.types import TensorType
-
     return op.infer([TensorType(x.shape)]).shape[2:]
 
 
-@kernel(nn.MaxPool)
+@kernel(nn.MaxPool, snn.GatedMaxPool)
 def max_pool(op: nn.MaxPool, x: np.ndarray) -> np.ndarray:
     extra = _ceil_extra(op, x, _out_spatial(op, x), op.dilations)
-    padded = _pad_spatial(x, op.pads, -np.inf, extra)
-    windows = _windows(padded, op.kernel, op.strides, op.dilations)
+    padded = pad_spatial(x, op.pads, -np.inf, extra)
+    windows = sliding_windows(padded, op.kernel, op.strides, op.dilations)
     axes = tuple(range(-len(op.kernel), 0))
     return windows.max(axis=axes)
 
@@ -106,17 +124,17 @@ def avg_pool(op: nn.AvgPool, x: np.ndarray) -> np.ndarray:
     ones = (1,) * nsp
     extra = _ceil_extra(op, x, _out_spatial(op, x), ones)
     axes = tuple(range(-nsp, 0))
-    total = _windows(_pad_spatial(x, op.pads, 0.0, extra), op.kernel, op.strides, ones).sum(axis=axes)
+    total = sliding_windows(pad_spatial(x, op.pads, 0.0, extra), op.kernel, op.strides, ones).sum(axis=axes)
     # The divisor counts the cells a window covers: inside the input, plus the explicit pads
     # when count_include_pad; cells past the pads (from ceil_mode) never count.
     inside = np.ones((1, 1, *x.shape[2:]), dtype=np.float32)
     if op.count_include_pad:
-        inside = _pad_spatial(inside, op.pads, 1.0)
+        inside = pad_spatial(inside, op.pads, 1.0)
         pads = (0,) * nsp + tuple(e for e in extra)
-        counted = _pad_spatial(inside, pads, 0.0)
+        counted = pad_spatial(inside, pads, 0.0)
     else:
-        counted = _pad_spatial(inside, op.pads, 0.0, extra)
-    count = _windows(counted, op.kernel, op.strides, ones).sum(axis=axes)
+        counted = pad_spatial(inside, op.pads, 0.0, extra)
+    count = sliding_windows(counted, op.kernel, op.strides, ones).sum(axis=axes)
     return total / count
 
 
@@ -139,7 +157,7 @@ def lrn(op: nn.LRN, x: np.ndarray) -> np.ndarray:
     return x / (op.bias + op.alpha / op.size * window_sum) ** op.beta
 
 
-@kernel(t.Identity)
+@kernel(t.Identity, snn.Readout)
 def identity(op, x):
     return x
 
@@ -165,6 +183,12 @@ def mul_const(op: t.MulConst, x):
 @kernel(t.Relu)
 def relu(op, x):
     return np.maximum(x, 0)
+
+
+@kernel(snn.Neuron)
+def neuron_as_relu(op: snn.Neuron, x):
+    """The ANN view of a neuron: the activation it replaced."""
+    return np.clip(x, 0, op.ceiling) if op.ceiling is not None else np.maximum(x, 0)
 
 
 @kernel(t.Clip)

@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 from snnc.errors import SnncError  # noqa: E402
 from snnc.frontend import import_onnx  # noqa: E402
+from snnc.program import Program, compile, load  # noqa: E402
 from snnc.runtime import execute  # noqa: E402
 
-__all__ = ["SnncError", "__version__", "execute", "import_onnx"]
+__all__ = ["Program", "SnncError", "__version__", "compile", "execute", "import_onnx", "load"]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
+from pathlib import Path
 
 from snnc import __version__
 from snnc.errors import EXIT_CODES, INTERNAL, OK, USAGE, DataError, SnncError
+from snnc.passes.pipeline import DEFAULT_PASSES
 
 
 def parse_input_shapes(items: list[str] | None) -> dict[str, tuple[int, ...]]:
@@ -40,6 +43,98 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return OK
 
 
+def csv(kind):
+    def parse(text: str) -> list:
+        try:
+            return [kind(part) for part in text.split(",") if part]
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list: {text!r}") from exc
+
+    return parse
+
+
+def compile_options(args: argparse.Namespace) -> dict:
+    return {
+        "target": args.target,
+        "neuron": args.neuron,
+        "timesteps": args.timesteps,
+        "percentile": args.percentile,
+        "per_channel": args.per_channel,
+        "reset": args.reset,
+        "v_init": args.v_init,
+        "maxpool": args.maxpool,
+        "pipelined": not args.no_pipeline,
+    }
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from snnc.data import calibration_data
+    from snnc.frontend import import_onnx
+    from snnc.program import compile
+    from snnc.report import render_report
+
+    graph = import_onnx(args.model, parse_input_shapes(args.input_shape))
+    calibration = calibration_data(args.calib, graph.type(graph.inputs[0]))
+    passes = tuple(args.passes.split(",")) if args.passes else None
+    after = set(args.print_ir_after.split(",")) if args.print_ir_after else None
+    program = compile(graph, calibration=calibration, passes=passes, print_ir_after=after, **compile_options(args))
+    output = Path(args.output or Path(args.model).with_suffix(".snnc").name)
+    program.save(output)
+    report = program.report()
+    report["artifact"] = str(output)
+    if args.json:
+        print(json.dumps(report, indent=1, default=str))
+    elif not args.quiet:
+        print(render_report(report))
+        print(f"wrote {output}")
+    return OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from snnc.data import check_data, load_arrays
+    from snnc.program import load, write_atomically
+    from snnc.report import render_report
+
+    program = load(args.artifact)
+    x, _ = load_arrays(args.input, "test", args.limit)
+    x = check_data(x, program.graph.type(program.graph.inputs[0]), f"input {args.input!r}")
+    result = program.run(x, timesteps=args.timesteps)
+    report = program.report(result)
+    predictions = result.logits.argmax(axis=1)
+    if args.output:
+        buffer = io.BytesIO()
+        np.savez(buffer, logits=result.logits, predictions=predictions, steps=result.steps)
+        write_atomically(Path(args.output), buffer.getvalue())
+    if args.json:
+        report.update(predictions=predictions.tolist(), steps=result.steps.tolist(), logits=result.logits.tolist())
+        print(json.dumps(report, indent=1, default=str))
+    else:
+        print(render_report(report))
+        shown = ", ".join(str(p) for p in predictions[:20])
+        print(f"predictions: {shown}{' ...' if len(predictions) > 20 else ''}")
+    return OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from snnc.evaluate import evaluate, plot_evaluation, render_evaluation
+
+    report = evaluate(
+        args.model, args.data, args.neuron, args.timesteps, args.calib, args.limit, args.target, args.percentile,
+        args.per_channel, args.quiet,
+    )  # fmt: skip
+    if args.plot:
+        plot_evaluation(report, args.plot)
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(render_evaluation(report))
+        if args.plot:
+            print(f"wrote {args.plot}")
+    return OK
+
+
 def exit_code_help() -> str:
     lines = ["exit codes:"] + [f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items()]
     return "\n".join(lines)
@@ -66,11 +161,67 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     inspect.set_defaults(handler=cmd_inspect)
+
+    compile_cmd = commands.add_parser("compile", help="convert to an SNN and write a .snnc program (default command)")
+    compile_cmd.add_argument("model", help="an ONNX file")
+    compile_cmd.add_argument("-o", "--output", help="the .snnc file to write (default: MODEL's name, here)")
+    add_conversion_options(compile_cmd, many=False)
+    compile_cmd.add_argument("--passes", help=f"comma-separated pass list (default: {','.join(DEFAULT_PASSES)})")
+    compile_cmd.add_argument("--print-ir-after", metavar="PASS", help="print the IR after these passes ('all')")
+    compile_cmd.set_defaults(handler=cmd_compile)
+
+    run = commands.add_parser("run", help="run a compiled .snnc program on inputs")
+    run.add_argument("artifact", help="a .snnc file from snnc compile")
+    run.add_argument("--input", required=True, help="a .npz with array 'x', or a dataset name")
+    run.add_argument("-T", "--timesteps", type=int, help="override the compiled T")
+    run.add_argument("--limit", type=int, help="use the first N inputs")
+    run.add_argument("--output", help="write logits, predictions and steps to this .npz")
+    add_common_options(run)
+    run.set_defaults(handler=cmd_run)
+
+    ev = commands.add_parser("eval", help="accuracy of the ANN and its SNNs over neuron models and T")
+    ev.add_argument("model", help="an ONNX file")
+    ev.add_argument("--data", required=True, help="a .npz with 'x' and 'y', or a dataset: fashion-mnist, digits")
+    ev.add_argument("--limit", type=int, help="use the first N images")
+    ev.add_argument("--plot", metavar="OUT.png", help="plot accuracy against T")
+    add_conversion_options(ev, many=True)
+    ev.set_defaults(handler=cmd_eval)
     return parser
+
+
+def add_common_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--json", action="store_true", help="print JSON for machines")
+    sub.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summaries")
+    sub.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+
+
+def add_conversion_options(sub: argparse.ArgumentParser, many: bool) -> None:
+    sub.add_argument("-t", "--target", choices=["cpu", "accel"], default="cpu")
+    if many:
+        sub.add_argument("--neuron", type=csv(str), default=["ilif", "if"], help="neuron models (default ilif,if)")
+        sub.add_argument("-T", "--timesteps", type=csv(int), default=[4, 8, 16, 32], help="default 4,8,16,32")
+    else:
+        sub.add_argument("--neuron", choices=["ilif", "if"], default="ilif")
+        sub.add_argument("-T", "--timesteps", type=int, default=8)
+    sub.add_argument("--calib", help="calibration data: a .npz with 'x', or a dataset name (its training images)")
+    sub.add_argument("--percentile", type=float, help="threshold percentile of activations (100: max)")
+    sub.add_argument("--per-channel", action="store_true", help="one threshold per channel")
+    sub.add_argument("--reset", choices=["subtract", "zero"], default="subtract")
+    sub.add_argument("--v-init", type=float, default=0.5, help="initial membrane, in thresholds (IF) or steps (iLIF)")
+    sub.add_argument("--maxpool", choices=["gate", "avg"], default="gate", help="rate-coded max pooling")
+    sub.add_argument("--no-pipeline", action="store_true", help="iLIF without layer pipelining")
+    sub.add_argument("--input-shape", action="append", metavar="NAME=DIMS", help=argparse.SUPPRESS)
+    add_common_options(sub)
+
+
+COMMANDS = ("inspect", "compile", "run", "eval")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        argv = ["compile", *argv]  # `snnc model.onnx -t accel` is `snnc compile ...`
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)

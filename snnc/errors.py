@@ -35,6 +35,10 @@ class SnncError(Exception):
     exit_code = INTERNAL
 
 
+class UsageError(SnncError):
+    exit_code = USAGE
+
+
 class FileError(SnncError):
     exit_code = BAD_FILE
 

@@ -3,6 +3,7 @@
 from snnc.ir.graph import Graph, Node
 from snnc.ir.op import OP_CLASSES, Op
 from snnc.ir.ops_nn import LRN, AvgPool, BatchNorm, Conv, Gemm, GlobalAvgPool, GlobalMaxPool, MaxPool
+from snnc.ir.ops_snn import GatedMaxPool, Neuron, Readout
 from snnc.ir.ops_tensor import (
     Add,
     AddConst,
@@ -34,6 +35,7 @@ __all__ = [
     "Clip",
     "Concat",
     "Conv",
+    "GatedMaxPool",
     "Gemm",
     "GlobalAvgPool",
     "GlobalMaxPool",
@@ -43,10 +45,12 @@ __all__ = [
     "LeakyRelu",
     "MaxPool",
     "MulConst",
+    "Neuron",
     "Node",
     "Op",
     "Pad",
     "Relu",
+    "Readout",
     "Reshape",
     "Sigmoid",
     "Softmax",

@@ -110,6 +110,17 @@ class Graph:
             self.set_input(target, slot, new)
         self.outputs = [new if o == old else o for o in self.outputs]
 
+    def replace_op(self, name: str, op: Op, inputs: list[str] | None = None) -> None:
+        """Give node `name` a new op (and optionally new inputs), keeping its name and users."""
+        inputs = self.inputs_of(name) if inputs is None else inputs
+        if op.arity is not None and len(inputs) != op.arity:
+            raise IRError(f"{op.name} takes {op.arity} input(s), got {len(inputs)}")
+        output = op.infer([self.type(i) for i in inputs])
+        self.nx.remove_edges_from(list(self.nx.in_edges(name, keys=True)))
+        for slot, source in enumerate(inputs):
+            self.nx.add_edge(source, name, slot=slot)
+        self.nx.nodes[name].update(op=op, type=output)
+
     def set_input(self, node: str, slot: int, source: str) -> None:
         for src, _, key, data in list(self.nx.in_edges(node, keys=True, data=True)):
             if data["slot"] == slot:

@@ -1,0 +1,110 @@
+"""Pass infrastructure: a pass is a small class with a kebab-case name, typed options and a
+`run(graph, ctx)` that rewrites the graph in place; a pipeline is a flat list of passes."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import warnings
+from dataclasses import dataclass, field
+from typing import ClassVar, TextIO
+
+import numpy as np
+
+from snnc.errors import IRError
+from snnc.ir.graph import Graph
+from snnc.ir.text import print_graph
+
+PASSES: dict[str, type[Pass]] = {}
+
+
+def register_pass(cls: type[Pass]) -> type[Pass]:
+    if cls.name in PASSES:
+        raise ValueError(f"pass {cls.name!r} registered twice")
+    PASSES[cls.name] = cls
+    return cls
+
+
+@dataclass
+class PassContext:
+    """What passes share: calibration data, the timestep count, and the notes for the report."""
+
+    calibration: np.ndarray | None = None
+    timesteps: int = 8
+    notes: dict[str, list[str]] = field(default_factory=dict)
+
+    def note(self, pass_name: str, message: str) -> None:
+        self.notes.setdefault(pass_name, []).append(message)
+
+    def warn(self, pass_name: str, message: str) -> None:
+        self.note(pass_name, "warning: " + message)
+        warnings.warn(f"{pass_name}: {message}", stacklevel=3)
+
+
+@dataclass
+class NoOptions:
+    """This pass takes no options."""
+
+
+class Pass:
+    """Base class. Subclasses set `name`, `Options` (a dataclass) and implement `run`."""
+
+    name: ClassVar[str] = "pass"
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, options=None, **kwargs) -> None:
+        self.options = options if options is not None else self.Options(**kwargs)
+
+    def run(self, graph: Graph, ctx: PassContext) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f.name}={getattr(self.options, f.name)!r}" for f in dataclasses.fields(self.options))
+        return f"{self.name}({fields})"
+
+
+class PassManager:
+    """Runs passes in order, verifying the graph after each (always when SNNC_VERIFY=1)."""
+
+    def __init__(
+        self,
+        passes: list[Pass],
+        verify: bool | None = None,
+        print_ir_after: set[str] | None = None,
+        stream: TextIO | None = None,
+    ) -> None:
+        self.passes = passes
+        self.verify = os.environ.get("SNNC_VERIFY") == "1" if verify is None else verify
+        self.print_ir_after = set(print_ir_after or ())
+        unknown = self.print_ir_after - {p.name for p in passes} - {"all"}
+        if unknown:
+            raise IRError(f"--print-ir-after: no pass named {sorted(unknown)} in {[p.name for p in passes]}")
+        self.stream = stream or sys.stdout
+
+    def run(self, graph: Graph, ctx: PassContext) -> Graph:
+        for p in self.passes:
+            p.run(graph, ctx)
+            if self.verify:
+                try:
+                    graph.verify()
+                except IRError as exc:
+                    raise IRError(f"after pass {p.name}: {exc}") from exc
+            if p.name in self.print_ir_after or "all" in self.print_ir_after:
+                self.stream.write(f"// IR after {p.name}\n{print_graph(graph, elide_weights=True)}")
+        return graph
+
+
+def single_user(graph: Graph, name: str) -> str | None:
+    """The only consumer of `name`, or None if it has several, none, or is a graph output."""
+    users = graph.users(name)
+    if len(users) != 1 or name in graph.outputs:
+        return None
+    return users[0][0]
+
+
+def bypass(graph: Graph, name: str) -> None:
+    """Remove a single-input node, wiring its consumers to its input."""
+    (source,) = graph.inputs_of(name)
+    graph.replace_uses(name, source)
+    graph.remove(name)

@@ -1,0 +1,74 @@
+"""substitute-neurons: every ReLU becomes a spiking neuron; each output gets a readout.
+
+    relu                 →  neuron(model, θ = 1 until balance-thresholds, reset, v_init)
+    clip(0, hi)          →  neuron, θ capped at hi by balance-thresholds (a neuron saturates at θ)
+    output o             →  readout(o)
+
+An activation without a spiking form (sigmoid, tanh, leaky-relu, a clip not starting at 0),
+LRN, or a softmax inside the network is an error naming the node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from snnc.passes.base import Pass, PassContext, register_pass
+
+from snnc.errors import ConversionError
+from snnc.ir.graph import Graph
+from snnc.ir.ops_nn import LRN
+from snnc.ir.ops_snn import NEURON_MODELS, RESET_MODES, Neuron, Readout
+from snnc.ir.ops_tensor import Clip, LeakyRelu, Relu, Sigmoid, Softmax, Tanh
+
+NO_SPIKING_FORM = (Sigmoid, Tanh, LeakyRelu, LRN, Softmax)
+
+
+@dataclass
+class SubstituteNeuronsOptions:
+    model: str = "ilif"
+    reset: str = "subtract"
+    v_init: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.model not in NEURON_MODELS:
+            raise ConversionError(f"neuron model must be one of {NEURON_MODELS}, got {self.model!r}")
+        if self.reset not in RESET_MODES:
+            raise ConversionError(f"reset must be one of {RESET_MODES}, got {self.reset!r}")
+        if self.model == "ilif" and self.reset != "subtract":
+            raise ConversionError("iLIF emits a binary fraction and needs --reset subtract")
+
+
+@register_pass
+class SubstituteNeurons(Pass):
+    name = "substitute-neurons"
+    Options = SubstituteNeuronsOptions
+
+    def run(self, graph: Graph, ctx: PassContext) -> None:
+        count = 0
+        for name in graph.topological():
+            op = graph.op(name)
+            if isinstance(op, NO_SPIKING_FORM):
+                raise ConversionError(self._no_spiking_form(name, op))
+            if isinstance(op, Clip) and op.min != 0.0:
+                raise ConversionError(f"node {name!r} clips at {op.min}, not 0: a neuron cannot emit negative values")
+            if isinstance(op, (Relu, Clip)):
+                limit = op.max if isinstance(op, Clip) and op.max is not None else None
+                graph.replace_op(name, self._neuron(limit))
+                count += 1
+        for output in list(graph.outputs):
+            readout = graph.add(Readout(), [output], f"{output}/readout")
+            graph.outputs = [readout if o == output else o for o in graph.outputs]
+        ctx.note(self.name, f"{count} relu → {self.options.model} neurons ({self.options.reset} reset)")
+
+    def _neuron(self, ceiling: float | None) -> Neuron:
+        threshold = 1.0 if ceiling is None else ceiling
+        return Neuron(self.options.model, threshold, self.options.reset, self.options.v_init, ceiling)
+
+    @staticmethod
+    def _no_spiking_form(name: str, op) -> str:
+        if isinstance(op, Softmax):
+            return f"softmax {name!r} is inside the network: only a softmax at the output can be dropped"
+        return (
+            f"node {name!r} ({op.name}) has no spiking form: snnc converts ReLU networks; "
+            "retrain with ReLU (or Clip(0, hi)) activations, or remove it"
+        )

@@ -1,0 +1,251 @@
+"""The reference SNN simulator: time-stepped, batched numpy. It defines what the spiking ops
+compute; every target is tested against it.
+
+A value in flight is either *static* (an array (B, ...) that is the same at every step: the
+analog input and what is computed from it alone) or a *train* (T, B, ...) of per-step values.
+Synapse ops are applied to all T steps at once (one batched call over T·B samples), neurons
+step through time. Because the network is feed-forward and a spike reaches the next layer in
+the step it is fired, simulating layer by layer gives the same spikes as stepping the whole
+network, only faster.
+
+iLIF trains carry an offset c so that the value they encode is 2^−T·(Σ_t 2^(T−1−t)·X_t + c):
+an emitted spike at emission step t weighs θ·2^−(t+1), and an affine op f maps (X, c) to
+(f(X_t) per step, f(c)), which keeps the encoded value equal to f(encoded input) exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from snnc.runtime.ann import KERNELS, bind_inputs, max_pool, pad_spatial, sliding_windows
+
+from snnc.errors import ConversionError, DataError
+from snnc.ir import ops_nn as nn
+from snnc.ir.graph import Graph
+from snnc.ir.ops_snn import GatedMaxPool, Neuron, Readout
+from snnc.ir.types import TensorType
+
+SAMPLE_STEPS_PER_CHUNK = 2048  # T × batch processed at once; bounds memory
+WEIGHTED = (nn.Conv, nn.Gemm)
+
+
+@dataclass
+class Train:
+    """Per-step values (T, B, ...); `offset` (iLIF only) completes the encoded value."""
+
+    steps: np.ndarray
+    offset: np.ndarray | None = None
+
+
+@dataclass
+class SimResult:
+    """What a simulation returns; counts are totals over the batch."""
+
+    outputs: list[np.ndarray]
+    steps: np.ndarray  # per sample: steps until its output was final
+    spikes: dict[str, int] = field(default_factory=dict)  # per neuron layer
+    neurons: dict[str, int] = field(default_factory=dict)  # neurons per sample, per layer
+    sops: dict[str, int] = field(default_factory=dict)  # synaptic operations per weighted layer
+    macs: dict[str, int] = field(default_factory=dict)  # analog MACs (layers fed by the input)
+    samples: int = 0
+
+    @property
+    def logits(self) -> np.ndarray:
+        return self.outputs[0]
+
+    def merge(self, other: SimResult) -> SimResult:
+        """Concatenate outputs and add counts (results of consecutive batch chunks)."""
+        if not self.samples:
+            return other
+        outputs = [np.concatenate([a, b]) for a, b in zip(self.outputs, other.outputs)]
+        add = lambda a, b: {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}  # noqa: E731
+        return SimResult(
+            outputs, np.concatenate([self.steps, other.steps]), add(self.spikes, other.spikes), self.neurons,
+            add(self.sops, other.sops), add(self.macs, other.macs), self.samples + other.samples,
+        )  # fmt: skip
+
+
+def simulate(graph: Graph, inputs, timesteps: int, latency: int | None = None, dtype=np.float32) -> SimResult:
+    """Run the SNN graph for `timesteps` steps on a batch; `latency` is reported per sample."""
+    if timesteps < 1:
+        raise DataError(f"timesteps must be >= 1, got {timesteps}")
+    bound = bind_inputs(graph, inputs)
+    batch = len(next(iter(bound.values())))
+    chunk = max(1, SAMPLE_STEPS_PER_CHUNK // timesteps)
+    result = SimResult([], np.zeros(0, np.int64))
+    for start in range(0, batch, chunk):
+        part = {k: v[start : start + chunk].astype(dtype) for k, v in bound.items()}
+        result = result.merge(_Simulation(graph, timesteps, dtype).run(part, latency))
+    return result
+
+
+class _Simulation:
+    def __init__(self, graph: Graph, timesteps: int, dtype) -> None:
+        self.graph = graph
+        self.T = timesteps
+        self.dtype = dtype
+        models = {graph.op(n).model for n in graph.nx.nodes if isinstance(graph.op(n), Neuron)}
+        if len(models) > 1:
+            raise ConversionError(f"one neuron model per network, found {sorted(models)}")
+        self.ilif = models == {"ilif"}
+        self.scale = dtype(2.0**-timesteps)
+        self.counts = SimResult([], np.zeros(0, np.int64))
+
+    def run(self, inputs: dict[str, np.ndarray], latency: int | None) -> SimResult:
+        values: dict = dict(inputs)
+        remaining = {n: self.graph.nx.out_degree(n) for n in self.graph.nx.nodes}
+        for node in self.graph.nodes():
+            if node.name not in values:
+                values[node.name] = self._evaluate(node, [values[i] for i in node.inputs])
+            for source in node.inputs:
+                remaining[source] -= 1
+                if remaining[source] == 0 and source not in self.graph.outputs:
+                    values.pop(source, None)
+        counts = self.counts
+        batch = len(next(iter(inputs.values())))
+        counts.outputs = [np.asarray(values[o], dtype=np.float32) for o in self.graph.outputs]
+        counts.steps = np.full(batch, latency if latency is not None else self.T, dtype=np.int64)
+        counts.samples = batch
+        return counts
+
+    # -- dispatch ---------------------------------------------------------------------------
+    def _evaluate(self, node, args: list):
+        op = node.op
+        if isinstance(op, Neuron):
+            return self._neuron(node.name, op, args[0])
+        if isinstance(op, Readout):
+            return self._readout(args[0])
+        if isinstance(op, GatedMaxPool) and isinstance(args[0], Train):
+            return self._gated_max_pool(op, args[0])
+        if isinstance(op, nn.MaxPool) and isinstance(args[0], Train):
+            if not self.ilif:
+                raise ConversionError(f"max-pool {node.name!r} on spikes: run lower-pooling for rate coding")
+            return max_pool(op, self._decode(args[0]))  # iLIF pools the potential: exact
+        if not any(isinstance(a, Train) for a in args):
+            if isinstance(op, WEIGHTED):
+                self._count(self.counts.macs, node.name, op.macs([self.graph.type(i) for i in node.inputs], node.type)
+                            * len(args[0]))  # fmt: skip
+            return KERNELS[type(op)](op, *args).astype(self.dtype, copy=False)
+        return self._per_step(node, op, [self._as_train(a) for a in args])
+
+    def _as_train(self, value) -> Train:
+        if isinstance(value, Train):
+            return value
+        if self.ilif:  # encodes `value` with no step carrying it: 2^−T·(0 + 2^T·value)
+            return Train(np.zeros((1, *value.shape), self.dtype), value / self.scale)
+        return Train(value[None])  # rate coding: the same current at every step
+
+    def _per_step(self, node, op, trains: list[Train]) -> Train:
+        steps = [self._broadcast_time(tr.steps) for tr in trains]
+        if isinstance(op, WEIGHTED):
+            self._count_sops(node.name, op, steps[0])
+        flat = [s.reshape(-1, *s.shape[2:]) for s in steps]
+        out = KERNELS[type(op)](op, *flat).astype(self.dtype, copy=False)
+        out = out.reshape(self.T, -1, *out.shape[1:])
+        offset = None
+        if self.ilif:
+            offsets = [tr.offset if tr.offset is not None else np.zeros_like(s[0]) for tr, s in zip(trains, steps)]
+            offset = KERNELS[type(op)](op, *offsets).astype(self.dtype, copy=False)
+        return Train(out, offset)
+
+    def _broadcast_time(self, steps: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(steps, (self.T, *steps.shape[1:])) if len(steps) == 1 else steps
+
+    # -- neurons and readout ----------------------------------------------------------------
+    def _neuron(self, name: str, op: Neuron, current) -> Train:
+        theta = op.threshold.astype(self.dtype)
+        if self.ilif:
+            potential = current if not isinstance(current, Train) else self._decode(current)
+            out = self._ilif_emit(potential + self.dtype(op.v_init) * theta * self.scale, theta)
+        else:
+            out = self._if_run(op, current, theta)
+        spikes = np.count_nonzero(out)
+        self._count(self.counts.spikes, name, spikes)
+        self.counts.neurons[name] = int(np.prod(out.shape[2:]))
+        return Train(out, np.zeros_like(out[0]) if self.ilif else None)
+
+    def _if_run(self, op: Neuron, current, theta: np.ndarray) -> np.ndarray:
+        steps = current.steps if isinstance(current, Train) else current[None]
+        steps = self._broadcast_time(steps)
+        v = np.broadcast_to(self.dtype(op.v_init) * theta, steps.shape[1:]).astype(self.dtype)
+        out = np.empty_like(steps, dtype=self.dtype)
+        for step in range(self.T):
+            v += steps[step]
+            fired = v >= theta
+            if op.reset == "subtract":
+                v -= fired * theta
+            else:
+                v[fired] = 0
+            out[step] = fired * theta
+        return out
+
+    def _ilif_emit(self, potential: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """Emission: V ← 2V; s = [V ≥ θ]; V −= s·θ, T times (the bits of V/θ, MSB first)."""
+        v = potential.astype(self.dtype, copy=True)
+        out = np.empty((self.T, *v.shape), dtype=self.dtype)
+        for step in range(self.T):
+            v *= 2
+            fired = v >= theta
+            v -= fired * theta
+            out[step] = fired * theta
+        return out
+
+    def _decode(self, train: Train) -> np.ndarray:
+        """Accumulation: V ← 2V + X_t over the window, then 2^−T·(V + c): the encoded value."""
+        steps = self._broadcast_time(train.steps)
+        v = np.zeros(steps.shape[1:], dtype=self.dtype)
+        for step in range(self.T):
+            v = 2 * v + steps[step]
+        offset = train.offset if train.offset is not None else 0
+        return (v + offset) * self.scale
+
+    def _readout(self, value) -> np.ndarray:
+        if not isinstance(value, Train):
+            return value
+        if self.ilif:
+            return self._decode(value)
+        return self._broadcast_time(value.steps).mean(axis=0)
+
+    def _gated_max_pool(self, op: GatedMaxPool, train: Train) -> Train:
+        """Per window and step, pass the spikes of the input with the highest count so far."""
+        steps = self._broadcast_time(train.steps)
+        counts = np.zeros(steps.shape[1:], dtype=np.float32)
+        out = []
+        for step in range(self.T):
+            counts += steps[step] != 0
+            windows = sliding_windows(pad_spatial(counts, op.pads, -1.0), op.kernel, op.strides, op.dilations)
+            flat = windows.reshape(*windows.shape[: -len(op.kernel)], -1)
+            winner = flat.argmax(axis=-1)[..., None]
+            values = sliding_windows(pad_spatial(steps[step], op.pads, 0.0), op.kernel, op.strides, op.dilations)
+            values = values.reshape(*values.shape[: -len(op.kernel)], -1)
+            out.append(np.take_along_axis(values, winner, axis=-1)[..., 0])
+        return Train(np.stack(out))
+
+    # -- counting ---------------------------------------------------------------------------
+    @staticmethod
+    def _count(table: dict, key: str, value) -> None:
+        table[key] = table.get(key, 0) + int(value)
+
+    def _count_sops(self, name: str, op, steps: np.ndarray) -> None:
+        """Synaptic operations: input events (non-zero values) × their fan-out in this op."""
+        events = np.count_nonzero(steps, axis=(0, 1))
+        self._count(self.counts.sops, name, int((events * fan_out(op, steps.shape[2:])).sum()))
+
+
+def fan_out(op, sample_shape: tuple[int, ...]) -> np.ndarray:
+    """How many output values each input value feeds, per input position (sample-shaped)."""
+    if isinstance(op, nn.Gemm):
+        return np.full(sample_shape, op.weight.shape[0], dtype=np.int64)
+    spatial = sample_shape[1:]
+    per_axis = []
+    for axis, size in enumerate(spatial):
+        covered = np.zeros(size, dtype=np.int64)
+        out_size = op.infer([TensorType((1, *sample_shape))]).shape[2 + axis]
+        for k in range(op.kernel[axis]):
+            positions = np.arange(out_size) * op.strides[axis] + k * op.dilations[axis] - op.pads[axis]
+            positions = positions[(positions >= 0) & (positions < size)]
+            np.add.at(covered, positions, 1)
+        per_axis.append(covered)
+    grid = per_axis[0] if len(per_axis) == 1 else np.multiply.outer(per_axis[0], per_axis[1])
+    return np.broadcast_to(grid * (op.weight.shape[0] // op.groups), sample_shape)

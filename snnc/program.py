@@ -1,0 +1,183 @@
+"""`snnc.compile`: ONNX → SNN Program, which runs, reports, saves and loads (`.snnc` files)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from snnc import __version__
+from snnc.data import check_data
+from snnc.errors import FileError, InvalidModelError, IRError, UsageError
+from snnc.frontend import import_onnx
+from snnc.ir.graph import Graph
+from snnc.ir.ops_snn import Neuron
+from snnc.ir.text import parse_graph, print_graph
+from snnc.passes import DEFAULT_PASSES, PassContext, PassManager, conversion_pipeline
+from snnc.passes.schedule import latency_steps
+from snnc.report import program_report
+from snnc.runtime.snn import SimResult, simulate
+
+FORMAT = "snnc-program"
+FORMAT_VERSION = 1
+TARGETS = ("cpu", "accel")
+DEFAULT_PERCENTILE = {"ilif": 99.99, "if": 99.9}
+
+
+@dataclass
+class Settings:
+    """How a program was compiled; stored in the artifact."""
+
+    target: str = "cpu"
+    neuron: str = "ilif"
+    timesteps: int = 8
+    percentile: float = 99.99
+    per_channel: bool = False
+    reset: str = "subtract"
+    v_init: float = 0.5
+    maxpool: str = "gate"
+    pipelined: bool = True
+    calibrated: bool = False
+    passes: tuple[str, ...] = DEFAULT_PASSES
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise UsageError(f"target must be one of {TARGETS}, got {self.target!r}")
+        if not 1 <= int(self.timesteps) <= 4096:
+            raise UsageError(f"timesteps must be in 1..4096, got {self.timesteps}")
+        self.timesteps = int(self.timesteps)
+        self.passes = tuple(self.passes)
+
+
+class Program:
+    """A compiled SNN: `.run(x)` simulates it, `.report()` describes it, `.save(path)` keeps it."""
+
+    def __init__(self, graph: Graph, settings: Settings, notes: dict[str, list[str]] | None = None) -> None:
+        self.graph = graph
+        self.settings = settings
+        self.notes = notes or {}
+
+    @property
+    def latency_steps(self) -> int:
+        s = self.settings
+        return latency_steps(self.graph, s.neuron, s.timesteps, s.pipelined)
+
+    def run(self, x, timesteps: int | None = None) -> SimResult:
+        """Simulate on a batch; returns logits, per-sample steps, spike and SOP counts.
+
+        (Both targets run on the reference simulator until their backends land.)
+        """
+        name = self.graph.inputs[0]
+        x = check_data(np.asarray(x), self.graph.type(name), "input")
+        steps = timesteps or self.settings.timesteps
+        latency = latency_steps(self.graph, self.settings.neuron, steps, self.settings.pipelined)
+        return simulate(self.graph, x, steps, latency)
+
+    def report(self, result: SimResult | None = None) -> dict:
+        return program_report(self, result)
+
+    def save(self, path) -> Path:
+        """Write the artifact atomically: a temporary file renamed into place."""
+        path = Path(path)
+        manifest = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "snnc_version": __version__,
+            "settings": dataclasses.asdict(self.settings),
+            "notes": self.notes,
+        }
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("manifest.json", json.dumps(manifest, indent=1))
+            archive.writestr("graph.ir", print_graph(self.graph))
+        write_atomically(path, buffer.getvalue())
+        return path
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load(path) -> Program:
+    """Read a `.snnc` artifact written by Program.save."""
+    path = Path(path)
+    if not path.exists():
+        raise FileError(f"{path}: no such file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest = json.loads(archive.read("manifest.json"))
+            text = archive.read("graph.ir").decode()
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise FileError(f"{path}: not a snnc program, or corrupted ({exc})") from exc
+    if manifest.get("format") != FORMAT:
+        raise FileError(f"{path}: not a snnc program (format {manifest.get('format')!r})")
+    if manifest.get("version") != FORMAT_VERSION:
+        raise FileError(
+            f"{path}: program format version {manifest.get('version')} is not supported by snnc {__version__} "
+            f"(reads version {FORMAT_VERSION}): recompile the model"
+        )
+    try:
+        graph = parse_graph(text)
+        settings = Settings(**manifest["settings"])
+    except (IRError, TypeError, UsageError) as exc:
+        raise FileError(f"{path}: corrupted program ({exc})") from exc
+    return Program(graph, settings, manifest.get("notes", {}))
+
+
+def compile(
+    model,
+    target: str = "cpu",
+    neuron: str = "ilif",
+    timesteps: int = 8,
+    calibration: np.ndarray | None = None,
+    percentile: float | None = None,
+    per_channel: bool = False,
+    reset: str = "subtract",
+    v_init: float = 0.5,
+    maxpool: str = "gate",
+    pipelined: bool = True,
+    passes: tuple[str, ...] | None = None,
+    print_ir_after: set[str] | None = None,
+    input_shapes: dict | None = None,
+) -> Program:
+    """Compile an ONNX model (path, bytes, ModelProto) or an IR Graph into an SNN Program."""
+    graph = model.copy() if isinstance(model, Graph) else import_onnx(model, input_shapes)
+    check_finite_weights(graph)
+    if calibration is not None:
+        calibration = check_data(np.asarray(calibration), graph.type(graph.inputs[0]), "calibration data")
+    settings = Settings(
+        target, neuron, timesteps, percentile or DEFAULT_PERCENTILE.get(neuron, 99.99), per_channel, reset, v_init,
+        maxpool, pipelined, calibration is not None, passes or DEFAULT_PASSES,
+    )  # fmt: skip
+    pipeline = conversion_pipeline(
+        neuron, settings.percentile, per_channel, reset, v_init, maxpool, pipelined, settings.passes
+    )
+    ctx = PassContext(calibration=calibration, timesteps=settings.timesteps)
+    PassManager(pipeline, print_ir_after=print_ir_after).run(graph, ctx)
+    return Program(graph, settings, ctx.notes)
+
+
+def check_finite_weights(graph: Graph) -> None:
+    for node in graph.nodes():
+        for key, value in node.op.attributes().items():
+            if isinstance(value, np.ndarray) and not np.all(np.isfinite(value)):
+                raise InvalidModelError(f"node {node.name!r} ({node.op.name}): {key} holds NaN or infinite values")
+
+
+def neuron_layers(graph: Graph) -> list[str]:
+    return [n for n in graph.topological() if isinstance(graph.op(n), Neuron)]

@@ -1,0 +1,96 @@
+"""The per-layer report of a compiled program: neurons, thresholds, firing rates, SOPs, energy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snnc.energy import E_AC_PJ, E_MAC_PJ, ann_energy_pj, snn_energy_pj
+from snnc.inspection import format_table
+from snnc.ir.ops_nn import Conv, Gemm
+from snnc.ir.ops_snn import Neuron
+
+
+def ann_macs(graph) -> int:
+    """MACs per sample of the weighted layers (the ANN's compute on the same weights)."""
+    total = 0
+    for node in graph.nodes():
+        if isinstance(node.op, (Conv, Gemm)):
+            total += node.op.macs([graph.type(i) for i in node.inputs], node.type)
+    return total
+
+
+def program_report(program, result=None) -> dict:
+    """A dict for --json; with a SimResult, per-image activity and energy too."""
+    graph, settings = program.graph, program.settings
+    layers = []
+    for node in graph.nodes():
+        if not isinstance(node.op, Neuron):
+            continue
+        theta = node.op.threshold
+        row = {
+            "name": node.name,
+            "model": node.op.model,
+            "neurons": int(np.prod(node.type.sample_shape)),
+            "threshold": float(theta) if theta.ndim == 0 else {"min": float(theta.min()), "max": float(theta.max())},
+            "stage": node.op.depth,
+        }
+        if result is not None and result.samples:
+            spikes = result.spikes.get(node.name, 0) / result.samples
+            row["spikes_per_image"] = spikes
+            row["firing_rate"] = spikes / (row["neurons"] * settings.timesteps)
+        layers.append(row)
+    report = {
+        "settings": {k: getattr(settings, k) for k in ("target", "neuron", "timesteps", "percentile", "per_channel")},
+        "latency_steps": program.latency_steps,
+        "layers": layers,
+        "ann_macs_per_image": ann_macs(graph),
+        "notes": program.notes,
+    }
+    if result is not None and result.samples:
+        report["activity"] = activity(result, report["ann_macs_per_image"])
+    return report
+
+
+def activity(result, ann_macs_per_image: int) -> dict:
+    n = result.samples
+    sops = sum(result.sops.values()) / n
+    analog = sum(result.macs.values()) / n
+    snn_pj, ann_pj = snn_energy_pj(sops, analog), ann_energy_pj(ann_macs_per_image)
+    return {
+        "images": n,
+        "spikes_per_image": sum(result.spikes.values()) / n,
+        "sops_per_image": sops,
+        "sops_by_layer": {k: v / n for k, v in result.sops.items()},
+        "analog_macs_per_image": analog,
+        "energy_pj_per_image": {"snn": snn_pj, "ann": ann_pj, "snn_over_ann": snn_pj / ann_pj if ann_pj else None},
+        "energy_model": f"{E_AC_PJ} pJ/accumulate, {E_MAC_PJ} pJ/MAC (45 nm, Horowitz 2014); compute only",
+    }
+
+
+def render_report(report: dict) -> str:
+    """The report as tables for people."""
+    rows = []
+    for layer in report["layers"]:
+        theta = layer["threshold"]
+        theta_text = f"{theta:.4g}" if isinstance(theta, float) else f"{theta['min']:.3g}..{theta['max']:.3g}"
+        rate = f"{layer['firing_rate']:.4f}" if "firing_rate" in layer else "-"
+        rows.append([layer["name"], layer["model"], f"{layer['neurons']:,}", theta_text, layer["stage"], rate])
+    s = report["settings"]
+    lines = [
+        format_table(["layer", "neuron", "neurons", "threshold", "stage", "firing rate"], rows, {2, 4, 5}),
+        "",
+        f"{s['neuron']} T={s['timesteps']} target={s['target']}: latency {report['latency_steps']} steps; "
+        f"ANN {report['ann_macs_per_image']:,} MACs/image",
+    ]
+    act = report.get("activity")
+    if act:
+        energy = act["energy_pj_per_image"]
+        lines.append(
+            f"per image: {act['spikes_per_image']:,.0f} spikes, {act['sops_per_image']:,.0f} SOPs, "
+            f"{act['analog_macs_per_image']:,.0f} analog MACs; energy {energy['snn'] / 1e6:.3f} µJ "
+            f"(ANN {energy['ann'] / 1e6:.3f} µJ, ratio {energy['snn_over_ann']:.3f})"
+        )
+    for pass_name, notes in report["notes"].items():
+        for note in notes:
+            lines.append(f"[{pass_name}] {note}")
+    return "\n".join(lines)
