@@ -104,7 +104,7 @@ class _Simulation:
                     values.pop(source, None)
         counts = self.counts
         batch = len(next(iter(inputs.values())))
-        counts.outputs = [np.asarray(values[o], dtype=np.float32) for o in self.graph.outputs]
+        counts.outputs = [self._readout(values[o]) for o in self.graph.outputs]
         counts.steps = np.full(batch, latency if latency is not None else self.T, dtype=np.int64)
         counts.samples = batch
         return counts

@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from snnc import __version__
@@ -217,6 +218,14 @@ def add_conversion_options(sub: argparse.ArgumentParser, many: bool) -> None:
 COMMANDS = ("inspect", "compile", "run", "eval")
 
 
+def _warning_printer(quiet: bool):
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if not quiet:
+            print(f"snnc: warning: {message}", file=sys.stderr)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -227,7 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return USAGE
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = _warning_printer(getattr(args, "quiet", False))
+            return args.handler(args)
     except SnncError as exc:
         if args.debug:
             raise

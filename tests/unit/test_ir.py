@@ -18,6 +18,7 @@ from snnc.ir import (
     Clip,
     Concat,
     Conv,
+    GatedMaxPool,
     Gemm,
     GlobalAvgPool,
     GlobalMaxPool,
@@ -27,8 +28,10 @@ from snnc.ir import (
     LeakyRelu,
     MaxPool,
     MulConst,
+    Neuron,
     Op,
     Pad,
+    Readout,
     Relu,
     Reshape,
     Sigmoid,
@@ -69,6 +72,9 @@ def example_ops() -> list[Op]:
         Transpose((0, 2, 3, 1)),
         Concat(2),
         Pad((0, 1, 1, 0, 2, 2), -1.0),
+        Neuron("ilif", RNG.uniform(0.5, 1, (3, 1, 1)), "subtract", 0.5, 6.0, 3),
+        Readout(4),
+        GatedMaxPool((2, 2), (2, 2)),
     ]
 
 
@@ -107,12 +113,14 @@ def all_ops_graph() -> Graph:
     mc = g.add(MulConst(np.float32(2.0)), [ac])
     tr = g.add(Transpose((0, 2, 3, 1)), [mc])
     ident = g.add(Identity(), [tr])
-    gmp = g.add(GlobalMaxPool(), [g.add(Transpose((0, 3, 1, 2)), [ident])])
+    spiking = g.add(Neuron("if", np.float32(0.7), "zero", 0.0), [g.add(Transpose((0, 3, 1, 2)), [ident])])
+    gated = g.add(GatedMaxPool((1, 1)), [spiking])
+    gmp = g.add(GlobalMaxPool(), [gated])
     gap = g.add(GlobalAvgPool(), [mc])
     both = g.add(Add(), [gmp, gap])
     flat = g.add(Reshape((8,)), [both])
     fc = g.add(Gemm(RNG.standard_normal((5, 8)), RNG.standard_normal(5)), [flat])
-    g.outputs = [g.add(Softmax(-1), [fc]), fc]
+    g.outputs = [g.add(Softmax(-1), [fc]), g.add(Readout(), [fc])]
     g.verify()
     return g
 
