@@ -123,7 +123,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     report = evaluate(
         args.model, args.data, args.neuron, args.timesteps, args.calib, args.limit, args.target, args.percentile,
-        args.per_channel, args.quiet,
+        args.per_channel, args.quiet, args.v_init,
     )  # fmt: skip
     if args.plot:
         plot_evaluation(report, args.plot)

@@ -34,6 +34,7 @@ def evaluate(
     percentile: float | None = None,
     per_channel: bool = False,
     quiet: bool = False,
+    v_init: float = 0.5,
 ) -> dict:
     graph = import_onnx(model_path)
     x, y = load_arrays(data, "test", limit)
@@ -48,7 +49,7 @@ def evaluate(
     for neuron in neurons:
         program = compile(
             graph, target=target, neuron=neuron, timesteps=max(timesteps), calibration=calibration,
-            percentile=percentile, per_channel=per_channel,
+            percentile=percentile, per_channel=per_channel, v_init=v_init,
         )  # fmt: skip
         for steps in timesteps:
             results.append(_evaluate_one(program, neuron, steps, x, y, ann_pred, quiet))

@@ -1,0 +1,36 @@
+"""The bundled Fashion-MNIST fixtures convert near-losslessly with iLIF at few timesteps.
+
+Uses the small slices bundled in examples/ (512 calibration and 256 test images), so no
+dataset needs to be installed; BENCHMARKS.md has the full-test-set figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import snnc
+from snnc.evaluate import run_ann
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture(scope="module")
+def slices():
+    calib = np.load(EXAMPLES / "fmnist_calib.npz")["x"]
+    test = np.load(EXAMPLES / "fmnist_test.npz")
+    return calib, test["x"], test["y"]
+
+
+@pytest.mark.parametrize("name", ["fmnist_vgg", "fmnist_resnet"])
+def test_ilif_at_t8_agrees_with_the_ann(name, slices):
+    calib, x, y = slices
+    model = EXAMPLES / f"{name}.onnx"
+    ann = run_ann(str(model), x).argmax(axis=1)
+    program = snnc.compile(model, neuron="ilif", timesteps=8, calibration=calib)
+    coarse = program.run(x, timesteps=2).logits.argmax(axis=1)
+    fine = program.run(x).logits.argmax(axis=1)
+    assert (fine == ann).mean() >= 0.98
+    assert abs((fine == y).mean() - (ann == y).mean()) <= 0.02
+    assert (fine == ann).mean() > (coarse == ann).mean()  # more bits, closer to the ANN
