@@ -7,7 +7,7 @@ out=bench/results
 run() { local name=$1; shift; echo "+ snnc $*" >&2; /usr/bin/time -f "$name: %e s, %M KiB peak" snnc "$@" --json -q > "$out/$name.json"; }
 run vgg_ilif         eval examples/fmnist_vgg.onnx    --data fashion-mnist --neuron ilif -T 5,8
 run resnet_ilif      eval examples/fmnist_resnet.onnx --data fashion-mnist --neuron ilif -T 5,8
-run vgg_if_curve     eval examples/fmnist_vgg.onnx    --data fashion-mnist --neuron if -T 8,16,32,64,128,256 --limit 500 --plot $out/vgg_if_curve.png
-run resnet_if_curve  eval examples/fmnist_resnet.onnx --data fashion-mnist --neuron if -T 8,16,32,64,128,256 --limit 500 --plot $out/resnet_if_curve.png
-run vgg_ilif_floor   eval examples/fmnist_vgg.onnx    --data fashion-mnist --neuron ilif -T 5,8 --v-init 0
-run resnet_ilif_floor eval examples/fmnist_resnet.onnx --data fashion-mnist --neuron ilif -T 5,8 --v-init 0
+run vgg_if_curve     eval examples/fmnist_vgg.onnx    --data fashion-mnist --neuron if -T 8,16,32,64,128,256 --limit 200 --plot $out/vgg_if_curve.png
+run resnet_if_curve  eval examples/fmnist_resnet.onnx --data fashion-mnist --neuron if -T 8,16,32,64,128,256 --limit 200 --plot $out/resnet_if_curve.png
+run vgg_ilif_floor   eval examples/fmnist_vgg.onnx    --data fashion-mnist --neuron ilif -T 5,8 --v-init 0 --limit 2000
+run resnet_ilif_floor eval examples/fmnist_resnet.onnx --data fashion-mnist --neuron ilif -T 5,8 --v-init 0 --limit 2000

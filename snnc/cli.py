@@ -99,11 +99,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from snnc.report import render_report
 
     program = load(args.artifact)
-    x, _ = load_arrays(args.input, "test", args.limit)
+    x, labels = load_arrays(args.input, "test", args.limit)
     x = check_data(x, program.graph.type(program.graph.inputs[0]), f"input {args.input!r}")
     result = program.run(x, timesteps=args.timesteps)
     report = program.report(result)
     predictions = result.logits.argmax(axis=1)
+    if labels is not None and np.shape(labels) == predictions.shape:
+        report["accuracy"] = float((predictions == labels).mean())
     if args.output:
         buffer = io.BytesIO()
         np.savez(buffer, logits=result.logits, predictions=predictions, steps=result.steps)
@@ -115,6 +117,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(render_report(report))
         shown = ", ".join(str(p) for p in predictions[:20])
         print(f"predictions: {shown}{' ...' if len(predictions) > 20 else ''}")
+        if "accuracy" in report:
+            print(f"accuracy against the labels in {args.input}: {100 * report['accuracy']:.2f}%")
     return OK
 
 

@@ -80,7 +80,7 @@ def test_run_prints_predictions_and_writes_npz(capsys, tmp_path, model_path, dat
     cli(capsys, "compile", model_path, "--calib", data, "-o", tmp_path / "t.snnc", "-q")
     code, stdout, _ = cli(capsys, "run", tmp_path / "t.snnc", "--input", data, "--json", "--output", tmp_path / "o.npz")
     report = json.loads(stdout)
-    assert code == 0 and len(report["predictions"]) == 40
+    assert code == 0 and len(report["predictions"]) == 40 and 0 <= report["accuracy"] <= 1
     assert report["activity"]["images"] == 40 and report["activity"]["sops_per_image"] > 0
     saved = np.load(tmp_path / "o.npz")
     assert saved["logits"].shape == (40, 3) and list(saved["predictions"]) == report["predictions"]
