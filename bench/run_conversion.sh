@@ -9,5 +9,8 @@ run vgg_ilif         eval examples/fmnist_vgg.onnx    --data fashion-mnist --neu
 run resnet_ilif      eval examples/fmnist_resnet.onnx --data fashion-mnist --neuron ilif -T 5,8
 run vgg_if_curve     eval examples/fmnist_vgg.onnx    --data fashion-mnist --neuron if -T 8,16,32,64,128,256 --limit 200 --plot $out/vgg_if_curve.png
 run resnet_if_curve  eval examples/fmnist_resnet.onnx --data fashion-mnist --neuron if -T 8,16,32,64,128,256 --limit 200 --plot $out/resnet_if_curve.png
-run vgg_ilif_floor   eval examples/fmnist_vgg.onnx    --data fashion-mnist --neuron ilif -T 5,8 --v-init 0 --limit 2000
-run resnet_ilif_floor eval examples/fmnist_resnet.onnx --data fashion-mnist --neuron ilif -T 5,8 --v-init 0 --limit 2000
+for m in vgg resnet; do  # half-step initial membrane (rounding) against none (floor), T = 5
+  for v in 0.5 0; do
+    run ${m}_ilif_t5_vinit$v eval examples/fmnist_$m.onnx --data fashion-mnist --neuron ilif -T 5 --v-init $v --limit 2000
+  done
+done

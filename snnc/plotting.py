@@ -21,12 +21,15 @@ def pyplot():
 
 
 def save_figure(figure, path) -> None:
+    from snnc.program import give_default_permissions
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
     os.close(handle)
     try:
         figure.savefig(temporary, dpi=120, bbox_inches="tight")
+        give_default_permissions(temporary)
         os.replace(temporary, path)
     finally:
         Path(temporary).unlink(missing_ok=True)

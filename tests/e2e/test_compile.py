@@ -4,6 +4,7 @@ a documented exit code for each kind of bad input."""
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -63,6 +64,9 @@ def test_compile_writes_a_program_that_loads_and_runs(capsys, tmp_path, model_pa
     assert report["settings"]["timesteps"] == 6 and report["latency_steps"] == (1 + 1) * 6  # one neuron stage
     assert [layer["stage"] for layer in report["layers"]] == [1]
     assert sorted(p.name for p in out.parent.iterdir()) == ["tiny.snnc"]  # no temporary left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # like any file the user writes, not 0600
     program = snnc.load(out)
     x = np.load(data)["x"]
     expected = snnc.compile(model_path, timesteps=6, calibration=x).run(x[:5])
