@@ -95,13 +95,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from snnc.data import check_data, load_arrays
+    from snnc.evaluate import run_with_progress
     from snnc.program import load, write_atomically
     from snnc.report import render_report
 
     program = load(args.artifact)
     x, labels = load_arrays(args.input, "test", args.limit)
     x = check_data(x, program.graph.type(program.graph.inputs[0]), f"input {args.input!r}")
-    result = program.run(x, timesteps=args.timesteps)
+    result = run_with_progress(program, x, args.timesteps, "run", args.quiet)
     report = program.report(result)
     predictions = result.logits.argmax(axis=1)
     if labels is not None and np.shape(labels) == predictions.shape:

@@ -63,16 +63,20 @@ def evaluate(
     }
 
 
-def _evaluate_one(program, neuron: str, steps: int, x, y, ann_pred, quiet: bool) -> dict:
-    predictions = []
+def run_with_progress(program, x: np.ndarray, timesteps: int | None, desc: str, quiet: bool):
+    """program.run over chunks of the inputs, advancing a progress bar; one merged SimResult."""
     merged = None
-    with progress(total=len(x), desc=f"{neuron} T={steps}", quiet=quiet) as bar:
+    with progress(total=len(x), desc=desc, quiet=quiet) as bar:
         for start in range(0, len(x), CHUNK):
-            result = program.run(x[start : start + CHUNK], timesteps=steps)
-            predictions.append(result.logits.argmax(axis=1))
+            result = program.run(x[start : start + CHUNK], timesteps=timesteps)
             merged = result if merged is None else merged.merge(result)
             bar.update(len(result.logits))
-    predicted = np.concatenate(predictions)
+    return merged
+
+
+def _evaluate_one(program, neuron: str, steps: int, x, y, ann_pred, quiet: bool) -> dict:
+    merged = run_with_progress(program, x, steps, f"{neuron} T={steps}", quiet)
+    predicted = merged.logits.argmax(axis=1)
     act = activity(merged, ann_macs(program.graph))
     return {
         "neuron": neuron,
