@@ -18,7 +18,6 @@ from snnc.data import check_data
 from snnc.errors import FileError, InvalidModelError, IRError, UsageError
 from snnc.frontend import import_onnx
 from snnc.ir.graph import Graph
-from snnc.ir.ops_snn import Neuron
 from snnc.ir.text import parse_graph, print_graph
 from snnc.passes import DEFAULT_PASSES, PassContext, PassManager, conversion_pipeline
 from snnc.passes.schedule import latency_steps
@@ -185,7 +184,3 @@ def check_finite_weights(graph: Graph) -> None:
         for key, value in node.op.attributes().items():
             if isinstance(value, np.ndarray) and not np.all(np.isfinite(value)):
                 raise InvalidModelError(f"node {node.name!r} ({node.op.name}): {key} holds NaN or infinite values")
-
-
-def neuron_layers(graph: Graph) -> list[str]:
-    return [n for n in graph.topological() if isinstance(graph.op(n), Neuron)]

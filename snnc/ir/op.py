@@ -68,15 +68,6 @@ class Op:
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.to_dict() == other.to_dict()
 
-    def summary(self) -> str:
-        """A short description of the attributes for tables (arrays shown by shape)."""
-        parts = []
-        for key, value in self.attributes().items():
-            if isinstance(value, np.ndarray):
-                continue
-            parts.append(f"{key}={value}")
-        return " ".join(parts)
-
 
 def encode_value(value):
     """Attribute value → JSON-compatible value; arrays keep their exact bytes (base64)."""

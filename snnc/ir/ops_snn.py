@@ -83,10 +83,6 @@ class Readout(Op):
         return inputs[0]
 
 
-def is_spiking(op: Op) -> bool:
-    return isinstance(op, Neuron)
-
-
 @register_op
 @dataclass(eq=False)
 class GatedMaxPool(MaxPool):
