@@ -54,7 +54,7 @@ IM2COL_BUDGET = 32 * 2**20  # floats per im2col buffer; larger batches are split
 
 @kernel(nn.Conv)
 def conv(op: nn.Conv, x: np.ndarray) -> np.ndarray:
-    per_sample = op.weight[0].size * op.groups * int(np.prod(_out_spatial(op, x)))
+    per_sample = op.weight[0].size * op.groups * int(np.prod(out_spatial(op, x)))
     step = max(1, IM2COL_BUDGET // max(per_sample, 1))
     if x.shape[0] > step:
         return np.concatenate([_conv(op, x[i : i + step]) for i in range(0, x.shape[0], step)])
@@ -66,20 +66,20 @@ def _conv(op: nn.Conv, x: np.ndarray) -> np.ndarray:
     n, channels = x.shape[:2]
     groups, out_channels = op.groups, op.weight.shape[0]
     padded = pad_spatial(x, op.pads, 0.0)
-    out_spatial = _out_spatial(op, x)
+    spatial = out_spatial(op, x)
     offsets = list(np.ndindex(*op.kernel))
-    cols = np.empty((n, channels, len(offsets), *out_spatial), dtype=x.dtype)
+    cols = np.empty((n, channels, len(offsets), *spatial), dtype=x.dtype)
     for index, offset in enumerate(offsets):
         window = tuple(
             slice(k * d, k * d + (size - 1) * s + 1, s)
-            for k, d, s, size in zip(offset, op.dilations, op.strides, out_spatial)
+            for k, d, s, size in zip(offset, op.dilations, op.strides, spatial)
         )
         cols[:, :, index] = padded[(slice(None), slice(None), *window)]
-    positions = int(np.prod(out_spatial))
+    positions = int(np.prod(spatial))
     cols = cols.reshape(n, groups, -1, positions)
     weight = op.weight.reshape(groups, out_channels // groups, -1)
-    out = np.matmul(weight, cols).reshape(n, out_channels, *out_spatial)
-    return out + op.bias.reshape(-1, *(1,) * len(out_spatial))
+    out = np.matmul(weight, cols).reshape(n, out_channels, *spatial)
+    return out + op.bias.reshape(-1, *(1,) * len(spatial))
 
 
 @kernel(nn.Gemm)
@@ -94,7 +94,7 @@ def batch_norm(op: nn.BatchNorm, x: np.ndarray) -> np.ndarray:
     return x * a.reshape(shape) + b.reshape(shape)
 
 
-def _ceil_extra(op, x: np.ndarray, out_shape, dilations) -> tuple[int, ...]:
+def ceil_extra(op, x: np.ndarray, out_shape, dilations) -> tuple[int, ...]:
     """Cells to add past the end pad so ceil_mode's last window is complete."""
     nsp = len(op.kernel)
     extra = []
@@ -105,13 +105,13 @@ def _ceil_extra(op, x: np.ndarray, out_shape, dilations) -> tuple[int, ...]:
     return tuple(extra)
 
 
-def _out_spatial(op: Op, x: np.ndarray) -> tuple[int, ...]:
+def out_spatial(op: Op, x: np.ndarray) -> tuple[int, ...]:
     return op.infer([TensorType(x.shape)]).shape[2:]
 
 
 @kernel(nn.MaxPool, snn.GatedMaxPool)
 def max_pool(op: nn.MaxPool, x: np.ndarray) -> np.ndarray:
-    extra = _ceil_extra(op, x, _out_spatial(op, x), op.dilations)
+    extra = ceil_extra(op, x, out_spatial(op, x), op.dilations)
     padded = pad_spatial(x, op.pads, -np.inf, extra)
     windows = sliding_windows(padded, op.kernel, op.strides, op.dilations)
     axes = tuple(range(-len(op.kernel), 0))
@@ -122,7 +122,7 @@ def max_pool(op: nn.MaxPool, x: np.ndarray) -> np.ndarray:
 def avg_pool(op: nn.AvgPool, x: np.ndarray) -> np.ndarray:
     nsp = len(op.kernel)
     ones = (1,) * nsp
-    extra = _ceil_extra(op, x, _out_spatial(op, x), ones)
+    extra = ceil_extra(op, x, out_spatial(op, x), ones)
     axes = tuple(range(-nsp, 0))
     total = sliding_windows(pad_spatial(x, op.pads, 0.0, extra), op.kernel, op.strides, ones).sum(axis=axes)
     # The divisor counts the cells a window covers: inside the input, plus the explicit pads

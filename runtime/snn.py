@@ -49,6 +49,7 @@ class SimResult:
     sops: dict[str, int] = field(default_factory=dict)  # synaptic operations per weighted layer
     macs: dict[str, int] = field(default_factory=dict)  # analog MACs (layers fed by the input)
     samples: int = 0
+    records: dict[str, np.ndarray] = field(default_factory=dict)  # per-step spike trains (B, T, ...)
 
     @property
     def logits(self) -> np.ndarray:
@@ -60,9 +61,10 @@ class SimResult:
             return other
         outputs = [np.concatenate([a, b]) for a, b in zip(self.outputs, other.outputs)]
         add = lambda a, b: {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}  # noqa: E731
+        records = {k: np.concatenate([v, other.records[k]]) for k, v in self.records.items()}
         return SimResult(
             outputs, np.concatenate([self.steps, other.steps]), add(self.spikes, other.spikes), self.neurons,
-            add(self.sops, other.sops), add(self.macs, other.macs), self.samples + other.samples,
+            add(self.sops, other.sops), add(self.macs, other.macs), self.samples + other.samples, records,
         )  # fmt: skip
 
 

@@ -102,14 +102,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     program = load(args.artifact)
     x, labels = load_arrays(args.input, "test", args.limit)
     x = check_data(x, program.graph.type(program.graph.inputs[0]), f"input {args.input!r}")
-    result = run_with_progress(program, x, args.timesteps, "run", args.quiet)
+    record = args.record.split(",") if args.record else ()
+    result = run_with_progress(program, x, args.timesteps, "run", args.quiet, threads=args.threads, record=record)
     report = program.report(result)
     predictions = result.logits.argmax(axis=1)
     if labels is not None and np.shape(labels) == predictions.shape:
         report["accuracy"] = float((predictions == labels).mean())
     if args.output:
         buffer = io.BytesIO()
-        np.savez(buffer, logits=result.logits, predictions=predictions, steps=result.steps)
+        trains = {f"spikes/{name}": train for name, train in result.records.items()}
+        np.savez(buffer, logits=result.logits, predictions=predictions, steps=result.steps, **trains)
         write_atomically(Path(args.output), buffer.getvalue())
     if args.json:
         report.update(predictions=predictions.tolist(), steps=result.steps.tolist(), logits=result.logits.tolist())
@@ -128,7 +130,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     report = evaluate(
         args.model, args.data, args.neuron, args.timesteps, args.calib, args.limit, args.target, args.percentile,
-        args.per_channel, args.quiet, args.v_init,
+        args.per_channel, args.quiet, args.v_init, args.threads,
     )  # fmt: skip
     if args.plot:
         plot_evaluation(report, args.plot)
@@ -181,7 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", required=True, help="a .npz with array 'x', or a dataset name")
     run.add_argument("-T", "--timesteps", type=int, help="override the compiled T")
     run.add_argument("--limit", type=int, help="use the first N inputs")
-    run.add_argument("--output", help="write logits, predictions and steps to this .npz")
+    run.add_argument("--output", help="write logits, predictions, steps (and recorded spikes) to this .npz")
+    run.add_argument("--record", metavar="LAYERS", help="comma-separated neuron layers whose spike trains "
+                     "(N, T, ...) go to --output as 'spikes/LAYER'")  # fmt: skip
+    run.add_argument("--threads", type=int, help="worker threads (default: all cores)")
     add_common_options(run)
     run.set_defaults(handler=cmd_run)
 
@@ -202,7 +207,12 @@ def add_common_options(sub: argparse.ArgumentParser) -> None:
 
 
 def add_conversion_options(sub: argparse.ArgumentParser, many: bool) -> None:
-    sub.add_argument("-t", "--target", choices=["cpu", "accel"], default="cpu")
+    if many:
+        sub.add_argument("-t", "--target", choices=["cpu", "accel", "reference"], default="cpu",
+                         help="cpu: native code; reference: the numpy simulator (the oracle)")  # fmt: skip
+        sub.add_argument("--threads", type=int, help="worker threads for the cpu target (default: all cores)")
+    else:
+        sub.add_argument("-t", "--target", choices=["cpu", "accel"], default="cpu")
     if many:
         sub.add_argument("--neuron", type=csv(str), default=["ilif", "if"], help="neuron models (default ilif,if)")
         sub.add_argument("-T", "--timesteps", type=csv(int), default=[4, 8, 16, 32], help="default 4,8,16,32")

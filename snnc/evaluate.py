@@ -35,7 +35,9 @@ def evaluate(
     per_channel: bool = False,
     quiet: bool = False,
     v_init: float = 0.5,
+    threads: int | None = None,
 ) -> dict:
+    """`target` "reference" compiles for the cpu and runs the numpy reference simulator."""
     graph = import_onnx(model_path)
     x, y = load_arrays(data, "test", limit)
     x = check_data(x, graph.type(graph.inputs[0]), f"data {data!r}")
@@ -48,14 +50,16 @@ def evaluate(
     results = []
     for neuron in neurons:
         program = compile(
-            graph, target=target, neuron=neuron, timesteps=max(timesteps), calibration=calibration,
+            graph, target="cpu" if target == "reference" else target, neuron=neuron, timesteps=max(timesteps), calibration=calibration,
             percentile=percentile, per_channel=per_channel, v_init=v_init,
         )  # fmt: skip
         for steps in timesteps:
-            results.append(_evaluate_one(program, neuron, steps, x, y, ann_pred, quiet))
+            engine = "reference" if target == "reference" else None
+            results.append(_evaluate_one(program, neuron, steps, x, y, ann_pred, quiet, engine, threads))
     return {
         "model": str(model_path),
         "data": data,
+        "target": target,
         "images": len(x),
         "calibration": calib,
         "ann": {"accuracy": float((ann_pred == y).mean())},
@@ -63,19 +67,20 @@ def evaluate(
     }
 
 
-def run_with_progress(program, x: np.ndarray, timesteps: int | None, desc: str, quiet: bool):
-    """program.run over chunks of the inputs, advancing a progress bar; one merged SimResult."""
+def run_with_progress(program, x: np.ndarray, timesteps: int | None, desc: str, quiet: bool, **options):
+    """program.run over chunks of the inputs, advancing a progress bar; one merged SimResult.
+    `options` go to Program.run (engine, threads, record)."""
     merged = None
     with progress(total=len(x), desc=desc, quiet=quiet) as bar:
         for start in range(0, len(x), CHUNK):
-            result = program.run(x[start : start + CHUNK], timesteps=timesteps)
+            result = program.run(x[start : start + CHUNK], timesteps=timesteps, **options)
             merged = result if merged is None else merged.merge(result)
             bar.update(len(result.logits))
     return merged
 
 
-def _evaluate_one(program, neuron: str, steps: int, x, y, ann_pred, quiet: bool) -> dict:
-    merged = run_with_progress(program, x, steps, f"{neuron} T={steps}", quiet)
+def _evaluate_one(program, neuron: str, steps: int, x, y, ann_pred, quiet: bool, engine, threads) -> dict:
+    merged = run_with_progress(program, x, steps, f"{neuron} T={steps}", quiet, engine=engine, threads=threads)
     predicted = merged.logits.argmax(axis=1)
     act = activity(merged, ann_macs(program.graph))
     return {

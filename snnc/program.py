@@ -22,12 +22,16 @@ from snnc.ir.text import parse_graph, print_graph
 from snnc.passes import DEFAULT_PASSES, PassContext, PassManager, conversion_pipeline
 from snnc.passes.schedule import latency_steps
 from snnc.report import program_report
+from snnc.runtime.jit import CompiledNetwork, NativeCode
 from snnc.runtime.snn import SimResult, simulate
+from snnc.targets.cpu.llvm import ObjectCache
 
 FORMAT = "snnc-program"
 FORMAT_VERSION = 1
 TARGETS = ("cpu", "accel")
 DEFAULT_PERCENTILE = {"ilif": 99.99, "if": 99.9}
+ENGINES = ("native", "reference")
+NATIVE_MEMBER = "native.o"
 
 
 @dataclass
@@ -58,26 +62,47 @@ class Settings:
 class Program:
     """A compiled SNN: `.run(x)` simulates it, `.report()` describes it, `.save(path)` keeps it."""
 
-    def __init__(self, graph: Graph, settings: Settings, notes: dict[str, list[str]] | None = None) -> None:
+    def __init__(self, graph: Graph, settings: Settings, notes: dict[str, list[str]] | None = None,
+                 native: NativeCode | None = None) -> None:  # fmt: skip
         self.graph = graph
         self.settings = settings
         self.notes = notes or {}
+        self.native = native  # object code loaded from an artifact (used if built for this host)
+        self._network = None
 
     @property
     def latency_steps(self) -> int:
         s = self.settings
         return latency_steps(self.graph, s.neuron, s.timesteps, s.pipelined)
 
-    def run(self, x, timesteps: int | None = None) -> SimResult:
+    def run(self, x, timesteps: int | None = None, threads: int | None = None, record=(),
+            engine: str | None = None) -> SimResult:  # fmt: skip
         """Simulate on a batch; returns logits, per-sample steps, spike and SOP counts.
 
-        (Both targets run on the reference simulator until their backends land.)
+        `engine`: "native" (the cpu target's compiled code; the default for cpu programs) or
+        "reference" (the numpy simulator; the default for accel programs until that target
+        lands). `record`: neuron layers whose spike trains come back in result.records.
         """
         name = self.graph.inputs[0]
         x = check_data(np.asarray(x), self.graph.type(name), "input")
         steps = timesteps or self.settings.timesteps
         latency = latency_steps(self.graph, self.settings.neuron, steps, self.settings.pipelined)
-        return simulate(self.graph, x, steps, latency)
+        engine = engine or ("native" if self.settings.target == "cpu" else "reference")
+        if engine not in ENGINES:
+            raise UsageError(f"engine must be one of {ENGINES}, got {engine!r}")
+        if engine == "native":
+            return self.network().run(x, steps, latency, threads, record)
+        result = simulate(self.graph, x, steps, latency)
+        if record:
+            raise UsageError("recording spike trains needs the native engine (target cpu)")
+        return result
+
+    def network(self, cache: ObjectCache | None = None) -> CompiledNetwork:
+        """The compiled native code, built on first use (or taken from the object cache)."""
+        if self._network is None:
+            self._network = CompiledNetwork(self.graph, cache or ObjectCache(), self.native)
+            self.native = self._network.native
+        return self._network
 
     def report(self, result: SimResult | None = None) -> dict:
         return program_report(self, result)
@@ -93,9 +118,14 @@ class Program:
             "notes": self.notes,
         }
         buffer = io.BytesIO()
+        if self.settings.target == "cpu":
+            native = self.network().native
+            manifest["native"] = {"fingerprint": native.fingerprint, "structure": native.structure_hash}
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("manifest.json", json.dumps(manifest, indent=1))
             archive.writestr("graph.ir", print_graph(self.graph))
+            if "native" in manifest:
+                archive.writestr(NATIVE_MEMBER, native.code)
         write_atomically(path, buffer.getvalue())
         return path
 
@@ -129,6 +159,7 @@ def load(path) -> Program:
         with zipfile.ZipFile(path) as archive:
             manifest = json.loads(archive.read("manifest.json"))
             text = archive.read("graph.ir").decode()
+            native = _native_code(archive, manifest)
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
         raise FileError(f"{path}: not a snnc program, or corrupted ({exc})") from exc
     if manifest.get("format") != FORMAT:
@@ -143,7 +174,15 @@ def load(path) -> Program:
         settings = Settings(**manifest["settings"])
     except (IRError, TypeError, UsageError) as exc:
         raise FileError(f"{path}: corrupted program ({exc})") from exc
-    return Program(graph, settings, manifest.get("notes", {}))
+    return Program(graph, settings, manifest.get("notes", {}), native)
+
+
+def _native_code(archive: zipfile.ZipFile, manifest: dict) -> NativeCode | None:
+    """The stored object code; the program recompiles when it was built for another host."""
+    info = manifest.get("native")
+    if not isinstance(info, dict) or NATIVE_MEMBER not in archive.namelist():
+        return None
+    return NativeCode(archive.read(NATIVE_MEMBER), str(info.get("fingerprint")), str(info.get("structure")))
 
 
 def compile(

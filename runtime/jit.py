@@ -1,0 +1,131 @@
+"""Running cpu-target programs: native kernels called through ctypes on numpy buffers.
+
+A batch is split into contiguous slices, one per thread; each thread has its own workspace
+and counters, and ctypes releases the GIL while native code runs, so the slices run in
+parallel. Results come back as the reference simulator's SimResult.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from snnc.runtime.ann import bind_inputs
+from snnc.runtime.snn import SimResult
+from snnc.targets.cpu.codegen import ENTRY, generate
+from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cached_compile, host_fingerprint
+from snnc.targets.cpu.plan import MAX_ILIF_STEPS, build_plan, from_internal, to_internal
+
+from snnc.errors import DataError
+from snnc.ir.graph import Graph
+
+POINTER = ctypes.c_void_p
+SIGNATURE = (POINTER,) * 8 + (ctypes.c_int64, ctypes.c_int64, ctypes.c_float)
+
+
+@dataclass
+class NativeCode:
+    """Object code and what it was built for (stored in artifacts)."""
+
+    code: bytes
+    fingerprint: str
+    structure_hash: str
+    cached: bool = False
+
+
+class CompiledNetwork:
+    """An SNN graph compiled to native code. `run` has the reference simulator's signature."""
+
+    def __init__(self, graph: Graph, cache: ObjectCache | None = None, code: NativeCode | None = None) -> None:
+        self.graph = graph
+        self.plan = build_plan(graph)
+        self.ir = generate(self.plan)
+        structure = _hash(self.ir)
+        if code is not None and code.fingerprint == host_fingerprint() and code.structure_hash == structure:
+            self.native = code
+        else:  # none given, or built for another CPU or llvmlite: compile (or take from the cache)
+            binary, cached = cached_compile(self.ir, cache)
+            self.native = NativeCode(binary, host_fingerprint(), structure, cached)
+        self.library = NativeLibrary(self.native.code)
+        self.entry = self.library.function(ENTRY, None, *SIGNATURE)
+        self.layers = list(self.plan.neurons)
+
+    def run(self, inputs, timesteps: int, latency: int | None = None, threads: int | None = None,
+            record: list[str] | tuple[str, ...] = ()) -> SimResult:  # fmt: skip
+        """Simulate a batch; `record` names neuron layers whose spike trains (B, T, *shape) are
+        returned in result.records."""
+        if timesteps < 1:
+            raise DataError(f"timesteps must be >= 1, got {timesteps}")
+        if self.plan.model == "ilif" and timesteps > MAX_ILIF_STEPS:
+            raise DataError(f"the cpu target runs iLIF with at most {MAX_ILIF_STEPS} steps, got T = {timesteps}")
+        if threads is not None and threads < 1:
+            raise DataError(f"threads must be >= 1, got {threads}")
+        unknown = [name for name in record if name not in self.plan.neurons]
+        if unknown:
+            raise DataError(f"cannot record {unknown}: the neuron layers are {self.layers}")
+        bound = bind_inputs(self.graph, inputs)
+        batch = len(next(iter(bound.values())))
+        packed = np.zeros((batch, self.plan.input_size), np.float32)
+        for name, region in self.plan.inputs:
+            packed[:, region.offset : region.offset + region.size] = to_internal(bound[name], self.graph.type(name).sample_shape)
+        outputs = np.zeros((batch, self.plan.output_size), np.float32)
+        records = {name: np.zeros((batch, timesteps, self.plan.neurons[name]), np.uint8) for name in record}
+        counts = self._run_threads(packed, outputs, records, timesteps, threads or default_threads())
+        return self._result(outputs, counts, records, batch, latency if latency is not None else timesteps)
+
+    def _run_threads(self, packed, outputs, records, timesteps: int, threads: int) -> np.ndarray:
+        batch = len(packed)
+        bounds = np.linspace(0, batch, min(threads, max(batch, 1)) + 1).astype(int)
+        slices = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+        counts = np.zeros((len(slices), max(self.plan.counters, 1)), np.int64)
+
+        def work(task: int) -> None:
+            lo, hi = slices[task]
+            ws = np.zeros(max(self.plan.ws_size, 1), np.float32)
+            iws = np.zeros(max(self.plan.iws_size, 1), np.int32)
+            table = (ctypes.c_void_p * max(len(self.layers), 1))()
+            for layer, name in enumerate(self.layers):
+                table[layer] = records[name][lo:].ctypes.data if name in records else None
+            self.entry(packed[lo:].ctypes.data, outputs[lo:].ctypes.data, counts[task].ctypes.data,
+                       self.plan.params.ctypes.data, self.plan.index.ctypes.data, ws.ctypes.data, iws.ctypes.data,
+                       ctypes.addressof(table), hi - lo, timesteps, 2.0**-timesteps)  # fmt: skip
+
+        if len(slices) == 1:
+            work(0)
+        else:
+            with ThreadPoolExecutor(len(slices)) as pool:
+                list(pool.map(work, range(len(slices))))
+        return counts.sum(axis=0)
+
+    def _result(self, outputs, counts, records, batch: int, latency: int) -> SimResult:
+        result = SimResult(
+            outputs=[from_internal(outputs[:, r.offset : r.offset + r.size], self.graph.type(n).sample_shape)
+                     for n, r in self.plan.outputs],
+            steps=np.full(batch, latency, dtype=np.int64),
+            spikes={name: int(counts[slot]) for name, slot in self.plan.spike_counters.items()},
+            neurons=dict(self.plan.neurons),
+            sops={name: int(counts[slot]) for name, slot in self.plan.sop_counters.items()},
+            macs={name: int(macs) * batch for name, macs in self.plan.static_macs.items()},
+            samples=batch,
+        )  # fmt: skip
+        result.records = {name: from_internal_trains(trains, self.graph.type(name).sample_shape)
+                          for name, trains in records.items()}  # fmt: skip
+        return result
+
+
+def from_internal_trains(trains: np.ndarray, sample_shape) -> np.ndarray:
+    """(B, T, size) in the internal layout → (B, T, *sample_shape)."""
+    batch, steps = trains.shape[:2]
+    return from_internal(trains.reshape(batch * steps, -1), sample_shape).reshape(batch, steps, *sample_shape)
+
+
+def default_threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()

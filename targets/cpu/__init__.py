@@ -1,0 +1,1 @@
+"""The cpu target: SNN graph → kernel plan → LLVM IR → native code (llvmlite, MCJIT)."""

@@ -1,0 +1,178 @@
+"""The one module that owns LLVM: host target machine, optimization pipeline, verification,
+object emission, the on-disk object cache, and loading object code for calling.
+
+llvmlite ≥ 0.45 has only the new pass manager (`create_pass_builder`) and initializes LLVM
+itself (`llvm.initialize()` raises), so only the native target and asm printer are set up here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import llvmlite
+import llvmlite.binding as llvm
+
+from snnc.errors import SnncError
+
+SPEED_LEVEL = 3
+CACHE_ENV = "SNNC_CACHE_DIR"
+
+
+class CodegenError(SnncError):
+    """Generated IR that LLVM rejects: a bug in snnc, reported with the verifier's message."""
+
+
+@functools.cache
+def target_machine() -> llvm.TargetMachine:
+    """The machine code is generated for (kept for the process)."""
+    return new_target_machine()
+
+
+def new_target_machine() -> llvm.TargetMachine:
+    """The host CPU with all its features (AVX2/AVX-512 where present), opt level 3, JIT code
+    model. An execution engine takes ownership of its machine, so each engine gets a new one."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(cpu=host_cpu(), features=host_features(), opt=3, jit=True)
+
+
+def host_cpu() -> str:
+    return llvm.get_host_cpu_name()
+
+
+def host_features() -> str:
+    return llvm.get_host_cpu_features().flatten()
+
+
+def vector_width() -> int:
+    """float32 lanes of the host's widest vector registers."""
+    features = host_features()
+    if "+avx512f" in features:
+        return 16
+    return 8 if "+avx" in features else 4
+
+
+def host_fingerprint() -> str:
+    """What object code depends on besides the IR: the CPU, its features, llvmlite's version."""
+    return f"{llvm.get_process_triple()}|{host_cpu()}|{host_features()}|llvmlite {llvmlite.__version__}"
+
+
+@functools.cache
+def module_header() -> tuple[str, str]:
+    """(triple, data layout) to stamp on generated modules. Read once: the TargetData wrapper
+    frees its LLVM object when collected, and a second one for the same machine crashes."""
+    return llvm.get_process_triple(), str(target_machine().target_data)
+
+
+def optimize(module: llvm.ModuleRef) -> None:
+    """The new pass manager's O3 pipeline with loop and SLP vectorization."""
+    tuning = llvm.PipelineTuningOptions(speed_level=SPEED_LEVEL)
+    tuning.loop_vectorization = True
+    tuning.slp_vectorization = True
+    tuning.loop_unrolling = False  # kernels are unrolled where it pays; LLVM unrolling them again costs 7x compile time
+    builder = llvm.create_pass_builder(target_machine(), tuning)
+    builder.getModulePassManager().run(module, builder)
+
+
+def compile_ir(ir_text: str) -> bytes:
+    """Parse, verify, optimize and emit native object code for LLVM IR text."""
+    try:
+        module = llvm.parse_assembly(ir_text)
+        module.verify()
+    except RuntimeError as exc:
+        raise CodegenError(f"generated LLVM IR is invalid (a bug in snnc): {exc}") from exc
+    optimize(module)
+    return target_machine().emit_object(module)
+
+
+def cache_key(ir_text: str) -> str:
+    digest = hashlib.sha256()
+    digest.update(host_fingerprint().encode())
+    digest.update(b"\0")
+    digest.update(ir_text.encode())
+    return digest.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "snnc"
+
+
+class ObjectCache:
+    """Object code on disk, one file per key. A cache that cannot be read or written is not an
+    error: compilation falls back to memory with a warning, once per cache."""
+
+    def __init__(self, directory: Path | str | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else default_cache_dir()
+        self._warned = False
+
+    def path(self, key: str) -> Path:
+        return self.directory / f"{key}.o"
+
+    def get(self, key: str) -> bytes | None:
+        try:
+            return self.path(key).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self._warn(f"cannot read {self.path(key)}: {exc.strerror}")
+            return None
+
+    def put(self, key: str, data: bytes) -> None:
+        temporary = None
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(prefix=".obj.", dir=self.directory)
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.replace(temporary, self.path(key))
+        except OSError as exc:
+            if temporary:
+                Path(temporary).unlink(missing_ok=True)
+            self._warn(f"cannot write to {self.directory}: {exc.strerror}; compiling in memory")
+
+    def _warn(self, message: str) -> None:
+        if not self._warned:
+            warnings.warn(f"object cache: {message}", stacklevel=3)
+            self._warned = True
+
+
+def cached_compile(ir_text: str, cache: ObjectCache | None) -> tuple[bytes, bool]:
+    """Object code for the IR, from the cache when it holds it; returns (code, was_cached)."""
+    key = cache_key(ir_text)
+    if cache is not None:
+        code = cache.get(key)
+        if code is not None:
+            return code, True
+    code = compile_ir(ir_text)
+    if cache is not None:
+        cache.put(key, code)
+    return code, False
+
+
+class NativeLibrary:
+    """Object code loaded into an MCJIT engine; `function(name, restype, *argtypes)` gives a
+    ctypes callable (which releases the GIL while it runs)."""
+
+    def __init__(self, code: bytes) -> None:
+        self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
+        try:
+            self._engine.add_object_file(llvm.ObjectFileRef.from_data(code))
+            self._engine.finalize_object()
+        except RuntimeError as exc:
+            raise CodegenError(f"cannot load object code: {exc}") from exc
+
+    def function(self, name: str, restype, *argtypes):
+        address = self._engine.get_function_address(name)
+        if not address:
+            raise CodegenError(f"object code has no function {name!r}")
+        return ctypes.CFUNCTYPE(restype, *argtypes)(address)

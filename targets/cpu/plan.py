@@ -1,0 +1,440 @@
+"""Lowering an SNN graph to a flat list of kernels over fixed buffers (the cpu target's plan).
+
+Memory layout: one sample at a time; every value has a buffer in the float workspace, in
+channel-last order for tensors with spatial axes ((C, H, W) is stored as (H, W, C)), so that a
+synapse kernel's innermost loop runs over contiguous output channels. Everything that is not an
+array of the same shape as a value — weights, thresholds, constants, index maps — lives in the
+`params` (float) and `index` (int32) buffers, passed at run time: the generated code depends on
+the graph's structure and shapes only, so recalibrating or changing T reuses the object code.
+
+Phases (the reference simulator's static/train split): `static` kernels run once per sample on
+values computed from the input alone; `init` kernels reset state; for rate coding, `step`
+kernels run T times; `final` kernels produce the outputs. iLIF needs no time loop: each neuron
+layer emits its T bits in one pass and the value they encode flows on (see the simulator's
+docstring), with a bit mask (bit per step) carried alongside so that synaptic operations are
+counted per spike, as the reference counts them.
+
+Index maps are built by running the reference kernels on arrays of indices, so a window,
+reshape or pad here is by construction the one the reference computes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from snnc.runtime.ann import KERNELS, avg_pool, ceil_extra, out_spatial, pad_spatial, sliding_windows
+from snnc.runtime.snn import fan_out as snn_fan_out
+
+from snnc.errors import ConversionError, UnsupportedError
+from snnc.ir import ops_nn as nn
+from snnc.ir import ops_snn as snn
+from snnc.ir import ops_tensor as t
+from snnc.ir.graph import Graph
+
+MAX_ILIF_STEPS = 31  # the bits of an iLIF neuron are kept in an int32 mask
+
+
+@dataclass(frozen=True)
+class Region:
+    """A slice of one runtime buffer: `space` is ws, iws (int32 workspace), params, index,
+    input or output; `offset` and `size` count elements."""
+
+    space: str
+    offset: int
+    size: int
+
+
+@dataclass
+class Kernel:
+    kind: str
+    phase: str
+    node: str
+    args: dict = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    model: str  # "if" or "ilif"
+    kernels: list[Kernel]
+    params: np.ndarray
+    index: np.ndarray
+    ws_size: int
+    iws_size: int
+    input_size: int
+    output_size: int
+    inputs: list[tuple[str, Region]]
+    outputs: list[tuple[str, Region]]
+    spike_counters: dict[str, int]  # neuron layer -> counter slot
+    sop_counters: dict[str, int]  # weighted op -> counter slot
+    neurons: dict[str, int]  # neuron layer -> neurons per sample
+    static_macs: dict[str, int]  # weighted ops on static values -> MACs per sample
+
+    @property
+    def counters(self) -> int:
+        return len(self.spike_counters) + len(self.sop_counters)
+
+    def structure(self) -> str:
+        """Everything the generated code depends on (not the parameter values)."""
+        return repr((self.model, [(k.kind, k.phase, _structure(k.args)) for k in self.kernels],
+                     self.ws_size, self.iws_size, self.input_size, self.output_size, self.counters))  # fmt: skip
+
+
+def _structure(args: dict):
+    return sorted((k, v if not isinstance(v, float) else "<float>") for k, v in args.items())
+
+
+def internal_order(sample_shape: tuple[int, ...]) -> np.ndarray:
+    """order[k] = the row-major (C, *S) index of the element stored at position k."""
+    size = int(np.prod(sample_shape, dtype=np.int64))
+    index = np.arange(size, dtype=np.int64).reshape(sample_shape)
+    if len(sample_shape) >= 2:
+        index = np.moveaxis(index, 0, -1)
+    return index.ravel()
+
+
+def to_internal(array: np.ndarray, sample_shape) -> np.ndarray:
+    """A (B, C, *S) array (or a sample-shaped one) in the internal layout, flattened per sample."""
+    batched = array.reshape(-1, *sample_shape)
+    if len(sample_shape) >= 2:
+        batched = np.moveaxis(batched, 1, -1)
+    return np.ascontiguousarray(batched).reshape(len(batched), -1)
+
+
+def from_internal(flat: np.ndarray, sample_shape) -> np.ndarray:
+    """Inverse of to_internal for a (B, size) array."""
+    if len(sample_shape) < 2:
+        return flat.reshape(-1, *sample_shape)
+    stored = flat.reshape(-1, *sample_shape[1:], sample_shape[0])
+    return np.ascontiguousarray(np.moveaxis(stored, -1, 1))
+
+
+class _Builder:
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        models = {n.op.model for n in graph.nodes() if isinstance(n.op, snn.Neuron)}
+        if len(models) > 1:
+            raise UnsupportedError(f"one neuron model per network, found {sorted(models)}")
+        self.model = models.pop() if models else "if"
+        self.ilif = self.model == "ilif"
+        self.sizes = {"ws": 0, "iws": 0, "input": 0, "output": 0}
+        self.params: list[np.ndarray] = []
+        self.params_size = 0
+        self.index: list[np.ndarray] = []
+        self.index_size = 0
+        self.kernels: list[Kernel] = []
+        self.values: dict[str, Region] = {}
+        self.masks: dict[str, Region] = {}
+        self.train: dict[str, bool] = {}
+        self.plan_counters = {"spikes": {}, "sops": {}}
+        self.neurons: dict[str, int] = {}
+        self.static_macs: dict[str, int] = {}
+
+    # -- allocation ---------------------------------------------------------------------------
+    def alloc(self, space: str, size: int) -> Region:
+        region = Region(space, self.sizes[space], int(size))
+        self.sizes[space] += int(size)
+        return region
+
+    def param(self, array) -> Region:
+        flat = np.ascontiguousarray(array, dtype=np.float32).ravel()
+        region = Region("params", self.params_size, flat.size)
+        self.params.append(flat)
+        self.params_size += flat.size
+        return region
+
+    def indices(self, array) -> Region:
+        flat = np.ascontiguousarray(array, dtype=np.int32).ravel()
+        region = Region("index", self.index_size, flat.size)
+        self.index.append(flat)
+        self.index_size += flat.size
+        return region
+
+    def counter(self, kind: str, node: str) -> int:
+        table = self.plan_counters[kind]
+        table[node] = sum(len(v) for v in self.plan_counters.values())
+        return table[node]
+
+    def emit(self, kind: str, phase: str, node: str, **args) -> None:
+        self.kernels.append(Kernel(kind, phase, node, args))
+
+    # -- helpers ------------------------------------------------------------------------------
+    def shape(self, name: str) -> tuple[int, ...]:
+        return self.graph.type(name).sample_shape
+
+    def size(self, name: str) -> int:
+        return int(np.prod(self.shape(name), dtype=np.int64))
+
+    def phase(self, node) -> str:
+        return "step" if self.train[node.name] and not self.ilif else "static"
+
+    def full_internal(self, array: np.ndarray, name: str) -> np.ndarray:
+        """A constant broadcast to the value's sample shape, in the internal layout."""
+        full = np.broadcast_to(np.asarray(array, np.float32), self.shape(name))
+        return to_internal(full, self.shape(name))[0]
+
+    def gather_map(self, source: str, target: str, index_nchw: np.ndarray) -> np.ndarray:
+        """Rows in the target's internal order; entries are the source's internal positions (−1: none)."""
+        rows = index_nchw.reshape(self.size(target), -1)[internal_order(self.shape(target))]
+        position = np.empty(self.size(source), dtype=np.int64)
+        position[internal_order(self.shape(source))] = np.arange(self.size(source))
+        return np.where(rows >= 0, position[np.maximum(rows, 0)], -1)
+
+    # -- the walk -----------------------------------------------------------------------------
+    def build(self) -> Plan:
+        for name in self.graph.inputs:
+            self.values[name] = self.alloc("input", self.size(name))
+            self.train[name] = False
+        outputs = set(self.graph.outputs)
+        for node in self.graph.nodes():
+            if node.name in self.values:
+                continue
+            self.train[node.name] = self.is_train(node)
+            space = "output" if node.name in outputs else "ws"
+            self.values[node.name] = self.alloc(space, self.size(node.name))
+            if self.ilif and self.train[node.name]:
+                self.masks[node.name] = self.alloc("iws", self.size(node.name))
+            self.lower(node)
+        params = np.concatenate(self.params) if self.params else np.zeros(1, np.float32)
+        index = np.concatenate(self.index) if self.index else np.zeros(1, np.int32)
+        return Plan(
+            self.model, self.kernels, params, index, self.sizes["ws"], self.sizes["iws"], self.sizes["input"],
+            self.sizes["output"], [(n, self.values[n]) for n in self.graph.inputs],
+            [(n, self.values[n]) for n in self.graph.outputs], self.plan_counters["spikes"],
+            self.plan_counters["sops"], self.neurons, self.static_macs,
+        )  # fmt: skip
+
+    def is_train(self, node) -> bool:
+        """The reference simulator's rule for which values change from step to step."""
+        if isinstance(node.op, snn.Neuron):
+            return True
+        if isinstance(node.op, snn.Readout):
+            return False
+        if self.ilif and type(node.op) is nn.MaxPool:
+            return False  # iLIF pools the decoded potential: a plain value
+        return any(self.train[i] for i in node.inputs)
+
+    def lower(self, node) -> None:
+        op = node.op
+        for cls, method in LOWERINGS:
+            if isinstance(op, cls):
+                method(self, node)
+                return
+        raise UnsupportedError(
+            f"node {node.name!r}: op {op.name} has no cpu kernel; the cpu target runs spiking networks "
+            "(convolutions, dense layers, pooling, reshapes, residual adds and concats, neurons)"
+        )
+
+    # -- lowerings ----------------------------------------------------------------------------
+    def weighted(self, node) -> None:
+        op, source = node.op, node.inputs[0]
+        in_shape, out_shape = self.shape(source), self.shape(node.name)
+        mode = "none"
+        if self.train[source]:
+            mode = "mask" if self.ilif else "spikes"
+        elif not self.train[node.name]:
+            self.static_macs[node.name] = op.macs([self.graph.type(source)], self.graph.type(node.name))
+        if isinstance(op, nn.Gemm):
+            if len(in_shape) != 1:
+                raise UnsupportedError(f"node {node.name!r}: gemm on a rank-{len(in_shape) + 1} input")
+            weight = op.weight.T  # (C, O): both kernel forms' layout for a 1×1 convolution
+            geometry = dict(IH=1, IW=1, C=in_shape[0], OH=1, OW=1, O=out_shape[0], KH=1, KW=1,
+                            SH=1, SW=1, DH=1, DW=1, PT=0, PL=0, PB=0, PR=0, G=1)  # fmt: skip
+        else:
+            if len(op.kernel) > 2:
+                raise UnsupportedError(f"node {node.name!r}: {len(op.kernel)}-D convolution")
+            geometry, weight = _conv_geometry(op, in_shape, out_shape, scatter=mode == "spikes")
+        src = self.values[source]
+        if mode != "spikes" and (geometry["PT"] or geometry["PL"] or geometry["PB"] or geometry["PR"]):
+            src = self.zero_padded(node, source, geometry)
+        scratch = dict(events=self.alloc("iws", geometry["C"])) if mode == "spikes" else {}
+        self.emit("weighted", self.phase(node), node.name, src=src, dst=self.values[node.name],
+                  weight=self.param(weight), bias=self.param(op.bias), mode=mode, **scratch, **geometry)  # fmt: skip
+        if mode != "none":
+            fan_out = to_internal(snn_fan_out(op, in_shape), in_shape)[0]
+            events = self.masks[source] if mode == "mask" else self.values[source]
+            self.emit("count-events", self.phase(node), node.name, src=events, fan_out=self.indices(fan_out),
+                      n=self.size(source), mode=mode, counter=self.counter("sops", node.name))  # fmt: skip
+        self.fill_mask(node, dense=True)
+
+    def zero_padded(self, node, source: str, g: dict) -> Region:
+        """A copy of the input inside a zero border (written once: the workspace starts zeroed)."""
+        height, width = g["IH"] + g["PT"] + g["PB"], g["IW"] + g["PL"] + g["PR"]
+        padded = self.alloc("ws", height * width * g["C"])
+        rows, cols, channels = np.meshgrid(np.arange(g["IH"]), np.arange(g["IW"]), np.arange(g["C"]), indexing="ij")
+        slots = ((rows + g["PT"]) * width + cols + g["PL"]) * g["C"] + channels
+        self.emit("scatter", self.phase(node), node.name, src=self.values[source], dst=padded,
+                  map=self.indices(slots.ravel()), n=slots.size)  # fmt: skip
+        return padded
+
+    def window(self, node) -> None:
+        op, source = node.op, node.inputs[0]
+        if type(op) in (nn.MaxPool, snn.GatedMaxPool) and self.train[source] and not self.ilif:
+            raise ConversionError(f"max-pool {node.name!r} on spikes: run lower-pooling for rate coding")
+        index, coef, reduce = _window_map(op, self.shape(source))
+        rows = self.gather_map(source, node.name, index)
+        args = dict(src=self.values[source], dst=self.values[node.name], map=self.indices(rows),
+                    n=rows.shape[0], K=rows.shape[1], reduce=reduce)  # fmt: skip
+        if coef is not None:
+            args["coef"] = self.param(coef.ravel()[internal_order(self.shape(node.name))])
+        self.emit("window", self.phase(node), node.name, **args)
+        if node.name in self.masks:
+            self.emit("window", "static", node.name, src=self.masks[source], dst=self.masks[node.name],
+                      map=args["map"], n=args["n"], K=args["K"], reduce="or")  # fmt: skip
+
+    def gated_max_pool(self, node) -> None:
+        source = node.inputs[0]
+        if not self.train[source]:
+            return self.window(node)
+        if self.ilif:
+            raise UnsupportedError(f"node {node.name!r}: gated max pooling is for rate coding, not iLIF")
+        index, _, _ = _window_map(node.op, self.shape(source))
+        rows = self.gather_map(source, node.name, index)
+        counts = self.alloc("ws", self.size(source))
+        self.emit("fill", "init", node.name, dst=counts, value=0.0)
+        self.emit("gate", "step", node.name, src=self.values[source], dst=self.values[node.name], counts=counts,
+                  map=self.indices(rows), n=rows.shape[0], K=rows.shape[1], n_in=self.size(source))  # fmt: skip
+
+    def add(self, node) -> None:
+        if any(self.shape(i) != self.shape(node.name) for i in node.inputs):
+            raise UnsupportedError(f"node {node.name!r}: add with broadcasting between values")
+        sources = [self.values[i] for i in node.inputs]
+        self.emit("add", self.phase(node), node.name, srcs=tuple(sources), dst=self.values[node.name],
+                  n=self.size(node.name))  # fmt: skip
+        if node.name in self.masks:
+            masks = tuple(self.masks[i] for i in node.inputs if i in self.masks)
+            self.emit("or", "static", node.name, srcs=masks, dst=self.masks[node.name], n=self.size(node.name))
+
+    def affine(self, node) -> None:
+        op, source = node.op, node.inputs[0]
+        channel_shape = (-1,) + (1,) * (len(self.shape(source)) - 1)
+        if isinstance(op, t.MulConst):
+            scale, shift = op.value, np.zeros(1, np.float32)
+        elif isinstance(op, t.AddConst):
+            scale, shift = np.ones(1, np.float32), op.value
+        else:
+            scale, shift = (v.reshape(channel_shape) for v in op.folded())
+        self.emit("affine", self.phase(node), node.name, src=self.values[source], dst=self.values[node.name],
+                  scale=self.param(self.full_internal(scale, node.name)),
+                  shift=self.param(self.full_internal(shift, node.name)), n=self.size(node.name))  # fmt: skip
+        if node.name in self.masks:
+            if isinstance(op, t.MulConst):
+                self.emit("or", "static", node.name, srcs=(self.masks[source],), dst=self.masks[node.name],
+                          n=self.size(node.name))  # fmt: skip
+            else:
+                self.fill_mask(node, dense=True)
+
+    def concat(self, node) -> None:
+        """Each input scatters into its slots of the output (found by concatenating indices)."""
+        offset = 1
+        parts = []
+        for source in node.inputs:
+            parts.append(np.arange(self.size(source)).reshape(1, *self.shape(source)) + offset)
+            offset += self.size(source)
+        virtual = KERNELS[t.Concat](node.op, *parts)[0].ravel()[internal_order(self.shape(node.name))] - 1
+        if node.name in self.masks and any(s not in self.masks for s in node.inputs):
+            self.fill_mask(node, dense=False)
+        start = 0
+        for source in node.inputs:
+            size = self.size(source)
+            (targets,) = np.nonzero((virtual >= start) & (virtual < start + size))
+            position = np.empty(size, dtype=np.int64)
+            position[internal_order(self.shape(source))] = np.arange(size)
+            order = np.argsort(position[virtual[targets] - start])  # targets in the source's storage order
+            destination = self.indices(targets[order])
+            self.emit("scatter", self.phase(node), node.name, src=self.values[source], dst=self.values[node.name],
+                      map=destination, n=size)  # fmt: skip
+            if node.name in self.masks and source in self.masks:
+                self.emit("scatter", "static", node.name, src=self.masks[source], dst=self.masks[node.name],
+                          map=destination, n=size)  # fmt: skip
+            start += size
+
+    def neuron(self, node) -> None:
+        op, source = node.op, node.inputs[0]
+        size = self.size(node.name)
+        theta = self.param(self.full_internal(op.threshold, node.name))
+        self.neurons[node.name] = size
+        counter = self.counter("spikes", node.name)
+        common = dict(src=self.values[source], dst=self.values[node.name], theta=theta, n=size, counter=counter,
+                      layer=len(self.neurons) - 1)  # fmt: skip
+        if self.ilif:
+            self.emit("ilif", "static", node.name, mask=self.masks[node.name], v_init=op.v_init, **common)
+            return
+        membrane = self.alloc("ws", size)
+        self.emit("scaled-fill", "init", node.name, dst=membrane, src=theta, value=op.v_init, n=size)
+        self.emit("if", "step", node.name, membrane=membrane, reset=op.reset, **common)
+
+    def readout(self, node) -> None:
+        source = node.inputs[0]
+        size = self.size(node.name)
+        if self.train[source] and not self.ilif:
+            acc = self.alloc("ws", size)
+            self.emit("fill", "init", node.name, dst=acc, value=0.0)
+            self.emit("accumulate", "step", node.name, src=self.values[source], dst=acc, n=size)
+            self.emit("mean", "final", node.name, src=acc, dst=self.values[node.name], n=size)
+        else:
+            self.emit("add", "final", node.name, srcs=(self.values[source],), dst=self.values[node.name], n=size)
+
+    def fill_mask(self, node, dense: bool) -> None:
+        if node.name in self.masks:
+            self.emit("fill", "static", node.name, dst=self.masks[node.name], value="full" if dense else 0)
+
+
+LOWERINGS = [
+    (snn.Neuron, _Builder.neuron),
+    (snn.Readout, _Builder.readout),
+    (snn.GatedMaxPool, _Builder.gated_max_pool),
+    ((nn.Conv, nn.Gemm), _Builder.weighted),
+    ((nn.AvgPool, nn.MaxPool, nn.GlobalAvgPool, t.Reshape, t.Transpose, t.Identity, t.Pad), _Builder.window),
+    (t.Add, _Builder.add),
+    ((t.AddConst, t.MulConst, nn.BatchNorm), _Builder.affine),
+    (t.Concat, _Builder.concat),
+]
+
+
+def _conv_geometry(op: nn.Conv, in_shape, out_shape, scatter: bool) -> tuple[dict, np.ndarray]:
+    """Loop bounds, and the weight as (C, KH, KW, Og) for the scatter form or as
+    (G, KH, KW, Cg, Og) for the gather form (codegen.scatter_synapses / gather_synapses)."""
+    spatial_in, spatial_out = list(in_shape[1:]), list(out_shape[1:])
+    kernel, strides, dilations = list(op.kernel), list(op.strides), list(op.dilations)
+    pads_begin, pads_end = list(op.pads[: len(op.kernel)]), list(op.pads[len(op.kernel) :])
+    if len(op.kernel) == 1:  # 1-D: a 2-D convolution of height 1
+        spatial_in, spatial_out = [1, *spatial_in], [1, *spatial_out]
+        kernel, strides, dilations = [1, *kernel], [1, *strides], [1, *dilations]
+        pads_begin, pads_end = [0, *pads_begin], [0, *pads_end]
+    groups, out_channels = op.groups, op.weight.shape[0]
+    weight = op.weight.reshape(groups, out_channels // groups, -1, kernel[0], kernel[1])  # (G, Og, Cg, KH, KW)
+    weight = weight.transpose(0, 2, 3, 4, 1) if scatter else weight.transpose(0, 3, 4, 2, 1)
+    geometry = dict(
+        IH=spatial_in[0], IW=spatial_in[1], C=in_shape[0], OH=spatial_out[0], OW=spatial_out[1], O=out_channels,
+        KH=kernel[0], KW=kernel[1], SH=strides[0], SW=strides[1], DH=dilations[0], DW=dilations[1],
+        PT=pads_begin[0], PL=pads_begin[1], PB=pads_end[0], PR=pads_end[1], G=groups,
+    )  # fmt: skip
+    return geometry, weight
+
+
+def _window_map(op, in_shape) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """(row-major source index per output and window slot (−1: padding), coefficients, reduction)."""
+    index = np.arange(int(np.prod(in_shape)), dtype=np.float64).reshape(1, *in_shape) + 1
+    if isinstance(op, (t.Reshape, t.Transpose, t.Identity, t.Pad)):
+        if isinstance(op, t.Pad) and op.value != 0:
+            raise UnsupportedError(f"pad with value {op.value} on the cpu target (only zero padding)")
+        return KERNELS[type(op)](op, index).astype(np.int64) - 1, None, "sum"
+    if isinstance(op, nn.GlobalAvgPool):  # GlobalMaxPool too
+        rows = index.reshape(in_shape[0], -1).astype(np.int64) - 1
+        coef = None if isinstance(op, nn.GlobalMaxPool) else np.full(in_shape[0], 1 / rows.shape[1])
+        return rows, coef, "max" if coef is None else "sum"
+    nsp = len(op.kernel)
+    dilations = getattr(op, "dilations", None) or (1,) * nsp
+    extra = ceil_extra(op, index, out_spatial(op, index), dilations)
+    windows = sliding_windows(pad_spatial(index, op.pads, 0.0, extra), op.kernel, op.strides, dilations)
+    rows = windows.reshape(*windows.shape[: 2 + nsp], -1).astype(np.int64) - 1
+    if isinstance(op, nn.MaxPool):
+        return rows, None, "max"
+    inside = np.maximum((rows >= 0).sum(axis=-1), 1)
+    coef = avg_pool(op, np.ones((1, *in_shape))) / inside  # the divisor the reference uses, per output
+    return rows, coef, "sum"
+
+
+def build_plan(graph: Graph) -> Plan:
+    return _Builder(graph).build()
