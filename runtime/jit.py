@@ -71,7 +71,8 @@ class CompiledNetwork:
         batch = len(next(iter(bound.values())))
         packed = np.zeros((batch, self.plan.input_size), np.float32)
         for name, region in self.plan.inputs:
-            packed[:, region.offset : region.offset + region.size] = to_internal(bound[name], self.graph.type(name).sample_shape)
+            sample_shape = self.graph.type(name).sample_shape
+            packed[:, region.offset : region.offset + region.size] = to_internal(bound[name], sample_shape)
         outputs = np.zeros((batch, self.plan.output_size), np.float32)
         records = {name: np.zeros((batch, timesteps, self.plan.neurons[name]), np.uint8) for name in record}
         counts = self._run_threads(packed, outputs, records, timesteps, threads or default_threads())

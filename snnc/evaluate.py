@@ -48,9 +48,10 @@ def evaluate(
     ann_logits = run_ann(model_path, x)
     ann_pred = ann_logits.argmax(axis=1)
     results = []
+    compile_target = "cpu" if target == "reference" else target
     for neuron in neurons:
         program = compile(
-            graph, target="cpu" if target == "reference" else target, neuron=neuron, timesteps=max(timesteps), calibration=calibration,
+            graph, target=compile_target, neuron=neuron, timesteps=max(timesteps), calibration=calibration,
             percentile=percentile, per_channel=per_channel, v_init=v_init,
         )  # fmt: skip
         for steps in timesteps:

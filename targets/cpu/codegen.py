@@ -185,7 +185,8 @@ def _apply_events(f: Function, k: dict, pixel, count, out, window) -> None:
         width = min(tile, per_group_out - start)
         vectors, scalars = divmod(width, lanes)
         row = b.add(out, i64(start))
-        accs = [f.variable(vector, _load_vector(f, a["dst"], b.add(row, i64(j * lanes)), vector)) for j in range(vectors)]
+        accs = [f.variable(vector, _load_vector(f, a["dst"], b.add(row, i64(j * lanes)), vector))
+                for j in range(vectors)]  # fmt: skip
         tails = [f.variable(F32, f.load(a["dst"], b.add(row, i64(vectors * lanes + j)))) for j in range(scalars)]
         with f.loop(count) as e:
             channel = b.sext(f.load(a["events"], e), I64)
