@@ -68,23 +68,30 @@ class SimResult:
         )  # fmt: skip
 
 
-def simulate(graph: Graph, inputs, timesteps: int, latency: int | None = None, dtype=np.float32) -> SimResult:
-    """Run the SNN graph for `timesteps` steps on a batch; `latency` is reported per sample."""
+def simulate(graph: Graph, inputs, timesteps: int, latency: int | None = None, dtype=np.float32,
+             record=()) -> SimResult:  # fmt: skip
+    """Run the SNN graph for `timesteps` steps on a batch; `latency` is reported per sample.
+    `record`: neuron layers whose spike trains (B, T, ...) come back in result.records."""
     if timesteps < 1:
         raise DataError(f"timesteps must be >= 1, got {timesteps}")
+    layers = [n.name for n in graph.nodes() if isinstance(n.op, Neuron)]
+    unknown = [name for name in record if name not in layers]
+    if unknown:
+        raise DataError(f"cannot record {unknown}: the neuron layers are {layers}")
     bound = bind_inputs(graph, inputs)
     batch = len(next(iter(bound.values())))
     chunk = max(1, SAMPLE_STEPS_PER_CHUNK // timesteps)
     result = SimResult([], np.zeros(0, np.int64))
     for start in range(0, batch, chunk):
         part = {k: v[start : start + chunk].astype(dtype) for k, v in bound.items()}
-        result = result.merge(_Simulation(graph, timesteps, dtype).run(part, latency))
+        result = result.merge(_Simulation(graph, timesteps, dtype, tuple(record)).run(part, latency))
     return result
 
 
 class _Simulation:
-    def __init__(self, graph: Graph, timesteps: int, dtype) -> None:
+    def __init__(self, graph: Graph, timesteps: int, dtype, record: tuple[str, ...] = ()) -> None:
         self.graph = graph
+        self.record = record
         self.T = timesteps
         self.dtype = dtype
         models = {graph.op(n).model for n in graph.nx.nodes if isinstance(graph.op(n), Neuron)}
@@ -165,6 +172,8 @@ class _Simulation:
         spikes = np.count_nonzero(out)
         self._count(self.counts.spikes, name, spikes)
         self.counts.neurons[name] = int(np.prod(out.shape[2:]))
+        if name in self.record:
+            self.counts.records[name] = np.ascontiguousarray(np.swapaxes(out != 0, 0, 1)).astype(np.uint8)
         return Train(out, np.zeros_like(out[0]) if self.ilif else None)
 
     def _if_run(self, op: Neuron, current, theta: np.ndarray) -> np.ndarray:

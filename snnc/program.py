@@ -8,6 +8,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,10 +93,7 @@ class Program:
             raise UsageError(f"engine must be one of {ENGINES}, got {engine!r}")
         if engine == "native":
             return self.network().run(x, steps, latency, threads, record)
-        result = simulate(self.graph, x, steps, latency)
-        if record:
-            raise UsageError("recording spike trains needs the native engine (target cpu)")
-        return result
+        return simulate(self.graph, x, steps, latency, record=record)
 
     def network(self, cache: ObjectCache | None = None) -> CompiledNetwork:
         """The compiled native code, built on first use (or taken from the object cache)."""
@@ -160,7 +158,7 @@ def load(path) -> Program:
             manifest = json.loads(archive.read("manifest.json"))
             text = archive.read("graph.ir").decode()
             native = _native_code(archive, manifest)
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
+    except (zipfile.BadZipFile, zlib.error, KeyError, json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
         raise FileError(f"{path}: not a snnc program, or corrupted ({exc})") from exc
     if manifest.get("format") != FORMAT:
         raise FileError(f"{path}: not a snnc program (format {manifest.get('format')!r})")

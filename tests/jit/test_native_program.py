@@ -1,0 +1,163 @@
+"""cpu programs: object code in artifacts and in the cache, the fixtures against the reference,
+recording through the CLI, and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import snnc
+from snnc.cli import main
+from snnc.runtime.jit import CompiledNetwork
+from snnc.runtime.snn import simulate
+from snnc.targets.cpu import llvm as native
+from snnc.targets.cpu.llvm import ObjectCache
+
+from snnc.errors import BAD_DATA, DataError, FileError
+
+from .test_jit_vs_reference import CASES, assert_agrees, convert, network, neuron_layers
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+@pytest.fixture(scope="module")
+def calibration() -> np.ndarray:
+    return np.load(EXAMPLES / "fmnist_calib.npz")["x"][:256]
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return np.load(EXAMPLES / "fmnist_test.npz")["x"][:24]
+
+
+@pytest.mark.parametrize("model, neuron, steps", [("fmnist_vgg", "ilif", 8), ("fmnist_resnet", "if", 16)])
+def test_fixtures_match_the_reference(model, neuron, steps, calibration, images):
+    program = snnc.compile(EXAMPLES / f"{model}.onnx", neuron=neuron, timesteps=steps, calibration=calibration)
+    layers = neuron_layers(program.graph)
+    expected = program.run(images, engine="reference", record=layers)
+    actual = program.run(images, record=layers)
+    assert_agrees(expected, actual, layers)
+    np.testing.assert_array_equal(actual.logits.argmax(1), expected.logits.argmax(1))
+    assert abs(sum(actual.sops.values()) / sum(expected.sops.values()) - 1) < 1e-4
+
+
+def small_program(neuron="if", steps=8):
+    x = np.random.default_rng(0).uniform(0, 1, (16, 3, 9, 9)).astype(np.float32)
+    return snnc.compile(network(CASES["conv-3x3"]), neuron=neuron, timesteps=steps, calibration=x), x
+
+
+def test_artifact_carries_object_code_and_reuses_it(tmp_path, monkeypatch):
+    program, x = small_program()
+    path = program.save(tmp_path / "p.snnc")
+    assert "native.o" in zipfile.ZipFile(path).namelist()
+    loaded = snnc.load(path)
+    monkeypatch.setattr(native, "compile_ir", lambda text: pytest.fail("recompiled although the code fits"))
+    np.testing.assert_array_equal(loaded.run(x).logits, program.run(x).logits)
+
+
+def test_artifact_from_another_cpu_recompiles(tmp_path):
+    program, x = small_program()
+    path = program.save(tmp_path / "p.snnc")
+    rewritten = tmp_path / "other.snnc"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(rewritten, "w") as target:
+        for name in source.namelist():
+            data = source.read(name)
+            if name == "manifest.json":
+                manifest = json.loads(data)
+                manifest["native"]["fingerprint"] = "another cpu"
+                data = json.dumps(manifest).encode()
+            if name == "native.o":
+                data = b"not object code"
+            target.writestr(name, data)
+    loaded = snnc.load(rewritten)
+    np.testing.assert_array_equal(loaded.run(x).logits, program.run(x).logits)
+
+
+def test_corrupted_artifact_is_a_file_error(tmp_path):
+    program, _ = small_program()
+    data = bytearray(program.save(tmp_path / "p.snnc").read_bytes())
+    position = data.index(b"native.o") + 200  # inside the stored object code
+    data[position : position + 64] = bytes(64)
+    (tmp_path / "bad.snnc").write_bytes(bytes(data))
+    with pytest.raises(FileError):
+        snnc.load(tmp_path / "bad.snnc")
+
+
+def test_second_compile_comes_from_the_cache(tmp_path):
+    program, x = small_program()
+    cache = ObjectCache(tmp_path / "cache")
+    first = CompiledNetwork(program.graph, cache)
+    second = CompiledNetwork(program.graph, cache)
+    assert not first.native.cached and second.native.cached
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    np.testing.assert_array_equal(first.run(x, 8).logits, second.run(x, 8).logits)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only directories")
+def test_read_only_cache_warns_and_compiles_in_memory(tmp_path):
+    program, x = small_program()
+    directory = tmp_path / "ro"
+    directory.mkdir()
+    directory.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    with pytest.warns(UserWarning, match="object cache"):
+        net = CompiledNetwork(program.graph, ObjectCache(directory))
+    assert net.run(x, 8).logits.shape == (16, 5)
+
+
+def test_unwritable_cache_warns_and_compiles_in_memory(tmp_path):
+    program, x = small_program()
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache directory should be")
+    with pytest.warns(UserWarning, match="object cache"):
+        net = CompiledNetwork(program.graph, ObjectCache(blocker / "cache"))
+    np.testing.assert_array_equal(net.run(x, 8).logits, CompiledNetwork(program.graph, None).run(x, 8).logits)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda p: p.run(np.zeros((2, 3, 8, 8), np.float32)), "shape"),
+        (lambda p: p.run(np.zeros((2, 3, 9, 9), np.float32), threads=0), "threads"),
+        (lambda p: p.run(np.zeros((2, 3, 9, 9), np.float32), record=["nope"]), "cannot record"),
+        (lambda p: p.run(np.zeros((2, 3, 9, 9), np.float32), timesteps=40), "at most 31"),
+    ],
+)
+def test_bad_runs_are_clear_errors(call, message):
+    program, _ = small_program(neuron="ilif")
+    with pytest.raises(DataError, match=message):
+        call(program)
+
+
+def test_cli_records_spike_trains(tmp_path, capsys):
+    program, x = small_program()
+    artifact = program.save(tmp_path / "p.snnc")
+    np.savez(tmp_path / "x.npz", x=x)
+    layer = neuron_layers(program.graph)[0]
+    out = tmp_path / "out.npz"
+    code = main(["run", str(artifact), "--input", str(tmp_path / "x.npz"), "--record", layer, "--threads", "2",
+                 "--output", str(out), "-q"])  # fmt: skip
+    assert code == 0
+    trains = np.load(out)[f"spikes/{layer}"]
+    expected = simulate(program.graph, x, 8, record=[layer]).records[layer]
+    assert trains.shape == (16, 8, *program.graph.type(layer).sample_shape)
+    assert (trains != expected).mean() < 1e-3
+    assert main(["run", str(artifact), "--input", str(tmp_path / "x.npz"), "--record", "nope", "-q"]) == BAD_DATA
+    capsys.readouterr()
+
+
+def test_eval_on_the_reference_and_the_cpu_agree(capsys):
+    accuracy = {}
+    for target in ("reference", "cpu"):
+        code = main(["eval", str(EXAMPLES / "fmnist_vgg.onnx"), "--data", str(EXAMPLES / "fmnist_test.npz"),
+                     "--calib", str(EXAMPLES / "fmnist_calib.npz"), "--limit", "16", "--neuron", "ilif", "-T", "4",
+                     "--target", target, "--json", "-q"])  # fmt: skip
+        assert code == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["target"] == target
+        accuracy[target] = report["results"][0]["accuracy"]
+    assert abs(accuracy["reference"] - accuracy["cpu"]) <= 1 / 16  # at most one rounding flip
