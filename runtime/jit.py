@@ -8,16 +8,19 @@ parallel. Results come back as the reference simulator's SimResult.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from snnc.runtime.ann import bind_inputs
 from snnc.runtime.snn import SimResult
+from snnc.targets.cpu import codegen, llvm
 from snnc.targets.cpu.codegen import ENTRY, generate
-from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cached_compile, host_fingerprint
+from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cache_key, cached_compile, host_fingerprint
 from snnc.targets.cpu.plan import MAX_ILIF_STEPS, build_plan, from_internal, to_internal
 
 from snnc.errors import DataError
@@ -33,7 +36,7 @@ class NativeCode:
 
     code: bytes
     fingerprint: str
-    structure_hash: str
+    structure_hash: str  # the cache key: plan structure, code generator and host
     cached: bool = False
 
 
@@ -43,16 +46,20 @@ class CompiledNetwork:
     def __init__(self, graph: Graph, cache: ObjectCache | None = None, code: NativeCode | None = None) -> None:
         self.graph = graph
         self.plan = build_plan(graph)
-        self.ir = generate(self.plan)
-        structure = _hash(self.ir)
-        if code is not None and code.fingerprint == host_fingerprint() and code.structure_hash == structure:
+        key = cache_key(GENERATOR, self.plan.structure())
+        if code is not None and code.fingerprint == host_fingerprint() and code.structure_hash == key:
             self.native = code
         else:  # none given, or built for another CPU or llvmlite: compile (or take from the cache)
-            binary, cached = cached_compile(self.ir, cache)
-            self.native = NativeCode(binary, host_fingerprint(), structure, cached)
+            binary, cached = cached_compile(key, lambda: self.ir, cache)
+            self.native = NativeCode(binary, host_fingerprint(), key, cached)
         self.library = NativeLibrary(self.native.code)
         self.entry = self.library.function(ENTRY, None, *SIGNATURE)
         self.layers = list(self.plan.neurons)
+
+    @functools.cached_property
+    def ir(self) -> str:
+        """The program's LLVM IR (generated only when the code is compiled, or on request)."""
+        return generate(self.plan)
 
     def run(self, inputs, timesteps: int, latency: int | None = None, threads: int | None = None,
             record: list[str] | tuple[str, ...] = ()) -> SimResult:  # fmt: skip
@@ -128,5 +135,13 @@ def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def _source_hash(*modules) -> str:
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+# The object code is a function of the plan's structure and of the code that turns it into
+# machine code: cache keys hash both (and the host), so a hit needs no IR generation.
+GENERATOR = _source_hash(codegen, llvm)

@@ -92,11 +92,12 @@ def compile_ir(ir_text: str) -> bytes:
     return target_machine().emit_object(module)
 
 
-def cache_key(ir_text: str) -> str:
+def cache_key(*parts: str) -> str:
+    """A hash of what determines the object code, with the host's fingerprint."""
     digest = hashlib.sha256()
-    digest.update(host_fingerprint().encode())
-    digest.update(b"\0")
-    digest.update(ir_text.encode())
+    for part in (host_fingerprint(), *parts):
+        digest.update(part.encode())
+        digest.update(b"\0")
     return digest.hexdigest()
 
 
@@ -146,14 +147,15 @@ class ObjectCache:
             self._warned = True
 
 
-def cached_compile(ir_text: str, cache: ObjectCache | None) -> tuple[bytes, bool]:
-    """Object code for the IR, from the cache when it holds it; returns (code, was_cached)."""
-    key = cache_key(ir_text)
+def cached_compile(key: str, make_ir, cache: ObjectCache | None) -> tuple[bytes, bool]:
+    """Object code for `key`, from the cache when it holds it, else compiled from make_ir()'s
+    IR (and stored); returns (code, was_cached). The key must determine the IR: a hit skips
+    generating it, which is most of the time a cached compile would take."""
     if cache is not None:
         code = cache.get(key)
         if code is not None:
             return code, True
-    code = compile_ir(ir_text)
+    code = compile_ir(make_ir())
     if cache is not None:
         cache.put(key, code)
     return code, False

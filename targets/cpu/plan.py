@@ -75,13 +75,9 @@ class Plan:
         return len(self.spike_counters) + len(self.sop_counters)
 
     def structure(self) -> str:
-        """Everything the generated code depends on (not the parameter values)."""
-        return repr((self.model, [(k.kind, k.phase, _structure(k.args)) for k in self.kernels],
+        """Everything the generated code depends on (not the values in params and index)."""
+        return repr((self.model, [(k.kind, k.phase, sorted(k.args.items())) for k in self.kernels],
                      self.ws_size, self.iws_size, self.input_size, self.output_size, self.counters))  # fmt: skip
-
-
-def _structure(args: dict):
-    return sorted((k, v if not isinstance(v, float) else "<float>") for k, v in args.items())
 
 
 def internal_order(sample_shape: tuple[int, ...]) -> np.ndarray:

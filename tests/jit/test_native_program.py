@@ -19,6 +19,7 @@ from snnc.targets.cpu import llvm as native
 from snnc.targets.cpu.llvm import ObjectCache
 
 from snnc.errors import BAD_DATA, DataError, FileError
+from snnc.ir.ops_snn import Neuron
 
 from .test_jit_vs_reference import CASES, assert_agrees, convert, network, neuron_layers
 
@@ -161,3 +162,16 @@ def test_eval_on_the_reference_and_the_cpu_agree(capsys):
         assert report["target"] == target
         accuracy[target] = report["results"][0]["accuracy"]
     assert abs(accuracy["reference"] - accuracy["cpu"]) <= 1 / 16  # at most one rounding flip
+
+
+def test_cache_key_changes_with_what_the_code_depends_on(tmp_path):
+    program, x = small_program()
+    cache = ObjectCache(tmp_path)
+    before = CompiledNetwork(program.graph, cache)
+    changed = program.graph.copy()
+    for node in changed.nodes():
+        if isinstance(node.op, Neuron):
+            node.op.v_init = 0.25  # compiled into the code as a constant
+    after = CompiledNetwork(changed, cache)
+    assert not after.native.cached and after.native.structure_hash != before.native.structure_hash
+    np.testing.assert_allclose(after.run(x, 8).logits, simulate(changed, x, 8).logits, rtol=1e-4, atol=1e-4)

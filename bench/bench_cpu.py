@@ -1,0 +1,98 @@
+"""The cpu target against the numpy reference simulator and onnxruntime (the ANN), side by side.
+
+    python bench/bench_cpu.py [--repeats 5] [--out bench/results/cpu.json]
+
+For each Fashion-MNIST fixture and (neuron, T): images per second at batch 1 and 64 (medians of
+`--repeats` runs; every engine uses all cores), the first compile against a second one served
+from the object cache, and the process's peak memory after compiling and after running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+import snnc
+from snnc.runtime.jit import CompiledNetwork
+from snnc.runtime.snn import simulate
+from snnc.targets.cpu.llvm import ObjectCache
+
+ROOT = Path(__file__).parents[1]
+MODELS = ("fmnist_vgg", "fmnist_resnet")
+CONFIGS = (("ilif", 8), ("if", 32))
+REFERENCE_BATCH1_IMAGES = 4  # the reference is slow; batch-1 figures average this many images
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_model(name: str, x: np.ndarray, calibration: np.ndarray, repeats: int) -> list[dict]:
+    path = ROOT / "examples" / f"{name}.onnx"
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    ort_time = {b: median_time(lambda b=b: session.run(None, {input_name: x[:b]}), repeats) / b for b in (1, 64)}
+    rows = []
+    for neuron, steps in CONFIGS:
+        program = snnc.compile(path, neuron=neuron, timesteps=steps, calibration=calibration)
+        with tempfile.TemporaryDirectory() as directory:
+            cache = ObjectCache(directory)
+            start = time.perf_counter()
+            net = CompiledNetwork(program.graph, cache)
+            first = time.perf_counter() - start
+            second = median_time(lambda: CompiledNetwork(program.graph, cache), repeats)
+        memory_compiled = peak_mib()
+        jit = {b: median_time(lambda b=b: net.run(x[:b], steps), repeats) / b for b in (1, 64)}
+        memory_run = peak_mib()
+        reference = {
+            1: median_time(lambda: [simulate(program.graph, x[i : i + 1], steps) for i in range(REFERENCE_BATCH1_IMAGES)],
+                           max(1, repeats // 2)) / REFERENCE_BATCH1_IMAGES,
+            64: median_time(lambda: simulate(program.graph, x[:64], steps), max(1, repeats // 2)) / 64,
+        }  # fmt: skip
+        row = {"model": name, "neuron": neuron, "timesteps": steps, "compile_s": first, "cached_compile_s": second,
+               "cache_speedup": first / second, "peak_mib_after_compile": memory_compiled,
+               "peak_mib_after_run": memory_run}  # fmt: skip
+        for batch in (1, 64):
+            row[f"batch{batch}"] = {
+                "jit_images_per_s": 1 / jit[batch],
+                "reference_images_per_s": 1 / reference[batch],
+                "onnxruntime_ann_images_per_s": 1 / ort_time[batch],
+                "jit_over_reference_speedup": reference[batch] / jit[batch],
+                "jit_time_over_ann_time": jit[batch] / ort_time[batch],
+            }
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "cpu.json"))
+    args = parser.parse_args()
+    x = np.load(ROOT / "examples" / "fmnist_test.npz")["x"][:64]
+    calibration = np.load(ROOT / "examples" / "fmnist_calib.npz")["x"]
+    rows = [row for name in MODELS for row in bench_model(name, x, calibration, args.repeats)]
+    Path(args.out).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
