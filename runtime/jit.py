@@ -55,6 +55,7 @@ class CompiledNetwork:
         self.library = NativeLibrary(self.native.code)
         self.entry = self.library.function(ENTRY, None, *SIGNATURE)
         self.layers = list(self.plan.neurons)
+        self._spare: list[tuple[np.ndarray, np.ndarray]] = []
 
     @functools.cached_property
     def ir(self) -> str:
@@ -91,10 +92,11 @@ class CompiledNetwork:
         slices = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
         counts = np.zeros((len(slices), max(self.plan.counters, 1)), np.int64)
 
+        workspaces = self._workspaces(len(slices))
+
         def work(task: int) -> None:
             lo, hi = slices[task]
-            ws = np.zeros(max(self.plan.ws_size, 1), np.float32)
-            iws = np.zeros(max(self.plan.iws_size, 1), np.int32)
+            ws, iws = workspaces[task]
             table = (ctypes.c_void_p * max(len(self.layers), 1))()
             for layer, name in enumerate(self.layers):
                 table[layer] = records[name][lo:].ctypes.data if name in records else None
@@ -102,12 +104,25 @@ class CompiledNetwork:
                        self.plan.params.ctypes.data, self.plan.index.ctypes.data, ws.ctypes.data, iws.ctypes.data,
                        ctypes.addressof(table), hi - lo, timesteps, 2.0**-timesteps)  # fmt: skip
 
-        if len(slices) == 1:
-            work(0)
-        else:
-            with ThreadPoolExecutor(len(slices)) as pool:
-                list(pool.map(work, range(len(slices))))
+        try:
+            if len(slices) == 1:
+                work(0)
+            else:
+                with ThreadPoolExecutor(len(slices)) as pool:
+                    list(pool.map(work, range(len(slices))))
+        finally:
+            self._spare = workspaces
         return counts.sum(axis=0)
+
+    def _workspaces(self, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per-thread workspaces, reused from the last call (allocating them costs more than a
+        small batch). Reuse is safe: kernels overwrite what they read, except the zero borders
+        of padded copies, which are never written. A concurrent call gets fresh ones."""
+        spare, self._spare = self._spare, []
+        while len(spare) < count:
+            spare.append((np.zeros(max(self.plan.ws_size, 1), np.float32),
+                          np.zeros(max(self.plan.iws_size, 1), np.int32)))  # fmt: skip
+        return spare[:count]
 
     def _result(self, outputs, counts, records, batch: int, latency: int) -> SimResult:
         result = SimResult(
