@@ -1,6 +1,6 @@
 """The cpu target against the numpy reference simulator and onnxruntime (the ANN), side by side.
 
-    python bench/bench_cpu.py [--repeats 5] [--out bench/results/cpu.json]
+    python bench/bench_cpu.py [--repeats 5] [--out bench/results/cpu.jsonl]
 
 For each Fashion-MNIST fixture and (neuron, T): images per second at batch 1 and 64 (medians of
 `--repeats` runs; every engine uses all cores), the first compile against a second one served
@@ -86,12 +86,12 @@ def bench_model(name: str, x: np.ndarray, calibration: np.ndarray, repeats: int)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "cpu.json"))
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "cpu.jsonl"))
     args = parser.parse_args()
     x = np.load(ROOT / "examples" / "fmnist_test.npz")["x"][:64]
     calibration = np.load(ROOT / "examples" / "fmnist_calib.npz")["x"]
     rows = [row for name in MODELS for row in bench_model(name, x, calibration, args.repeats)]
-    Path(args.out).write_text(json.dumps(rows, indent=1))
+    Path(args.out).write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
 if __name__ == "__main__":
