@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-
-import snnc
 from snnc.runtime.jit import CompiledNetwork
 from snnc.runtime.snn import simulate
 from snnc.targets.cpu.llvm import ObjectCache
+
+import snnc
 
 ROOT = Path(__file__).parents[1]
 MODELS = ("fmnist_vgg", "fmnist_resnet")
@@ -45,6 +45,30 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def bench_program(graph, steps: int, x: np.ndarray, repeats: int) -> dict:
+    """Compile times (first, cached), peak memory, and seconds per image of the JIT and the
+    reference at batch 1 and 64."""
+    with tempfile.TemporaryDirectory() as directory:
+        cache = ObjectCache(directory)
+        start = time.perf_counter()
+        net = CompiledNetwork(graph, cache)
+        first = time.perf_counter() - start
+        second = median_time(lambda: CompiledNetwork(graph, cache), repeats)
+    memory_compiled = peak_mib()
+    jit = {b: median_time(lambda b=b: net.run(x[:b], steps), repeats) / b for b in (1, 64)}
+    memory_run = peak_mib()
+    few = REFERENCE_BATCH1_IMAGES
+    reference = {
+        1: median_time(lambda: [simulate(graph, x[i : i + 1], steps) for i in range(few)], max(1, repeats // 2)) / few,
+        64: median_time(lambda: simulate(graph, x[:64], steps), max(1, repeats // 2)) / 64,
+    }
+    return {
+        "compile_s": first, "cached_compile_s": second, "cache_speedup": first / second,
+        "peak_mib_after_compile": memory_compiled, "peak_mib_after_run": memory_run,
+        **{f"times{b}": {"jit": jit[b], "reference": reference[b]} for b in (1, 64)},
+    }  # fmt: skip
+
+
 def bench_model(name: str, x: np.ndarray, calibration: np.ndarray, repeats: int) -> list[dict]:
     path = ROOT / "examples" / f"{name}.onnx"
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -53,30 +77,15 @@ def bench_model(name: str, x: np.ndarray, calibration: np.ndarray, repeats: int)
     rows = []
     for neuron, steps in CONFIGS:
         program = snnc.compile(path, neuron=neuron, timesteps=steps, calibration=calibration)
-        with tempfile.TemporaryDirectory() as directory:
-            cache = ObjectCache(directory)
-            start = time.perf_counter()
-            net = CompiledNetwork(program.graph, cache)
-            first = time.perf_counter() - start
-            second = median_time(lambda: CompiledNetwork(program.graph, cache), repeats)
-        memory_compiled = peak_mib()
-        jit = {b: median_time(lambda b=b: net.run(x[:b], steps), repeats) / b for b in (1, 64)}
-        memory_run = peak_mib()
-        reference = {
-            1: median_time(lambda: [simulate(program.graph, x[i : i + 1], steps) for i in range(REFERENCE_BATCH1_IMAGES)],
-                           max(1, repeats // 2)) / REFERENCE_BATCH1_IMAGES,
-            64: median_time(lambda: simulate(program.graph, x[:64], steps), max(1, repeats // 2)) / 64,
-        }  # fmt: skip
-        row = {"model": name, "neuron": neuron, "timesteps": steps, "compile_s": first, "cached_compile_s": second,
-               "cache_speedup": first / second, "peak_mib_after_compile": memory_compiled,
-               "peak_mib_after_run": memory_run}  # fmt: skip
+        row = {"model": name, "neuron": neuron, "timesteps": steps, **bench_program(program.graph, steps, x, repeats)}
         for batch in (1, 64):
+            times = row.pop(f"times{batch}")
             row[f"batch{batch}"] = {
-                "jit_images_per_s": 1 / jit[batch],
-                "reference_images_per_s": 1 / reference[batch],
+                "jit_images_per_s": 1 / times["jit"],
+                "reference_images_per_s": 1 / times["reference"],
                 "onnxruntime_ann_images_per_s": 1 / ort_time[batch],
-                "jit_over_reference_speedup": reference[batch] / jit[batch],
-                "jit_time_over_ann_time": jit[batch] / ort_time[batch],
+                "jit_over_reference_speedup": times["reference"] / times["jit"],
+                "jit_time_over_ann_time": times["jit"] / ort_time[batch],
             }
         print(json.dumps(row), flush=True)
         rows.append(row)

@@ -70,8 +70,10 @@ CASES = {
     "global-avgpool": lambda g, h: g.add(GlobalAvgPool(), [relu(g, conv(g, h, 8))]),
     "residual": lambda g, h: relu(g, g.add(Add(), [conv(g, relu(g, conv(g, h, 8)), 8), h])),
     "concat": lambda g, h: relu(g, conv(g, g.add(Concat(1), [h, relu(g, conv(g, h, 4))]), 8)),
-    "transpose-pad": lambda g, h: relu(g, conv(g, g.add(Pad((0, 1, 0, 0, 1, 2)), [g.add(Transpose((0, 1, 3, 2)), [h])]), 8)),
-    "affine": lambda g, h: relu(g, g.add(AddConst(np.float32(0.1)), [g.add(MulConst(np.float32(1.5)), [conv(g, h, 8)])])),
+    "transpose-pad": lambda g, h: relu(g, conv(g, g.add(Pad((0, 1, 0, 0, 1, 2)),
+                                                       [g.add(Transpose((0, 1, 3, 2)), [h])]), 8)),
+    "affine": lambda g, h: relu(g, g.add(AddConst(np.float32(0.1)),
+                                         [g.add(MulConst(np.float32(1.5)), [conv(g, h, 8)])])),
 }  # fmt: skip
 
 

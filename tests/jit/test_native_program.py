@@ -11,17 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import snnc
-from snnc.cli import main
 from snnc.runtime.jit import CompiledNetwork
 from snnc.runtime.snn import simulate
 from snnc.targets.cpu import llvm as native
 from snnc.targets.cpu.llvm import ObjectCache
 
+import snnc
+from snnc.cli import main
 from snnc.errors import BAD_DATA, DataError, FileError
 from snnc.ir.ops_snn import Neuron
 
-from .test_jit_vs_reference import CASES, assert_agrees, convert, network, neuron_layers
+from .test_jit_vs_reference import CASES, assert_agrees, network, neuron_layers
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
