@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 from snnc.runtime.ann import bind_inputs
-from snnc.runtime.snn import SimResult
+from snnc.runtime.snn import SimResult, check_recordable
 from snnc.targets.cpu import codegen, llvm
 from snnc.targets.cpu.codegen import ENTRY, generate
 from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cache_key, cached_compile, host_fingerprint
@@ -72,9 +72,7 @@ class CompiledNetwork:
             raise DataError(f"the cpu target runs iLIF with at most {MAX_ILIF_STEPS} steps, got T = {timesteps}")
         if threads is not None and threads < 1:
             raise DataError(f"threads must be >= 1, got {threads}")
-        unknown = [name for name in record if name not in self.plan.neurons]
-        if unknown:
-            raise DataError(f"cannot record {unknown}: the neuron layers are {self.layers}")
+        check_recordable(record, self.layers)
         bound = bind_inputs(self.graph, inputs)
         batch = len(next(iter(bound.values())))
         packed = np.zeros((batch, self.plan.input_size), np.float32)
@@ -91,7 +89,6 @@ class CompiledNetwork:
         bounds = np.linspace(0, batch, min(threads, max(batch, 1)) + 1).astype(int)
         slices = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
         counts = np.zeros((len(slices), max(self.plan.counters, 1)), np.int64)
-
         workspaces = self._workspaces(len(slices))
 
         def work(task: int) -> None:

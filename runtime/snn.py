@@ -74,10 +74,7 @@ def simulate(graph: Graph, inputs, timesteps: int, latency: int | None = None, d
     `record`: neuron layers whose spike trains (B, T, ...) come back in result.records."""
     if timesteps < 1:
         raise DataError(f"timesteps must be >= 1, got {timesteps}")
-    layers = [n.name for n in graph.nodes() if isinstance(n.op, Neuron)]
-    unknown = [name for name in record if name not in layers]
-    if unknown:
-        raise DataError(f"cannot record {unknown}: the neuron layers are {layers}")
+    check_recordable(record, [n.name for n in graph.nodes() if isinstance(n.op, Neuron)])
     bound = bind_inputs(graph, inputs)
     batch = len(next(iter(bound.values())))
     chunk = max(1, SAMPLE_STEPS_PER_CHUNK // timesteps)
@@ -86,6 +83,12 @@ def simulate(graph: Graph, inputs, timesteps: int, latency: int | None = None, d
         part = {k: v[start : start + chunk].astype(dtype) for k, v in bound.items()}
         result = result.merge(_Simulation(graph, timesteps, dtype, tuple(record)).run(part, latency))
     return result
+
+
+def check_recordable(record, layers: list[str]) -> None:
+    unknown = [name for name in record if name not in layers]
+    if unknown:
+        raise DataError(f"cannot record {unknown}: the neuron layers are {layers}")
 
 
 class _Simulation:

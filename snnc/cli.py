@@ -211,12 +211,10 @@ def add_conversion_options(sub: argparse.ArgumentParser, many: bool) -> None:
         sub.add_argument("-t", "--target", choices=["cpu", "accel", "reference"], default="cpu",
                          help="cpu: native code; reference: the numpy simulator (the oracle)")  # fmt: skip
         sub.add_argument("--threads", type=int, help="worker threads for the cpu target (default: all cores)")
-    else:
-        sub.add_argument("-t", "--target", choices=["cpu", "accel"], default="cpu")
-    if many:
         sub.add_argument("--neuron", type=csv(str), default=["ilif", "if"], help="neuron models (default ilif,if)")
         sub.add_argument("-T", "--timesteps", type=csv(int), default=[4, 8, 16, 32], help="default 4,8,16,32")
     else:
+        sub.add_argument("-t", "--target", choices=["cpu", "accel"], default="cpu")
         sub.add_argument("--neuron", choices=["ilif", "if"], default="ilif")
         sub.add_argument("-T", "--timesteps", type=int, default=8)
     sub.add_argument("--calib", help="calibration data: a .npz with 'x', or a dataset name (its training images)")

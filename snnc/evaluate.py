@@ -49,13 +49,13 @@ def evaluate(
     ann_pred = ann_logits.argmax(axis=1)
     results = []
     compile_target = "cpu" if target == "reference" else target
+    engine = "reference" if target == "reference" else None
     for neuron in neurons:
         program = compile(
             graph, target=compile_target, neuron=neuron, timesteps=max(timesteps), calibration=calibration,
             percentile=percentile, per_channel=per_channel, v_init=v_init,
         )  # fmt: skip
         for steps in timesteps:
-            engine = "reference" if target == "reference" else None
             results.append(_evaluate_one(program, neuron, steps, x, y, ann_pred, quiet, engine, threads))
     return {
         "model": str(model_path),

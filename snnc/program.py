@@ -99,7 +99,6 @@ class Program:
         """The compiled native code, built on first use (or taken from the object cache)."""
         if self._network is None:
             self._network = CompiledNetwork(self.graph, cache or ObjectCache(), self.native)
-            self.native = self._network.native
         return self._network
 
     def report(self, result: SimResult | None = None) -> dict:

@@ -20,7 +20,6 @@ I1, I8, I32, I64, F32 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType
 VOID = ir.VoidType()
 ENTRY = "snnc_run"
 INT_SPACES = ("iws", "index")
-ENTRY_ARGS = ("input", "output", "counts", "params", "index", "ws", "iws", "records", "n", "T", "scale")
 
 
 def i64(value: int) -> ir.Constant:
@@ -146,7 +145,7 @@ def _list_events(f: Function, k: dict, inputs):
     zero_vector = ir.Constant(vector, [0.0] * lanes)
     cttz = f.intrinsic("llvm.cttz.i32", I32, [I32, I1])
     count = f.variable(I64, i64(0))
-    blocks, rest = divmod(k["C"], lanes)
+    blocks = k["C"] // lanes
     with f.loop(blocks) as block:
         first = b.mul(block, i64(lanes))
         nonzero = b.fcmp_unordered("!=", _load_vector(f, inputs, first, vector), zero_vector)
@@ -172,17 +171,17 @@ def _list_events(f: Function, k: dict, inputs):
 
 def _apply_events(f: Function, k: dict, pixel, count, out, window) -> None:
     """out[out : out + O] += Σ_e x[pixel + c_e] · w[c_e, window, :], a register tile at a time."""
+    if k["G"] > 1:
+        _apply_events_grouped(f, k, pixel, count, out, window)
+        return
     b, a = f.b, f.args
     lanes = vector_width()
     vector = ir.VectorType(F32, lanes)
-    fmuladd_vector = f.intrinsic(f"llvm.fmuladd.v{lanes}f32", vector, [vector] * 3)
-    fmuladd = f.intrinsic("llvm.fmuladd.f32", F32, [F32] * 3)
-    zeros = ir.Constant(ir.VectorType(I32, lanes), [0] * lanes)
-    per_group_out, windows = k["O"] // k["G"], k["KH"] * k["KW"]
-    per_group_in = k["C"] // k["G"]
+    fmuladd_vector, fmuladd = _fmuladd(f, vector)
+    windows = k["KH"] * k["KW"]
     tile = SCATTER_TILE * lanes
-    for start in range(0, per_group_out if k["G"] == 1 else 0, tile):
-        width = min(tile, per_group_out - start)
+    for start in range(0, k["O"], tile):
+        width = min(tile, k["O"] - start)
         vectors, scalars = divmod(width, lanes)
         row = b.add(out, i64(start))
         accs = [f.variable(vector, _load_vector(f, a["dst"], b.add(row, i64(j * lanes)), vector))
@@ -191,28 +190,32 @@ def _apply_events(f: Function, k: dict, pixel, count, out, window) -> None:
         with f.loop(count) as e:
             channel = b.sext(f.load(a["events"], e), I64)
             value = f.load(a["src"], b.add(pixel, channel))
-            weights = f.at(a["weight"], b.add(b.mul(b.add(b.mul(channel, i64(windows)), window), i64(per_group_out)),
+            weights = f.at(a["weight"], b.add(b.mul(b.add(b.mul(channel, i64(windows)), window), i64(k["O"])),
                                               i64(start)))  # fmt: skip
-            splat = b.shuffle_vector(b.insert_element(ir.Constant(vector, None), value, ir.Constant(I32, 0)),
-                                     ir.Constant(vector, None), zeros)  # fmt: skip
+            splat = _splat(f, value, vector)
             for j, acc in enumerate(accs):
                 w = _load_vector(f, weights, i64(j * lanes), vector)
                 b.store(b.call(fmuladd_vector, [splat, w, b.load(acc)]), acc)
             for j, acc in enumerate(tails):
                 b.store(b.call(fmuladd, [value, f.load(weights, vectors * lanes + j), b.load(acc)]), acc)
         for j, acc in enumerate(accs):
-            b.store(b.load(acc), b.bitcast(f.at(a["dst"], b.add(row, i64(j * lanes))), vector.as_pointer()), align=4)
+            _store_vector(f, b.load(acc), a["dst"], b.add(row, i64(j * lanes)))
         for j, acc in enumerate(tails):
             f.store(b.load(acc), a["dst"], b.add(row, i64(vectors * lanes + j)))
-    if k["G"] > 1:
-        with f.loop(count) as e:
-            channel = b.sext(f.load(a["events"], e), I64)
-            value = f.load(a["src"], b.add(pixel, channel))
-            group_base = b.mul(b.sdiv(channel, i64(per_group_in)), i64(per_group_out))
-            weights = f.at(a["weight"], b.mul(b.add(b.mul(channel, i64(windows)), window), i64(per_group_out)))
-            outputs = f.at(a["dst"], b.add(out, group_base))
-            with f.loop(per_group_out) as j:
-                f.store(b.fadd(f.load(outputs, j), b.fmul(value, f.load(weights, j))), outputs, j)
+
+
+def _apply_events_grouped(f: Function, k: dict, pixel, count, out, window) -> None:
+    """Grouped convolutions: one event at a time, into its group's output channels."""
+    b, a = f.b, f.args
+    per_group_out, per_group_in, windows = k["O"] // k["G"], k["C"] // k["G"], k["KH"] * k["KW"]
+    with f.loop(count) as e:
+        channel = b.sext(f.load(a["events"], e), I64)
+        value = f.load(a["src"], b.add(pixel, channel))
+        group_base = b.mul(b.sdiv(channel, i64(per_group_in)), i64(per_group_out))
+        weights = f.at(a["weight"], b.mul(b.add(b.mul(channel, i64(windows)), window), i64(per_group_out)))
+        outputs = f.at(a["dst"], b.add(out, group_base))
+        with f.loop(per_group_out) as j:
+            f.store(b.fadd(f.load(outputs, j), b.fmul(value, f.load(weights, j))), outputs, j)
 
 
 SCATTER_TILE = 8  # accumulator vectors per output row tile in the event-driven form
@@ -249,9 +252,7 @@ def _gather_tile(f: Function, k: dict, g, first, pixels: int, start: int, vector
     lanes = vector_width()
     per_group_out, per_group_in = k["O"] // k["G"], k["C"] // k["G"]
     vector = ir.VectorType(F32, lanes)
-    fmuladd_vector = f.intrinsic(f"llvm.fmuladd.v{lanes}f32", vector, [vector] * 3)
-    fmuladd = f.intrinsic("llvm.fmuladd.f32", F32, [F32] * 3)
-    zeros = ir.Constant(ir.VectorType(I32, lanes), [0] * lanes)
+    fmuladd_vector, fmuladd = _fmuladd(f, vector)
     channel0 = b.add(b.mul(g, i64(per_group_out)), i64(start))
     padded_width = k["IW"] + k["PL"] + k["PR"]
     bases, outs = [], []
@@ -275,22 +276,37 @@ def _gather_tile(f: Function, k: dict, g, first, pixels: int, start: int, vector
             w_scalars = [f.load(weights, b.add(row, i64(vectors * lanes + j))) for j in range(scalars)]
             for p in range(pixels):
                 value = f.load(bases[p], b.add(shift, c))
-                splat = b.insert_element(ir.Constant(vector, None), value, ir.Constant(I32, 0))
-                splat = b.shuffle_vector(splat, ir.Constant(vector, None), zeros)
+                splat = _splat(f, value, vector)
                 for acc, w in zip(vector_accs[p], w_vectors):
                     b.store(b.call(fmuladd_vector, [splat, w, b.load(acc)]), acc)
                 for acc, w in zip(scalar_accs[p], w_scalars):
                     b.store(b.call(fmuladd, [value, w, b.load(acc)]), acc)
     for p in range(pixels):
         for j, acc in enumerate(vector_accs[p]):
-            pointer = b.bitcast(f.at(a["dst"], b.add(outs[p], i64(j * lanes))), vector.as_pointer())
-            b.store(b.load(acc), pointer, align=4)
+            _store_vector(f, b.load(acc), a["dst"], b.add(outs[p], i64(j * lanes)))
         for j, acc in enumerate(scalar_accs[p]):
             f.store(b.load(acc), a["dst"], b.add(outs[p], i64(vectors * lanes + j)))
 
 
 def _load_vector(f: Function, pointer, index, vector: ir.VectorType):
     return f.b.load(f.b.bitcast(f.at(pointer, index), vector.as_pointer()), align=4)
+
+
+def _store_vector(f: Function, value, pointer, index) -> None:
+    f.b.store(value, f.b.bitcast(f.at(pointer, index), value.type.as_pointer()), align=4)
+
+
+def _splat(f: Function, value, vector: ir.VectorType):
+    """The scalar in every lane (a broadcast)."""
+    lanes = vector.count
+    first = f.b.insert_element(ir.Constant(vector, None), value, ir.Constant(I32, 0))
+    return f.b.shuffle_vector(first, ir.Constant(vector, None), ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
+
+
+def _fmuladd(f: Function, vector: ir.VectorType) -> tuple[ir.Function, ir.Function]:
+    """llvm.fmuladd for the vector and for one float: a fused multiply-add where the CPU has one."""
+    return (f.intrinsic(f"llvm.fmuladd.v{vector.count}f32", vector, [vector] * 3),
+            f.intrinsic("llvm.fmuladd.f32", F32, [F32] * 3))  # fmt: skip
 
 
 def count_events(f: Function, k: dict) -> None:
@@ -327,9 +343,9 @@ def window(f: Function, k: dict) -> None:
     """out[i] = reduce over j of src[map[i·K + j]] (entries < 0 are padding), × coef[i] for sums."""
     b, a = f.b, f.args
     integer = k["reduce"] == "or"
-    zero = ir.Constant(I32, 0) if integer else f32(float("-inf") if k["reduce"] == "max" else 0.0)
+    initial = ir.Constant(I32, 0) if integer else f32(float("-inf") if k["reduce"] == "max" else 0.0)
     with f.loop(k["n"]) as i:
-        acc = f.variable(I32 if integer else F32, zero)
+        acc = f.variable(I32 if integer else F32, initial)
         with f.loop(k["K"]) as j:
             source = b.sext(f.load(a["map"], b.add(b.mul(i, i64(k["K"])), j)), I64)
             with b.if_then(b.icmp_signed(">=", source, i64(0))):

@@ -89,6 +89,14 @@ def internal_order(sample_shape: tuple[int, ...]) -> np.ndarray:
     return index.ravel()
 
 
+def storage_position(sample_shape: tuple[int, ...]) -> np.ndarray:
+    """position[i] = where the row-major (C, *S) element i is stored (the inverse of internal_order)."""
+    order = internal_order(sample_shape)
+    position = np.empty(order.size, dtype=np.int64)
+    position[order] = np.arange(order.size)
+    return position
+
+
 def to_internal(array: np.ndarray, sample_shape) -> np.ndarray:
     """A (B, C, *S) array (or a sample-shaped one) in the internal layout, flattened per sample."""
     batched = array.reshape(-1, *sample_shape)
@@ -113,11 +121,8 @@ class _Builder:
             raise UnsupportedError(f"one neuron model per network, found {sorted(models)}")
         self.model = models.pop() if models else "if"
         self.ilif = self.model == "ilif"
-        self.sizes = {"ws": 0, "iws": 0, "input": 0, "output": 0}
-        self.params: list[np.ndarray] = []
-        self.params_size = 0
-        self.index: list[np.ndarray] = []
-        self.index_size = 0
+        self.sizes = {"ws": 0, "iws": 0, "input": 0, "output": 0, "params": 0, "index": 0}
+        self.constants: dict[str, list[np.ndarray]] = {"params": [], "index": []}
         self.kernels: list[Kernel] = []
         self.values: dict[str, Region] = {}
         self.masks: dict[str, Region] = {}
@@ -132,19 +137,16 @@ class _Builder:
         self.sizes[space] += int(size)
         return region
 
+    def constant(self, space: str, array, dtype) -> Region:
+        flat = np.ascontiguousarray(array, dtype=dtype).ravel()
+        self.constants[space].append(flat)
+        return self.alloc(space, flat.size)
+
     def param(self, array) -> Region:
-        flat = np.ascontiguousarray(array, dtype=np.float32).ravel()
-        region = Region("params", self.params_size, flat.size)
-        self.params.append(flat)
-        self.params_size += flat.size
-        return region
+        return self.constant("params", array, np.float32)
 
     def indices(self, array) -> Region:
-        flat = np.ascontiguousarray(array, dtype=np.int32).ravel()
-        region = Region("index", self.index_size, flat.size)
-        self.index.append(flat)
-        self.index_size += flat.size
-        return region
+        return self.constant("index", array, np.int32)
 
     def counter(self, kind: str, node: str) -> int:
         table = self.plan_counters[kind]
@@ -172,8 +174,7 @@ class _Builder:
     def gather_map(self, source: str, target: str, index_nchw: np.ndarray) -> np.ndarray:
         """Rows in the target's internal order; entries are the source's internal positions (−1: none)."""
         rows = index_nchw.reshape(self.size(target), -1)[internal_order(self.shape(target))]
-        position = np.empty(self.size(source), dtype=np.int64)
-        position[internal_order(self.shape(source))] = np.arange(self.size(source))
+        position = storage_position(self.shape(source))
         return np.where(rows >= 0, position[np.maximum(rows, 0)], -1)
 
     # -- the walk -----------------------------------------------------------------------------
@@ -191,8 +192,8 @@ class _Builder:
             if self.ilif and self.train[node.name]:
                 self.masks[node.name] = self.alloc("iws", self.size(node.name))
             self.lower(node)
-        params = np.concatenate(self.params) if self.params else np.zeros(1, np.float32)
-        index = np.concatenate(self.index) if self.index else np.zeros(1, np.int32)
+        params = np.concatenate(self.constants["params"] or [np.zeros(1, np.float32)])
+        index = np.concatenate(self.constants["index"] or [np.zeros(1, np.int32)])
         return Plan(
             self.model, self.kernels, params, index, self.sizes["ws"], self.sizes["iws"], self.sizes["input"],
             self.sizes["output"], [(n, self.values[n]) for n in self.graph.inputs],
@@ -334,8 +335,7 @@ class _Builder:
         for source in node.inputs:
             size = self.size(source)
             (targets,) = np.nonzero((virtual >= start) & (virtual < start + size))
-            position = np.empty(size, dtype=np.int64)
-            position[internal_order(self.shape(source))] = np.arange(size)
+            position = storage_position(self.shape(source))
             order = np.argsort(position[virtual[targets] - start])  # targets in the source's storage order
             destination = self.indices(targets[order])
             self.emit("scatter", self.phase(node), node.name, src=self.values[source], dst=self.values[node.name],
