@@ -26,6 +26,7 @@ from snnc.report import program_report
 from snnc.runtime.jit import CompiledNetwork, NativeCode
 from snnc.runtime.snn import SimResult, simulate
 from snnc.targets.cpu.llvm import ObjectCache
+from snnc.targets.cpu.plan import MAX_ILIF_STEPS
 
 FORMAT = "snnc-program"
 FORMAT_VERSION = 1
@@ -207,6 +208,8 @@ def compile(
         target, neuron, timesteps, percentile or DEFAULT_PERCENTILE.get(neuron, 99.99), per_channel, reset, v_init,
         maxpool, pipelined, calibration is not None, passes or DEFAULT_PASSES,
     )  # fmt: skip
+    if target == "cpu" and neuron == "ilif" and settings.timesteps > MAX_ILIF_STEPS:
+        raise UsageError(f"the cpu target runs iLIF with at most {MAX_ILIF_STEPS} steps, got T = {timesteps}")
     pipeline = conversion_pipeline(
         neuron, settings.percentile, per_channel, reset, v_init, maxpool, pipelined, settings.passes
     )

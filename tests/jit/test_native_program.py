@@ -18,8 +18,9 @@ from snnc.targets.cpu.llvm import ObjectCache
 
 import snnc
 from snnc.cli import main
-from snnc.errors import BAD_DATA, DataError, FileError
+from snnc.errors import BAD_DATA, UNSUPPORTED, USAGE, DataError, FileError, UnsupportedError
 from snnc.ir.ops_snn import Neuron
+from snnc.ir.ops_tensor import Pad, Sigmoid
 
 from .test_jit_vs_reference import CASES, assert_agrees, network, neuron_layers
 
@@ -175,3 +176,23 @@ def test_cache_key_changes_with_what_the_code_depends_on(tmp_path):
     after = CompiledNetwork(changed, cache)
     assert not after.native.cached and after.native.structure_hash != before.native.structure_hash
     np.testing.assert_allclose(after.run(x, 8).logits, simulate(changed, x, 8).logits, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "op, message",
+    [(Pad((0, 0), value=1.0), "only zero padding"), (Sigmoid(), "node 'inserted': op sigmoid has no cpu kernel")],
+)
+def test_what_the_cpu_target_cannot_run_is_a_clear_unsupported_error(op, message):
+    program, _ = small_program()
+    graph = program.graph.copy()
+    readout = graph.outputs[0]
+    graph.set_input(readout, 0, graph.add(op, graph.inputs_of(readout), "inserted"))
+    with pytest.raises(UnsupportedError, match=message) as error:
+        CompiledNetwork(graph, None)
+    assert error.value.exit_code == UNSUPPORTED
+
+
+def test_ilif_beyond_the_cpu_step_limit_fails_at_compile(capsys):
+    code = main([str(EXAMPLES / "fmnist_resnet.onnx"), "-t", "cpu", "-T", "40", "-q"])
+    assert code == USAGE
+    assert "at most 31 steps" in capsys.readouterr().err
