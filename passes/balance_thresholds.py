@@ -59,7 +59,7 @@ class BalanceThresholds(Pass):
             theta = thresholds[name]
             if op.ceiling is not None:
                 theta = np.minimum(theta, np.float32(op.ceiling))
-            graph.replace_op(name, Neuron(**{**op.attributes(), "threshold": theta.astype(np.float32)}))
+            graph.replace_op(name, type(op)(**{**op.attributes(), "threshold": theta.astype(np.float32)}))
         kind = "per channel" if self.options.per_channel else "per layer"
         source = f"p{self.options.percentile:g} of calibration activations" if ctx.calibration is not None else "bounds"
         ctx.note(self.name, f"{len(neurons)} thresholds {kind} from {source}")

@@ -9,6 +9,7 @@ from snnc.passes.fold_bn import FoldBatchNorm
 from snnc.passes.fold_constants import FoldConstants
 from snnc.passes.lower_pooling import LowerPooling
 from snnc.passes.schedule import Schedule
+from snnc.passes.spike_confidence import SpikeConfidence
 from snnc.passes.substitute_neurons import SubstituteNeurons
 
 from snnc.errors import UsageError
@@ -20,6 +21,7 @@ DEFAULT_PASSES = (
     "lower-pooling",
     "substitute-neurons",
     "balance-thresholds",
+    "spike-confidence",
     "schedule",
 )
 
@@ -33,6 +35,8 @@ def conversion_pipeline(
     maxpool: str = "gate",
     pipelined: bool = True,
     names: tuple[str, ...] = DEFAULT_PASSES,
+    msat: dict | None = None,
+    spike_confidence: bool = False,
 ) -> list[Pass]:
     """The passes in `names`, each configured from these settings."""
     build = {
@@ -40,8 +44,9 @@ def conversion_pipeline(
         Canonicalize.name: lambda: Canonicalize(),
         FoldBatchNorm.name: lambda: FoldBatchNorm(),
         LowerPooling.name: lambda: LowerPooling(neuron=neuron, maxpool=maxpool),
-        SubstituteNeurons.name: lambda: SubstituteNeurons(model=neuron, reset=reset, v_init=v_init),
+        SubstituteNeurons.name: lambda: SubstituteNeurons(model=neuron, reset=reset, v_init=v_init, msat=msat),
         BalanceThresholds.name: lambda: BalanceThresholds(percentile=percentile, per_channel=per_channel),
+        SpikeConfidence.name: lambda: SpikeConfidence(apply=spike_confidence),
         Schedule.name: lambda: Schedule(pipelined=pipelined),
     }
     unknown = [n for n in names if n not in build]

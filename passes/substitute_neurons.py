@@ -4,6 +4,10 @@
     clip(0, hi)          →  neuron, θ capped at hi by balance-thresholds (a neuron saturates at θ)
     output o             →  readout(o)
 
+MSAT neurons take the published hyperparameters of the network's family — ResNet-style when
+two computed values are added (a residual), VGG-style otherwise — overridden key by key by
+`msat` (e.g. {"alpha": 0.1, "burst": 2}); each neuron gets its own seed for spike confidence.
+
 An activation without a spiking form (sigmoid, tanh, leaky-relu, a clip not starting at 0),
 LRN, or a softmax inside the network is an error naming the node.
 """
@@ -17,8 +21,11 @@ from snnc.passes.base import Pass, PassContext, register_pass
 from snnc.errors import ConversionError
 from snnc.ir.graph import Graph
 from snnc.ir.ops_nn import LRN
-from snnc.ir.ops_snn import NEURON_MODELS, RESET_MODES, Neuron, Readout
-from snnc.ir.ops_tensor import Clip, LeakyRelu, Relu, Sigmoid, Softmax, Tanh
+from snnc.ir.ops_snn import MSAT_PRESETS, NEURON_MODELS, RESET_MODES, MsatNeuron, Neuron, Readout
+from snnc.ir.ops_tensor import Add, Clip, LeakyRelu, Relu, Sigmoid, Softmax, Tanh
+
+MSAT_KEYS = ("alpha", "k_a", "k_i", "c_det", "tau_mp", "tau_rd", "burst", "units", "use_dtt", "use_det",
+             "confidence_steps", "seed", "preset")  # fmt: skip
 
 NO_SPIKING_FORM = (Sigmoid, Tanh, LeakyRelu, LRN, Softmax)
 
@@ -28,8 +35,15 @@ class SubstituteNeuronsOptions:
     model: str = "ilif"
     reset: str = "subtract"
     v_init: float = 0.5
+    msat: dict | None = None  # MSAT hyperparameters to override; "preset": "vgg" | "resnet"
 
     def __post_init__(self) -> None:
+        unknown = sorted(set(self.msat or {}) - set(MSAT_KEYS))
+        if unknown:
+            raise ConversionError(f"unknown MSAT hyperparameter(s) {unknown}; known: {', '.join(MSAT_KEYS)}")
+        preset = (self.msat or {}).get("preset", "auto")
+        if preset not in ("auto", *MSAT_PRESETS):
+            raise ConversionError(f"MSAT preset must be auto, {' or '.join(MSAT_PRESETS)}; got {preset!r}")
         if self.model not in NEURON_MODELS:
             raise ConversionError(f"neuron model must be one of {NEURON_MODELS}, got {self.model!r}")
         if self.reset not in RESET_MODES:
@@ -44,6 +58,7 @@ class SubstituteNeurons(Pass):
     Options = SubstituteNeuronsOptions
 
     def run(self, graph: Graph, ctx: PassContext) -> None:
+        self.msat = self._msat_parameters(graph, ctx) if self.options.model == "msat" else {}
         count = 0
         for name in graph.topological():
             op = graph.op(name)
@@ -62,7 +77,24 @@ class SubstituteNeurons(Pass):
 
     def _neuron(self, ceiling: float | None) -> Neuron:
         threshold = 1.0 if ceiling is None else ceiling
+        if self.options.model == "msat":
+            seed = self.msat.get("seed", 0) * 1_000_003 + self._seeds
+            self._seeds += 1
+            return MsatNeuron(threshold=threshold, reset=self.options.reset, v_init=self.options.v_init,
+                              ceiling=ceiling, **{**self.msat, "seed": seed})  # fmt: skip
         return Neuron(self.options.model, threshold, self.options.reset, self.options.v_init, ceiling)
+
+    def _msat_parameters(self, graph: Graph, ctx: PassContext) -> dict:
+        overrides = dict(self.options.msat or {})
+        preset = overrides.pop("preset", "auto")
+        if preset == "auto":
+            preset = "resnet" if _has_residual(graph) else "vgg"
+        self._seeds = 0
+        parameters = {**MSAT_PRESETS[preset], **overrides}
+        shown = ", ".join(f"{k}={v}" for k, v in parameters.items())
+        ctx.note(self.name, f"msat: {preset} defaults{' with overrides' if overrides else ''}: {shown}")
+        return parameters
+
 
     @staticmethod
     def _no_spiking_form(name: str, op) -> str:
@@ -72,3 +104,8 @@ class SubstituteNeurons(Pass):
             f"node {name!r} ({op.name}) has no spiking form: snnc converts ReLU networks; "
             "retrain with ReLU (or Clip(0, hi)) activations, or remove it"
         )
+
+
+def _has_residual(graph: Graph) -> bool:
+    """Whether two computed values are added anywhere (an Add of a value and a constant is not)."""
+    return any(isinstance(n.op, Add) and len(set(n.inputs)) > 1 for n in graph.nodes())

@@ -185,7 +185,7 @@ def relu(op, x):
     return np.maximum(x, 0)
 
 
-@kernel(snn.Neuron)
+@kernel(snn.Neuron, snn.MsatNeuron)
 def neuron_as_relu(op: snn.Neuron, x):
     """The ANN view of a neuron: the activation it replaced."""
     return np.clip(x, 0, op.ceiling) if op.ceiling is not None else np.maximum(x, 0)

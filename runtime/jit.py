@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 from snnc.runtime.ann import bind_inputs
-from snnc.runtime.snn import SimResult, check_recordable
-from snnc.targets.cpu import codegen, llvm
+from snnc.runtime.snn import SimResult, check_recordable, check_step_weights, final_window, replay_final_stage
+from snnc.targets.cpu import codegen, irbuild, llvm, mathlib, neurons
 from snnc.targets.cpu.codegen import ENTRY, generate
 from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cache_key, cached_compile, host_fingerprint
 from snnc.targets.cpu.plan import MAX_ILIF_STEPS, build_plan, from_internal, to_internal
@@ -27,7 +27,7 @@ from snnc.errors import DataError
 from snnc.ir.graph import Graph
 
 POINTER = ctypes.c_void_p
-SIGNATURE = (POINTER,) * 8 + (ctypes.c_int64, ctypes.c_int64, ctypes.c_float)
+SIGNATURE = (POINTER,) * 10 + (ctypes.c_int64, ctypes.c_int64, ctypes.c_float)
 
 
 @dataclass
@@ -63,9 +63,10 @@ class CompiledNetwork:
         return generate(self.plan)
 
     def run(self, inputs, timesteps: int, latency: int | None = None, threads: int | None = None,
-            record: list[str] | tuple[str, ...] = ()) -> SimResult:  # fmt: skip
+            record: list[str] | tuple[str, ...] = (), trace: bool = False) -> SimResult:  # fmt: skip
         """Simulate a batch; `record` names neuron layers whose spike trains (B, T, *shape) are
-        returned in result.records."""
+        returned in result.records; `trace` returns the readout's per-step estimates. An adaptive
+        readout stops each sample at its exit step (iLIF: see _ilif_with_readout_window)."""
         if timesteps < 1:
             raise DataError(f"timesteps must be >= 1, got {timesteps}")
         if self.plan.model == "ilif" and timesteps > MAX_ILIF_STEPS:
@@ -73,6 +74,37 @@ class CompiledNetwork:
         if threads is not None and threads < 1:
             raise DataError(f"threads must be >= 1, got {threads}")
         check_recordable(record, self.layers)
+        check_step_weights(self.graph, timesteps)
+        latency = latency if latency is not None else timesteps
+        if self.plan.model == "ilif" and (trace or self.adaptive):
+            return self._ilif_with_readout_window(inputs, timesteps, latency, threads, tuple(record))
+        return self._run(inputs, timesteps, latency, threads, record, trace)
+
+    def _ilif_with_readout_window(self, inputs, timesteps: int, latency: int, threads, record) -> SimResult:
+        """iLIF computes each layer's bits in one pass and keeps no per-bit readout values: record
+        the last stage's spikes and replay the readout's window on them (as the reference does),
+        then take each sample's exit: its output, steps and the last stage's counts up to it."""
+        last = [n for n in final_window(self.graph) if n in self.plan.neurons]
+        result = self._run(inputs, timesteps, latency, threads, tuple(dict.fromkeys(record + tuple(last))), False)
+        trains = {n: result.records[n] for n in last}
+        stage = replay_final_stage(self.graph, trains, timesteps)
+        result.trace = stage.estimates
+        result.records = {n: result.records[n] for n in record}
+        if stage.exits is None:
+            return result
+        after = np.arange(timesteps)[:, None] > stage.exits[None, :]  # (T, B): bits after the exit
+        for name, train in trains.items():
+            per_step = train.reshape(*train.shape[:2], -1).sum(axis=2, dtype=np.int64).T  # (T, B)
+            result.spikes[name] -= int((per_step * after).sum())
+        for name, per_step in stage.sops.items():
+            result.sops[name] -= int((per_step * after).sum())
+        early = stage.exits < timesteps - 1
+        chosen = stage.estimates[np.arange(len(early)), stage.exits]
+        result.outputs[0] = np.where(early[:, None], chosen, result.outputs[0])
+        result.steps = result.steps - (timesteps - 1 - stage.exits)
+        return result
+
+    def _run(self, inputs, timesteps: int, latency: int, threads, record, trace: bool) -> SimResult:
         bound = bind_inputs(self.graph, inputs)
         batch = len(next(iter(bound.values())))
         packed = np.zeros((batch, self.plan.input_size), np.float32)
@@ -81,15 +113,26 @@ class CompiledNetwork:
             packed[:, region.offset : region.offset + region.size] = to_internal(bound[name], sample_shape)
         outputs = np.zeros((batch, self.plan.output_size), np.float32)
         records = {name: np.zeros((batch, timesteps, self.plan.neurons[name]), np.uint8) for name in record}
-        counts = self._run_threads(packed, outputs, records, timesteps, threads or default_threads())
-        return self._result(outputs, counts, records, batch, latency if latency is not None else timesteps)
+        steps = np.zeros(batch, np.int64)
+        estimates = np.zeros((batch, timesteps, self.plan.classes), np.float32) if trace else None
+        buffers = dict(outputs=outputs, records=records, steps=steps, trace=estimates)
+        counts = self._run_threads(packed, buffers, timesteps, threads or default_threads())
+        result = self._result(outputs, counts, records, batch, latency - (timesteps - steps))
+        result.trace = estimates
+        return result
 
-    def _run_threads(self, packed, outputs, records, timesteps: int, threads: int) -> np.ndarray:
+    @property
+    def adaptive(self) -> bool:
+        return any(getattr(n.op, "exit_metric", None) is not None for n in self.graph.nodes())
+
+    def _run_threads(self, packed, buffers: dict, timesteps: int, threads: int) -> np.ndarray:
         batch = len(packed)
         bounds = np.linspace(0, batch, min(threads, max(batch, 1)) + 1).astype(int)
         slices = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
         counts = np.zeros((len(slices), max(self.plan.counters, 1)), np.int64)
         workspaces = self._workspaces(len(slices))
+
+        records, trace = buffers["records"], buffers["trace"]
 
         def work(task: int) -> None:
             lo, hi = slices[task]
@@ -97,9 +140,11 @@ class CompiledNetwork:
             table = (ctypes.c_void_p * max(len(self.layers), 1))()
             for layer, name in enumerate(self.layers):
                 table[layer] = records[name][lo:].ctypes.data if name in records else None
-            self.entry(packed[lo:].ctypes.data, outputs[lo:].ctypes.data, counts[task].ctypes.data,
+            self.entry(packed[lo:].ctypes.data, buffers["outputs"][lo:].ctypes.data, counts[task].ctypes.data,
                        self.plan.params.ctypes.data, self.plan.index.ctypes.data, ws.ctypes.data, iws.ctypes.data,
-                       ctypes.addressof(table), hi - lo, timesteps, 2.0**-timesteps)  # fmt: skip
+                       ctypes.addressof(table), buffers["steps"][lo:].ctypes.data,
+                       None if trace is None else trace[lo:].ctypes.data, hi - lo, timesteps,
+                       2.0**-timesteps)  # fmt: skip
 
         try:
             if len(slices) == 1:
@@ -121,11 +166,11 @@ class CompiledNetwork:
                           np.zeros(max(self.plan.iws_size, 1), np.int32)))  # fmt: skip
         return spare[:count]
 
-    def _result(self, outputs, counts, records, batch: int, latency: int) -> SimResult:
+    def _result(self, outputs, counts, records, batch: int, steps: np.ndarray) -> SimResult:
         result = SimResult(
             outputs=[from_internal(outputs[:, r.offset : r.offset + r.size], self.graph.type(n).sample_shape)
                      for n, r in self.plan.outputs],
-            steps=np.full(batch, latency, dtype=np.int64),
+            steps=steps,
             spikes={name: int(counts[slot]) for name, slot in self.plan.spike_counters.items()},
             neurons=dict(self.plan.neurons),
             sops={name: int(counts[slot]) for name, slot in self.plan.sop_counters.items()},
@@ -156,4 +201,4 @@ def _source_hash(*modules) -> str:
 
 # The object code is a function of the plan's structure and of the code that turns it into
 # machine code: cache keys hash both (and the host), so a hit needs no IR generation.
-GENERATOR = _source_hash(codegen, llvm)
+GENERATOR = _source_hash(codegen, llvm, irbuild, mathlib, neurons)

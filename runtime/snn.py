@@ -18,12 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from snnc.runtime import adaptive
 from snnc.runtime.ann import KERNELS, bind_inputs, max_pool, pad_spatial, sliding_windows
 
 from snnc.errors import ConversionError, DataError
 from snnc.ir import ops_nn as nn
 from snnc.ir.graph import Graph
-from snnc.ir.ops_snn import GatedMaxPool, Neuron, Readout
+from snnc.ir.ops_snn import GatedMaxPool, MsatNeuron, Neuron, Readout
 from snnc.ir.types import TensorType
 
 SAMPLE_STEPS_PER_CHUNK = 2048  # T × batch processed at once; bounds memory
@@ -50,6 +51,7 @@ class SimResult:
     macs: dict[str, int] = field(default_factory=dict)  # analog MACs (layers fed by the input)
     samples: int = 0
     records: dict[str, np.ndarray] = field(default_factory=dict)  # per-step spike trains (B, T, ...)
+    trace: np.ndarray | None = None  # per-step readout estimates (B, T, K), when asked for
 
     @property
     def logits(self) -> np.ndarray:
@@ -62,27 +64,66 @@ class SimResult:
         outputs = [np.concatenate([a, b]) for a, b in zip(self.outputs, other.outputs)]
         add = lambda a, b: {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}  # noqa: E731
         records = {k: np.concatenate([v, other.records[k]]) for k, v in self.records.items()}
+        trace = None if self.trace is None else np.concatenate([self.trace, other.trace])
         return SimResult(
             outputs, np.concatenate([self.steps, other.steps]), add(self.spikes, other.spikes), self.neurons,
-            add(self.sops, other.sops), add(self.macs, other.macs), self.samples + other.samples, records,
+            add(self.sops, other.sops), add(self.macs, other.macs), self.samples + other.samples, records, trace,
         )  # fmt: skip
 
 
 def simulate(graph: Graph, inputs, timesteps: int, latency: int | None = None, dtype=np.float32,
-             record=()) -> SimResult:  # fmt: skip
-    """Run the SNN graph for `timesteps` steps on a batch; `latency` is reported per sample.
-    `record`: neuron layers whose spike trains (B, T, ...) come back in result.records."""
+             record=(), trace: bool = False) -> SimResult:  # fmt: skip
+    """Run the SNN graph for `timesteps` steps on a batch; `latency` (the steps a sample takes
+    without an early exit) is reported per sample. `record`: neuron layers whose spike trains
+    (B, T, ...) come back in result.records. `trace`: return the readout's per-step estimates.
+
+    With an adaptive readout (Readout.exit_metric), each sample's output, steps and counts are
+    those of its exit step: rate coding counts every layer's activity up to it; iLIF, whose
+    earlier stages have finished by the last window, only the last stage's."""
     if timesteps < 1:
         raise DataError(f"timesteps must be >= 1, got {timesteps}")
     check_recordable(record, [n.name for n in graph.nodes() if isinstance(n.op, Neuron)])
+    check_step_weights(graph, timesteps)
     bound = bind_inputs(graph, inputs)
     batch = len(next(iter(bound.values())))
     chunk = max(1, SAMPLE_STEPS_PER_CHUNK // timesteps)
     result = SimResult([], np.zeros(0, np.int64))
     for start in range(0, batch, chunk):
         part = {k: v[start : start + chunk].astype(dtype) for k, v in bound.items()}
-        result = result.merge(_Simulation(graph, timesteps, dtype, tuple(record)).run(part, latency))
+        simulation = _Simulation(graph, timesteps, dtype, tuple(record), trace)
+        result = result.merge(simulation.run(part, latency if latency is not None else timesteps))
     return result
+
+
+def check_step_weights(graph: Graph, timesteps: int) -> None:
+    for node in graph.nodes():
+        weights = getattr(node.op, "step_weights", None)
+        if weights is not None and len(weights) != timesteps:
+            raise DataError(f"readout {node.name!r} has step weights fitted for T = {len(weights)}; "
+                            f"run it with that T, not {timesteps}")  # fmt: skip
+
+
+def confidence_mask(op: MsatNeuron, sample_shape: tuple[int, ...]) -> np.ndarray:
+    """(confidence_steps, *sample_shape) 0/1: which spikes MSAT keeps in its first steps. A seeded
+    function of (seed, step, neuron) only, so a sample's result does not depend on its batch."""
+    draws = np.random.default_rng(op.seed).random((op.confidence_steps, *sample_shape), dtype=np.float32)
+    return (draws < np.float32(op.confidence)).astype(np.float32)
+
+
+def msat_threshold(op: MsatNeuron, theta_max, last, mean, current):
+    """θ_t = θ_max·sigmoid(DTT + DET) for t ≥ 1, in the operation order every engine uses."""
+    one = np.float32(1.0)
+    delta = last - mean
+    vt = -theta_max
+    if op.units == "normalized":
+        delta, current, vt = delta / theta_max, current / theta_max, -one
+    z = np.zeros_like(delta)
+    if op.use_dtt:
+        softplus = np.log1p(np.exp(delta / np.float32(op.k_i)))
+        z = z + np.float32(op.tau_mp) * ((np.float32(op.alpha) * delta + vt) + np.float32(op.k_a) * softplus)
+    if op.use_det:
+        z = z + np.float32(op.tau_rd) * np.exp(-current / np.float32(op.c_det))
+    return theta_max * (one / (one + np.exp(-z)))
 
 
 def check_recordable(record, layers: list[str]) -> None:
@@ -92,9 +133,10 @@ def check_recordable(record, layers: list[str]) -> None:
 
 
 class _Simulation:
-    def __init__(self, graph: Graph, timesteps: int, dtype, record: tuple[str, ...] = ()) -> None:
+    def __init__(self, graph: Graph, timesteps: int, dtype, record: tuple[str, ...] = (), trace: bool = False):
         self.graph = graph
         self.record = record
+        self.trace = trace
         self.T = timesteps
         self.dtype = dtype
         models = {graph.op(n).model for n in graph.nx.nodes if isinstance(graph.op(n), Neuron)}
@@ -103,8 +145,11 @@ class _Simulation:
         self.ilif = models == {"ilif"}
         self.scale = dtype(2.0**-timesteps)
         self.counts = SimResult([], np.zeros(0, np.int64))
+        self.step_spikes: dict[str, np.ndarray] = {}  # per layer: (T, B) spikes per step and sample
+        self.step_sops: dict[str, np.ndarray] = {}  # per weighted op: (T, B)
+        self.exits: np.ndarray | None = None  # per sample: the step it exits at
 
-    def run(self, inputs: dict[str, np.ndarray], latency: int | None) -> SimResult:
+    def run(self, inputs: dict[str, np.ndarray], latency: int) -> SimResult:
         values: dict = dict(inputs)
         remaining = {n: self.graph.nx.out_degree(n) for n in self.graph.nx.nodes}
         for node in self.graph.nodes():
@@ -117,9 +162,23 @@ class _Simulation:
         counts = self.counts
         batch = len(next(iter(inputs.values())))
         counts.outputs = [self._readout(values[o]) for o in self.graph.outputs]
-        counts.steps = np.full(batch, latency if latency is not None else self.T, dtype=np.int64)
+        counts.steps = np.full(batch, latency, dtype=np.int64)
         counts.samples = batch
+        self._total_counts(counts)
         return counts
+
+    def _total_counts(self, counts: SimResult) -> None:
+        """Per-step counts summed up to each sample's exit (all steps when it runs to the end)."""
+        if self.exits is None:
+            cutoff, truncated = None, set()
+        else:
+            cutoff = np.arange(self.T)[:, None] <= self.exits[None, :]
+            truncated = final_window(self.graph) if self.ilif else set(self.step_spikes) | set(self.step_sops)
+            counts.steps -= self.T - 1 - self.exits
+        for table, per_step in ((counts.spikes, self.step_spikes), (counts.sops, self.step_sops)):
+            for name, array in per_step.items():
+                kept = array * cutoff if name in truncated else array
+                self._count(table, name, int(kept.sum()))
 
     # -- dispatch ---------------------------------------------------------------------------
     def _evaluate(self, node, args: list):
@@ -127,7 +186,7 @@ class _Simulation:
         if isinstance(op, Neuron):
             return self._neuron(node.name, op, args[0])
         if isinstance(op, Readout):
-            return self._readout(args[0])
+            return self._readout(args[0], op)
         if isinstance(op, GatedMaxPool) and isinstance(args[0], Train):
             return self._gated_max_pool(op, args[0])
         if isinstance(op, nn.MaxPool) and isinstance(args[0], Train):
@@ -167,13 +226,16 @@ class _Simulation:
     # -- neurons and readout ----------------------------------------------------------------
     def _neuron(self, name: str, op: Neuron, current) -> Train:
         theta = op.threshold.astype(self.dtype)
+        spikes = None
         if self.ilif:
             potential = current if not isinstance(current, Train) else self._decode(current)
             out = self._ilif_emit(potential + self.dtype(op.v_init) * theta * self.scale, theta)
+        elif isinstance(op, MsatNeuron):
+            out, spikes = self._msat_run(op, current, theta)
         else:
             out = self._if_run(op, current, theta)
-        spikes = np.count_nonzero(out)
-        self._count(self.counts.spikes, name, spikes)
+        per_step = (out != 0) if spikes is None else spikes
+        self.step_spikes[name] = per_step.reshape(self.T, len(out[0]), -1).sum(axis=2, dtype=np.int64)
         self.counts.neurons[name] = int(np.prod(out.shape[2:]))
         if name in self.record:
             self.counts.records[name] = np.ascontiguousarray(np.swapaxes(out != 0, 0, 1)).astype(np.uint8)
@@ -193,6 +255,30 @@ class _Simulation:
                 v[fired] = 0
             out[step] = fired * theta
         return out
+
+    def _msat_run(self, op: MsatNeuron, current, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """MSAT (see MsatNeuron): returns the outputs s·θ_t and the spike counts s, per step."""
+        steps = self._broadcast_time(current.steps if isinstance(current, Train) else current[None])
+        theta = np.broadcast_to(theta, steps.shape[1:]).astype(self.dtype)
+        v = (self.dtype(op.v_init) * theta).astype(self.dtype)
+        last, total = np.zeros_like(v), np.zeros_like(v)
+        mask = confidence_mask(op, steps.shape[2:]) if op.confidence < 1 else None
+        out = np.empty_like(steps, dtype=self.dtype)
+        counts = np.empty_like(steps, dtype=np.int64)
+        for step in range(self.T):
+            v = v + steps[step]
+            adapted = theta if step == 0 else msat_threshold(op, theta, last, total / self.dtype(step), steps[step])
+            if op.burst == 1:
+                fired = (v >= adapted).astype(self.dtype)
+            else:
+                fired = np.clip(np.floor(v / adapted), 0, op.burst).astype(self.dtype)
+            v = v - fired * adapted
+            if mask is not None and step < op.confidence_steps:
+                fired = fired * mask[step]  # dropped: the charge is spent, the spike not sent
+            out[step] = fired * adapted
+            counts[step] = fired
+            last, total = v, total + v
+        return out, counts
 
     def _ilif_emit(self, potential: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """Emission: V ← 2V; s = [V ≥ θ]; V −= s·θ, T times (the bits of V/θ, MSB first)."""
@@ -214,12 +300,28 @@ class _Simulation:
         offset = train.offset if train.offset is not None else 0
         return (v + offset) * self.scale
 
-    def _readout(self, value) -> np.ndarray:
+    def _readout(self, value, op: Readout | None = None) -> np.ndarray:
         if not isinstance(value, Train):
             return value
-        if self.ilif:
-            return self._decode(value)
-        return self._broadcast_time(value.steps).mean(axis=0)
+        if op is None or (op.exit_metric is None and not self.trace and not self.ilif):
+            return self._rate_estimates(value, op)[:, -1]  # the mean over T (the weighted one, if fitted)
+        estimates = self._ilif_estimates(value) if self.ilif else self._rate_estimates(value, op)
+        if self.trace and self.counts.trace is None:
+            self.counts.trace = estimates
+        final = self._decode(value) if self.ilif else estimates[:, -1]
+        if op.exit_metric is None:
+            return final
+        self.exits = adaptive.exit_steps(adaptive.confidence(estimates, op.exit_metric), op.exit_threshold)
+        early = self.exits < self.T - 1
+        return np.where(early[:, None], estimates[np.arange(len(final)), self.exits], final)
+
+    def _rate_estimates(self, train: Train, op: Readout | None) -> np.ndarray:
+        weights = None if op is None else op.step_weights
+        return adaptive.rate_estimates(self._broadcast_time(train.steps).astype(np.float32), weights)
+
+    def _ilif_estimates(self, train: Train) -> np.ndarray:
+        offset = train.offset if train.offset is not None else 0
+        return adaptive.ilif_estimates(self._broadcast_time(train.steps), offset, self.T)
 
     def _gated_max_pool(self, op: GatedMaxPool, train: Train) -> Train:
         """Per window and step, pass the spikes of the input with the highest count so far."""
@@ -242,9 +344,56 @@ class _Simulation:
         table[key] = table.get(key, 0) + int(value)
 
     def _count_sops(self, name: str, op, steps: np.ndarray) -> None:
-        """Synaptic operations: input events (non-zero values) × their fan-out in this op."""
-        events = np.count_nonzero(steps, axis=(0, 1))
-        self._count(self.counts.sops, name, int((events * fan_out(op, steps.shape[2:])).sum()))
+        """Synaptic operations: input events (non-zero values) × their fan-out in this op, per
+        step and sample."""
+        weights = fan_out(op, steps.shape[2:]).reshape(-1).astype(np.float64)  # exact sums below 2^53
+        per_step = [(step != 0).reshape(len(step), -1) @ weights for step in steps]
+        self.step_sops[name] = np.rint(per_step).astype(np.int64)
+
+
+@dataclass
+class FinalStage:
+    """What the readout does with the last stage's bits (iLIF): per-step estimates (B, T, K),
+    exit steps (None without an adaptive readout), and per-step SOPs (T, B) of its ops."""
+
+    estimates: np.ndarray
+    exits: np.ndarray | None
+    sops: dict[str, np.ndarray]
+
+
+def replay_final_stage(graph: Graph, spikes: dict[str, np.ndarray], timesteps: int) -> FinalStage:
+    """iLIF: run the readout's window again from the recorded spike trains (B, T, ...) of the
+    last neuron stage, so that an engine which does not keep per-bit values (the cpu target)
+    gets the estimates, exits and counts the reference computes."""
+    simulation = _Simulation(graph, timesteps, np.float32, trace=True)
+    values: dict = {}
+    for name, train in spikes.items():
+        steps = np.swapaxes(train, 0, 1).astype(np.float32) * graph.op(name).threshold.astype(np.float32)
+        values[name] = Train(steps, np.zeros_like(steps[0]))
+    window = final_window(graph)
+    for node in graph.nodes():
+        if node.name in values or not (node.name in window or isinstance(node.op, Readout)):
+            continue
+        missing = [i for i in node.inputs if i not in values]
+        if missing:
+            raise ConversionError(f"node {node.name!r} in the readout's window reads {missing} from earlier stages")
+        values[node.name] = simulation._evaluate(node, [values[i] for i in node.inputs])
+    return FinalStage(simulation.counts.trace, simulation.exits, simulation.step_sops)
+
+
+def final_window(graph: Graph) -> set[str]:
+    """The neuron layers and ops whose activity falls in the readout's window: those that reach
+    a readout without passing through another neuron (and the neurons where that path starts)."""
+    found: set[str] = set()
+    frontier = [n for n in graph.nx.nodes if isinstance(graph.op(n), Readout)]
+    while frontier:
+        name = frontier.pop()
+        for source in graph.inputs_of(name):
+            if source not in found:
+                found.add(source)
+                if not isinstance(graph.op(source), Neuron):
+                    frontier.append(source)
+    return found
 
 
 def fan_out(op, sample_shape: tuple[int, ...]) -> np.ndarray:

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 
 from snnc import __version__
-from snnc.errors import EXIT_CODES, INTERNAL, OK, USAGE, DataError, SnncError
+from snnc.errors import EXIT_CODES, INTERNAL, OK, USAGE, DataError, SnncError, UsageError
 from snnc.passes.pipeline import DEFAULT_PASSES
 
 
@@ -54,31 +54,74 @@ def csv(kind):
     return parse
 
 
-def compile_options(args: argparse.Namespace) -> dict:
+MSAT_TYPES = {"burst": int, "confidence_steps": int, "seed": int, "units": str, "preset": str,
+              "use_dtt": "bool", "use_det": "bool"}  # fmt: skip
+
+
+def parse_msat(text: str | None) -> dict | None:
+    """`alpha=0.1,burst=2,units=normalized` → {"alpha": 0.1, "burst": 2, "units": "normalized"}."""
+    if not text:
+        return None
+    values = {}
+    for item in text.split(","):
+        key, _, raw = item.partition("=")
+        kind = MSAT_TYPES.get(key.strip(), float)
+        try:
+            if kind == "bool":
+                if raw.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(raw)
+                value = raw.lower() in ("true", "1")
+            else:
+                value = kind(raw)
+        except ValueError:
+            kind_name = getattr(kind, "__name__", kind)
+            raise UsageError(f"--msat {item!r}: expected KEY=VALUE with a {kind_name} value") from None
+        values[key.strip()] = value
+    return values
+
+
+def conversion_options(args: argparse.Namespace) -> dict:
+    """What compile() takes besides the target, neuron model and T."""
     return {
-        "target": args.target,
-        "neuron": args.neuron,
-        "timesteps": args.timesteps,
         "percentile": args.percentile,
         "per_channel": args.per_channel,
         "reset": args.reset,
         "v_init": args.v_init,
         "maxpool": args.maxpool,
         "pipelined": not args.no_pipeline,
+        "msat": parse_msat(args.msat),
+        "spike_confidence": args.spike_confidence,
     }
 
 
+def compile_options(args: argparse.Namespace) -> dict:
+    return {"target": args.target, "neuron": args.neuron, "timesteps": args.timesteps, **conversion_options(args)}
+
+
+def exit_options(args: argparse.Namespace) -> dict | None:
+    """calibrate_exits() options when --adaptive is given."""
+    if not args.adaptive:
+        return None
+    return {"budget": args.accuracy_budget, "metric": args.exit_metric, "step_weights": args.step_weights}
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
-    from snnc.data import calibration_data
+    from snnc.data import calibration_set
     from snnc.frontend import import_onnx
     from snnc.program import compile
     from snnc.report import render_report
 
     graph = import_onnx(args.model, parse_input_shapes(args.input_shape))
-    calibration = calibration_data(args.calib, graph.type(graph.inputs[0]))
+    calibration, labels = calibration_set(args.calib, graph.type(graph.inputs[0])) if args.calib else (None, None)
     passes = tuple(args.passes.split(",")) if args.passes else None
     after = set(args.print_ir_after.split(",")) if args.print_ir_after else None
     program = compile(graph, calibration=calibration, passes=passes, print_ir_after=after, **compile_options(args))
+    exits = exit_options(args)
+    if exits is not None:
+        if args.calib is None:
+            raise UsageError("--adaptive calibrates its exit threshold on --calib data: pass --calib")
+        weights = exits.pop("step_weights")
+        program.calibrate_exits(calibration, labels, step_weights=default_step_weights(weights, args.neuron), **exits)
     output = Path(args.output or Path(args.model).with_suffix(".snnc").name)
     program.save(output)
     report = program.report()
@@ -129,8 +172,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from snnc.evaluate import evaluate, plot_evaluation, render_evaluation
 
     report = evaluate(
-        args.model, args.data, args.neuron, args.timesteps, args.calib, args.limit, args.target, args.percentile,
-        args.per_channel, args.quiet, args.v_init, args.threads,
+        args.model, args.data, args.neuron, args.timesteps, args.calib, args.limit, args.target,
+        conversion_options(args), exit_options(args), args.quiet, args.threads,
     )  # fmt: skip
     if args.plot:
         plot_evaluation(report, args.plot)
@@ -215,17 +258,33 @@ def add_conversion_options(sub: argparse.ArgumentParser, many: bool) -> None:
         sub.add_argument("-T", "--timesteps", type=csv(int), default=[4, 8, 16, 32], help="default 4,8,16,32")
     else:
         sub.add_argument("-t", "--target", choices=["cpu", "accel"], default="cpu")
-        sub.add_argument("--neuron", choices=["ilif", "if"], default="ilif")
+        sub.add_argument("--neuron", choices=["ilif", "if", "msat"], default="ilif")
         sub.add_argument("-T", "--timesteps", type=int, default=8)
     sub.add_argument("--calib", help="calibration data: a .npz with 'x', or a dataset name (its training images)")
     sub.add_argument("--percentile", type=float, help="threshold percentile of activations (100: max)")
     sub.add_argument("--per-channel", action="store_true", help="one threshold per channel")
     sub.add_argument("--reset", choices=["subtract", "zero"], default="subtract")
-    sub.add_argument("--v-init", type=float, default=0.5, help="initial membrane, in thresholds (IF) or steps (iLIF)")
+    sub.add_argument("--v-init", type=float, help="initial membrane, in thresholds (IF, MSAT) or steps (iLIF); "
+                     "default 0.5 (MSAT: 0.3)")  # fmt: skip
     sub.add_argument("--maxpool", choices=["gate", "avg"], default="gate", help="rate-coded max pooling")
     sub.add_argument("--no-pipeline", action="store_true", help="iLIF without layer pipelining")
+    sub.add_argument("--msat", metavar="KEY=VALUE,...", help="MSAT hyperparameters: preset (vgg|resnet), alpha, "
+                     "k_a, k_i, c_det, tau_mp, tau_rd, burst, units (absolute|normalized), use_dtt, use_det, "
+                     "confidence_steps, seed")  # fmt: skip
+    sub.add_argument("--spike-confidence", action="store_true",
+                     help="MSAT: drop early spikes of the last layer by their measured confidence")
+    sub.add_argument("--adaptive", action="store_true", help="stop each input at its first confident step")
+    sub.add_argument("--exit-metric", choices=["max-softmax", "entropy"], default="max-softmax")
+    sub.add_argument("--accuracy-budget", type=float, default=0.5, metavar="B",
+                     help="adaptive: accuracy points the exits may lose on the calibration data (default 0.5)")
+    sub.add_argument("--step-weights", action=argparse.BooleanOptionalAction, default=None,
+                     help="adaptive: fit per-step readout weights (default: on for if and msat)")
     sub.add_argument("--input-shape", action="append", metavar="NAME=DIMS", help=argparse.SUPPRESS)
     add_common_options(sub)
+
+
+def default_step_weights(asked: bool | None, neuron: str) -> bool:
+    return asked if asked is not None else neuron != "ilif"
 
 
 COMMANDS = ("inspect", "compile", "run", "eval")

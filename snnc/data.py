@@ -66,8 +66,12 @@ def check_labels(y: np.ndarray | None, count: int, what: str) -> np.ndarray:
 
 def calibration_data(spec: str | None, expected: TensorType) -> np.ndarray | None:
     """Calibration inputs from --calib: a .npz, or a dataset name (its first training images)."""
-    if spec is None:
-        return None
+    return None if spec is None else calibration_set(spec, expected)[0]
+
+
+def calibration_set(spec: str, expected: TensorType) -> tuple[np.ndarray, np.ndarray | None]:
+    """Calibration inputs and their labels (None when a .npz has no 'y')."""
     split = "train" if spec in NAMED_DATASETS else "test"
-    x, _ = load_arrays(spec, split, CALIBRATION_SAMPLES if spec in NAMED_DATASETS else None)
-    return check_data(x, expected, "calibration data")
+    x, y = load_arrays(spec, split, CALIBRATION_SAMPLES if spec in NAMED_DATASETS else None)
+    x = check_data(x, expected, "calibration data")
+    return x, None if y is None else check_labels(y, len(x), "calibration data")

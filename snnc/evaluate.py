@@ -3,13 +3,17 @@ timestep counts, on a labelled dataset."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import onnxruntime as ort
 
-from snnc.data import calibration_data, check_data, check_labels, load_arrays
+from snnc.data import calibration_set, check_data, check_labels, load_arrays
 from snnc.datasets import NAMED_DATASETS
+from snnc.errors import UsageError
 from snnc.frontend import import_onnx, load_model
-from snnc.program import compile
+from snnc.passes.schedule import latency_steps
+from snnc.program import Program, compile
 from snnc.progress import progress
 from snnc.report import activity, ann_macs
 
@@ -31,32 +35,36 @@ def evaluate(
     calib: str | None = None,
     limit: int | None = None,
     target: str = "cpu",
-    percentile: float | None = None,
-    per_channel: bool = False,
+    options: dict | None = None,
+    exits: dict | None = None,
     quiet: bool = False,
-    v_init: float = 0.5,
     threads: int | None = None,
 ) -> dict:
-    """`target` "reference" compiles for the cpu and runs the numpy reference simulator."""
+    """`target` "reference" compiles for the cpu and runs the numpy reference simulator.
+    `options` go to compile(); `exits` (budget, metric, step_weights) adds, for every neuron
+    model and T, a row with adaptive exits calibrated on the calibration set."""
     graph = import_onnx(model_path)
     x, y = load_arrays(data, "test", limit)
     x = check_data(x, graph.type(graph.inputs[0]), f"data {data!r}")
     y = check_labels(y, len(x), f"data {data!r}")
     if calib is None and data in NAMED_DATASETS:
         calib = data  # its training split
-    calibration = calibration_data(calib, graph.type(graph.inputs[0]))
+    calibration, calibration_labels = calibration_set(calib, graph.type(graph.inputs[0])) if calib else (None, None)
+    if exits is not None and calibration is None:
+        raise UsageError("--adaptive calibrates its exit threshold on --calib data: pass --calib")
     ann_logits = run_ann(model_path, x)
     ann_pred = ann_logits.argmax(axis=1)
     results = []
     compile_target = "cpu" if target == "reference" else target
-    engine = "reference" if target == "reference" else None
+    run = dict(quiet=quiet, engine="reference" if target == "reference" else None, threads=threads)
     for neuron in neurons:
-        program = compile(
-            graph, target=compile_target, neuron=neuron, timesteps=max(timesteps), calibration=calibration,
-            percentile=percentile, per_channel=per_channel, v_init=v_init,
-        )  # fmt: skip
+        program = compile(graph, target=compile_target, neuron=neuron, timesteps=max(timesteps),
+                          calibration=calibration, **(options or {}))  # fmt: skip
         for steps in timesteps:
-            results.append(_evaluate_one(program, neuron, steps, x, y, ann_pred, quiet, engine, threads))
+            results.append(_evaluate_one(program, neuron, steps, x, y, ann_pred, **run))
+            if exits is not None:
+                adaptive = _with_exits(program, steps, calibration, calibration_labels, exits, run)
+                results.append(_evaluate_one(adaptive, neuron, steps, x, y, ann_pred, **run))
     return {
         "model": str(model_path),
         "data": data,
@@ -66,6 +74,17 @@ def evaluate(
         "ann": {"accuracy": float((ann_pred == y).mean())},
         "results": results,
     }
+
+
+def _with_exits(program: Program, steps: int, x, labels, exits: dict, run: dict) -> Program:
+    """A copy of the program at T = steps, with exits calibrated on (x, labels)."""
+    settings = dataclasses.replace(program.settings, timesteps=steps)
+    copy = Program(program.graph.copy(), settings, dict(program.notes))
+    weights = exits.get("step_weights")
+    weights = weights if weights is not None else settings.neuron != "ilif"
+    copy.calibrate_exits(x, labels, exits.get("budget", 0.5), exits.get("metric", "max-softmax"), weights,
+                         run["threads"], run["engine"])  # fmt: skip
+    return copy
 
 
 def run_with_progress(program, x: np.ndarray, timesteps: int | None, desc: str, quiet: bool, **options):
@@ -81,48 +100,85 @@ def run_with_progress(program, x: np.ndarray, timesteps: int | None, desc: str, 
 
 
 def _evaluate_one(program, neuron: str, steps: int, x, y, ann_pred, quiet: bool, engine, threads) -> dict:
-    merged = run_with_progress(program, x, steps, f"{neuron} T={steps}", quiet, engine=engine, threads=threads)
+    exits = program.settings.adaptive
+    desc = f"{neuron} T={steps}{' adaptive' if exits else ''}"
+    merged = run_with_progress(program, x, steps, desc, quiet, engine=engine, threads=threads)
     predicted = merged.logits.argmax(axis=1)
     act = activity(merged, ann_macs(program.graph))
-    return {
+    full = latency_steps(program.graph, neuron, steps, program.settings.pipelined)
+    used = steps - (full - merged.steps)  # the readout's steps (iLIF: bits read) per image
+    row = {
         "neuron": neuron,
         "timesteps": steps,
+        "adaptive": bool(exits),
         "accuracy": float((predicted == y).mean()),
         "agreement": float((predicted == ann_pred).mean()),
-        "latency_steps": int(np.mean(merged.steps)),
+        "latency_steps": float(np.mean(merged.steps)),
+        "avg_timesteps": float(np.mean(used)),
+        "p95_timesteps": float(np.percentile(used, 95)),
+        "steps_histogram": np.bincount(used - 1, minlength=steps).tolist(),
         "spikes_per_image": act["spikes_per_image"],
         "sops_per_image": act["sops_per_image"],
         "energy_ratio": act["energy_pj_per_image"]["snn_over_ann"],
     }
+    if exits:
+        row["exit"] = {k: exits[k] for k in ("metric", "budget", "step_weights", "threshold", "accuracy",
+                                             "fixed_accuracy", "mean_steps", "against")}  # fmt: skip
+    return row
 
 
 def render_evaluation(report: dict) -> str:
     from snnc.inspection import format_table
 
-    rows = [["ANN (onnxruntime)", "-", f"{100 * report['ann']['accuracy']:.2f}", "-", "1", "-", "-"]]
+    rows = [["ANN (onnxruntime)", "-", f"{100 * report['ann']['accuracy']:.2f}", "-", "-", "-", "1", "-", "-"]]
     for r in report["results"]:
         rows.append(
-            [r["neuron"], r["timesteps"], f"{100 * r['accuracy']:.2f}", f"{100 * r['agreement']:.2f}",
-             r["latency_steps"], f"{r['spikes_per_image']:,.0f}", f"{r['sops_per_image']:,.0f}"]
+            [r["neuron"] + (" adaptive" if r["adaptive"] else ""), r["timesteps"], f"{100 * r['accuracy']:.2f}",
+             f"{100 * r['agreement']:.2f}", f"{r['avg_timesteps']:.1f}", f"{r['p95_timesteps']:.0f}",
+             f"{r['latency_steps']:.1f}", f"{r['spikes_per_image']:,.0f}", f"{r['sops_per_image']:,.0f}"]
         )  # fmt: skip
-    headers = ["model", "T", "accuracy %", "agreement %", "latency steps", "spikes/image", "SOPs/image"]
-    return f"{report['images']} images of {report['data']}\n" + format_table(headers, rows, {1, 2, 3, 4, 5, 6})
+    headers = ["model", "T", "accuracy %", "agreement %", "avg steps", "p95 steps", "latency steps", "spikes/image",
+               "SOPs/image"]  # fmt: skip
+    return f"{report['images']} images of {report['data']}\n" + format_table(headers, rows, set(range(1, 9)))
 
 
 def plot_evaluation(report: dict, path: str) -> None:
-    """Accuracy against T, one line per neuron model, the ANN as a dashed reference."""
+    """Accuracy against T, one line per neuron model, the ANN as a dashed reference; with
+    adaptive rows, their accuracy against the average steps used, and a histogram of the
+    steps used at the largest T."""
     from snnc.plotting import pyplot, save_figure
 
     plt = pyplot()
-    figure, axes = plt.subplots(figsize=(6, 4))
+    adaptive = [r for r in report["results"] if r["adaptive"]]
+    figure, panels = plt.subplots(1, 2 if adaptive else 1, figsize=(11 if adaptive else 6, 4), squeeze=False)
+    axes = panels[0][0]
     for neuron in dict.fromkeys(r["neuron"] for r in report["results"]):
-        rows = [r for r in report["results"] if r["neuron"] == neuron]
-        axes.plot([r["timesteps"] for r in rows], [100 * r["accuracy"] for r in rows], marker="o", label=neuron)
+        rows = [r for r in report["results"] if r["neuron"] == neuron and not r["adaptive"]]
+        line = axes.plot([r["timesteps"] for r in rows], [100 * r["accuracy"] for r in rows], marker="o", label=neuron)
+        early = [r for r in adaptive if r["neuron"] == neuron]
+        if early:
+            axes.plot([r["avg_timesteps"] for r in early], [100 * r["accuracy"] for r in early], marker="x",
+                      linestyle=":", color=line[0].get_color(), label=f"{neuron} adaptive (avg steps)")  # fmt: skip
+    if adaptive:
+        _plot_steps_histogram(panels[0][1], adaptive)
     axes.axhline(100 * report["ann"]["accuracy"], color="black", linestyle="--", label="ANN")
     axes.set_xscale("log", base=2)
     axes.set_xlabel("timesteps T")
     axes.set_ylabel("top-1 accuracy (%)")
     axes.set_title(f"{report['model']} on {report['data']} ({report['images']} images)", fontsize=9)
     axes.grid(alpha=0.3)
-    axes.legend()
+    axes.legend(fontsize=8)
     save_figure(figure, path)
+
+
+def _plot_steps_histogram(axes, rows: list[dict]) -> None:
+    """Steps used per image, one outline per neuron model at its largest T."""
+    for neuron in dict.fromkeys(r["neuron"] for r in rows):
+        row = max((r for r in rows if r["neuron"] == neuron), key=lambda r: r["timesteps"])
+        counts = row["steps_histogram"]
+        axes.stairs(counts, range(len(counts) + 1), label=f"{neuron}, T={row['timesteps']} "
+                    f"(avg {row['avg_timesteps']:.1f}, p95 {row['p95_timesteps']:.0f})")  # fmt: skip
+    axes.set_xlabel("steps used (iLIF: bits read)")
+    axes.set_ylabel("images")
+    axes.set_title("adaptive exits: steps used", fontsize=9)
+    axes.legend(fontsize=8)

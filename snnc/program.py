@@ -31,7 +31,10 @@ from snnc.targets.cpu.plan import MAX_ILIF_STEPS
 FORMAT = "snnc-program"
 FORMAT_VERSION = 1
 TARGETS = ("cpu", "accel")
-DEFAULT_PERCENTILE = {"ilif": 99.99, "if": 99.9}
+DEFAULT_PERCENTILE = {"ilif": 99.99, "if": 99.9, "msat": 99.9}
+# Initial membrane, in thresholds: half a step turns flooring into rounding. MSAT's adapted
+# threshold sits near 0.6·θ_max, so its half step is 0.3 (VGG fixture, T = 8: 90 % vs 78 % at 0.5).
+DEFAULT_V_INIT = {"ilif": 0.5, "if": 0.5, "msat": 0.3}
 ENGINES = ("native", "reference")
 NATIVE_MEMBER = "native.o"
 
@@ -51,6 +54,9 @@ class Settings:
     pipelined: bool = True
     calibrated: bool = False
     passes: tuple[str, ...] = DEFAULT_PASSES
+    msat: dict | None = None  # MSAT hyperparameter overrides (see substitute-neurons)
+    spike_confidence: bool = False
+    adaptive: dict | None = None  # how the exit threshold was calibrated (see calibrate_exits)
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -78,12 +84,13 @@ class Program:
         return latency_steps(self.graph, s.neuron, s.timesteps, s.pipelined)
 
     def run(self, x, timesteps: int | None = None, threads: int | None = None, record=(),
-            engine: str | None = None) -> SimResult:  # fmt: skip
+            engine: str | None = None, trace: bool = False) -> SimResult:  # fmt: skip
         """Simulate on a batch; returns logits, per-sample steps, spike and SOP counts.
 
         `engine`: "native" (the cpu target's compiled code; the default for cpu programs) or
         "reference" (the numpy simulator; the default for accel programs until that target
-        lands). `record`: neuron layers whose spike trains come back in result.records.
+        lands). `record`: neuron layers whose spike trains come back in result.records;
+        `trace`: the readout's per-step estimates come back in result.trace (B, T, K).
         """
         name = self.graph.inputs[0]
         x = check_data(np.asarray(x), self.graph.type(name), "input")
@@ -93,8 +100,21 @@ class Program:
         if engine not in ENGINES:
             raise UsageError(f"engine must be one of {ENGINES}, got {engine!r}")
         if engine == "native":
-            return self.network().run(x, steps, latency, threads, record)
-        return simulate(self.graph, x, steps, latency, record=record)
+            return self.network().run(x, steps, latency, threads, record, trace)
+        return simulate(self.graph, x, steps, latency, record=record, trace=trace)
+
+    def calibrate_exits(self, x, labels=None, budget: float = 0.5, metric: str = "max-softmax",
+                        step_weights: bool = False, threads: int | None = None, engine: str | None = None):
+        """Adaptive timesteps: see snnc.exits.calibrate_exits."""
+        from snnc.exits import calibrate_exits
+
+        x = check_data(np.asarray(x), self.graph.type(self.graph.inputs[0]), "calibration data")
+        return calibrate_exits(self, x, labels, budget, metric, step_weights, threads, engine)
+
+    def forget_native_code(self) -> None:
+        """The graph changed: compile again on the next native run."""
+        self._network = None
+        self.native = None
 
     def network(self, cache: ObjectCache | None = None) -> CompiledNetwork:
         """The compiled native code, built on first use (or taken from the object cache)."""
@@ -192,27 +212,31 @@ def compile(
     percentile: float | None = None,
     per_channel: bool = False,
     reset: str = "subtract",
-    v_init: float = 0.5,
+    v_init: float | None = None,
     maxpool: str = "gate",
     pipelined: bool = True,
     passes: tuple[str, ...] | None = None,
     print_ir_after: set[str] | None = None,
     input_shapes: dict | None = None,
+    msat: dict | None = None,
+    spike_confidence: bool = False,
 ) -> Program:
     """Compile an ONNX model (path, bytes, ModelProto) or an IR Graph into an SNN Program."""
     graph = model.copy() if isinstance(model, Graph) else import_onnx(model, input_shapes)
     check_finite_weights(graph)
     if calibration is not None:
         calibration = check_data(np.asarray(calibration), graph.type(graph.inputs[0]), "calibration data")
+    v_init = DEFAULT_V_INIT.get(neuron, 0.5) if v_init is None else v_init
     settings = Settings(
         target, neuron, timesteps, percentile or DEFAULT_PERCENTILE.get(neuron, 99.99), per_channel, reset, v_init,
-        maxpool, pipelined, calibration is not None, passes or DEFAULT_PASSES,
+        maxpool, pipelined, calibration is not None, passes or DEFAULT_PASSES, msat, spike_confidence,
     )  # fmt: skip
     if target == "cpu" and neuron == "ilif" and settings.timesteps > MAX_ILIF_STEPS:
         raise UsageError(f"the cpu target runs iLIF with at most {MAX_ILIF_STEPS} steps, got T = {timesteps}")
     pipeline = conversion_pipeline(
-        neuron, settings.percentile, per_channel, reset, v_init, maxpool, pipelined, settings.passes
-    )
+        neuron, settings.percentile, per_channel, reset, v_init, maxpool, pipelined, settings.passes, msat,
+        spike_confidence,
+    )  # fmt: skip
     ctx = PassContext(calibration=calibration, timesteps=settings.timesteps)
     PassManager(pipeline, print_ir_after=print_ir_after).run(graph, ctx)
     return Program(graph, settings, ctx.notes)

@@ -40,7 +40,8 @@ def program_report(program, result=None) -> dict:
             row["firing_rate"] = spikes / (row["neurons"] * settings.timesteps)
         layers.append(row)
     report = {
-        "settings": {k: getattr(settings, k) for k in ("target", "neuron", "timesteps", "percentile", "per_channel")},
+        "settings": {k: getattr(settings, k) for k in ("target", "neuron", "timesteps", "percentile", "per_channel",
+                                                      "adaptive")},
         "latency_steps": program.latency_steps,
         "layers": layers,
         "ann_macs_per_image": ann_macs(graph),

@@ -3,7 +3,7 @@
 from snnc.ir.graph import Graph, Node
 from snnc.ir.op import OP_CLASSES, Op
 from snnc.ir.ops_nn import LRN, AvgPool, BatchNorm, Conv, Gemm, GlobalAvgPool, GlobalMaxPool, MaxPool
-from snnc.ir.ops_snn import GatedMaxPool, Neuron, Readout
+from snnc.ir.ops_snn import GatedMaxPool, MsatNeuron, Neuron, Readout
 from snnc.ir.ops_tensor import (
     Add,
     AddConst,
@@ -44,6 +44,7 @@ __all__ = [
     "Input",
     "LeakyRelu",
     "MaxPool",
+    "MsatNeuron",
     "MulConst",
     "Neuron",
     "Node",

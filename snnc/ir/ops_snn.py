@@ -15,8 +15,9 @@ import numpy as np
 from snnc.ir.op import Op, as_float_array, register_op, require
 from snnc.ir.ops_nn import MaxPool
 
-NEURON_MODELS = ("if", "ilif")
+NEURON_MODELS = ("if", "ilif", "msat")
 RESET_MODES = ("subtract", "zero")
+EXIT_METRICS = ("max-softmax", "entropy")
 
 
 @register_op
@@ -43,6 +44,7 @@ class Neuron(Op):
 
     def __post_init__(self) -> None:
         require(self.model in NEURON_MODELS, f"neuron model must be one of {NEURON_MODELS}, got {self.model!r}")
+        require((self.model == "msat") == isinstance(self, MsatNeuron), "an msat neuron is an MsatNeuron op")
         require(self.reset in RESET_MODES, f"reset must be one of {RESET_MODES}, got {self.reset!r}")
         self.threshold = as_float_array(self.threshold, "neuron threshold")
         require(bool(np.all(np.isfinite(self.threshold))), "neuron thresholds must be finite")
@@ -66,18 +68,95 @@ class Neuron(Op):
 
 @register_op
 @dataclass(eq=False)
+class MsatNeuron(Neuron):
+    """MSAT, the multi-stage adaptive threshold (He et al. 2024). Per neuron and step t, with
+    input current I_t, V the membrane after the reset of step t−1 and V̄ the mean of those
+    post-reset membranes over steps 0..t−1:
+
+        V += I_t
+        θ_t = θ_max                                                        (t = 0)
+        Δ = V_{t−1} − V̄;  DTT = τ_mp·(α·Δ + V_T + k_a·ln(1 + exp(Δ/k_i))),  V_T = −θ_max
+        DET = τ_rd·exp(−I_t / C);  θ_t = θ_max·sigmoid(DTT + DET)          (t ≥ 1)
+        s = clamp(floor(V/θ_t), 0, γ);  V −= s·θ_t;  out = s·θ_t
+
+    θ_max is the balanced threshold (`threshold`). `units` "absolute" evaluates DTT and DET on
+    V, I and θ in the network's units, as published; "normalized" (the default) divides V, I and
+    V_T by θ_max first, which makes the defaults independent of the layer's scale (on the
+    Fashion-MNIST VGG fixture at T = 8: 90 % against 34 % for "absolute"). `use_dtt`/`use_det` drop
+    a term (both off: θ_t = θ_max·sigmoid(0)). Spike confidence: in steps t < confidence_steps
+    a spike is kept with probability `confidence` (its charge is spent either way); the drop
+    mask is a seeded function of (seed, step, neuron), the same for every sample.
+    """
+
+    name = "msat-neuron"
+    model: str = "msat"
+    alpha: float = 0.03
+    k_a: float = 1.0
+    k_i: float = 1.0
+    c_det: float = 5.0
+    tau_mp: float = 1.0
+    tau_rd: float = 1.0
+    burst: int = 1
+    units: str = "normalized"
+    use_dtt: bool = True
+    use_det: bool = True
+    confidence: float = 1.0
+    confidence_steps: int = 16
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for key in ("alpha", "k_a", "k_i", "c_det", "tau_mp", "tau_rd", "confidence"):
+            setattr(self, key, float(getattr(self, key)))
+            require(np.isfinite(getattr(self, key)), f"msat {key} must be finite")
+        require(self.k_i > 0 and self.c_det > 0, "msat k_i and C must be positive")
+        self.burst, self.confidence_steps, self.seed = int(self.burst), int(self.confidence_steps), int(self.seed)
+        require(self.burst >= 1, f"msat burst γ must be >= 1, got {self.burst}")
+        require(self.units in MSAT_UNITS, f"msat units must be one of {MSAT_UNITS}, got {self.units!r}")
+        require(0 < self.confidence <= 1, f"spike confidence must be in (0, 1], got {self.confidence}")
+        require(self.confidence_steps >= 0, "confidence_steps must be >= 0")
+        self.use_dtt, self.use_det = bool(self.use_dtt), bool(self.use_det)
+
+
+MSAT_UNITS = ("absolute", "normalized")
+MSAT_PRESETS = {  # the published defaults (He et al. 2024)
+    "vgg": dict(alpha=0.03, k_a=1.0, k_i=1.0, c_det=5.0, tau_mp=1.0, tau_rd=1.0),
+    "resnet": dict(alpha=0.3, k_a=1.0, k_i=1.0, c_det=5.0, tau_mp=0.2, tau_rd=0.1),
+}
+
+
+@register_op
+@dataclass(eq=False)
 class Readout(Op):
     """The network's output: a non-spiking integrator of its input current.
 
-    if: the mean of the current over T steps. ilif: the Horner sum of the current over the
-    last layer's emission window, scaled by 2^−T (the value the bits encode).
+    if/msat: the mean of the current over the steps run. ilif: the Horner sum of the current
+    over the last layer's emission window, scaled by 2^−T (the value the bits encode).
+
+    Adaptive exit (ATSNN), when `exit_metric` is set: after each step the readout's estimate
+    (the output if the run stopped there: the mean so far, or the bits received so far, most
+    significant first) gives a confidence in [0, 1], max softmax or 1 − entropy/ln K; a sample
+    stops at the first step whose confidence is ≥ `exit_threshold` (above 1: never).
+    `step_weights` (one per step, fitted post-training) weigh each step's current in the
+    rate-coded estimate: Z_t = Σ_{τ≤t} w_τ·z_τ / (t + 1). See runtime/adaptive.py.
     """
 
     name = "readout"
     depth: int = 0
+    exit_metric: str | None = None
+    exit_threshold: float = 1.0
+    step_weights: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.depth = int(self.depth)
+        require(self.exit_metric in (None, *EXIT_METRICS), f"exit metric must be one of {EXIT_METRICS}")
+        self.exit_threshold = float(self.exit_threshold)
+        threshold = self.exit_threshold
+        require(0 <= threshold <= 2, f"exit threshold must be in [0, 2] (> 1: never), got {threshold}")
+        if self.step_weights is not None:
+            self.step_weights = as_float_array(self.step_weights, "readout step weights").ravel()
+            require(bool(np.all(np.isfinite(self.step_weights))), "readout step weights must be finite")
+            require(bool(np.all(self.step_weights > 0)), "readout step weights must be positive")
 
     def infer(self, inputs):
         return inputs[0]

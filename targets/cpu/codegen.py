@@ -2,97 +2,24 @@
 the vectorizer needs no runtime overlap checks) and the entry point that runs them per sample:
 
     void snnc_run(float *input, float *output, int64 *counts, float *params, int32 *index,
-                  float *ws, int32 *iws, int8 **records, int64 n, int64 T, float scale)
+                  float *ws, int32 *iws, int8 **records, int64 *steps, float *trace,
+                  int64 n, int64 T, float scale)
 
 `records` holds one pointer per neuron layer (null: not recorded) to a (n, T, neurons) uint8
-buffer. Loop bounds and offsets are constants; T and the parameter values are not.
+buffer; `steps` receives the steps each sample ran (T, or fewer after an adaptive exit);
+`trace` (or null) a (n, T, K) float buffer of the readout's per-step estimates. Loop bounds and
+offsets are constants; T and the parameter values are not.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 from llvmlite import ir
+from snnc.targets.cpu import neurons
+from snnc.targets.cpu.irbuild import ENTRY, F32, I1, I8, I32, I64, Function, add_count, element, f32, i64
 from snnc.targets.cpu.llvm import module_header, vector_width
 from snnc.targets.cpu.plan import Kernel, Plan, Region
 
-I1, I8, I32, I64, F32 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64), ir.FloatType()
-VOID = ir.VoidType()
-ENTRY = "snnc_run"
-INT_SPACES = ("iws", "index")
-
-
-def i64(value: int) -> ir.Constant:
-    return ir.Constant(I64, int(value))
-
-
-def f32(value: float) -> ir.Constant:
-    return ir.Constant(F32, float(value))
-
-
-def element(space: str) -> ir.Type:
-    return I32 if space in INT_SPACES else F32
-
-
-class Function:
-    """An IRBuilder over one function, with counted loops and typed element access."""
-
-    def __init__(self, module: ir.Module, name: str, args: list[tuple[str, ir.Type]], internal: bool = True):
-        self.fn = ir.Function(module, ir.FunctionType(VOID, [t for _, t in args]), name)
-        if internal:
-            self.fn.linkage = "internal"
-        self.args = {}
-        for (arg_name, arg_type), value in zip(args, self.fn.args):
-            value.name = arg_name
-            if isinstance(arg_type, ir.PointerType) and internal:
-                value.add_attribute("noalias")
-            self.args[arg_name] = value
-        self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
-        self.module = module
-
-    def variable(self, typ: ir.Type, initial) -> ir.AllocaInstr:
-        with self.b.goto_entry_block():
-            slot = self.b.alloca(typ)
-        self.b.store(initial, slot)
-        return slot
-
-    @contextmanager
-    def loop(self, count):
-        """for (i = 0; i < count; i++): yields i (i64). Counters live in allocas; mem2reg lifts them."""
-        b = self.b
-        count = i64(count) if isinstance(count, int) else count
-        counter = self.variable(I64, i64(0))
-        check, body, done = (b.append_basic_block(n) for n in ("loop.check", "loop.body", "loop.done"))
-        b.branch(check)
-        b.position_at_end(check)
-        index = b.load(counter)
-        b.cbranch(b.icmp_signed("<", index, count), body, done)
-        b.position_at_end(body)
-        yield index
-        b.store(b.add(index, i64(1)), counter)
-        b.branch(check)
-        b.position_at_end(done)
-
-    def at(self, pointer, index):
-        return self.b.gep(pointer, [index if not isinstance(index, int) else i64(index)], inbounds=True)
-
-    def load(self, pointer, index):
-        return self.b.load(self.at(pointer, index))
-
-    def store(self, value, pointer, index) -> None:
-        self.b.store(value, self.at(pointer, index))
-
-    def add_to(self, slot, value) -> None:
-        self.b.store(self.b.add(self.b.load(slot), value), slot)
-
-    def intrinsic(self, name: str, result: ir.Type, args: list[ir.Type]) -> ir.Function:
-        """An LLVM intrinsic by its full name (llvm.ctpop.i32, llvm.fmuladd.v8f32, …)."""
-        existing = self.module.globals.get(name)
-        return existing or ir.Function(self.module, ir.FunctionType(result, args), name)
-
-    def finish(self) -> None:
-        self.b.ret_void()
-
+__all__ = ["ENTRY", "generate"]
 
 def pointer_args(kernel: Kernel, extra: dict[str, ir.Type]) -> list[tuple[str, ir.Type]]:
     """The kernel's regions as typed pointer arguments (in a fixed order), then the extras."""
@@ -321,7 +248,7 @@ def count_events(f: Function, k: dict) -> None:
         else:
             events = b.zext(b.fcmp_unordered("!=", f.load(a["src"], i), f32(0.0)), I64)
         f.add_to(total, b.mul(events, b.sext(f.load(a["fan_out"], i), I64)))
-    _add_count(f, k, b.load(total))
+    add_count(f, k, b.load(total))
 
 
 def _output_coordinate(f: Function, i, kk, pad: int, dilation: int, stride: int, size: int):
@@ -392,16 +319,6 @@ def elementwise_sum(f: Function, k: dict, combine: str) -> None:
         f.store(total, a["dst"], i)
 
 
-def accumulate(f: Function, k: dict) -> None:
-    with f.loop(k["n"]) as i:
-        f.store(f.b.fadd(f.load(f.args["dst"], i), f.load(f.args["src"], i)), f.args["dst"], i)
-
-
-def mean(f: Function, k: dict) -> None:
-    steps = f.b.sitofp(f.args["T"], F32)
-    with f.loop(k["n"]) as i:
-        f.store(f.b.fdiv(f.load(f.args["src"], i), steps), f.args["dst"], i)
-
 
 def affine(f: Function, k: dict) -> None:
     b, a = f.b, f.args
@@ -427,71 +344,6 @@ def scaled_fill(f: Function, k: dict) -> None:
         f.store(f.b.fmul(f32(k["value"]), f.load(f.args["src"], i)), f.args["dst"], i)
 
 
-def integrate_and_fire(f: Function, k: dict) -> None:
-    """V += I; s = [V ≥ θ]; V −= s·θ (or V = 0); out = s·θ; record s."""
-    b, a = f.b, f.args
-    spikes = f.variable(I64, i64(0))
-
-    def update(record: bool) -> None:
-        with f.loop(k["n"]) as i:
-            theta = f.load(a["theta"], i)
-            v = b.fadd(f.load(a["membrane"], i), f.load(a["src"], i))
-            fired = b.fcmp_ordered(">=", v, theta)
-            after = b.fsub(v, theta) if k["reset"] == "subtract" else f32(0.0)
-            f.store(b.select(fired, after, v), a["membrane"], i)
-            f.store(b.select(fired, theta, f32(0.0)), a["dst"], i)
-            f.add_to(spikes, b.zext(fired, I64))
-            if record:
-                f.store(b.zext(fired, I8), a["record"], i)
-
-    _with_optional_record(f, update)
-    _add_count(f, k, b.load(spikes))
-
-
-def ilif(f: Function, k: dict) -> None:
-    """Emission of T bits: V = I + v_init·θ·2^−T; T times V ← 2V, s = [V ≥ θ], V −= s·θ.
-    out = θ·(bits as a T-bit integer)·2^−T, the value the spikes encode; mask = the bits.
-    Steps are the outer loop so that the update vectorizes across neurons (dst holds V)."""
-    b, a = f.b, f.args
-    with f.loop(k["n"]) as i:
-        bias = b.fmul(b.fmul(f32(k["v_init"]), f.load(a["theta"], i)), a["scale"])
-        f.store(b.fadd(f.load(a["src"], i), bias), a["dst"], i)
-        f.store(ir.Constant(I32, 0), a["mask"], i)
-
-    def emit(record: bool) -> None:
-        with f.loop(a["T"]) as step, f.loop(k["n"]) as i:
-            theta = f.load(a["theta"], i)
-            doubled = b.fmul(f.load(a["dst"], i), f32(2.0))
-            fired = b.fcmp_ordered(">=", doubled, theta)
-            f.store(b.select(fired, b.fsub(doubled, theta), doubled), a["dst"], i)
-            f.store(b.or_(b.shl(f.load(a["mask"], i), ir.Constant(I32, 1)), b.zext(fired, I32)), a["mask"], i)
-            if record:
-                f.store(b.zext(fired, I8), a["record"], b.add(b.mul(step, i64(k["n"])), i))
-
-    _with_optional_record(f, emit)
-    spikes = f.variable(I64, i64(0))
-    popcount = f.intrinsic("llvm.ctpop.i32", I32, [I32])
-    with f.loop(k["n"]) as i:
-        bits = f.load(a["mask"], i)
-        f.store(b.fmul(b.fmul(f.load(a["theta"], i), b.uitofp(bits, F32)), a["scale"]), a["dst"], i)
-        f.add_to(spikes, b.zext(b.call(popcount, [bits]), I64))
-    _add_count(f, k, b.load(spikes))
-
-
-def _with_optional_record(f: Function, body) -> None:
-    """Two versions of a neuron loop, so that the common one (not recorded) vectorizes."""
-    null = ir.Constant(I8.as_pointer(), None)
-    with f.b.if_else(f.b.icmp_unsigned("==", f.args["record"], null)) as (without, with_record):
-        with without:
-            body(False)
-        with with_record:
-            body(True)
-
-
-def _add_count(f: Function, k: dict, value) -> None:
-    slot = f.at(f.args["counts"], k["counter"])
-    f.b.store(f.b.add(f.b.load(slot), value), slot)
-
 
 # -- the module --------------------------------------------------------------------------------
 KERNEL_BUILDERS = {
@@ -501,14 +353,17 @@ KERNEL_BUILDERS = {
     "gate": (gate, {}),
     "add": (lambda f, k: elementwise_sum(f, k, "add"), {}),
     "or": (lambda f, k: elementwise_sum(f, k, "or"), {}),
-    "accumulate": (accumulate, {}),
-    "mean": (mean, {"T": I64}),
+    "accumulate": (neurons.accumulate, {"step": I64}),
+    "trace": (neurons.trace, {"trace": F32.as_pointer(), "sample": I64, "step": I64, "T": I64}),
+    "exit-check": (neurons.exit_check, {"step": I64}),
+    "mean": (neurons.mean, {"T": I64}),
     "affine": (affine, {}),
     "scatter": (scatter, {}),
     "fill": (fill, {}),
     "scaled-fill": (scaled_fill, {}),
-    "if": (integrate_and_fire, {"counts": I64.as_pointer(), "record": I8.as_pointer()}),
-    "ilif": (ilif, {"counts": I64.as_pointer(), "record": I8.as_pointer(), "T": I64, "scale": F32}),
+    "if": (neurons.integrate_and_fire, {"counts": I64.as_pointer(), "record": I8.as_pointer()}),
+    "ilif": (neurons.ilif, {"counts": I64.as_pointer(), "record": I8.as_pointer(), "T": I64, "scale": F32}),
+    "msat": (neurons.msat, {"counts": I64.as_pointer(), "record": I8.as_pointer(), "step": I64}),
 }
 
 
@@ -520,7 +375,8 @@ def generate(plan: Plan, profile: bool = False) -> str:
     main = Function(module, ENTRY, [
         ("input", F32.as_pointer()), ("output", F32.as_pointer()), ("counts", I64.as_pointer()),
         ("params", F32.as_pointer()), ("index", I32.as_pointer()), ("ws", F32.as_pointer()),
-        ("iws", I32.as_pointer()), ("records", I8.as_pointer().as_pointer()), ("n", I64), ("T", I64), ("scale", F32),
+        ("iws", I32.as_pointer()), ("records", I8.as_pointer().as_pointer()), ("steps", I64.as_pointer()),
+        ("trace", F32.as_pointer()), ("n", I64), ("T", I64), ("scale", F32),
     ], internal=False)  # fmt: skip
     functions = [_kernel_function(module, index, kernel) for index, kernel in enumerate(plan.kernels)]
     a, b = main.args, main.b
@@ -529,18 +385,40 @@ def generate(plan: Plan, profile: bool = False) -> str:
             "input": main.at(a["input"], b.mul(sample, i64(plan.input_size))),
             "output": main.at(a["output"], b.mul(sample, i64(plan.output_size))),
         }
-        calls = lambda phase, step=None: [  # noqa: E731
-            _call(main, plan, bases, sample, step, fn, kernel, plan.counters + i if profile else None)
+        calls = lambda phase, **scalars: [  # noqa: E731
+            _call(main, bases, fn, kernel, plan.counters + i if profile else None, sample=sample, **scalars)
             for i, (fn, kernel) in enumerate(zip(functions, plan.kernels)) if kernel.phase == phase
         ]  # fmt: skip
         calls("static")
         calls("init")
+        steps_run = a["T"]
         if any(k.phase == "step" for k in plan.kernels):
-            with main.loop(a["T"]) as step:
-                calls("step", step)
-        calls("final")
+            steps_run = _step_loop(main, plan, lambda step: calls("step", step=step))
+        main.store(steps_run, a["steps"], sample)
+        calls("final", T=steps_run)
     main.finish()
     return str(module)
+
+
+def _step_loop(main: Function, plan: Plan, body):
+    """for (t = 0; t < T; t++) { body(t); if (exit flag) break; } → the steps run."""
+    b, a = main.b, main.args
+    counter = main.variable(I64, i64(0))
+    check, run, done = (b.append_basic_block(n) for n in ("steps.check", "steps.body", "steps.done"))
+    b.branch(check)
+    b.position_at_end(check)
+    step = b.load(counter)
+    b.cbranch(b.icmp_signed("<", step, a["T"]), run, done)
+    b.position_at_end(run)
+    body(step)
+    b.store(b.add(step, i64(1)), counter)
+    if plan.exit_flag is None:
+        b.branch(check)
+    else:
+        flag = main.load(main.at(a["iws"], plan.exit_flag.offset), 0)
+        b.cbranch(b.icmp_signed("!=", flag, ir.Constant(I32, 0)), done, check)
+    b.position_at_end(done)
+    return b.load(counter)
 
 
 def _kernel_function(module: ir.Module, index: int, kernel: Kernel) -> ir.Function:
@@ -554,8 +432,11 @@ def _kernel_function(module: ir.Module, index: int, kernel: Kernel) -> ir.Functi
     return f.fn
 
 
-def _call(main: Function, plan: Plan, bases: dict, sample, step, fn: ir.Function, kernel: Kernel, slot) -> None:
+def _call(main: Function, bases: dict, fn: ir.Function, kernel: Kernel, slot, sample, step=None, **scalars) -> None:
+    """Call a kernel: regions become pointers into their buffers; other arguments come from
+    `scalars` (the phase's step, the steps run) or the entry point's own arguments."""
     b, a = main.b, main.args
+    scalars = {"sample": sample, "step": step, **scalars}
     values = []
     for arg in fn.args:
         name = arg.name
@@ -569,6 +450,8 @@ def _call(main: Function, plan: Plan, bases: dict, sample, step, fn: ir.Function
             values.append(_record_pointer(main, kernel, sample, step))
         elif name == "value":  # the all-steps mask (1 << T) − 1
             values.append(b.sub(b.shl(ir.Constant(I32, 1), b.trunc(a["T"], I32)), ir.Constant(I32, 1)))
+        elif scalars.get(name) is not None:
+            values.append(scalars[name])
         else:
             values.append(a[name])
     if slot is None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from snnc.runtime.ann import KERNELS, avg_pool, ceil_extra, out_spatial, pad_spatial, sliding_windows
+from snnc.runtime.snn import confidence_mask
 from snnc.runtime.snn import fan_out as snn_fan_out
 
 from snnc.errors import ConversionError, UnsupportedError
@@ -55,7 +56,7 @@ class Kernel:
 
 @dataclass
 class Plan:
-    model: str  # "if" or "ilif"
+    model: str  # "if", "ilif" or "msat"
     kernels: list[Kernel]
     params: np.ndarray
     index: np.ndarray
@@ -69,6 +70,8 @@ class Plan:
     sop_counters: dict[str, int]  # weighted op -> counter slot
     neurons: dict[str, int]  # neuron layer -> neurons per sample
     static_macs: dict[str, int]  # weighted ops on static values -> MACs per sample
+    classes: int = 0  # K of the first output, whose per-step estimates can be traced
+    exit_flag: Region | None = None  # iws slot the exit check sets (adaptive readout, rate coding)
 
     @property
     def counters(self) -> int:
@@ -77,7 +80,8 @@ class Plan:
     def structure(self) -> str:
         """Everything the generated code depends on (not the values in params and index)."""
         return repr((self.model, [(k.kind, k.phase, sorted(k.args.items())) for k in self.kernels],
-                     self.ws_size, self.iws_size, self.input_size, self.output_size, self.counters))  # fmt: skip
+                     self.ws_size, self.iws_size, self.input_size, self.output_size, self.counters,
+                     self.classes, self.exit_flag))  # fmt: skip
 
 
 def internal_order(sample_shape: tuple[int, ...]) -> np.ndarray:
@@ -130,6 +134,8 @@ class _Builder:
         self.plan_counters = {"spikes": {}, "sops": {}}
         self.neurons: dict[str, int] = {}
         self.static_macs: dict[str, int] = {}
+        self.classes = 0
+        self.exit_flag: Region | None = None
 
     # -- allocation ---------------------------------------------------------------------------
     def alloc(self, space: str, size: int) -> Region:
@@ -198,7 +204,7 @@ class _Builder:
             self.model, self.kernels, params, index, self.sizes["ws"], self.sizes["iws"], self.sizes["input"],
             self.sizes["output"], [(n, self.values[n]) for n in self.graph.inputs],
             [(n, self.values[n]) for n in self.graph.outputs], self.plan_counters["spikes"],
-            self.plan_counters["sops"], self.neurons, self.static_macs,
+            self.plan_counters["sops"], self.neurons, self.static_macs, self.classes, self.exit_flag,
         )  # fmt: skip
 
     def is_train(self, node) -> bool:
@@ -358,15 +364,42 @@ class _Builder:
             return
         membrane = self.alloc("ws", size)
         self.emit("scaled-fill", "init", node.name, dst=membrane, src=theta, value=op.v_init, n=size)
+        if isinstance(op, snn.MsatNeuron):
+            return self.msat_neuron(node, membrane, common)
         self.emit("if", "step", node.name, membrane=membrane, reset=op.reset, **common)
+
+    def msat_neuron(self, node, membrane: Region, common: dict) -> None:
+        """MSAT keeps, besides V, the last post-reset V and their running sum (for the mean)."""
+        op, size = node.op, common["n"]
+        last, total = self.alloc("ws", size), self.alloc("ws", size)
+        for state in (last, total):
+            self.emit("fill", "init", node.name, dst=state, value=0.0)
+        masked = op.confidence < 1 and op.confidence_steps > 0
+        extra = {}
+        if masked:
+            mask = confidence_mask(op, self.shape(node.name))
+            extra["mask"] = self.param(np.stack([self.full_internal(m, node.name) for m in mask]))
+        hyper = {key: getattr(op, key) for key in ("alpha", "k_a", "k_i", "c_det", "tau_mp", "tau_rd", "burst",
+                                                   "units", "use_dtt", "use_det")}  # fmt: skip
+        self.emit("msat", "step", node.name, membrane=membrane, last=last, total=total,
+                  mask_steps=op.confidence_steps if masked else 0, **hyper, **extra, **common)  # fmt: skip
 
     def readout(self, node) -> None:
         source = node.inputs[0]
         size = self.size(node.name)
+        first = node.name == self.graph.outputs[0]
         if self.train[source] and not self.ilif:
             acc = self.alloc("ws", size)
+            weights = {} if node.op.step_weights is None else {"weights": self.param(node.op.step_weights)}
             self.emit("fill", "init", node.name, dst=acc, value=0.0)
-            self.emit("accumulate", "step", node.name, src=self.values[source], dst=acc, n=size)
+            self.emit("accumulate", "step", node.name, src=self.values[source], dst=acc, n=size, **weights)
+            if first:
+                self.classes = size
+                self.emit("trace", "step", node.name, src=acc, n=size)
+                if node.op.exit_metric is not None:
+                    self.exit_flag = self.alloc("iws", 1)
+                    self.emit("exit-check", "step", node.name, src=acc, flag=self.exit_flag, n=size,
+                              metric=node.op.exit_metric, threshold=self.param([node.op.exit_threshold]))  # fmt: skip
             self.emit("mean", "final", node.name, src=acc, dst=self.values[node.name], n=size)
         else:
             self.emit("add", "final", node.name, srcs=(self.values[source],), dst=self.values[node.name], n=size)

@@ -77,10 +77,13 @@ CASES = {
 }  # fmt: skip
 
 
-def convert(ann: Graph, neuron: str, calibration: np.ndarray, timesteps: int, maxpool: str = "gate") -> Graph:
+def convert(ann: Graph, neuron: str, calibration: np.ndarray, timesteps: int, maxpool: str = "gate",
+            msat: dict | None = None) -> Graph:  # fmt: skip
     graph = ann.copy()
     ctx = PassContext(calibration=calibration, timesteps=timesteps)
-    PassManager(conversion_pipeline(neuron, 99.9, False, "subtract", 0.5, maxpool, True)).run(graph, ctx)
+    pipeline = conversion_pipeline(neuron, 99.9, False, "subtract", 0.5, maxpool, True, msat=msat,
+                                   spike_confidence=True)  # MSAT: exercise the confidence mask too
+    PassManager(pipeline).run(graph, ctx)
     return graph
 
 
@@ -122,7 +125,7 @@ def assert_agrees(expected, actual, layers, mismatch_limit=1e-4) -> None:
     assert sum(actual.spikes.values()) > 0  # the case exercises spikes at all
 
 
-@pytest.mark.parametrize("neuron, timesteps", [("if", 12), ("ilif", 6)])
+@pytest.mark.parametrize("neuron, timesteps", [("if", 12), ("ilif", 6), ("msat", 12)])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_native_code_matches_the_reference(case, neuron, timesteps):
     ann = network(CASES[case])
@@ -130,6 +133,21 @@ def test_native_code_matches_the_reference(case, neuron, timesteps):
     graph = convert(ann, neuron, x, timesteps)
     expected, actual, layers = compare(graph, x[:9], timesteps)
     assert_agrees(expected, actual, layers)
+
+
+@pytest.mark.parametrize("msat", [
+    {"units": "absolute"},
+    {"units": "normalized", "burst": 3},
+    {"preset": "resnet", "use_det": False},
+    {"use_dtt": False, "confidence_steps": 4},
+])  # fmt: skip
+def test_msat_variants_match_the_reference(msat):
+    """MSAT's exp/softplus are mathlib's polynomials in native code and numpy's in the
+    reference: they may differ in the last bit, which is a rounding flip like any other."""
+    ann = network(CASES["residual"])
+    x = RNG.uniform(0, 1, (24, 3, 9, 9)).astype(np.float32)
+    graph = convert(ann, "msat", x, 12, msat=msat)
+    assert_agrees(*compare(graph, x[:9], 12))
 
 
 @pytest.mark.filterwarnings("ignore:lower-pooling")

@@ -27,6 +27,7 @@ from snnc.ir import (
     Input,
     LeakyRelu,
     MaxPool,
+    MsatNeuron,
     MulConst,
     Neuron,
     Op,
@@ -74,6 +75,9 @@ def example_ops() -> list[Op]:
         Pad((0, 1, 1, 0, 2, 2), -1.0),
         Neuron("ilif", RNG.uniform(0.5, 1, (3, 1, 1)), "subtract", 0.5, 6.0, 3),
         Readout(4),
+        Readout(2, "entropy", 0.75, RNG.uniform(0.5, 2, 8)),
+        MsatNeuron(threshold=RNG.uniform(0.5, 1, (3, 1, 1)), alpha=0.3, tau_mp=0.2, tau_rd=0.1, burst=3,
+                   units="normalized", use_det=False, confidence=0.9, confidence_steps=8, seed=7),
         GatedMaxPool((2, 2), (2, 2)),
     ]
 
@@ -114,13 +118,14 @@ def all_ops_graph() -> Graph:
     tr = g.add(Transpose((0, 2, 3, 1)), [mc])
     ident = g.add(Identity(), [tr])
     spiking = g.add(Neuron("if", np.float32(0.7), "zero", 0.0), [g.add(Transpose((0, 3, 1, 2)), [ident])])
-    gated = g.add(GatedMaxPool((1, 1)), [spiking])
+    adaptive = g.add(MsatNeuron(threshold=np.float32(0.5), burst=2, seed=3), [spiking])
+    gated = g.add(GatedMaxPool((1, 1)), [adaptive])
     gmp = g.add(GlobalMaxPool(), [gated])
     gap = g.add(GlobalAvgPool(), [mc])
     both = g.add(Add(), [gmp, gap])
     flat = g.add(Reshape((8,)), [both])
     fc = g.add(Gemm(RNG.standard_normal((5, 8)), RNG.standard_normal(5)), [flat])
-    g.outputs = [g.add(Softmax(-1), [fc]), g.add(Readout(), [fc])]
+    g.outputs = [g.add(Softmax(-1), [fc]), g.add(Readout(exit_metric="max-softmax", exit_threshold=0.9), [fc])]
     g.verify()
     return g
 

@@ -1,0 +1,91 @@
+"""Building LLVM IR with llvmlite: the types, constants and the Function helper (counted loops,
+typed element access, intrinsics) that every kernel builder uses."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from llvmlite import ir
+
+I1, I8, I32, I64, F32 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64), ir.FloatType()
+VOID = ir.VoidType()
+ENTRY = "snnc_run"
+INT_SPACES = ("iws", "index")
+
+
+def i64(value: int) -> ir.Constant:
+    return ir.Constant(I64, int(value))
+
+
+def f32(value: float) -> ir.Constant:
+    return ir.Constant(F32, float(value))
+
+
+def element(space: str) -> ir.Type:
+    return I32 if space in INT_SPACES else F32
+
+
+class Function:
+    """An IRBuilder over one function, with counted loops and typed element access."""
+
+    def __init__(self, module: ir.Module, name: str, args: list[tuple[str, ir.Type]], internal: bool = True):
+        self.fn = ir.Function(module, ir.FunctionType(VOID, [t for _, t in args]), name)
+        if internal:
+            self.fn.linkage = "internal"
+        self.args = {}
+        for (arg_name, arg_type), value in zip(args, self.fn.args):
+            value.name = arg_name
+            if isinstance(arg_type, ir.PointerType) and internal:
+                value.add_attribute("noalias")
+            self.args[arg_name] = value
+        self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        self.module = module
+
+    def variable(self, typ: ir.Type, initial) -> ir.AllocaInstr:
+        with self.b.goto_entry_block():
+            slot = self.b.alloca(typ)
+        self.b.store(initial, slot)
+        return slot
+
+    @contextmanager
+    def loop(self, count):
+        """for (i = 0; i < count; i++): yields i (i64). Counters live in allocas; mem2reg lifts them."""
+        b = self.b
+        count = i64(count) if isinstance(count, int) else count
+        counter = self.variable(I64, i64(0))
+        check, body, done = (b.append_basic_block(n) for n in ("loop.check", "loop.body", "loop.done"))
+        b.branch(check)
+        b.position_at_end(check)
+        index = b.load(counter)
+        b.cbranch(b.icmp_signed("<", index, count), body, done)
+        b.position_at_end(body)
+        yield index
+        b.store(b.add(index, i64(1)), counter)
+        b.branch(check)
+        b.position_at_end(done)
+
+    def at(self, pointer, index):
+        return self.b.gep(pointer, [index if not isinstance(index, int) else i64(index)], inbounds=True)
+
+    def load(self, pointer, index):
+        return self.b.load(self.at(pointer, index))
+
+    def store(self, value, pointer, index) -> None:
+        self.b.store(value, self.at(pointer, index))
+
+    def add_to(self, slot, value) -> None:
+        self.b.store(self.b.add(self.b.load(slot), value), slot)
+
+    def intrinsic(self, name: str, result: ir.Type, args: list[ir.Type]) -> ir.Function:
+        """An LLVM intrinsic by its full name (llvm.ctpop.i32, llvm.fmuladd.v8f32, …)."""
+        existing = self.module.globals.get(name)
+        return existing or ir.Function(self.module, ir.FunctionType(result, args), name)
+
+    def finish(self) -> None:
+        self.b.ret_void()
+
+
+def add_count(f: Function, k: dict, value) -> None:
+    """counts[k["counter"]] += value."""
+    slot = f.at(f.args["counts"], k["counter"])
+    f.b.store(f.b.add(f.b.load(slot), value), slot)

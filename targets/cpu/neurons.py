@@ -1,0 +1,200 @@
+"""Kernel builders for the time-stepped parts: neuron layers (IF, iLIF, MSAT) and the readout
+(accumulation, the per-step estimate trace, the adaptive-exit check, the final mean). Their
+semantics are the reference simulator's (runtime/snn.py, runtime/adaptive.py), operation for
+operation, so that float32 results agree up to the last bit of exp/log.
+"""
+
+from __future__ import annotations
+
+import math
+
+from llvmlite import ir
+from snnc.targets.cpu import mathlib
+from snnc.targets.cpu.irbuild import F32, I8, I32, I64, Function, add_count, f32, i64
+
+
+def integrate_and_fire(f: Function, k: dict) -> None:
+    """V += I; s = [V ≥ θ]; V −= s·θ (or V = 0); out = s·θ; record s."""
+    b, a = f.b, f.args
+    spikes = f.variable(I64, i64(0))
+
+    def update(record: bool) -> None:
+        with f.loop(k["n"]) as i:
+            theta = f.load(a["theta"], i)
+            v = b.fadd(f.load(a["membrane"], i), f.load(a["src"], i))
+            fired = b.fcmp_ordered(">=", v, theta)
+            after = b.fsub(v, theta) if k["reset"] == "subtract" else f32(0.0)
+            f.store(b.select(fired, after, v), a["membrane"], i)
+            f.store(b.select(fired, theta, f32(0.0)), a["dst"], i)
+            f.add_to(spikes, b.zext(fired, I64))
+            if record:
+                f.store(b.zext(fired, I8), a["record"], i)
+
+    with_optional_record(f, update)
+    add_count(f, k, b.load(spikes))
+
+
+def ilif(f: Function, k: dict) -> None:
+    """Emission of T bits: V = I + v_init·θ·2^−T; T times V ← 2V, s = [V ≥ θ], V −= s·θ.
+    out = θ·(bits as a T-bit integer)·2^−T, the value the spikes encode; mask = the bits.
+    Steps are the outer loop so that the update vectorizes across neurons (dst holds V)."""
+    b, a = f.b, f.args
+    with f.loop(k["n"]) as i:
+        bias = b.fmul(b.fmul(f32(k["v_init"]), f.load(a["theta"], i)), a["scale"])
+        f.store(b.fadd(f.load(a["src"], i), bias), a["dst"], i)
+        f.store(ir.Constant(I32, 0), a["mask"], i)
+
+    def emit(record: bool) -> None:
+        with f.loop(a["T"]) as step, f.loop(k["n"]) as i:
+            theta = f.load(a["theta"], i)
+            doubled = b.fmul(f.load(a["dst"], i), f32(2.0))
+            fired = b.fcmp_ordered(">=", doubled, theta)
+            f.store(b.select(fired, b.fsub(doubled, theta), doubled), a["dst"], i)
+            f.store(b.or_(b.shl(f.load(a["mask"], i), ir.Constant(I32, 1)), b.zext(fired, I32)), a["mask"], i)
+            if record:
+                f.store(b.zext(fired, I8), a["record"], b.add(b.mul(step, i64(k["n"])), i))
+
+    with_optional_record(f, emit)
+    spikes = f.variable(I64, i64(0))
+    popcount = f.intrinsic("llvm.ctpop.i32", I32, [I32])
+    with f.loop(k["n"]) as i:
+        bits = f.load(a["mask"], i)
+        f.store(b.fmul(b.fmul(f.load(a["theta"], i), b.uitofp(bits, F32)), a["scale"]), a["dst"], i)
+        f.add_to(spikes, b.zext(b.call(popcount, [bits]), I64))
+    add_count(f, k, b.load(spikes))
+
+
+def with_optional_record(f: Function, body) -> None:
+    """Two versions of a neuron loop, so that the common one (not recorded) vectorizes."""
+    null = ir.Constant(I8.as_pointer(), None)
+    with f.b.if_else(f.b.icmp_unsigned("==", f.args["record"], null)) as (without, with_record):
+        with without:
+            body(False)
+        with with_record:
+            body(True)
+
+
+
+
+def msat(f: Function, k: dict) -> None:
+    """MSAT (snnc.ir.ops_snn.MsatNeuron): V += I; θ_t = θ_max at t = 0, else
+    θ_max·sigmoid(DTT + DET); s = [V ≥ θ_t] (γ = 1) or clamp(floor(V/θ_t), 0, γ); V −= s·θ_t;
+    in the first `mask_steps` steps s ×= mask (spike confidence); out = s·θ_t."""
+    b, a = f.b, f.args
+    spikes = f.variable(I64, i64(0))
+    step = a["step"]
+    first = b.icmp_signed("==", step, i64(0))
+    elapsed = b.sitofp(step, F32)
+    masked = k["mask_steps"] > 0
+    if masked:
+        in_window = b.icmp_signed("<", step, i64(k["mask_steps"]))
+        mask_row = b.mul(b.select(in_window, step, i64(0)), i64(k["n"]))
+
+    def update(record: bool) -> None:
+        with f.loop(k["n"]) as i:
+            theta_max, current = f.load(a["theta"], i), f.load(a["src"], i)
+            v = b.fadd(f.load(a["membrane"], i), current)
+            mean = b.fdiv(f.load(a["total"], i), elapsed)  # NaN at t = 0, where it is not used
+            adaptive = _msat_threshold(f, k, theta_max, b.fsub(f.load(a["last"], i), mean), current)
+            theta = b.select(first, theta_max, adaptive)
+            if k["burst"] == 1:
+                fired = b.uitofp(b.fcmp_ordered(">=", v, theta), F32)
+            else:
+                floor = f.intrinsic("llvm.floor.f32", F32, [F32])
+                ratio = b.call(floor, [b.fdiv(v, theta)])
+                ratio = b.select(b.fcmp_ordered(">", ratio, f32(0.0)), ratio, f32(0.0))
+                fired = b.select(b.fcmp_ordered("<", ratio, f32(k["burst"])), ratio, f32(k["burst"]))
+            v = b.fsub(v, b.fmul(fired, theta))
+            if masked:
+                keep = f.load(a["mask"], b.add(mask_row, i))
+                fired = b.select(in_window, b.fmul(fired, keep), fired)
+            f.store(v, a["membrane"], i)
+            f.store(v, a["last"], i)
+            f.store(b.fadd(f.load(a["total"], i), v), a["total"], i)
+            f.store(b.fmul(fired, theta), a["dst"], i)
+            f.add_to(spikes, b.fptosi(fired, I64))
+            if record:
+                f.store(b.zext(b.fcmp_unordered("!=", fired, f32(0.0)), I8), a["record"], i)
+
+    with_optional_record(f, update)
+    add_count(f, k, b.load(spikes))
+
+
+def _msat_threshold(f: Function, k: dict, theta_max, delta, current):
+    """θ_max·sigmoid(DTT + DET), in runtime.snn.msat_threshold's operation order (exp and
+    softplus from mathlib, which vectorize)."""
+    b = f.b
+    vt = b.fneg(theta_max)
+    if k["units"] == "normalized":
+        delta, current, vt = b.fdiv(delta, theta_max), b.fdiv(current, theta_max), f32(-1.0)
+    z = f32(0.0)
+    if k["use_dtt"]:
+        softplus = mathlib.softplus(f, b.fdiv(delta, f32(k["k_i"])))
+        dtt = b.fadd(b.fadd(b.fmul(f32(k["alpha"]), delta), vt), b.fmul(f32(k["k_a"]), softplus))
+        z = b.fadd(z, b.fmul(f32(k["tau_mp"]), dtt))
+    if k["use_det"]:
+        z = b.fadd(z, b.fmul(f32(k["tau_rd"]), mathlib.exp(f, b.fdiv(b.fneg(current), f32(k["c_det"])))))
+    sigmoid = b.fdiv(f32(1.0), b.fadd(f32(1.0), mathlib.exp(f, b.fneg(z))))
+    return b.fmul(theta_max, sigmoid)
+
+
+# -- the readout ---------------------------------------------------------------------------------
+def accumulate(f: Function, k: dict) -> None:
+    """acc += w_step·I (w = 1 without fitted step weights)."""
+    b, a = f.b, f.args
+    weight = f.load(a["weights"], a["step"]) if "weights" in k else None
+    with f.loop(k["n"]) as i:
+        current = f.load(a["src"], i)
+        if weight is not None:
+            current = b.fmul(current, weight)
+        f.store(b.fadd(f.load(a["dst"], i), current), a["dst"], i)
+
+
+def _estimate(f: Function, i, steps):
+    """The readout's estimate acc/(t + 1) of class i."""
+    return f.b.fdiv(f.load(f.args["src"], i), steps)
+
+
+def trace(f: Function, k: dict) -> None:
+    """trace[(sample·T + step)·K + i] = the estimate after this step (when a trace is asked for)."""
+    b, a = f.b, f.args
+    null = ir.Constant(F32.as_pointer(), None)
+    with b.if_then(b.icmp_unsigned("!=", a["trace"], null)):
+        steps = b.sitofp(b.add(a["step"], i64(1)), F32)
+        row = b.mul(b.add(b.mul(a["sample"], a["T"]), a["step"]), i64(k["n"]))
+        with f.loop(k["n"]) as i:
+            f.store(_estimate(f, i, steps), a["trace"], b.add(row, i))
+
+
+def exit_check(f: Function, k: dict) -> None:
+    """flag = confidence(estimate) ≥ threshold: max softmax, or 1 − entropy/ln K, in
+    runtime.adaptive.confidence's operation order."""
+    b, a = f.b, f.args
+    exp = f.intrinsic("llvm.exp.f32", F32, [F32])
+    log = f.intrinsic("llvm.log.f32", F32, [F32])
+    steps = b.sitofp(b.add(a["step"], i64(1)), F32)
+    top = f.variable(F32, f32(float("-inf")))
+    with f.loop(k["n"]) as i:
+        value = _estimate(f, i, steps)
+        b.store(b.select(b.fcmp_ordered(">", value, b.load(top)), value, b.load(top)), top)
+    total, weighted = f.variable(F32, f32(0.0)), f.variable(F32, f32(0.0))
+    maximum = b.load(top)
+    with f.loop(k["n"]) as i:
+        z = b.fsub(_estimate(f, i, steps), maximum)
+        e = b.call(exp, [z])
+        b.store(b.fadd(b.load(total), e), total)
+        b.store(b.fadd(b.load(weighted), b.fmul(e, z)), weighted)
+    if k["metric"] == "max-softmax":
+        confidence = b.fdiv(f32(1.0), b.load(total))
+    else:
+        entropy = b.fsub(b.call(log, [b.load(total)]), b.fdiv(b.load(weighted), b.load(total)))
+        confidence = b.fsub(f32(1.0), b.fdiv(entropy, f32(math.log(k["n"]))))
+    passed = b.fcmp_ordered(">=", confidence, f.load(a["threshold"], 0))
+    f.store(b.zext(passed, I32), a["flag"], 0)
+
+
+def mean(f: Function, k: dict) -> None:
+    """out = acc / steps run (T, or the exit step + 1)."""
+    steps = f.b.sitofp(f.args["T"], F32)
+    with f.loop(k["n"]) as i:
+        f.store(f.b.fdiv(f.load(f.args["src"], i), steps), f.args["dst"], i)
