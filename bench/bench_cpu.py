@@ -27,7 +27,7 @@ import snnc
 
 ROOT = Path(__file__).parents[1]
 MODELS = ("fmnist_vgg", "fmnist_resnet")
-CONFIGS = (("ilif", 8), ("if", 32))
+CONFIGS = (("ilif", 8), ("if", 32), ("msat", 32))
 REFERENCE_BATCH1_IMAGES = 4  # the reference is slow; batch-1 figures average this many images
 
 
@@ -69,13 +69,15 @@ def bench_program(graph, steps: int, x: np.ndarray, repeats: int) -> dict:
     }  # fmt: skip
 
 
-def bench_model(name: str, x: np.ndarray, calibration: np.ndarray, repeats: int) -> list[dict]:
+def bench_model(name: str, x: np.ndarray, calibration: np.ndarray, repeats: int, neurons) -> list[dict]:
     path = ROOT / "examples" / f"{name}.onnx"
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
     ort_time = {b: median_time(lambda b=b: session.run(None, {input_name: x[:b]}), repeats) / b for b in (1, 64)}
     rows = []
     for neuron, steps in CONFIGS:
+        if neuron not in neurons:
+            continue
         program = snnc.compile(path, neuron=neuron, timesteps=steps, calibration=calibration)
         row = {"model": name, "neuron": neuron, "timesteps": steps, **bench_program(program.graph, steps, x, repeats)}
         for batch in (1, 64):
@@ -96,10 +98,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "cpu.jsonl"))
+    parser.add_argument("--neurons", default="ilif,if,msat", help="which of the configurations to run")
     args = parser.parse_args()
     x = np.load(ROOT / "examples" / "fmnist_test.npz")["x"][:64]
     calibration = np.load(ROOT / "examples" / "fmnist_calib.npz")["x"]
-    rows = [row for name in MODELS for row in bench_model(name, x, calibration, args.repeats)]
+    neurons = args.neurons.split(",")
+    rows = [row for name in MODELS for row in bench_model(name, x, calibration, args.repeats, neurons)]
     Path(args.out).write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 

@@ -95,7 +95,6 @@ class SubstituteNeurons(Pass):
         ctx.note(self.name, f"msat: {preset} defaults{' with overrides' if overrides else ''}: {shown}")
         return parameters
 
-
     @staticmethod
     def _no_spiking_form(name: str, op) -> str:
         if isinstance(op, Softmax):

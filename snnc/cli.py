@@ -62,9 +62,13 @@ def parse_msat(text: str | None) -> dict | None:
     """`alpha=0.1,burst=2,units=normalized` → {"alpha": 0.1, "burst": 2, "units": "normalized"}."""
     if not text:
         return None
+    from snnc.passes.substitute_neurons import MSAT_KEYS
+
     values = {}
     for item in text.split(","):
         key, _, raw = item.partition("=")
+        if key.strip() not in MSAT_KEYS:
+            raise UsageError(f"--msat: unknown hyperparameter {key.strip()!r}; known: {', '.join(MSAT_KEYS)}")
         kind = MSAT_TYPES.get(key.strip(), float)
         try:
             if kind == "bool":
@@ -271,14 +275,26 @@ def add_conversion_options(sub: argparse.ArgumentParser, many: bool) -> None:
     sub.add_argument("--msat", metavar="KEY=VALUE,...", help="MSAT hyperparameters: preset (vgg|resnet), alpha, "
                      "k_a, k_i, c_det, tau_mp, tau_rd, burst, units (absolute|normalized), use_dtt, use_det, "
                      "confidence_steps, seed")  # fmt: skip
-    sub.add_argument("--spike-confidence", action="store_true",
-                     help="MSAT: drop early spikes of the last layer by their measured confidence")
+    sub.add_argument(
+        "--spike-confidence",
+        action="store_true",
+        help="MSAT: drop early spikes of the last layer by their measured confidence",
+    )
     sub.add_argument("--adaptive", action="store_true", help="stop each input at its first confident step")
     sub.add_argument("--exit-metric", choices=["max-softmax", "entropy"], default="max-softmax")
-    sub.add_argument("--accuracy-budget", type=float, default=0.5, metavar="B",
-                     help="adaptive: accuracy points the exits may lose on the calibration data (default 0.5)")
-    sub.add_argument("--step-weights", action=argparse.BooleanOptionalAction, default=None,
-                     help="adaptive: fit per-step readout weights (default: on for if and msat)")
+    sub.add_argument(
+        "--accuracy-budget",
+        type=float,
+        default=0.5,
+        metavar="B",
+        help="adaptive: accuracy points the exits may lose on the calibration data (default 0.5)",
+    )
+    sub.add_argument(
+        "--step-weights",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="adaptive: fit per-step readout weights (default: on for if and msat)",
+    )
     sub.add_argument("--input-shape", action="append", metavar="NAME=DIMS", help=argparse.SUPPRESS)
     add_common_options(sub)
 

@@ -103,8 +103,16 @@ class Program:
             return self.network().run(x, steps, latency, threads, record, trace)
         return simulate(self.graph, x, steps, latency, record=record, trace=trace)
 
-    def calibrate_exits(self, x, labels=None, budget: float = 0.5, metric: str = "max-softmax",
-                        step_weights: bool = False, threads: int | None = None, engine: str | None = None):
+    def calibrate_exits(
+        self,
+        x,
+        labels=None,
+        budget: float = 0.5,
+        metric: str = "max-softmax",
+        step_weights: bool = False,
+        threads: int | None = None,
+        engine: str | None = None,
+    ):
         """Adaptive timesteps: see snnc.exits.calibrate_exits."""
         from snnc.exits import calibrate_exits
 

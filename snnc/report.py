@@ -40,8 +40,9 @@ def program_report(program, result=None) -> dict:
             row["firing_rate"] = spikes / (row["neurons"] * settings.timesteps)
         layers.append(row)
     report = {
-        "settings": {k: getattr(settings, k) for k in ("target", "neuron", "timesteps", "percentile", "per_channel",
-                                                      "adaptive")},
+        "settings": {
+            k: getattr(settings, k) for k in ("target", "neuron", "timesteps", "percentile", "per_channel", "adaptive")
+        },
         "latency_steps": program.latency_steps,
         "layers": layers,
         "ann_macs_per_image": ann_macs(graph),
@@ -59,6 +60,8 @@ def activity(result, ann_macs_per_image: int) -> dict:
     snn_pj, ann_pj = snn_energy_pj(sops, analog), ann_energy_pj(ann_macs_per_image)
     return {
         "images": n,
+        "latency_steps_mean": float(np.mean(result.steps)),
+        "latency_steps_p95": float(np.percentile(result.steps, 95)),
         "spikes_per_image": sum(result.spikes.values()) / n,
         "sops_per_image": sops,
         "sops_by_layer": {k: v / n for k, v in result.sops.items()},
@@ -89,7 +92,8 @@ def render_report(report: dict) -> str:
         lines.append(
             f"per image: {act['spikes_per_image']:,.0f} spikes, {act['sops_per_image']:,.0f} SOPs, "
             f"{act['analog_macs_per_image']:,.0f} analog MACs; energy {energy['snn'] / 1e6:.3f} µJ "
-            f"(ANN {energy['ann'] / 1e6:.3f} µJ, ratio {energy['snn_over_ann']:.3f})"
+            f"(ANN {energy['ann'] / 1e6:.3f} µJ, ratio {energy['snn_over_ann']:.3f}); "
+            f"latency {act['latency_steps_mean']:.1f} steps on average, p95 {act['latency_steps_p95']:.0f}"
         )
     for pass_name, notes in report["notes"].items():
         for note in notes:

@@ -21,6 +21,7 @@ from snnc.targets.cpu.plan import Kernel, Plan, Region
 
 __all__ = ["ENTRY", "generate"]
 
+
 def pointer_args(kernel: Kernel, extra: dict[str, ir.Type]) -> list[tuple[str, ir.Type]]:
     """The kernel's regions as typed pointer arguments (in a fixed order), then the extras."""
     args = []
@@ -319,7 +320,6 @@ def elementwise_sum(f: Function, k: dict, combine: str) -> None:
         f.store(total, a["dst"], i)
 
 
-
 def affine(f: Function, k: dict) -> None:
     b, a = f.b, f.args
     with f.loop(k["n"]) as i:
@@ -342,7 +342,6 @@ def scaled_fill(f: Function, k: dict) -> None:
     """The initial membrane v_init·θ."""
     with f.loop(k["n"]) as i:
         f.store(f.b.fmul(f32(k["value"]), f.load(f.args["src"], i)), f.args["dst"], i)
-
 
 
 # -- the module --------------------------------------------------------------------------------

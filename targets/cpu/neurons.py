@@ -74,8 +74,6 @@ def with_optional_record(f: Function, body) -> None:
             body(True)
 
 
-
-
 def msat(f: Function, k: dict) -> None:
     """MSAT (snnc.ir.ops_snn.MsatNeuron): V += I; θ_t = θ_max at t = 0, else
     θ_max·sigmoid(DTT + DET); s = [V ≥ θ_t] (γ = 1) or clamp(floor(V/θ_t), 0, γ); V −= s·θ_t;
@@ -112,7 +110,7 @@ def msat(f: Function, k: dict) -> None:
             f.store(v, a["last"], i)
             f.store(b.fadd(f.load(a["total"], i), v), a["total"], i)
             f.store(b.fmul(fired, theta), a["dst"], i)
-            f.add_to(spikes, b.fptosi(fired, I64))
+            f.add_to(spikes, b.sext(b.fptosi(fired, I32), I64))  # float → i64 directly would not vectorize
             if record:
                 f.store(b.zext(b.fcmp_unordered("!=", fired, f32(0.0)), I8), a["record"], i)
 

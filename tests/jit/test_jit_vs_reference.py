@@ -81,8 +81,9 @@ def convert(ann: Graph, neuron: str, calibration: np.ndarray, timesteps: int, ma
             msat: dict | None = None) -> Graph:  # fmt: skip
     graph = ann.copy()
     ctx = PassContext(calibration=calibration, timesteps=timesteps)
-    pipeline = conversion_pipeline(neuron, 99.9, False, "subtract", 0.5, maxpool, True, msat=msat,
-                                   spike_confidence=True)  # MSAT: exercise the confidence mask too
+    pipeline = conversion_pipeline(
+        neuron, 99.9, False, "subtract", 0.5, maxpool, True, msat=msat, spike_confidence=True
+    )  # MSAT: exercise the confidence mask too
     PassManager(pipeline).run(graph, ctx)
     return graph
 

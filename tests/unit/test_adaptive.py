@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from snnc.passes import PassContext, PassManager, conversion_pipeline
 from snnc.runtime import adaptive
 from snnc.runtime.jit import CompiledNetwork
 from snnc.runtime.snn import simulate
 
 from snnc.errors import DataError, UsageError
 from snnc.ir import BATCH, Gemm, Graph, Readout, Relu, TensorType
-from snnc.passes import PassContext, PassManager, conversion_pipeline
 
 RNG = np.random.default_rng(5)
 

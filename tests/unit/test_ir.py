@@ -76,8 +76,18 @@ def example_ops() -> list[Op]:
         Neuron("ilif", RNG.uniform(0.5, 1, (3, 1, 1)), "subtract", 0.5, 6.0, 3),
         Readout(4),
         Readout(2, "entropy", 0.75, RNG.uniform(0.5, 2, 8)),
-        MsatNeuron(threshold=RNG.uniform(0.5, 1, (3, 1, 1)), alpha=0.3, tau_mp=0.2, tau_rd=0.1, burst=3,
-                   units="normalized", use_det=False, confidence=0.9, confidence_steps=8, seed=7),
+        MsatNeuron(
+            threshold=RNG.uniform(0.5, 1, (3, 1, 1)),
+            alpha=0.3,
+            tau_mp=0.2,
+            tau_rd=0.1,
+            burst=3,
+            units="normalized",
+            use_det=False,
+            confidence=0.9,
+            confidence_steps=8,
+            seed=7,
+        ),
         GatedMaxPool((2, 2), (2, 2)),
     ]
 

@@ -111,3 +111,24 @@ def test_spike_confidence_counts_spikes_of_inactive_neurons():
     SpikeConfidence(apply=True).run(g, ctx)
     assert g.op("n").confidence == pytest.approx(positive / (positive + silent))
     assert "(applied)" in ctx.notes["spike-confidence"][0]
+
+
+@pytest.mark.parametrize("residual, preset", [(False, "vgg"), (True, "resnet")])
+def test_msat_presets_follow_the_network_shape(residual, preset):
+    from snnc.passes.substitute_neurons import SubstituteNeurons
+
+    from snnc.ir import Add, Relu
+
+    g = Graph()
+    x = g.add_input("x", TensorType((BATCH, 4)))
+    h = g.add(Relu(), [g.add(Gemm(RNG.standard_normal((4, 4)), np.zeros(4)), [x])])
+    if residual:
+        h = g.add(Relu(), [g.add(Add(), [g.add(Gemm(RNG.standard_normal((4, 4)), np.zeros(4)), [h]), h])])
+    g.outputs = [g.add(Gemm(RNG.standard_normal((2, 4)), np.zeros(2)), [h])]
+    ctx = PassContext()
+    SubstituteNeurons(model="msat", msat={"burst": 2}).run(g, ctx)
+    neurons = [n.op for n in g.nodes() if isinstance(n.op, MsatNeuron)]
+    for key, value in MSAT_PRESETS[preset].items():
+        assert all(getattr(op, key) == value for op in neurons)
+    assert all(op.burst == 2 for op in neurons) and len({op.seed for op in neurons}) == len(neurons)
+    assert f"msat: {preset} defaults with overrides" in ctx.notes["substitute-neurons"][0]
