@@ -30,7 +30,7 @@ from snnc.ir.ops_snn import MsatNeuron
 @dataclass
 class SpikeConfidenceOptions:
     apply: bool = False
-    samples: int = 128  # calibration samples simulated
+    samples: int = 32  # calibration samples simulated (by the reference simulator: it is slow)
     batch_size: int = 32
 
     def __post_init__(self) -> None:
