@@ -102,6 +102,9 @@ def calibrate_threshold(conf: np.ndarray, predictions: np.ndarray, labels: np.nd
                         budget: float, fixed: np.ndarray | None = None) -> ExitCalibration:  # fmt: skip
     """The lowest threshold whose accuracy loss against the fixed-T network stays within
     `budget` points — for it and every higher threshold (a safe envelope, not a lucky dip).
+    The loss counts the samples the fixed network gets right and the exit gets wrong, with no
+    credit for the reverse, so lucky corrections on the calibration set cannot pay for losses
+    that would not repeat on other data.
 
     conf, predictions: (B, T) per-step confidence and predicted class; `fixed`: the fixed-T
     network's predictions (default: the last step's), the baseline. Accuracy as a function of
@@ -114,7 +117,8 @@ def calibrate_threshold(conf: np.ndarray, predictions: np.ndarray, labels: np.nd
     fixed = predictions[:, -1] if fixed is None else fixed
     target = labels if labels is not None else fixed
     correct = predictions == target[:, None]
-    baseline = int((fixed == target).sum())
+    fixed_correct = fixed == target
+    baseline = int(fixed_correct.sum())
     running = np.maximum.accumulate(conf, axis=1)
     record = np.ones_like(conf, dtype=bool)
     record[:, 1:] = running[:, 1:] > running[:, :-1]
@@ -122,7 +126,7 @@ def calibrate_threshold(conf: np.ndarray, predictions: np.ndarray, labels: np.nd
     values = running[samples, times]
     order = np.lexsort((-times, -values))  # high thresholds first; within a value, the latest step first
     current = np.full(batch, steps - 1)
-    hits = int(correct[:, -1].sum())
+    lost = int((fixed_correct & ~correct[:, -1]).sum())
     allowed = budget / 100 * batch
     best = (np.inf, float(steps))
     total_steps = batch * steps
@@ -133,11 +137,12 @@ def calibrate_threshold(conf: np.ndarray, predictions: np.ndarray, labels: np.nd
         while i < len(order) and values[order[i]] == value:  # all exits this threshold value enables
             sample, time = samples[order[i]], times[order[i]]
             if time < current[sample]:
-                hits += int(correct[sample, time]) - int(correct[sample, current[sample]])
+                if fixed_correct[sample]:
+                    lost += int(correct[sample, current[sample]]) - int(correct[sample, time])
                 total_steps -= current[sample] - time
                 current[sample] = time
             i += 1
-        if baseline - hits > allowed + 1e-9:
+        if lost > allowed + 1e-9:
             violating = float(value)
             break
         best = (float(value), total_steps / batch)

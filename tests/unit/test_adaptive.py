@@ -38,12 +38,13 @@ def test_exit_steps_take_the_first_confident_step():
 
 
 def brute_force_threshold(conf, correct, budget):
-    """Every candidate from high to low; stop at the first that loses more than the budget."""
-    fixed = correct[:, -1].mean()
+    """Every candidate from high to low; stop at the first where more than the budget of samples
+    that the fixed network gets right are wrong at their exit."""
+    fixed = correct[:, -1]
     best = None
     for value in sorted(set(conf.ravel().tolist()), reverse=True):
         exits = adaptive.exit_steps(conf, value)
-        if 100 * (fixed - correct[np.arange(len(exits)), exits].mean()) > budget + 1e-9:
+        if 100 * (fixed & ~correct[np.arange(len(exits)), exits]).mean() > budget + 1e-9:
             break
         best = value
     return best
