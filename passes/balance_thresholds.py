@@ -14,6 +14,7 @@ A neuron with a ceiling (from Clip(0, hi)) never gets θ above it.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,7 +95,8 @@ class BalanceThresholds(Pass):
             theta = maxima.astype(np.float64)
         else:
             positive = np.where(values > 0, values, np.nan)
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a silent channel: all NaN, handled below
                 theta = np.nanpercentile(positive, self.options.percentile, axis=1) if positive.size else maxima
             theta = np.where(np.isnan(theta), 0.0, theta)
         fallback = float(theta.max()) if theta.max() > 0 else 1.0

@@ -265,8 +265,17 @@ def add_conversion_options(sub: argparse.ArgumentParser, many: bool) -> None:
         sub.add_argument("--neuron", choices=["ilif", "if", "msat"], default="ilif")
         sub.add_argument("-T", "--timesteps", type=int, default=8)
     sub.add_argument("--calib", help="calibration data: a .npz with 'x', or a dataset name (its training images)")
-    sub.add_argument("--percentile", type=float, help="threshold percentile of activations (100: max)")
-    sub.add_argument("--per-channel", action="store_true", help="one threshold per channel")
+    sub.add_argument(
+        "--percentile",
+        type=float,
+        help="threshold percentile of activations (100: max; default 99.95 iLIF, 99.9 IF and MSAT)",
+    )
+    sub.add_argument(
+        "--per-channel",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="one threshold per channel (default: on for iLIF, off for rate coding)",
+    )
     sub.add_argument("--reset", choices=["subtract", "zero"], default="subtract")
     sub.add_argument("--v-init", type=float, help="initial membrane, in thresholds (IF, MSAT) or steps (iLIF); "
                      "default 0.5 (MSAT: 0.3)")  # fmt: skip
