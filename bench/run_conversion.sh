@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/results
 run() { local name=$1; shift; echo "+ snnc $*" >&2; /usr/bin/time -f "$name: %e s, %M KiB peak" snnc "$@" --json -q > "$out/$name.json"; }
-run vgg_ilif         eval examples/fmnist_vgg.onnx    --data fashion-mnist --neuron ilif -T 5,8
-run resnet_ilif      eval examples/fmnist_resnet.onnx --data fashion-mnist --neuron ilif -T 5,8
+run vgg_ilif_per_channel    eval examples/fmnist_vgg.onnx    --data fashion-mnist --neuron ilif -T 5,8 --per-channel --percentile 99.95
+run resnet_ilif_per_channel eval examples/fmnist_resnet.onnx --data fashion-mnist --neuron ilif -T 5,8 --per-channel --percentile 99.95
 run vgg_if_curve     eval examples/fmnist_vgg.onnx    --data fashion-mnist --neuron if -T 8,16,32,64,128,256 --limit 200 --plot $out/vgg_if_curve.png
 run resnet_if_curve  eval examples/fmnist_resnet.onnx --data fashion-mnist --neuron if -T 8,16,32,64,128,256 --limit 200 --plot $out/resnet_if_curve.png
 for m in vgg resnet; do  # half-step initial membrane (rounding) against none (floor), T = 5
