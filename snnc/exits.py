@@ -48,9 +48,8 @@ def calibrate_exits(program, x: np.ndarray, labels: np.ndarray | None = None, bu
         _set_readout(program, readout, step_weights=fitted)
         weighted = _calibrate(program.run(x, steps, threads, engine=engine, trace=True).trace, labels, budget,
                               metric, fixed)  # fmt: skip
-        within = 100 * (weighted.fixed_accuracy - weighted.accuracy) <= budget + 1e-9
         plain = result
-        if within and weighted.mean_steps < plain.mean_steps:
+        if weighted.threshold <= 1 and weighted.mean_steps < plain.mean_steps:  # > 1: never exits in budget
             result, weights = weighted, fitted
         verdict = "kept" if weights is not None else "dropped"
         program.notes.setdefault("exits", []).append(
