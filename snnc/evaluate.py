@@ -176,7 +176,7 @@ def _plot_steps_histogram(axes, rows: list[dict]) -> None:
     for neuron in dict.fromkeys(r["neuron"] for r in rows):
         row = max((r for r in rows if r["neuron"] == neuron), key=lambda r: r["timesteps"])
         counts = row["steps_histogram"]
-        axes.stairs(counts, range(len(counts) + 1), label=f"{neuron}, T={row['timesteps']} "
+        axes.stairs(counts, range(1, len(counts) + 2), label=f"{neuron}, T={row['timesteps']} "
                     f"(avg {row['avg_timesteps']:.1f}, p95 {row['p95_timesteps']:.0f})")  # fmt: skip
     axes.set_xlabel("steps used (iLIF: bits read)")
     axes.set_ylabel("images")
