@@ -1,6 +1,6 @@
 """exp and softplus for float32 as plain arithmetic (no libm calls), so that the loops that use
 them vectorize: llvmlite gives no way to tell LLVM's vectorizer about a vector math library,
-and a scalar expf call per neuron and step made MSAT ~8× slower than IF.
+and with a scalar expf call per neuron and step the MSAT network ran 2× slower.
 
 Both follow Cephes' single-precision algorithms (about 1 ulp from the correctly rounded
 result; numpy's own float32 exp and log1p differ from them in the last bit at times, which is
