@@ -21,11 +21,10 @@ from snnc.passes.base import Pass, PassContext, register_pass
 from snnc.errors import ConversionError
 from snnc.ir.graph import Graph
 from snnc.ir.ops_nn import LRN
-from snnc.ir.ops_snn import MSAT_PRESETS, NEURON_MODELS, RESET_MODES, MsatNeuron, Neuron, Readout
+from snnc.ir.ops_snn import MSAT_DYNAMICS, MSAT_PRESETS, NEURON_MODELS, RESET_MODES, MsatNeuron, Neuron, Readout
 from snnc.ir.ops_tensor import Add, Clip, LeakyRelu, Relu, Sigmoid, Softmax, Tanh
 
-MSAT_KEYS = ("alpha", "k_a", "k_i", "c_det", "tau_mp", "tau_rd", "burst", "units", "use_dtt", "use_det",
-             "confidence_steps", "seed", "preset")  # fmt: skip
+MSAT_KEYS = (*MSAT_DYNAMICS, "confidence_steps", "seed", "preset")
 
 NO_SPIKING_FORM = (Sigmoid, Tanh, LeakyRelu, LRN, Softmax)
 
@@ -59,6 +58,7 @@ class SubstituteNeurons(Pass):
 
     def run(self, graph: Graph, ctx: PassContext) -> None:
         self.msat = self._msat_parameters(graph, ctx) if self.options.model == "msat" else {}
+        self._seeds = 0  # one seed per neuron layer, in topological order
         count = 0
         for name in graph.topological():
             op = graph.op(name)
@@ -89,7 +89,6 @@ class SubstituteNeurons(Pass):
         preset = overrides.pop("preset", "auto")
         if preset == "auto":
             preset = "resnet" if _has_residual(graph) else "vgg"
-        self._seeds = 0
         parameters = {**MSAT_PRESETS[preset], **overrides}
         shown = ", ".join(f"{k}={v}" for k, v in parameters.items())
         ctx.note(self.name, f"msat: {preset} defaults{' with overrides' if overrides else ''}: {shown}")

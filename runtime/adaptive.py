@@ -128,8 +128,7 @@ def calibrate_threshold(conf: np.ndarray, predictions: np.ndarray, labels: np.nd
     current = np.full(batch, steps - 1)
     lost = int((fixed_correct & ~correct[:, -1]).sum())
     allowed = budget / 100 * batch
-    best = (np.inf, float(steps))
-    total_steps = batch * steps
+    chosen = np.inf  # the lowest threshold within budget so far (inf: none yet)
     violating = 0.0  # the highest threshold that loses too much (0: none does)
     i = 0
     while i < len(order):
@@ -139,14 +138,13 @@ def calibrate_threshold(conf: np.ndarray, predictions: np.ndarray, labels: np.nd
             if time < current[sample]:
                 if fixed_correct[sample]:
                     lost += int(correct[sample, current[sample]]) - int(correct[sample, time])
-                total_steps -= current[sample] - time
                 current[sample] = time
             i += 1
         if lost > allowed + 1e-9:
             violating = float(value)
             break
-        best = (float(value), total_steps / batch)
-    threshold = _between(best[0], violating)
+        chosen = float(value)
+    threshold = _between(chosen, violating)
     exits = exit_steps(conf, threshold)
     accuracy = float(correct[np.arange(batch), exits].mean())
     return ExitCalibration(threshold, baseline / batch, accuracy, float((exits + 1).mean()), batch, against)

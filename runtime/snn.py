@@ -301,17 +301,24 @@ class _Simulation:
         return (v + offset) * self.scale
 
     def _readout(self, value, op: Readout | None = None) -> np.ndarray:
+        """The output: the (weighted) mean over T, or iLIF's decoded value; with an adaptive
+        readout, each sample's estimate at its exit step."""
         if not isinstance(value, Train):
             return value
-        if op is None or (op.exit_metric is None and not self.trace and not self.ilif):
-            return self._rate_estimates(value, op)[:, -1]  # the mean over T (the weighted one, if fitted)
-        estimates = self._ilif_estimates(value) if self.ilif else self._rate_estimates(value, op)
+        metric = op.exit_metric if op is not None else None
+        if self.ilif:
+            final = self._decode(value)
+            if metric is None and not self.trace:
+                return final
+            estimates = self._ilif_estimates(value)
+        else:
+            estimates = self._rate_estimates(value, op)
+            final = estimates[:, -1]
         if self.trace and self.counts.trace is None:
             self.counts.trace = estimates
-        final = self._decode(value) if self.ilif else estimates[:, -1]
-        if op.exit_metric is None:
+        if metric is None:
             return final
-        self.exits = adaptive.exit_steps(adaptive.confidence(estimates, op.exit_metric), op.exit_threshold)
+        self.exits = adaptive.exit_steps(adaptive.confidence(estimates, metric), op.exit_threshold)
         early = self.exits < self.T - 1
         return np.where(early[:, None], estimates[np.arange(len(final)), self.exits], final)
 

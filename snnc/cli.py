@@ -54,22 +54,26 @@ def csv(kind):
     return parse
 
 
-MSAT_TYPES = {"burst": int, "confidence_steps": int, "seed": int, "units": str, "preset": str,
-              "use_dtt": "bool", "use_det": "bool"}  # fmt: skip
+PARSERS = {"float": float, "int": int, "str": str, "bool": "bool"}  # field annotations → value parsers
 
 
 def parse_msat(text: str | None) -> dict | None:
     """`alpha=0.1,burst=2,units=normalized` → {"alpha": 0.1, "burst": 2, "units": "normalized"}."""
     if not text:
         return None
+    import dataclasses
+
+    from snnc.ir import MsatNeuron
     from snnc.passes.substitute_neurons import MSAT_KEYS
 
+    annotations = {field.name: field.type for field in dataclasses.fields(MsatNeuron)}
     values = {}
     for item in text.split(","):
         key, _, raw = item.partition("=")
-        if key.strip() not in MSAT_KEYS:
-            raise UsageError(f"--msat: unknown hyperparameter {key.strip()!r}; known: {', '.join(MSAT_KEYS)}")
-        kind = MSAT_TYPES.get(key.strip(), float)
+        key = key.strip()
+        if key not in MSAT_KEYS:
+            raise UsageError(f"--msat: unknown hyperparameter {key!r}; known: {', '.join(MSAT_KEYS)}")
+        kind = PARSERS[annotations.get(key, "str")]  # "preset" is no field: a name
         try:
             if kind == "bool":
                 if raw.lower() not in ("true", "false", "1", "0"):
@@ -80,7 +84,7 @@ def parse_msat(text: str | None) -> dict | None:
         except ValueError:
             kind_name = getattr(kind, "__name__", kind)
             raise UsageError(f"--msat {item!r}: expected KEY=VALUE with a {kind_name} value") from None
-        values[key.strip()] = value
+        values[key] = value
     return values
 
 
@@ -124,8 +128,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if exits is not None:
         if args.calib is None:
             raise UsageError("--adaptive calibrates its exit threshold on --calib data: pass --calib")
-        weights = exits.pop("step_weights")
-        program.calibrate_exits(calibration, labels, step_weights=default_step_weights(weights, args.neuron), **exits)
+        program.calibrate_exits(calibration, labels, **exits)
     output = Path(args.output or Path(args.model).with_suffix(".snnc").name)
     program.save(output)
     report = program.report()
@@ -306,10 +309,6 @@ def add_conversion_options(sub: argparse.ArgumentParser, many: bool) -> None:
     )
     sub.add_argument("--input-shape", action="append", metavar="NAME=DIMS", help=argparse.SUPPRESS)
     add_common_options(sub)
-
-
-def default_step_weights(asked: bool | None, neuron: str) -> bool:
-    return asked if asked is not None else neuron != "ilif"
 
 
 COMMANDS = ("inspect", "compile", "run", "eval")

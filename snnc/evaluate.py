@@ -80,10 +80,7 @@ def _with_exits(program: Program, steps: int, x, labels, exits: dict, run: dict)
     """A copy of the program at T = steps, with exits calibrated on (x, labels)."""
     settings = dataclasses.replace(program.settings, timesteps=steps)
     copy = Program(program.graph.copy(), settings, dict(program.notes))
-    weights = exits.get("step_weights")
-    weights = weights if weights is not None else settings.neuron != "ilif"
-    copy.calibrate_exits(x, labels, exits.get("budget", 0.5), exits.get("metric", "max-softmax"), weights,
-                         run["threads"], run["engine"])  # fmt: skip
+    copy.calibrate_exits(x, labels, threads=run["threads"], engine=run["engine"], **exits)
     return copy
 
 

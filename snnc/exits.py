@@ -26,14 +26,17 @@ from snnc.runtime.ann import execute
 
 
 def calibrate_exits(program, x: np.ndarray, labels: np.ndarray | None = None, budget: float = 0.5,
-                    metric: str = "max-softmax", step_weights: bool = False, threads: int | None = None,
+                    metric: str = "max-softmax", step_weights: bool | None = None, threads: int | None = None,
                     engine: str | None = None) -> adaptive.ExitCalibration:  # fmt: skip
-    """Make `program` stop each sample at its first confident step (in place)."""
+    """Make `program` stop each sample at its first confident step (in place). `step_weights`
+    None: tried for rate coding (if, msat), not for iLIF."""
     if metric not in EXIT_METRICS:
         raise UsageError(f"--exit-metric must be one of {EXIT_METRICS}, got {metric!r}")
     graph = program.graph
     readout = _single_readout(graph)
     adaptive.check_class_scores(graph.type(readout).sample_shape)
+    if step_weights is None:
+        step_weights = program.settings.neuron != "ilif"
     if step_weights and program.settings.neuron == "ilif":
         raise UsageError("step weights are for rate coding (if, msat): iLIF's bits have fixed weights")
     adaptive.check_calibration_size(len(x), budget)
@@ -83,5 +86,7 @@ def _single_readout(graph) -> str:
 
 def _set_readout(program, name: str, **changes) -> None:
     op = program.graph.op(name)
-    program.graph.replace_op(name, Readout(**{**op.attributes(), **changes}))
-    program.forget_native_code()
+    changed = Readout(**{**op.attributes(), **changes})
+    if changed != op:  # keep the compiled code when nothing changes
+        program.graph.replace_op(name, changed)
+        program.forget_native_code()

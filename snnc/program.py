@@ -113,7 +113,7 @@ class Program:
         labels=None,
         budget: float = 0.5,
         metric: str = "max-softmax",
-        step_weights: bool = False,
+        step_weights: bool | None = None,
         threads: int | None = None,
         engine: str | None = None,
     ):

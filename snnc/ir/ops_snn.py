@@ -119,6 +119,8 @@ class MsatNeuron(Neuron):
 
 
 MSAT_UNITS = ("absolute", "normalized")
+# What shapes the update (each one a compile-time constant of the cpu target's kernel).
+MSAT_DYNAMICS = ("alpha", "k_a", "k_i", "c_det", "tau_mp", "tau_rd", "burst", "units", "use_dtt", "use_det")
 MSAT_PRESETS = {  # the published defaults (He et al. 2024)
     "vgg": dict(alpha=0.03, k_a=1.0, k_i=1.0, c_det=5.0, tau_mp=1.0, tau_rd=1.0),
     "resnet": dict(alpha=0.3, k_a=1.0, k_i=1.0, c_det=5.0, tau_mp=0.2, tau_rd=0.1),

@@ -379,8 +379,7 @@ class _Builder:
         if masked:
             mask = confidence_mask(op, self.shape(node.name))
             extra["mask"] = self.param(np.stack([self.full_internal(m, node.name) for m in mask]))
-        hyper = {key: getattr(op, key) for key in ("alpha", "k_a", "k_i", "c_det", "tau_mp", "tau_rd", "burst",
-                                                   "units", "use_dtt", "use_det")}  # fmt: skip
+        hyper = {key: getattr(op, key) for key in snn.MSAT_DYNAMICS}
         self.emit("msat", "step", node.name, membrane=membrane, last=last, total=total,
                   mask_steps=op.confidence_steps if masked else 0, **hyper, **extra, **common)  # fmt: skip
 
