@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from snnc.passes.base import Pass, PassContext, register_pass
 
-from snnc.errors import ConversionError
+from snnc.errors import ConversionError, IRError, UsageError
 from snnc.ir.graph import Graph
 from snnc.ir.ops_nn import LRN
 from snnc.ir.ops_snn import MSAT_DYNAMICS, MSAT_PRESETS, NEURON_MODELS, RESET_MODES, MsatNeuron, Neuron, Readout
@@ -37,18 +37,27 @@ class SubstituteNeuronsOptions:
     msat: dict | None = None  # MSAT hyperparameters to override; "preset": "vgg" | "resnet"
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.msat or {}) - set(MSAT_KEYS))
-        if unknown:
-            raise ConversionError(f"unknown MSAT hyperparameter(s) {unknown}; known: {', '.join(MSAT_KEYS)}")
-        preset = (self.msat or {}).get("preset", "auto")
-        if preset not in ("auto", *MSAT_PRESETS):
-            raise ConversionError(f"MSAT preset must be auto, {' or '.join(MSAT_PRESETS)}; got {preset!r}")
+        self._check_msat(dict(self.msat or {}))
         if self.model not in NEURON_MODELS:
             raise ConversionError(f"neuron model must be one of {NEURON_MODELS}, got {self.model!r}")
         if self.reset not in RESET_MODES:
             raise ConversionError(f"reset must be one of {RESET_MODES}, got {self.reset!r}")
         if self.model == "ilif" and self.reset != "subtract":
             raise ConversionError("iLIF emits a binary fraction and needs --reset subtract")
+
+    @staticmethod
+    def _check_msat(values: dict) -> None:
+        """Bad MSAT settings are a usage error, caught before any work (a probe neuron checks the values)."""
+        unknown = sorted(set(values) - set(MSAT_KEYS))
+        if unknown:
+            raise UsageError(f"unknown MSAT hyperparameter(s) {unknown}; known: {', '.join(MSAT_KEYS)}")
+        preset = values.pop("preset", "auto")
+        if preset not in ("auto", *MSAT_PRESETS):
+            raise UsageError(f"MSAT preset must be auto, {' or '.join(MSAT_PRESETS)}; got {preset!r}")
+        try:
+            MsatNeuron(threshold=1.0, **values)
+        except (IRError, TypeError, ValueError) as exc:
+            raise UsageError(f"MSAT hyperparameters: {exc}") from None
 
 
 @register_pass

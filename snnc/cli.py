@@ -107,9 +107,12 @@ def compile_options(args: argparse.Namespace) -> dict:
 
 
 def exit_options(args: argparse.Namespace) -> dict | None:
-    """calibrate_exits() options when --adaptive is given."""
+    """calibrate_exits() options when --adaptive is given (checked before any work)."""
     if not args.adaptive:
         return None
+    from snnc.runtime.adaptive import check_budget
+
+    check_budget(args.accuracy_budget)
     return {"budget": args.accuracy_budget, "metric": args.exit_metric, "step_weights": args.step_weights}
 
 
@@ -119,15 +122,15 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from snnc.program import compile
     from snnc.report import render_report
 
+    exits = exit_options(args)
+    if exits is not None and args.calib is None:
+        raise UsageError("--adaptive calibrates its exit threshold on --calib data: pass --calib")
     graph = import_onnx(args.model, parse_input_shapes(args.input_shape))
     calibration, labels = calibration_set(args.calib, graph.type(graph.inputs[0])) if args.calib else (None, None)
     passes = tuple(args.passes.split(",")) if args.passes else None
     after = set(args.print_ir_after.split(",")) if args.print_ir_after else None
     program = compile(graph, calibration=calibration, passes=passes, print_ir_after=after, **compile_options(args))
-    exits = exit_options(args)
     if exits is not None:
-        if args.calib is None:
-            raise UsageError("--adaptive calibrates its exit threshold on --calib data: pass --calib")
         program.calibrate_exits(calibration, labels, **exits)
     output = Path(args.output or Path(args.model).with_suffix(".snnc").name)
     program.save(output)

@@ -76,6 +76,10 @@ def test_msat_options(capsys, tmp_path, model_path, data):  # noqa: F811
 @pytest.mark.parametrize("args, code, message", [
     (["--msat", "alpha=much"], errors.USAGE, "alpha"),
     (["--msat", "colour=1"], errors.USAGE, "colour"),
+    (["--msat", "preset=alexnet"], errors.USAGE, "preset"),
+    (["--msat", "units=volts"], errors.USAGE, "units"),
+    (["--msat", "burst=0"], errors.USAGE, "burst"),
+    (["--msat", "k_i=0"], errors.USAGE, "k_i"),
     (["--adaptive", "--accuracy-budget", "120"], errors.USAGE, "0 <= B < 100"),
     (["--adaptive", "--accuracy-budget", "0.1"], errors.BAD_DATA, "needs at least 2000 calibration samples"),
 ])  # fmt: skip
@@ -139,3 +143,8 @@ def test_msat_is_at_least_as_accurate_as_if_at_low_t(fixture_slice):
         program = snnc.compile("examples/fmnist_vgg.onnx", neuron=neuron, timesteps=8, calibration=calibration)
         accuracy[neuron] = (program.run(x[:128]).logits.argmax(1) == y[:128]).mean()
     assert accuracy["msat"] >= accuracy["if"] + 0.05  # T = 8: MSAT fires earlier (measured: +20 points)
+
+
+def test_eval_adaptive_needs_calibration_data(capsys, model_path, labelled):  # noqa: F811
+    code, _, err = cli(capsys, "eval", model_path, "--data", labelled, "--neuron", "if", "-T", "4", "--adaptive")
+    assert code == errors.USAGE and "--calib" in err
