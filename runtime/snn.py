@@ -52,6 +52,7 @@ class SimResult:
     samples: int = 0
     records: dict[str, np.ndarray] = field(default_factory=dict)  # per-step spike trains (B, T, ...)
     trace: np.ndarray | None = None  # per-step readout estimates (B, T, K), when asked for
+    hardware: object = None  # the accel simulator's cycles and energy (runtime/accel.py AccelResult)
 
     @property
     def logits(self) -> np.ndarray:
@@ -65,9 +66,11 @@ class SimResult:
         add = lambda a, b: {k: a.get(k, 0) + b.get(k, 0) for k in a.keys() | b.keys()}  # noqa: E731
         records = {k: np.concatenate([v, other.records[k]]) for k, v in self.records.items()}
         trace = None if self.trace is None else np.concatenate([self.trace, other.trace])
+        hardware = None if self.hardware is None else self.hardware.merge(other.hardware)
         return SimResult(
             outputs, np.concatenate([self.steps, other.steps]), add(self.spikes, other.spikes), self.neurons,
             add(self.sops, other.sops), add(self.macs, other.macs), self.samples + other.samples, records, trace,
+            hardware,
         )  # fmt: skip
 
 

@@ -103,7 +103,12 @@ def conversion_options(args: argparse.Namespace) -> dict:
 
 
 def compile_options(args: argparse.Namespace) -> dict:
-    return {"target": args.target, "neuron": args.neuron, "timesteps": args.timesteps, **conversion_options(args)}
+    options = {"target": args.target, "neuron": args.neuron, "timesteps": args.timesteps, **conversion_options(args)}
+    if getattr(args, "config", None):
+        from snnc.targets.accel import load_config
+
+        options["chip"] = load_config(args.config)
+    return options
 
 
 def exit_options(args: argparse.Namespace) -> dict | None:
@@ -136,11 +141,97 @@ def cmd_compile(args: argparse.Namespace) -> int:
     program.save(output)
     report = program.report()
     report["artifact"] = str(output)
+    if program.settings.target == "accel":
+        from snnc.program import write_atomically
+
+        binary = output.with_suffix(".snnx")
+        write_atomically(binary, program.accel_binary())
+        report["program"] = str(binary)
     if args.json:
         print(json.dumps(report, indent=1, default=str))
     elif not args.quiet:
         print(render_report(report))
-        print(f"wrote {output}")
+        print(f"wrote {output}" + (f" and {report['program']}" if "program" in report else ""))
+    return OK
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from snnc.data import load_arrays
+    from snnc.errors import FileError
+    from snnc.progress import progress
+    from snnc.report import render_accel
+    from snnc.runtime.accel import simulate_accel
+    from snnc.runtime.snn import SimResult
+    from snnc.targets.accel import decode_program, load_config
+
+    path = Path(args.program)
+    if not path.is_file():
+        raise FileError(f"{path}: no such file")
+    program = decode_program(path.read_bytes(), str(path))
+    config = load_config(args.config) if args.config else None
+    x, labels = load_arrays(args.input, "test", args.limit)
+    result = SimResult([], np.zeros(0, np.int64))
+    with progress(len(x), "sim", args.quiet) as bar:
+        for start in range(0, len(x), args.batch):
+            result = result.merge(simulate_accel(program, x[start : start + args.batch], config))
+            bar.update(min(args.batch, len(x) - start))
+    summary = result.hardware.summary()
+    summary["avg_timesteps"] = float(result.steps.mean())
+    summary["spikes_per_image"] = sum(result.spikes.values()) / result.samples
+    summary["sops_per_image"] = sum(result.sops.values()) / result.samples
+    predictions = result.logits.argmax(axis=1)
+    if labels is not None and np.shape(labels) == predictions.shape:
+        summary["accuracy"] = float((predictions == labels).mean())
+    if args.json:
+        print(json.dumps({**summary, "predictions": predictions.tolist()}, indent=1))
+    elif not args.quiet:
+        print("\n".join(render_accel(summary)))
+        print(f"{summary['images']} images, {summary['avg_timesteps']:.2f} steps, "
+              f"{summary['sops_per_image']:,.0f} SOPs and {summary['spikes_per_image']:,.0f} spikes per image"
+              + (f"; accuracy {100 * summary['accuracy']:.2f}%" if "accuracy" in summary else ""))  # fmt: skip
+    return OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Compile for the accelerator and report whether it fits; JSON for CI with --json."""
+    from snnc.data import calibration_set
+    from snnc.errors import ResourceError, SnncError
+    from snnc.frontend import import_onnx
+    from snnc.program import compile
+    from snnc.targets.accel import decode_program, encode_program
+
+    if args.target != "accel":
+        raise UsageError("snnc check verifies accelerator programs: pass -t accel")
+    report: dict = {"model": args.model, "fits": False}
+    try:
+        graph = import_onnx(args.model, parse_input_shapes(args.input_shape))
+        calibration = calibration_set(args.calib, graph.type(graph.inputs[0]))[0] if args.calib else None
+        program = compile(graph, calibration=calibration, **compile_options(args))
+        build = program.accel()
+        binary = encode_program(build.program)
+        decode_program(binary)  # the program verifies: it decodes back, every reference in range
+        report.update(fits=True, cores=len(build.slices), chip_cores=build.config.cores, program_bytes=len(binary),
+                      slots=build.program.meta["slots"], layers=build.resources())  # fmt: skip
+    except SnncError as exc:
+        report.update(error=str(exc), exit_code=exc.exit_code,
+                      resource_error=isinstance(exc, ResourceError))  # fmt: skip
+        if not args.json:
+            raise
+        print(json.dumps(report, indent=1))
+        return exc.exit_code
+    if args.json:
+        print(json.dumps(report, indent=1))
+    elif not args.quiet:
+        rows = [[r["layer"], r["cores"], f"{r['weight_bytes']:,}/{r['weight_capacity']:,}",
+                 f"{r['state_words']:,}/{r['state_capacity']:,}", f"{r['state_bits_needed']}/{r['state_bits']}"]
+                for r in report["layers"]]  # fmt: skip
+        from snnc.inspection import format_table
+
+        print(format_table(["layer", "cores", "weight bytes/core", "state words/core", "state bits"], rows, {1}))
+        print(f"fits: {report['cores']} of {report['chip_cores']} cores, program {report['program_bytes']:,} bytes, "
+              f"{report['slots']} slots")  # fmt: skip
     return OK
 
 
@@ -229,7 +320,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_conversion_options(compile_cmd, many=False)
     compile_cmd.add_argument("--passes", help=f"comma-separated pass list (default: {','.join(DEFAULT_PASSES)})")
     compile_cmd.add_argument("--print-ir-after", metavar="PASS", help="print the IR after these passes ('all')")
+    compile_cmd.add_argument("--config", metavar="CHIP.toml", help="accel: chip configuration (docs/accel.md)")
     compile_cmd.set_defaults(handler=cmd_compile)
+
+    check = commands.add_parser("check", help="accel: compile, verify the fit and the program, report (for CI)")
+    check.add_argument("model", help="an ONNX file")
+    add_conversion_options(check, many=False)
+    check.add_argument("--config", metavar="CHIP.toml", help="chip configuration (docs/accel.md)")
+    check.set_defaults(handler=cmd_check, target="accel")
+
+    sim = commands.add_parser("sim", help="run an accelerator program (.snnx) in the cycle and energy simulator")
+    sim.add_argument("program", help="a .snnx file from snnc compile -t accel")
+    sim.add_argument("--input", required=True, help="a .npz with array 'x' (and 'y' for accuracy), or a dataset")
+    sim.add_argument("--limit", type=int, help="use the first N inputs")
+    sim.add_argument("--batch", type=int, default=64, help="images simulated at once (default 64)")
+    sim.add_argument("--config", metavar="CHIP.toml", help="the chip to run on; must be the one compiled for")
+    add_common_options(sim)
+    sim.set_defaults(handler=cmd_sim)
 
     run = commands.add_parser("run", help="run a compiled .snnc program on inputs")
     run.add_argument("artifact", help="a .snnc file from snnc compile")
@@ -314,7 +421,7 @@ def add_conversion_options(sub: argparse.ArgumentParser, many: bool) -> None:
     add_common_options(sub)
 
 
-COMMANDS = ("inspect", "compile", "run", "eval")
+COMMANDS = ("inspect", "compile", "run", "eval", "check", "sim")
 
 
 def _warning_printer(quiet: bool):

@@ -39,8 +39,10 @@ DEFAULT_PER_CHANNEL = {"ilif": True, "if": False, "msat": False}
 # Initial membrane, in thresholds: half a step turns flooring into rounding. MSAT's adapted
 # threshold sits near 0.6·θ_max, so its half step is 0.3 (VGG fixture, T = 8: 90 % vs 78 % at 0.5).
 DEFAULT_V_INIT = {"ilif": 0.5, "if": 0.5, "msat": 0.3}
-ENGINES = ("native", "reference")
+ENGINES = ("native", "reference", "accel")
 NATIVE_MEMBER = "native.o"
+ACCEL_MEMBER = "program.snnx"
+ACCEL_BATCH = 64  # images the accel simulator runs at once (its packet buffers grow with T × batch)
 
 
 @dataclass
@@ -61,6 +63,8 @@ class Settings:
     msat: dict | None = None  # MSAT hyperparameter overrides (see substitute-neurons)
     spike_confidence: bool = False
     adaptive: dict | None = None  # how the exit threshold was calibrated (see calibrate_exits)
+    input_scale: float | None = None  # accel: the real value of one unit of the int8 input
+    chip: dict | None = None  # accel: the chip configuration (None: the built-in default)
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -81,6 +85,7 @@ class Program:
         self.notes = notes or {}
         self.native = native  # object code loaded from an artifact (used if built for this host)
         self._network = None
+        self._accel: dict[int, object] = {}  # T → AccelBuild
 
     @property
     def latency_steps(self) -> int:
@@ -91,21 +96,50 @@ class Program:
             engine: str | None = None, trace: bool = False) -> SimResult:  # fmt: skip
         """Simulate on a batch; returns logits, per-sample steps, spike and SOP counts.
 
-        `engine`: "native" (the cpu target's compiled code; the default for cpu programs) or
-        "reference" (the numpy simulator; the default for accel programs until that target
-        lands). `record`: neuron layers whose spike trains come back in result.records;
+        `engine`: "native" (the cpu target's compiled code; the default for cpu programs),
+        "accel" (the accelerator simulator running the program's instruction streams; the
+        default for accel programs; cycles and energy in result.hardware) or "reference" (the
+        numpy simulator of the float network). `record`: neuron layers whose spike trains come back in result.records;
         `trace`: the readout's per-step estimates come back in result.trace (B, T, K).
         """
         name = self.graph.inputs[0]
         x = check_data(np.asarray(x), self.graph.type(name), "input")
         steps = timesteps or self.settings.timesteps
         latency = latency_steps(self.graph, self.settings.neuron, steps, self.settings.pipelined)
-        engine = engine or ("native" if self.settings.target == "cpu" else "reference")
+        engine = engine or ("native" if self.settings.target == "cpu" else "accel")
         if engine not in ENGINES:
             raise UsageError(f"engine must be one of {ENGINES}, got {engine!r}")
+        if engine == "accel":
+            return self._run_accel(x, steps, record, trace)
         if engine == "native":
             return self.network().run(x, steps, latency, threads, record, trace)
         return simulate(self.graph, x, steps, latency, record=record, trace=trace)
+
+    def accel(self, timesteps: int | None = None):
+        """The accel back end's output for T steps (quantized network, placement, program)."""
+        from snnc.targets.accel import build
+        from snnc.targets.accel.config import config_from_stored
+
+        steps = timesteps or self.settings.timesteps
+        if steps not in self._accel:
+            scale = self.settings.input_scale
+            if scale is None:
+                from snnc.targets.accel import input_scale
+
+                scale = input_scale(None)
+            self._accel[steps] = build(self.graph, steps, scale, config_from_stored(self.settings.chip))
+        return self._accel[steps]
+
+    def _run_accel(self, x, steps: int, record, trace: bool) -> SimResult:
+        from snnc.runtime.accel import simulate_accel
+
+        if record:
+            raise UsageError("--record is not available on the accel simulator")
+        program = self.accel(steps).program
+        result = SimResult([], np.zeros(0, np.int64))
+        for start in range(0, len(x), ACCEL_BATCH):
+            result = result.merge(simulate_accel(program, x[start : start + ACCEL_BATCH], trace=trace))
+        return result
 
     def calibrate_exits(
         self,
@@ -127,6 +161,7 @@ class Program:
         """The graph changed: compile again on the next native run."""
         self._network = None
         self.native = None
+        self._accel = {}
 
     def network(self, cache: ObjectCache | None = None) -> CompiledNetwork:
         """The compiled native code, built on first use (or taken from the object cache)."""
@@ -156,8 +191,17 @@ class Program:
             archive.writestr("graph.ir", print_graph(self.graph))
             if "native" in manifest:
                 archive.writestr(NATIVE_MEMBER, native.code)
+            if self.settings.target == "accel":
+                archive.writestr(ACCEL_MEMBER, self.accel_binary())
         write_atomically(path, buffer.getvalue())
         return path
+
+
+    def accel_binary(self) -> bytes:
+        """The .snnx program file of an accel program."""
+        from snnc.targets.accel import encode_program
+
+        return encode_program(self.accel().program)
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -232,8 +276,10 @@ def compile(
     input_shapes: dict | None = None,
     msat: dict | None = None,
     spike_confidence: bool = False,
+    chip=None,
 ) -> Program:
-    """Compile an ONNX model (path, bytes, ModelProto) or an IR Graph into an SNN Program."""
+    """Compile an ONNX model (path, bytes, ModelProto) or an IR Graph into an SNN Program.
+    `chip`: the accel target's ChipConfig (default: the built-in one)."""
     graph = model.copy() if isinstance(model, Graph) else import_onnx(model, input_shapes)
     check_finite_weights(graph)
     if calibration is not None:
@@ -252,7 +298,16 @@ def compile(
     )  # fmt: skip
     ctx = PassContext(calibration=calibration, timesteps=settings.timesteps)
     PassManager(pipeline, print_ir_after=print_ir_after).run(graph, ctx)
-    return Program(graph, settings, ctx.notes)
+    program = Program(graph, settings, ctx.notes)
+    if target == "accel":
+        from snnc.targets.accel import input_scale
+
+        settings.input_scale = input_scale(calibration)
+        settings.chip = None if chip is None else chip.to_dict()
+        build = program.accel()  # quantize, map and emit now: a model that does not fit fails here
+        program.notes["accel"] = [f"{len(build.slices)} of {build.config.cores} cores, input scale "
+                                  f"{settings.input_scale:.6g} per unit"]  # fmt: skip
+    return program
 
 
 def check_finite_weights(graph: Graph) -> None:

@@ -50,6 +50,8 @@ def program_report(program, result=None) -> dict:
     }
     if result is not None and result.samples:
         report["activity"] = activity(result, report["ann_macs_per_image"])
+        if result.hardware is not None:
+            report["accel"] = result.hardware.summary()
     return report
 
 
@@ -95,7 +97,21 @@ def render_report(report: dict) -> str:
             f"(ANN {energy['ann'] / 1e6:.3f} µJ, ratio {energy['snn_over_ann']:.3f}); "
             f"latency {act['latency_steps_mean']:.1f} steps on average, p95 {act['latency_steps_p95']:.0f}"
         )
+    if "accel" in report:
+        lines += render_accel(report["accel"])
     for pass_name, notes in report["notes"].items():
         for note in notes:
             lines.append(f"[{pass_name}] {note}")
     return "\n".join(lines)
+
+
+def render_accel(summary: dict) -> list[str]:
+    """The accel simulator's figures per image, for people."""
+    breakdown = ", ".join(f"{k} {v:.3g}" for k, v in summary["energy_breakdown_uj"].items())
+    return [
+        f"accelerator ({summary['cores']} cores): {summary['cycles']:,.0f} cycles per image "
+        f"(p95 {summary['cycles_p95']:,.0f}; {summary['cycles_unpipelined']:,.0f} without pipelining), "
+        f"{summary['latency_us']:,.1f} µs; streaming {summary['images_per_s_streaming']:,.0f} images/s",
+        f"energy {summary['energy_uj']:.2f} µJ per image ({breakdown}); the ANN on the same chip "
+        f"{summary['ann_energy_uj']:.2f} µJ: SNN/ANN {summary['snn_ann_energy_ratio']:.2f}",
+    ]

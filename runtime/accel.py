@@ -1,0 +1,446 @@
+"""The accelerator simulator: executes a program's instruction streams (docs/isa.md) core by core.
+
+Functionally it is bit-exact with the fixed-point reference (runtime/fixed.py), which the tests
+check image for image. It takes nothing from the QNet: weights come out of each core's weight
+SRAM image, filled by LDW from the WGTS section, parameters out of PARM by LDP, and every
+computation is an instruction of the core's program, in its slot window.
+
+Cores run in the program's (topological) order, each through all its slots: the network is
+feed-forward, so a core's slot s needs only its producers' slots ≤ s, which have run. Spike
+packets land in per-layer buffers indexed by step, which is also how a delayed shortcut is
+served. Cycles and energy are counted per core, slot and sample (the cost model of
+docs/accel.md), and cut at each sample's exit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from snnc.runtime import adaptive
+from snnc.runtime.fixed import fan_out_of, gate_pool, max_pool_int, quantize_input, sum_pool, synapse_current
+from snnc.runtime.snn import SimResult
+from snnc.targets.accel.binary import AccelProgram
+from snnc.targets.accel.config import ChipConfig, config_from_stored
+from snnc.targets.accel.qnet import QNet, QSynapse
+
+from snnc.errors import FileError
+
+ENERGY_KINDS = ("synaptic_adds", "macs", "neuron_updates", "weight_sram", "state_sram", "noc", "static")
+
+
+@dataclass
+class AccelResult:
+    """The hardware side of a simulation (SimResult.hardware): per sample, cycles and energy."""
+
+    cycles: np.ndarray  # latency, pipelined (the program's barrier-per-slot schedule)
+    cycles_sequential: np.ndarray  # latency if layers did not overlap
+    interval: np.ndarray  # cycles between images streaming through the pipeline
+    energy: dict[str, np.ndarray]  # pJ per sample, by kind
+    ann_energy: dict[str, float]  # pJ per sample of the same network as an ANN on MAC lanes
+    sram_bytes: dict[str, np.ndarray]  # per sample: weight reads, state reads, state writes
+    packets: np.ndarray
+    clock_mhz: float
+    cores: int
+    seconds: float = 0.0
+    sops_simulated: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def merge(self, other: AccelResult) -> AccelResult:
+        """Results of consecutive batches as one (per-sample arrays joined, totals added)."""
+        join = np.concatenate
+        return AccelResult(
+            join([self.cycles, other.cycles]), join([self.cycles_sequential, other.cycles_sequential]),
+            join([self.interval, other.interval]), {k: join([v, other.energy[k]]) for k, v in self.energy.items()},
+            self.ann_energy, {k: join([v, other.sram_bytes[k]]) for k, v in self.sram_bytes.items()},
+            join([self.packets, other.packets]), self.clock_mhz, self.cores, self.seconds + other.seconds,
+            self.sops_simulated + other.sops_simulated,
+        )  # fmt: skip
+
+    def summary(self) -> dict:
+        """Means per image (and p95 latency) for reports and BENCHMARKS."""
+        snn = float(sum(v.mean() for v in self.energy.values()))
+        ann = float(sum(self.ann_energy.values()))
+        us = 1.0 / self.clock_mhz
+        return {
+            "images": len(self.cycles),
+            "cores": self.cores,
+            "cycles": float(self.cycles.mean()),
+            "cycles_p95": float(np.percentile(self.cycles, 95)),
+            "latency_us": float(self.cycles.mean()) * us,
+            "cycles_unpipelined": float(self.cycles_sequential.mean()),
+            "images_per_s_streaming": self.clock_mhz * 1e6 / float(self.interval.mean()),
+            "energy_uj": snn * 1e-6,
+            "energy_breakdown_uj": {k: float(v.mean()) * 1e-6 for k, v in self.energy.items()},
+            "ann_energy_uj": ann * 1e-6,
+            "snn_ann_energy_ratio": snn / ann if ann else float("nan"),
+            "sram_bytes": {k: float(v.mean()) for k, v in self.sram_bytes.items()},
+            "packets": float(self.packets.mean()),
+            "sim_sops_per_s": self.sops_simulated / self.seconds if self.seconds else float("nan"),
+        }
+
+
+def program_config(program: AccelProgram, config: ChipConfig | None) -> ChipConfig:
+    """The chip a program runs on: the one it was built for; a different `config` is an error."""
+    built_for = config_from_stored(program.meta["chip"])
+    if built_for.hash() != program.config_hash:
+        raise FileError("the program's configuration does not match its header hash: the file is corrupted")
+    if config is not None and config.hash() != program.config_hash:
+        raise FileError(f"the program was built for chip configuration {program.config_hash.hex()}, not for the "
+                        f"given one ({config.hash().hex()}): compile it again with that --config")  # fmt: skip
+    return built_for
+
+
+def simulate_accel(program: AccelProgram, x: np.ndarray, config: ChipConfig | None = None,
+                   trace: bool = False) -> SimResult:  # fmt: skip
+    """Run the program on a batch of float inputs (quantized by the chip's input scale); the
+    cycles and energy come back in result.hardware."""
+    chip = program_config(program, config)
+    started = time.perf_counter()
+    result = _Machine(program, chip, len(x)).run(x, trace)
+    result.hardware.seconds = time.perf_counter() - started
+    return result
+
+
+class _Machine:
+    def __init__(self, program: AccelProgram, chip: ChipConfig, batch: int) -> None:
+        self.program = program
+        self.meta = program.meta
+        self.chip = chip
+        self.T = self.meta["timesteps"]
+        self.S = self.meta["slots"]
+        self.B = batch
+        self.ilif = self.meta["model"] == "ilif"
+        self.packets: dict[str, np.ndarray] = {}  # layer → (T, B, C, ...) spikes by step
+        self.pooled: dict[tuple[int, int], np.ndarray] = {}  # (layer, synapse) → pooled events
+        self.readout_values: list[np.ndarray] = []  # READ rate/bits per step: (B, K) pieces
+        self.offset = None
+        self.exits = np.full(batch, self.T - 1, dtype=np.int64)
+        self.step_spikes: dict[str, np.ndarray] = {}
+        self.step_sops: dict[str, np.ndarray] = {}
+        self.cycles = np.zeros((len(self.meta["cores"]), self.S, batch), dtype=np.int64)
+        self.ops = {k: np.zeros((self.S, batch)) for k in ("sops", "macs", "neuron_ops", "hops", "packets")}
+        self.macs: dict[str, int] = {}
+
+    # -- the run ----------------------------------------------------------------------------------
+    def run(self, x: np.ndarray, trace: bool) -> SimResult:
+        name = self.meta["input"]["name"]
+        shape = tuple(self.meta["input"]["shape"])
+        qnet_stub = QNet.__new__(QNet)  # quantize_input reads only the input's shape and scale
+        qnet_stub.input_shape, qnet_stub.input_scale = shape, self.meta["input"]["scale"]
+        self.x = quantize_input(qnet_stub, x)
+        self.input_name = name
+        for index, core in enumerate(self.meta["cores"]):
+            _Core(self, index, core).run(self.program.code[index])
+        return self.finish(trace)
+
+    def record_exit(self, step: int) -> None:
+        """EXIT: the controller's confidence check on the readout's estimates after `step`."""
+        estimates = self.estimates(step + 1)
+        metric = self.meta["exit"]["metric"]
+        confident = adaptive.confidence(estimates[:, step], metric) >= np.float32(self.meta["exit"]["threshold"])
+        undecided = self.exits == self.T - 1
+        self.exits = np.where(undecided & confident & (step < self.T - 1), step, self.exits)
+
+    def estimates(self, steps: int) -> np.ndarray:
+        """(B, T, K) readout estimates from the values READ so far (rows < steps are final)."""
+        layer = self.meta["layers"][-1]
+        scale = np.asarray(layer["scale"], dtype=np.float32)
+        received = np.stack(self.readout_values[:steps])  # steps not yet read count as zero
+        currents = np.concatenate([received, np.zeros((self.T - steps, *received.shape[1:]), received.dtype)])
+        currents = currents.astype(np.float32) * scale
+        if self.ilif:
+            return adaptive.ilif_estimates(currents, self.offset.astype(np.float32) * scale, self.T)
+        weights = self.meta["exit"]["step_weights"]
+        return adaptive.rate_estimates(currents, None if weights is None else np.asarray(weights, np.float32))
+
+    def finish(self, trace: bool) -> SimResult:
+        estimates = self.estimates(self.T)
+        depth = self.meta["layers"][-1]["depth"]
+        first = (depth - 1) * self.T if self.ilif else depth - 1
+        exit_slot = first + self.exits
+        result = SimResult([estimates[np.arange(self.B), self.exits]], self.exits + 1 + (first if self.ilif else 0))
+        result.samples = self.B
+        result.trace = estimates if trace else None
+        result.macs = self.macs
+        self.cut_counts(result)
+        alive = np.arange(self.S)[:, None] <= exit_slot[None, :]  # (S, B)
+        result.hardware = self.costs(alive)
+        return result
+
+    def cut_counts(self, result: SimResult) -> None:
+        """Spike and SOP counts up to each sample's exit step, as the fixed-point reference reports them."""
+        readout = self.meta["layers"][-1]
+        window = {f"{readout['name']}#{k}" for k in range(len(readout["synapses"]))}
+        window |= {s["source"] for s in readout["synapses"]}
+        keep = np.arange(self.T)[:, None] <= self.exits[None, :]
+        for table, per_step in ((result.spikes, self.step_spikes), (result.sops, self.step_sops)):
+            for name, counts in per_step.items():
+                cut = not self.ilif or name in window
+                table[name] = int((counts * keep).sum() if cut else counts.sum())
+        for layer in self.meta["layers"]:
+            if layer["kind"] == "neuron":
+                result.neurons[layer["name"]] = int(np.prod(layer["shape"]))
+
+    # -- costs ------------------------------------------------------------------------------------
+    def costs(self, alive: np.ndarray) -> AccelResult:
+        chip, e = self.chip, self.chip.energy
+        per_slot = self.cycles * alive[None]  # (cores, S, B)
+        slot_overhead = chip.barrier_cycles + self.diameter() * chip.hop_cycles
+        cycles = per_slot.max(axis=0).sum(axis=0) + slot_overhead * alive.sum(axis=0)
+        layer_of = np.array([c["layer"] for c in self.meta["cores"]])
+        by_layer = np.stack([per_slot[layer_of == i].max(axis=0) for i in np.unique(layer_of)])  # (L, S, B)
+        sequential = by_layer.sum(axis=(0, 1)) + slot_overhead * (by_layer > 0).sum(axis=(0, 1))
+        interval = by_layer.sum(axis=1).max(axis=0) + slot_overhead * self.T
+        ops = {k: (v * alive).sum(axis=0) for k, v in self.ops.items()}
+        bits = chip.state_bits
+        w8, s8 = chip.access_pj(chip.weight_sram_kib, 8), chip.access_pj(chip.state_sram_kib, 8)
+        sw = chip.access_pj(chip.state_sram_kib, bits)
+        cores_used = len(self.meta["cores"])
+        energy = {
+            "synaptic_adds": ops["sops"] * e.pj_add32,
+            "macs": ops["macs"] * (e.pj_mul8 + e.pj_add32),
+            "neuron_updates": ops["neuron_ops"] * e.pj_add32,
+            "weight_sram": (ops["sops"] + ops["macs"]) * w8,
+            "state_sram": 2 * (ops["sops"] + ops["neuron_ops"]) * sw + ops["macs"] * s8,
+            "noc": ops["hops"] * e.pj_hop,
+            "static": e.static_mw_per_core * cores_used * 1e3 * cycles / chip.clock_mhz,
+        }
+        sram = {"weight_reads": ops["sops"] + ops["macs"], "state_reads": (ops["sops"] + ops["neuron_ops"]) * bits / 8
+                + ops["macs"], "state_writes": (ops["sops"] + ops["neuron_ops"]) * bits / 8}  # fmt: skip
+        simulated = int(sum(v.sum() for v in self.step_sops.values()))
+        return AccelResult(cycles, sequential, interval, energy, self.ann_energy(), sram, ops["packets"],
+                           chip.clock_mhz, cores_used, sops_simulated=simulated)  # fmt: skip
+
+    def diameter(self) -> int:
+        routes = [self.chip.hops(c["id"], d) for c in self.meta["cores"] for d in c["consumers"]]
+        return max(routes, default=0)
+
+    def ann_energy(self) -> dict[str, float]:
+        """The same network as an ANN on the same cores: every MAC (int8 × int8 → int32) reads
+        its weight and input from SRAM; every activation is written once, ReLU-ed and sent."""
+        chip, e = self.chip, self.chip.energy
+        macs = neurons = hops = 0.0
+        cycles = 0.0
+        for index, layer in enumerate(self.meta["layers"]):
+            layer_macs = sum(float(fan_out_of(geometry(s)).sum()) for s in layer["synapses"])
+            cores = [c for c in self.meta["cores"] if c["layer"] == index]
+            macs += layer_macs
+            count = float(np.prod(layer["shape"]))
+            neurons += count
+            hops += count * sum(self.chip.hops(c["id"], d) for c in cores for d in c["consumers"]) / len(cores)
+            cycles += math.ceil(layer_macs / len(cores) / chip.lanes)
+        bits = chip.state_bits
+        return {
+            "macs": macs * (e.pj_mul8 + e.pj_add32),
+            "neuron_updates": neurons * e.pj_add32,
+            "weight_sram": macs * chip.access_pj(chip.weight_sram_kib, 8),
+            "state_sram": macs * chip.access_pj(chip.state_sram_kib, 8)
+            + 2 * neurons * chip.access_pj(chip.state_sram_kib, bits),
+            "noc": hops * e.pj_hop,
+            "static": e.static_mw_per_core * len(self.meta["cores"]) * 1e3 * cycles / chip.clock_mhz,
+        }
+
+
+def geometry(entry: dict, weight: np.ndarray | None = None) -> QSynapse:
+    """A synapse's geometry from META (with placeholder weights unless `weight` is given)."""
+    fields = {k: v for k, v in entry.items() if k not in ("weight_shape", "weights")}
+    shape = entry["weight_shape"]
+    return QSynapse(weight=np.zeros(shape, np.int8) if weight is None else weight, **fields)
+
+
+class _Core:
+    """One core: its SRAM images, its registers (V, I, S) and its instruction interpreter."""
+
+    def __init__(self, machine: _Machine, index: int, core: dict) -> None:
+        self.m = machine
+        self.index = index
+        self.core = core
+        self.layer = machine.meta["layers"][core["layer"]]
+        self.m0, self.m1 = core["rows"]
+        self.rows = self.m1 - self.m0
+        self.weight_sram = np.zeros(machine.chip.weight_bytes, dtype=np.int8)
+        pre = tuple(self.layer["pre_shape"])
+        self.shape = (machine.B, self.rows, *pre[1:])
+        self.V = np.zeros(self.shape, dtype=np.int64)
+        self.I = np.zeros(self.shape, dtype=np.int64)
+        self.S = np.zeros(self.shape, dtype=np.int64)
+        self.spikes = None
+        self.lanes = machine.chip.lanes
+
+    def run(self, code) -> None:
+        body = [i for i in code if i.count and i.op not in ("SYNC", "NOP")]
+        for instruction in code:
+            if instruction.count == 0:
+                self.execute(instruction, 0)
+        slots = sorted({s for i in body for s in range(i.first, min(i.first + i.count, self.m.S))})
+        for slot in slots:
+            for instruction in body:
+                if instruction.active(slot):
+                    self.execute(instruction, slot)
+
+    def charge(self, slot: int, cycles) -> None:
+        self.m.cycles[self.index, slot] += cycles
+
+    def neuron_op(self, slot: int, count: int | None = None) -> None:
+        count = self.V[0].size if count is None else count
+        self.m.ops["neuron_ops"][slot] += count
+        self.charge(slot, math.ceil(count / self.lanes))
+
+    def channel(self, values) -> np.ndarray:
+        return np.asarray(values, dtype=np.int64)[self.m0 : self.m1].reshape((1, -1) + (1,) * (len(self.shape) - 2))
+
+    def execute(self, instruction, slot: int) -> None:
+        getattr(self, f"op_{instruction.op.lower()}")(instruction, slot)
+
+    # -- load-time --------------------------------------------------------------------------------
+    def op_ldw(self, instruction, slot) -> None:
+        d = self.core["descriptors"][instruction.operand("syn")]
+        if d["sram"] + d["bytes"] > len(self.weight_sram):
+            raise FileError(f"core {self.core['id']}: LDW past the end of weight SRAM")
+        self.weight_sram[d["sram"] : d["sram"] + d["bytes"]] = self.m.program.weights[
+            d["offset"] : d["offset"] + d["bytes"]
+        ]
+
+    def op_ldp(self, instruction, slot) -> None:
+        start, channels = self.layer["params"], self.layer["pre_shape"][0]
+        block = self.m.program.params[start : start + 3 * channels]
+        self.theta, self.bias, self.v0 = (self.channel(block[i * channels : (i + 1) * channels]) for i in range(3))
+
+    def op_halt(self, instruction, slot) -> None:
+        pass
+
+    def op_nop(self, instruction, slot) -> None:
+        pass
+
+    # -- per sample -------------------------------------------------------------------------------
+    def synapse(self, k: int) -> QSynapse:
+        d = self.core["descriptors"][k]
+        entry = self.layer["synapses"][d["synapse"]]
+        data = self.weight_sram[d["sram"] : d["sram"] + d["bytes"]]
+        return geometry(entry, data.reshape(self.rows, *entry["weight_shape"][1:]))
+
+    def op_init(self, instruction, slot) -> None:
+        rate_neuron = self.layer["kind"] == "neuron" and not self.m.ilif
+        self.V[...] = self.v0 if rate_neuron else 0
+        self.I[...] = 0
+        self.S[...] = 0
+        self.neuron_op(slot)
+
+    def op_mac(self, instruction, slot) -> None:
+        k = instruction.operand("syn")
+        synapse = self.synapse(k)
+        self.S += synapse_current(synapse, self.m.x, slice(self.m0, self.m1), synapse.weight)
+        macs = int(fan_out_of(synapse, slice(0, self.rows)).sum())
+        self.m.macs[f"{self.layer['name']}#{k}"] = self.m.macs.get(f"{self.layer['name']}#{k}", 0) + macs * self.m.B
+        self.m.ops["macs"][slot] += macs
+        self.charge(slot, math.ceil(macs / self.lanes))
+
+    def events(self, k: int) -> np.ndarray:
+        """(T, B, *pooled) events of synapse k, from the packet buffer through the pool stage."""
+        key = (self.core["layer"], k)
+        if key not in self.m.pooled:
+            entry = self.layer["synapses"][k]
+            spikes = self.m.packets[entry["source"]]
+            if entry["pool"] == "avg":
+                flat = spikes.reshape(-1, *spikes.shape[2:])
+                pooled = sum_pool(flat, entry["pool_kernel"], entry["pool_strides"])
+                self.m.pooled[key] = pooled.reshape(*spikes.shape[:2], *pooled.shape[1:])
+            elif entry["pool"] == "gate":
+                self.m.pooled[key] = gate_pool(spikes, entry["pool_kernel"], entry["pool_strides"])
+            else:
+                self.m.pooled[key] = spikes
+        return self.m.pooled[key]
+
+    def op_acc(self, instruction, slot) -> None:
+        k = instruction.operand("syn")
+        step = slot - instruction.first
+        synapse = self.synapse(k)
+        events = self.events(k)[step]
+        self.I += synapse_current(synapse, events, slice(self.m0, self.m1), synapse.weight)
+        fan_out = fan_out_of(geometry(self.layer["synapses"][k]), slice(self.m0, self.m1)).reshape(-1)
+        flat = events.reshape(self.m.B, -1).astype(np.float64)
+        sops = np.rint(flat @ fan_out).astype(np.int64)
+        per_event = fan_out if synapse.kind == "identity" else fan_out // self.rows * math.ceil(self.rows / self.lanes)
+        self.m.ops["sops"][slot] += sops
+        self.charge(slot, np.rint(flat @ per_event).astype(np.int64))
+        key = f"{self.layer['name']}#{k}"
+        table = self.m.step_sops.setdefault(key, np.zeros((self.m.T, self.m.B), dtype=np.int64))
+        table[step] += sops
+
+    def op_integ(self, instruction, slot) -> None:
+        if instruction.operand("mode") == "horner":
+            self.V = (self.V << 1) + self.I
+        else:
+            self.V += self.I + self.S + self.bias
+        self.I[...] = 0
+        self.neuron_op(slot)
+
+    def op_pool(self, instruction, slot) -> None:
+        self.neuron_op(slot)
+        self.V = max_pool_int(self.V, self.layer["pool_kernel"], self.layer["pool_strides"])
+
+    def op_adds(self, instruction, slot) -> None:
+        self.V = self.V + (self.S << self.m.T)
+        self.neuron_op(slot)
+
+    def op_bias(self, instruction, slot) -> None:
+        self.V = self.V + (self.bias << self.m.T) + self.v0
+        self.neuron_op(slot)
+
+    def op_fire(self, instruction, slot) -> None:
+        fired = self.V >= self.theta
+        if instruction.operand("reset") == "subtract":
+            self.V -= fired * self.theta
+        else:
+            self.V[fired] = 0
+        self.spikes = fired
+        self.neuron_op(slot, 2 * self.V[0].size)  # compare, then subtract
+
+    def op_emit(self, instruction, slot) -> None:
+        high = self.theta << self.m.T
+        self.V <<= 1
+        fired = self.V >= high
+        self.V -= fired * high
+        self.spikes = fired
+        self.neuron_op(slot, 3 * self.V[0].size)  # shift, compare, subtract
+
+    def op_send(self, instruction, slot) -> None:
+        step = slot - instruction.first
+        name = self.layer["name"]
+        if name not in self.m.packets:
+            self.m.packets[name] = np.zeros((self.m.T, self.m.B, *self.layer["shape"]), dtype=np.uint8)
+        self.m.packets[name][step, :, self.m0 : self.m1] = self.spikes
+        count = self.spikes.reshape(self.m.B, -1).sum(axis=1)
+        spikes = self.m.step_spikes.setdefault(name, np.zeros((self.m.T, self.m.B), dtype=np.int64))
+        spikes[step] += count
+        consumers = self.core["consumers"]
+        self.m.ops["packets"][slot] += count * len(consumers)
+        self.m.ops["hops"][slot] += count * sum(self.m.chip.hops(self.core["id"], d) for d in consumers)
+        self.charge(slot, count * len(consumers))
+
+    def op_read(self, instruction, slot) -> None:
+        mode = instruction.operand("mode")
+        if mode == "offset":
+            self.m.offset = self.piece(self.m.offset, (self.S + self.bias) << self.m.T)
+            return
+        step = slot - instruction.first
+        value = self.I + self.S + self.bias if mode == "rate" else self.I.copy()
+        if len(self.m.readout_values) <= step:
+            self.m.readout_values.append(None)
+        self.m.readout_values[step] = self.piece(self.m.readout_values[step], value)
+        self.I[...] = 0
+        self.neuron_op(slot)
+
+    def piece(self, whole, part: np.ndarray) -> np.ndarray:
+        """Write this core's rows of a readout value into the full (B, K) vector."""
+        if whole is None:
+            whole = np.zeros((self.m.B, self.layer["shape"][0]), dtype=np.int64)
+        whole[:, self.m0 : self.m1] = part.reshape(self.m.B, self.rows)
+        return whole
+
+    def op_exit(self, instruction, slot) -> None:
+        self.m.record_exit(slot - instruction.first)
+        self.charge(slot, self.m.chip.exit_cycles)

@@ -1,0 +1,268 @@
+"""The fixed-point reference: the integer semantics of a quantized network (targets/accel/qnet.py).
+
+This is the oracle of the accelerator's simulator, as runtime/snn.py is the oracle of the
+float engines: it runs a QNet layer by layer on whole tensors, in int64, with no notion of
+cores, slices, packets or cycles. Integer sums go through float64 matrix products, which are
+exact below 2^53 (int8 weights times event counts stay far below).
+
+The primitives here (`int_conv`, `pool_events`, `synapse_current`, `fan_out_of`) are the
+accelerator's datapath; runtime/accel.py applies them to the slice of a layer each core holds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from snnc.runtime import adaptive
+from snnc.runtime.ann import pad_spatial, sliding_windows
+from snnc.runtime.snn import SimResult, check_recordable
+from snnc.targets.accel.qnet import QLayer, QNet, QSynapse
+
+from snnc.errors import DataError
+
+INPUT_MAX = 127
+
+
+def quantize_input(qnet: QNet, x: np.ndarray) -> np.ndarray:
+    """The int8 input the chip receives: round(x / s_in), clipped to ±127."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape[1:] != qnet.input_shape:
+        raise DataError(f"input of shape {x.shape[1:]} per sample; the program takes {qnet.input_shape}")
+    return np.clip(np.round(x / qnet.input_scale), -INPUT_MAX, INPUT_MAX).astype(np.int64)
+
+
+# -- the datapath ---------------------------------------------------------------------------------
+COLUMNS_BUDGET = 16 * 2**20  # float64 im2col elements at once; larger batches are split
+
+
+def int_conv(x: np.ndarray, weight: np.ndarray, strides, pads, dilations) -> np.ndarray:
+    """(N, C, H, W) integers * (M, C, kh, kw) → (N, M, H', W') int64, no bias."""
+    per_sample = x[0].size * int(np.prod(weight.shape[2:])) // int(np.prod(strides))
+    chunk = max(1, COLUMNS_BUDGET // max(per_sample, 1))
+    if len(x) > chunk:
+        parts = [int_conv(x[i : i + chunk], weight, strides, pads, dilations) for i in range(0, len(x), chunk)]
+        return np.concatenate(parts)
+    dtype = exact_dtype(x, weight)
+    windows = sliding_windows(pad_spatial(x.astype(dtype), pads, 0.0), weight.shape[2:], strides, dilations)
+    n, channels, height, width = windows.shape[:4]
+    cols = np.moveaxis(windows, 1, 3).reshape(n, height * width, -1)  # (N, positions, C·kh·kw)
+    out = np.matmul(cols, weight.astype(dtype).reshape(len(weight), -1).T)  # (N, positions, M)
+    return np.rint(np.moveaxis(out, 2, 1)).astype(np.int64).reshape(n, len(weight), height, width)
+
+
+def exact_dtype(x: np.ndarray, weight: np.ndarray):
+    """float32 when every partial sum is an integer below 2^24 (exact), else float64."""
+    largest = float(np.abs(x).max(initial=0)) * float(
+        np.abs(weight.astype(np.int64)).reshape(len(weight), -1).sum(1).max(initial=0)
+    )
+    return np.float32 if largest < 2**24 else np.float64
+
+
+def sum_pool(x: np.ndarray, kernel, strides) -> np.ndarray:
+    windows = sliding_windows(x, kernel, strides, (1, 1))
+    return windows.sum(axis=(-2, -1), dtype=np.int64)
+
+
+def pool_events(synapse: QSynapse, spikes: np.ndarray) -> np.ndarray:
+    """(T, B, *source) spikes → (T, B, *pooled) events the synapse's weights see."""
+    if synapse.pool is None:
+        return spikes
+    steps, batch = spikes.shape[:2]
+    flat = spikes.reshape(steps * batch, *spikes.shape[2:])
+    if synapse.pool == "avg":
+        return sum_pool(flat, synapse.pool_kernel, synapse.pool_strides).reshape(steps, batch, *synapse.pooled_shape)
+    return gate_pool(spikes, synapse.pool_kernel, synapse.pool_strides)
+
+
+def gate_pool(spikes: np.ndarray, kernel, strides) -> np.ndarray:
+    """Per window and step, the spike of the input with the highest count so far (ties: the first)."""
+    counts = np.zeros(spikes.shape[1:], dtype=np.int64)
+    out = []
+    for step in spikes:
+        counts += step != 0
+        windows = sliding_windows(counts, kernel, strides, (1, 1))
+        winner = windows.reshape(*windows.shape[:4], -1).argmax(axis=-1)[..., None]
+        values = sliding_windows(step, kernel, strides, (1, 1))
+        out.append(np.take_along_axis(values.reshape(*values.shape[:4], -1), winner, axis=-1)[..., 0])
+    return np.stack(out).astype(np.int64)
+
+
+def synapse_current(synapse: QSynapse, events: np.ndarray, rows: slice = slice(None), weight=None) -> np.ndarray:
+    """(N, *pooled) events → (N, M', ...) integer current into output channels `rows`;
+    `weight`: those rows' weights when they come from elsewhere (a core's SRAM)."""
+    weight = synapse.weight[rows] if weight is None else weight
+    if synapse.kind == "identity":
+        shape = (1, -1) + (1,) * (events.ndim - 2)
+        return events[:, rows].astype(np.int64) * weight.astype(np.int64).reshape(shape)
+    if synapse.kind == "dense":
+        flat = events.reshape(len(events), -1)
+        dtype = exact_dtype(flat, weight)
+        return np.rint(flat.astype(dtype) @ weight.astype(dtype).T).astype(np.int64)
+    return int_conv(events, weight, synapse.strides, synapse.pads, synapse.dilations)
+
+
+def fan_out_of(synapse: QSynapse, rows: slice = slice(None)) -> np.ndarray:
+    """Per pooled input position, the synaptic operations one event there triggers (into `rows`)."""
+    out_channels = len(range(*rows.indices(synapse.weight.shape[0])))
+    pooled = synapse.pooled_shape
+    if synapse.kind == "identity":
+        ones = np.zeros(pooled, dtype=np.int64)
+        ones[rows] = 1
+        return ones
+    if synapse.kind == "dense":
+        return np.full(pooled, out_channels, dtype=np.int64)
+    covered = []
+    for axis, size in enumerate(pooled[1:]):
+        count = np.zeros(size, dtype=np.int64)
+        kernel, stride, dilation = synapse.weight.shape[2 + axis], synapse.strides[axis], synapse.dilations[axis]
+        out_size = (size + synapse.pads[axis] + synapse.pads[axis + 2] - (kernel - 1) * dilation - 1) // stride + 1
+        for k in range(kernel):
+            positions = np.arange(out_size) * stride + k * dilation - synapse.pads[axis]
+            np.add.at(count, positions[(positions >= 0) & (positions < size)], 1)
+        covered.append(count)
+    return np.broadcast_to(np.multiply.outer(covered[0], covered[1]) * out_channels, pooled)
+
+
+def max_pool_int(x: np.ndarray, kernel, strides) -> np.ndarray:
+    return sliding_windows(x, kernel, strides, (1, 1)).max(axis=(-2, -1))
+
+
+# -- the network ----------------------------------------------------------------------------------
+def simulate_fixed(qnet: QNet, x: np.ndarray, record=(), trace: bool = False) -> SimResult:
+    """Run the quantized network on a batch (float input, quantized here) for its T steps."""
+    check_recordable(record, [layer.name for layer in qnet.layers if layer.kind == "neuron"])
+    return _FixedRun(qnet, record, trace).run(quantize_input(qnet, x))
+
+
+class _FixedRun:
+    def __init__(self, qnet: QNet, record, trace: bool) -> None:
+        self.qnet = qnet
+        self.T = qnet.timesteps
+        self.record = tuple(record)
+        self.trace = trace
+        self.step_spikes: dict[str, np.ndarray] = {}
+        self.step_sops: dict[str, np.ndarray] = {}
+        self.result = SimResult([], np.zeros(0, np.int64))
+
+    def run(self, x: np.ndarray) -> SimResult:
+        spikes: dict[str, np.ndarray] = {}
+        for layer in self.qnet.layers:
+            static, per_step = self.currents(layer, x, spikes)
+            if layer.kind == "readout":
+                self.readout(layer, static, per_step, len(x))
+            else:
+                spikes[layer.name] = self.fire(layer, static, per_step)
+        return self.result
+
+    def currents(self, layer: QLayer, x, spikes) -> tuple[np.ndarray, np.ndarray]:
+        """(static current (B, *pre) from the input, per-step current (T, B, *pre) from spikes)."""
+        batch = len(x)
+        static = np.zeros((batch, *layer.pre_shape), dtype=np.int64)
+        per_step = np.zeros((self.T, batch, *layer.pre_shape), dtype=np.int64)
+        for index, synapse in enumerate(layer.synapses):
+            key = synapse_key(layer, index)
+            if synapse.source == self.qnet.input_name:
+                static += synapse_current(synapse, x)
+                self.result.macs[key] = int(fan_out_of(synapse).sum()) * batch
+                continue
+            events = pool_events(synapse, spikes[synapse.source])
+            flat = events.reshape(self.T * batch, *events.shape[2:])
+            per_step += synapse_current(synapse, flat).reshape(per_step.shape)
+            weights = fan_out_of(synapse).reshape(-1).astype(np.float64)
+            sops = events.reshape(self.T, batch, -1).astype(np.float64) @ weights
+            self.step_sops[key] = np.rint(sops).astype(np.int64)
+        return static, per_step
+
+    def fire(self, layer: QLayer, static: np.ndarray, per_step: np.ndarray) -> np.ndarray:
+        channel = (-1,) + (1,) * (len(layer.pre_shape) - 1)
+        theta = layer.threshold.reshape(channel)
+        bias = layer.bias.reshape(channel)
+        if self.qnet.model == "ilif":
+            potential = horner(per_step) + (static << self.T)
+            if layer.pool_kernel:
+                potential = max_pool_int(potential, layer.pool_kernel, layer.pool_strides)
+            out = ilif_emit(potential + (bias << self.T) + layer.v0.reshape(channel), theta, self.T)
+        else:
+            out = if_run(per_step + static + bias, layer.v0.reshape(channel), theta, layer.reset)
+        self.step_spikes[layer.name] = out.reshape(self.T, len(out[0]), -1).sum(axis=2, dtype=np.int64)
+        self.result.neurons[layer.name] = layer.neurons
+        if layer.name in self.record:
+            self.result.records[layer.name] = np.ascontiguousarray(np.swapaxes(out, 0, 1))
+        return out
+
+    def readout(self, layer: QLayer, static, per_step, batch: int) -> None:
+        estimates = readout_estimates(self.qnet, layer, static, per_step)
+        exits = exit_steps(self.qnet, estimates)
+        self.result.outputs = [estimates[np.arange(batch), exits]]
+        self.result.steps = exits + 1 + latency_offset(self.qnet)
+        self.result.samples = batch
+        if self.trace:
+            self.result.trace = estimates
+        truncated = final_window(self.qnet) if self.qnet.model == "ilif" else None
+        for table, per in ((self.result.spikes, self.step_spikes), (self.result.sops, self.step_sops)):
+            for name, counts in per.items():
+                keep = truncated is not None and name not in truncated
+                table[name] = int(counts.sum() if keep else (counts * (np.arange(self.T)[:, None] <= exits)).sum())
+
+
+def synapse_key(layer: QLayer, index: int) -> str:
+    return f"{layer.name}#{index}"
+
+
+def horner(per_step: np.ndarray) -> np.ndarray:
+    """Σ_t 2^(T−1−t)·X_t, the iLIF accumulation V ← 2V + X_t."""
+    v = np.zeros(per_step.shape[1:], dtype=np.int64)
+    for step in per_step:
+        v = (v << 1) + step
+    return v
+
+
+def ilif_emit(potential: np.ndarray, theta: np.ndarray, timesteps: int) -> np.ndarray:
+    """T steps of V ← 2V; s = [V ≥ 2^T·Θ]; V −= s·2^T·Θ: the bits of the potential, MSB first."""
+    v = potential.copy()
+    high = theta << timesteps
+    out = np.empty((timesteps, *v.shape), dtype=np.uint8)
+    for step in range(timesteps):
+        v <<= 1
+        fired = v >= high
+        v -= fired * high
+        out[step] = fired
+    return out
+
+
+def if_run(currents: np.ndarray, v0: np.ndarray, theta: np.ndarray, reset: str) -> np.ndarray:
+    v = np.broadcast_to(v0, currents.shape[1:]).copy()
+    out = np.empty(currents.shape, dtype=np.uint8)
+    for step, current in enumerate(currents):
+        v += current
+        fired = v >= theta
+        v = v - fired * theta if reset == "subtract" else np.where(fired, 0, v)
+        out[step] = fired
+    return out
+
+
+def readout_estimates(qnet: QNet, layer: QLayer, static: np.ndarray, per_step: np.ndarray) -> np.ndarray:
+    """(B, T, K) float32 estimates from the integer readout currents (adaptive.py's formulas)."""
+    scale = layer.scale.astype(np.float32)
+    bias = layer.bias
+    if qnet.model == "ilif":
+        offset = ((static + bias) << qnet.timesteps).astype(np.float32) * scale
+        return adaptive.ilif_estimates(per_step.astype(np.float32) * scale, offset, qnet.timesteps)
+    currents = (per_step + static + bias).astype(np.float32) * scale
+    return adaptive.rate_estimates(currents, qnet.step_weights)
+
+
+def exit_steps(qnet: QNet, estimates: np.ndarray) -> np.ndarray:
+    if qnet.exit_metric is None:
+        return np.full(len(estimates), qnet.timesteps - 1, dtype=np.int64)
+    return adaptive.exit_steps(adaptive.confidence(estimates, qnet.exit_metric), qnet.exit_threshold)
+
+
+def latency_offset(qnet: QNet) -> int:
+    """Steps before the readout's first (iLIF: its window starts after D stages of T steps)."""
+    return (qnet.readout.depth - 1) * qnet.timesteps if qnet.model == "ilif" else 0
+
+
+def final_window(qnet: QNet) -> set[str]:
+    """iLIF: the counts an early exit cuts: the readout's synapses and the layers feeding them."""
+    readout = qnet.readout
+    return {synapse_key(readout, i) for i in range(len(readout.synapses))} | {s.source for s in readout.synapses}

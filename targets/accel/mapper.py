@@ -1,0 +1,143 @@
+"""map: place a QNet's layers on the chip's cores (docs/accel.md, "Mapping").
+
+A layer is split by output channel into the fewest equal slices whose weights fit one core's
+weight SRAM and whose state fits its state SRAM; slices go to cores along a serpentine walk of
+the mesh in topological order, so that a layer's cores sit next to its producers' and packet
+routes stay short. State words per slice of r channels with P positions each:
+
+    membrane V and slot current I: 2·r·P_pre;  static input current S: r·P_pre (input layers);
+    parameters (Θ, B, v0): 3·r;  gate-pool counters: the source's size per gate-pooled synapse;
+    spike output buffer: ⌈r·P / state_bits⌉.
+
+The state word must also hold the largest value a membrane can reach (bound_bits). A model
+that does not fit raises a ResourceError naming the layer, the resource, the need and the
+capacity (exit 8).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from snnc.targets.accel.config import ChipConfig
+from snnc.targets.accel.qnet import QLayer, QNet, QSynapse
+
+from snnc.errors import ResourceError
+
+
+@dataclass(frozen=True)
+class CoreSlice:
+    core: int  # the core's id on the grid (x + y·cores_x)
+    layer: int  # index in qnet.layers
+    rows: tuple[int, int]  # output channels [m0, m1)
+    weight_bytes: int
+    state_words: int
+
+
+def row_bytes(synapse: QSynapse) -> int:
+    return int(np.prod(synapse.weight.shape[1:], dtype=np.int64))
+
+
+def weight_bytes(layer: QLayer, rows: int) -> int:
+    return sum(rows * row_bytes(s) for s in layer.synapses)
+
+
+def state_words(qnet: QNet, layer: QLayer, rows: int, state_bits: int) -> int:
+    positions = int(np.prod(layer.pre_shape[1:], dtype=np.int64))
+    out_positions = int(np.prod(layer.shape[1:], dtype=np.int64))
+    static = any(s.source == qnet.input_name for s in layer.synapses)
+    words = (3 if static else 2) * rows * positions + 3 * rows
+    words += sum(int(np.prod(s.source_shape)) for s in layer.synapses if s.pool == "gate")
+    return words + math.ceil(rows * out_positions / state_bits)
+
+
+def event_bound(qnet: QNet, synapse: QSynapse) -> int:
+    """The largest value one event carries into the weights (input units, pooled spike counts)."""
+    if synapse.source == qnet.input_name:
+        return 127
+    if synapse.pool == "avg":
+        return int(np.prod(synapse.pool_kernel))
+    return 1
+
+
+def bound_bits(qnet: QNet, layer: QLayer) -> int:
+    """Bits (sign included) a membrane of this layer needs in the worst case."""
+    T = qnet.timesteps
+    per_step = np.abs(layer.bias).astype(np.float64)
+    for synapse in layer.synapses:
+        rows = np.abs(synapse.weight.astype(np.float64)).reshape(len(synapse.weight), -1).sum(axis=1)
+        per_step = per_step + rows * event_bound(qnet, synapse)
+    theta = 0 if layer.threshold is None else float(layer.threshold.max())
+    if qnet.model == "ilif":
+        largest = max(float(per_step.max()) * 2**T + 2**T * theta, theta * 2 ** (T + 1))
+    else:
+        largest = float(per_step.max()) * T + theta
+    return int(math.ceil(math.log2(largest + 1))) + 1
+
+
+def split(qnet: QNet, layer: QLayer, config: ChipConfig) -> int:
+    """The fewest slices of this layer that fit a core."""
+    channels = layer.pre_shape[0]
+    needed = bound_bits(qnet, layer)
+    if needed > config.state_bits:
+        raise ResourceError(f"layer {layer.name!r}: state word: its membranes need {needed} bits at "
+                            f"T = {qnet.timesteps}, the chip has {config.state_bits}-bit state words")  # fmt: skip
+    one_weights, one_state = weight_bytes(layer, 1), state_words(qnet, layer, 1, config.state_bits)
+    if one_weights > config.weight_bytes:
+        raise ResourceError(f"layer {layer.name!r}: weight SRAM: one output channel needs {one_weights} bytes, "
+                            f"a core has {config.weight_bytes}")  # fmt: skip
+    if one_state > config.state_words:
+        raise ResourceError(f"layer {layer.name!r}: state SRAM: one output channel needs {one_state} words, "
+                            f"a core has {config.state_words}")  # fmt: skip
+    for slices in range(1, channels + 1):
+        rows = math.ceil(channels / slices)
+        if (weight_bytes(layer, rows) <= config.weight_bytes
+                and state_words(qnet, layer, rows, config.state_bits) <= config.state_words):  # fmt: skip
+            return math.ceil(channels / rows)
+    return channels
+
+
+def serpentine(config: ChipConfig) -> list[int]:
+    """Core ids in boustrophedon order: along row 0, back along row 1, ..."""
+    order = []
+    for y in range(config.cores_y):
+        xs = range(config.cores_x) if y % 2 == 0 else range(config.cores_x - 1, -1, -1)
+        order += [x + y * config.cores_x for x in xs]
+    return order
+
+
+def place(qnet: QNet, config: ChipConfig) -> list[CoreSlice]:
+    """Split every layer and give each slice a core; a ResourceError when cores run out."""
+    plan = [(index, split(qnet, layer, config)) for index, layer in enumerate(qnet.layers)]
+    needed = sum(n for _, n in plan)
+    if needed > config.cores:
+        worst = sorted(plan, key=lambda p: -p[1])[:3]
+        detail = ", ".join(f"{qnet.layers[i].name!r}: {n}" for i, n in worst)
+        raise ResourceError(f"cores: the model needs {needed} cores ({detail}, ...), the chip has {config.cores} "
+                            f"({config.cores_x}×{config.cores_y})")  # fmt: skip
+    walk = iter(serpentine(config))
+    slices = []
+    for index, count in plan:
+        layer = qnet.layers[index]
+        channels = layer.pre_shape[0]
+        rows = math.ceil(channels / count)
+        for start in range(0, channels, rows):
+            stop = min(channels, start + rows)
+            slices.append(CoreSlice(next(walk), index, (start, stop), weight_bytes(layer, stop - start),
+                                    state_words(qnet, layer, stop - start, config.state_bits)))  # fmt: skip
+    return slices
+
+
+def resource_table(qnet: QNet, slices: list[CoreSlice], config: ChipConfig) -> list[dict]:
+    """Per layer: cores, the largest slice's weight and state use against one core's capacity."""
+    table = []
+    for index, layer in enumerate(qnet.layers):
+        mine = [s for s in slices if s.layer == index]
+        table.append({
+            "layer": layer.name, "kind": layer.kind, "cores": len(mine), "channels": layer.pre_shape[0],
+            "weight_bytes": max(s.weight_bytes for s in mine), "weight_capacity": config.weight_bytes,
+            "state_words": max(s.state_words for s in mine), "state_capacity": config.state_words,
+            "state_bits_needed": bound_bits(qnet, layer), "state_bits": config.state_bits,
+        })  # fmt: skip
+    return table

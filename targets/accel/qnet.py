@@ -1,0 +1,188 @@
+"""The quantized network: the accelerator's view of an SNN, in integers (docs/accel.md, "Numbers").
+
+A `QNet` is a list of `QLayer`s in topological order. A layer is a neuron layer (or the
+readout) and the `QSynapse`s that feed it, one per incoming path. All values are integers in
+the layer's own unit: output channel m of layer j counts in steps of `scale[m]` (the real
+value of one unit), weights are int8, and threshold, bias and initial membrane are integers
+in the same unit. A synapse reads a source (a neuron layer's spikes, or the quantized network
+input), optionally through a pooling stage, and is a convolution, a dense layer, or an
+identity (a residual shortcut: one weight per channel).
+
+Semantics (the fixed-point reference, runtime/fixed.py, is their definition):
+    rate coding (IF):  I_t = Σ_syn W·events_t + B;  V += I_t;  s = [V ≥ Θ];  V −= s·Θ (or V = 0)
+    iLIF:              P = Σ_syn Σ_t 2^(T−1−t)·W·events_t (+ 2^T·W·x for the input) → max-pool
+                       (if any) → + 2^T·B + v0;  T times: V ← 2V; s = [V ≥ 2^T·Θ]; V −= s·2^T·Θ
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.errors import IRError
+
+SYNAPSE_KINDS = ("conv", "dense", "identity")
+POOLS = (None, "avg", "gate")
+MODELS = ("if", "ilif")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise IRError(message)
+
+
+def _ints(value, what: str, dtype=np.int64) -> np.ndarray:
+    array = np.asarray(value)
+    _require(array.dtype.kind in "iu" or (array.dtype.kind == "f" and np.all(array == np.round(array))),
+             f"{what} must be integers")  # fmt: skip
+    return array.astype(dtype)
+
+
+@dataclass(eq=False)
+class QSynapse:
+    """One incoming path: source → [pool] → conv | dense | identity (int8 weights)."""
+
+    source: str
+    kind: str
+    weight: np.ndarray
+    source_shape: tuple
+    pool: str | None = None
+    pool_kernel: tuple = ()
+    pool_strides: tuple = ()
+    strides: tuple = ()
+    pads: tuple = ()
+    dilations: tuple = ()
+
+    def __post_init__(self) -> None:
+        _require(self.kind in SYNAPSE_KINDS, f"synapse kind must be one of {SYNAPSE_KINDS}, got {self.kind!r}")
+        _require(self.pool in POOLS, f"synapse pool must be one of {POOLS}, got {self.pool!r}")
+        self.weight = _ints(self.weight, "synapse weights", np.int8)
+        self.source_shape = tuple(int(d) for d in self.source_shape)
+        for key in ("pool_kernel", "pool_strides", "strides", "pads", "dilations"):
+            setattr(self, key, tuple(int(v) for v in getattr(self, key)))
+        expected = {"conv": 4, "dense": 2, "identity": 1}[self.kind]
+        _require(self.weight.ndim == expected, f"{self.kind} weights must be {expected}-D, got {self.weight.shape}")
+        if self.pool is not None:
+            _require(len(self.pool_kernel) == 2 and len(self.pool_strides) == 2, "pools are 2-D windows")
+
+    @property
+    def pooled_shape(self) -> tuple[int, ...]:
+        if self.pool is None:
+            return self.source_shape
+        channels, *spatial = self.source_shape
+        out = [(size - k) // s + 1 for size, k, s in zip(spatial, self.pool_kernel, self.pool_strides)]
+        return (channels, *out)
+
+
+@dataclass(eq=False)
+class QLayer:
+    """A neuron layer (kind "neuron") or the readout, with per-output-channel integer parameters."""
+
+    name: str
+    kind: str
+    shape: tuple
+    synapses: list
+    bias: np.ndarray
+    scale: np.ndarray
+    threshold: np.ndarray | None = None
+    v0: np.ndarray | None = None
+    reset: str = "subtract"
+    pool_kernel: tuple = ()  # iLIF: max-pool on the accumulated potential
+    pool_strides: tuple = ()
+    pre_shape: tuple = ()  # the potential's shape before that pool
+    depth: int = 1
+
+    def __post_init__(self) -> None:
+        _require(self.kind in ("neuron", "readout"), f"layer kind must be neuron or readout, got {self.kind!r}")
+        _require(self.reset in ("subtract", "zero"), f"reset must be subtract or zero, got {self.reset!r}")
+        self.shape = tuple(int(d) for d in self.shape)
+        self.pre_shape = tuple(int(d) for d in (self.pre_shape or self.shape))
+        self.synapses = [s if isinstance(s, QSynapse) else QSynapse(**s) for s in self.synapses]
+        _require(len(self.synapses) >= 1, f"layer {self.name!r} has no synapses")
+        channels = self.shape[0]
+        self.bias = _ints(self.bias, "bias")
+        self.scale = np.asarray(self.scale, dtype=np.float64)
+        _require(self.bias.shape == (channels,) and self.scale.shape == (channels,),
+                 f"layer {self.name!r}: bias and scale need one value per channel ({channels})")  # fmt: skip
+        _require(bool(np.all(self.scale > 0)) and bool(np.all(np.isfinite(self.scale))), "scales must be positive")
+        if self.kind == "neuron":
+            self.threshold = _ints(self.threshold, "threshold")
+            self.v0 = _ints(self.v0, "initial membrane")
+            _require(self.threshold.shape == (channels,) and bool(np.all(self.threshold >= 1)),
+                     f"layer {self.name!r}: thresholds must be integers >= 1, one per channel")  # fmt: skip
+            _require(self.v0.shape == (channels,), f"layer {self.name!r}: one initial membrane per channel")
+        self.pool_kernel = tuple(int(v) for v in self.pool_kernel)
+        self.pool_strides = tuple(int(v) for v in self.pool_strides)
+        self.depth = int(self.depth)
+
+    @property
+    def neurons(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass(eq=False)
+class QNet:
+    """The whole quantized network. `input_scale`: the real value of one unit of the int8 input."""
+
+    model: str
+    timesteps: int
+    input_name: str
+    input_shape: tuple
+    input_scale: float
+    layers: list
+    exit_metric: str | None = None
+    exit_threshold: float = 2.0
+    step_weights: np.ndarray | None = None
+    notes: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        _require(self.model in MODELS, f"the accel target runs {MODELS}, got {self.model!r}")
+        self.timesteps = int(self.timesteps)
+        self.input_shape = tuple(int(d) for d in self.input_shape)
+        self.input_scale = float(self.input_scale)
+        _require(self.input_scale > 0 and np.isfinite(self.input_scale), "input scale must be positive")
+        self.layers = [x if isinstance(x, QLayer) else QLayer(**x) for x in self.layers]
+        names = {self.input_name}
+        for layer in self.layers:
+            for synapse in layer.synapses:
+                _require(synapse.source in names, f"layer {layer.name!r} reads {synapse.source!r} before it exists")
+            names.add(layer.name)
+        _require(self.layers[-1].kind == "readout", "the last layer must be the readout")
+        if self.step_weights is not None:
+            self.step_weights = np.asarray(self.step_weights, dtype=np.float32)
+
+    def layer(self, name: str) -> QLayer:
+        return next(x for x in self.layers if x.name == name)
+
+    @property
+    def readout(self) -> QLayer:
+        return self.layers[-1]
+
+
+def to_dict(obj):
+    """Generic serialization: dataclasses to dicts, arrays to {"array", "dtype", "shape"}."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, np.ndarray):
+        return {"array": obj.ravel().tolist(), "dtype": obj.dtype.str, "shape": list(obj.shape)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+def _from_value(value):
+    if isinstance(value, dict) and set(value) == {"array", "dtype", "shape"}:
+        return np.asarray(value["array"], dtype=np.dtype(value["dtype"])).reshape(value["shape"])
+    return value
+
+
+def qnet_from_dict(data: dict) -> QNet:
+    def layer(d: dict) -> QLayer:
+        fields = {k: _from_value(v) for k, v in d.items() if k != "synapses"}
+        synapses = [QSynapse(**{k: _from_value(v) for k, v in s.items()}) for s in d["synapses"]]
+        return QLayer(synapses=synapses, **fields)
+
+    fields = {k: _from_value(v) for k, v in data.items() if k != "layers"}
+    return QNet(layers=[layer(d) for d in data["layers"]], **fields)

@@ -1,0 +1,214 @@
+"""quantize: lower a converted SNN graph to the accelerator's integer network (a QNet).
+
+Every neuron layer and the readout becomes a QLayer fed by the paths that reach it:
+
+    layer  := Neuron | Readout  of  [MaxPool (iLIF, on the potential)]  sum
+    sum    := Add(sum, sum) | Conv(path) | Gemm(path) | Neuron (identity shortcut)
+    path   := [Reshape to 1-D] [AvgPool | GlobalAvgPool | GatedMaxPool] source
+    source := Neuron | the network input
+
+A spike of a neuron with threshold θ_c delivers θ_c; a sum-pooled event of an average pool of
+k cells delivers θ_c/k; one unit of the input delivers s_in. The real weight of a path is
+therefore W_eff = W·u (u: the unit its input arrives in), and output channel m of the layer
+gets the scale s_m = max|W_eff[m, ·]| / 127 over all its paths, so that
+
+    q = round(W_eff / s_m) ∈ [−127, 127],  B = round(b / s_m),  Θ = max(1, round(θ_m / s_m)),
+    v0 = round(v_init·Θ).
+
+Anything else in the graph is an UnsupportedError naming the node: the accelerator has no
+unit for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from snnc.targets.accel.qnet import QLayer, QNet, QSynapse
+
+from snnc.errors import UnsupportedError
+from snnc.ir import ops_nn as nn
+from snnc.ir import ops_snn as snn
+from snnc.ir import ops_tensor as t
+from snnc.ir.graph import Graph
+
+WEIGHT_MAX = 127
+
+
+def input_scale(calibration: np.ndarray | None) -> float:
+    """The real value of one unit of the int8 input: max|x| / 127 over the calibration data
+    (1/127, inputs in [−1, 1], without it)."""
+    if calibration is None or not np.any(calibration):
+        return 1.0 / WEIGHT_MAX
+    return float(np.max(np.abs(calibration))) / WEIGHT_MAX
+
+
+def quantize(graph: Graph, timesteps: int, scale_in: float) -> QNet:
+    """The QNet of a converted graph (after the conversion pipeline) for T steps."""
+    neurons = [graph.op(n) for n in graph.nx.nodes if isinstance(graph.op(n), snn.Neuron)]
+    models = {op.model for op in neurons}
+    if models - {"if", "ilif"}:
+        raise UnsupportedError(
+            "the accel target runs IF and iLIF neurons; MSAT's threshold unit "
+            "(exp, log and a divider per neuron) is not modeled: use --neuron if or ilif"
+        )
+    if any(op.reset == "zero" for op in neurons) and models == {"ilif"}:
+        raise UnsupportedError("iLIF on the accel target emits with subtract reset only")
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UnsupportedError("the accel target takes one input and one output")
+    model = models.pop() if models else "if"
+    lowering = _Lowering(graph, model, scale_in)
+    layers = [lowering.layer(node) for node in graph.nodes() if isinstance(node.op, (snn.Neuron, snn.Readout))]
+    readouts = [x for x in layers if x.kind == "readout"]
+    if len(readouts) != 1 or layers[-1] is not readouts[0] or graph.outputs[0] != readouts[0].name:
+        raise UnsupportedError("the accel target needs one readout, producing the network's output")
+    readout = graph.op(readouts[0].name)
+    name = graph.inputs[0]
+    return QNet(
+        model, timesteps, name, graph.type(name).sample_shape, scale_in, layers,
+        readout.exit_metric, readout.exit_threshold if readout.exit_metric else 2.0, readout.step_weights,
+    )  # fmt: skip
+
+
+class _Lowering:
+    def __init__(self, graph: Graph, model: str, scale_in: float) -> None:
+        self.graph = graph
+        self.model = model
+        self.scale_in = scale_in
+
+    def unsupported(self, name: str, why: str) -> UnsupportedError:
+        return UnsupportedError(f"node {name!r} ({self.graph.op(name).name}): {why}")
+
+    # -- a layer --------------------------------------------------------------------------------
+    def layer(self, node) -> QLayer:
+        op = node.op
+        source = node.inputs[0]
+        pool_kernel = pool_strides = ()
+        if isinstance(self.graph.op(source), nn.MaxPool) and not isinstance(self.graph.op(source), snn.GatedMaxPool):
+            if self.model != "ilif":
+                raise self.unsupported(source, "max pooling of a rate-coded current (use --maxpool gate)")
+            pool_kernel, pool_strides = self.window(source, self.graph.op(source))
+            source = self.graph.inputs_of(source)[0]
+        terms = self.terms(source)
+        shape = self.graph.type(node.name).sample_shape
+        pre_shape = self.graph.type(source).sample_shape
+        effective = [self.effective_weight(weighted, path, pre_shape) for weighted, path in terms]
+        bias = sum((self.bias_of(weighted, pre_shape[0]) for weighted, _ in terms), np.zeros(pre_shape[0]))
+        scale = self.channel_scale(effective, op, pre_shape[0])
+        synapses = [self.synapse(weighted, path, w_eff, scale) for (weighted, path), w_eff in zip(terms, effective)]
+        fields = dict(bias=np.round(bias / scale), scale=scale, pool_kernel=pool_kernel, pool_strides=pool_strides,
+                      pre_shape=pre_shape, depth=op.depth)  # fmt: skip
+        if isinstance(op, snn.Readout):
+            return QLayer(node.name, "readout", shape, synapses, **fields)
+        theta = np.broadcast_to(op.threshold, (pre_shape[0],) + (1,) * (len(pre_shape) - 1)).reshape(pre_shape[0])
+        threshold = np.maximum(1, np.round(theta / scale))
+        return QLayer(node.name, "neuron", shape, synapses, threshold=threshold,
+                      v0=np.round(op.v_init * threshold), reset=op.reset, **fields)  # fmt: skip
+
+    def channel_scale(self, effective: list[np.ndarray], op, channels: int) -> np.ndarray:
+        largest = np.zeros(channels)
+        for w in effective:
+            largest = np.maximum(largest, np.abs(w.reshape(channels, -1)).max(axis=1))
+        if isinstance(op, snn.Neuron):  # an all-zero row: one unit per 1/127 of the threshold
+            theta = np.broadcast_to(op.threshold, (channels,) + (1,) * (op.threshold.ndim - 1)).reshape(channels)
+            fallback = theta
+        else:
+            fallback = np.ones(channels)
+        return np.where(largest > 0, largest, fallback).astype(np.float64) / WEIGHT_MAX
+
+    # -- the terms of a sum ---------------------------------------------------------------------
+    def terms(self, name: str) -> list[tuple[str | None, tuple[str, str | None, str | None]]]:
+        """[(weighted op or None for an identity shortcut, path)] that add up at `name`."""
+        op = self.graph.op(name)
+        if isinstance(op, t.Add):
+            return [term for source in self.graph.inputs_of(name) for term in self.terms(source)]
+        if isinstance(op, (nn.Conv, nn.Gemm)):
+            return [(name, self.path(self.graph.inputs_of(name)[0], name))]
+        if isinstance(op, snn.Neuron):
+            return [(None, (name, None, None))]
+        raise self.unsupported(name, "the accel target's cores sum convolutions, dense layers and shortcuts only")
+
+    def path(self, name: str, consumer: str) -> tuple[str, str | None, str | None]:
+        """(source, pool node or None, reshape node or None) from a weighted op back to its source."""
+        reshape = pool = None
+        op = self.graph.op(name)
+        if isinstance(op, t.Reshape):
+            reshape, name = name, self.graph.inputs_of(name)[0]
+            op = self.graph.op(name)
+        if isinstance(op, (nn.AvgPool, nn.GlobalAvgPool, snn.GatedMaxPool)):
+            pool, name = name, self.graph.inputs_of(name)[0]
+            op = self.graph.op(name)
+        if not isinstance(op, (snn.Neuron, t.Input)):
+            raise self.unsupported(name, f"feeds {consumer!r}; the accel target reads spikes or the input only "
+                                   "(through at most one pool and a flatten)")  # fmt: skip
+        if pool is not None and isinstance(op, t.Input):
+            raise self.unsupported(pool, "pooling the analog input is not mapped")
+        return name, pool, reshape
+
+    def window(self, name: str, op) -> tuple[tuple, tuple]:
+        """A pool's 2-D kernel and strides; padding and ceil_mode are not mapped."""
+        shape = self.graph.type(self.graph.inputs_of(name)[0]).sample_shape
+        if len(shape) != 3:
+            raise self.unsupported(name, "the accel target pools 2-D maps only")
+        if isinstance(op, nn.GlobalAvgPool) and not isinstance(op, nn.GlobalMaxPool):
+            return shape[1:], shape[1:]
+        if isinstance(op, nn.GlobalMaxPool) or any(op.pads) or getattr(op, "ceil_mode", False) \
+                or any(d != 1 for d in getattr(op, "dilations", (1, 1))):  # fmt: skip
+            raise self.unsupported(name, "pooling with padding, ceil_mode or dilation is not mapped")
+        return tuple(op.kernel), tuple(op.strides)
+
+    # -- weights --------------------------------------------------------------------------------
+    def unit(self, source: str, pool: str | None) -> tuple[np.ndarray, float]:
+        """The real value per channel of one event from `source` (through `pool`)."""
+        op = self.graph.op(source)
+        shape = self.graph.type(source).sample_shape
+        if isinstance(op, t.Input):
+            return np.full(shape[0], self.scale_in), 1.0
+        theta = np.broadcast_to(op.threshold, (shape[0],) + (1,) * (len(shape) - 1)).reshape(shape[0])
+        factor = 1.0
+        if pool is not None and not isinstance(self.graph.op(pool), snn.GatedMaxPool):
+            kernel, _ = self.window(pool, self.graph.op(pool))
+            factor = 1.0 / float(np.prod(kernel))  # a sum pool: the 1/k of the average goes into the weights
+        return theta.astype(np.float64), factor
+
+    def effective_weight(self, weighted: str | None, path, pre_shape) -> np.ndarray:
+        source, pool, _ = path
+        unit, factor = self.unit(source, pool)
+        if pool is not None:
+            self.window(pool, self.graph.op(pool))
+        if weighted is None:
+            if self.graph.type(source).sample_shape != tuple(pre_shape):
+                raise self.unsupported(source, "a shortcut must have the shape of the sum it joins")
+            return unit * factor
+        op = self.graph.op(weighted)
+        w = op.weight.astype(np.float64)
+        if isinstance(op, nn.Gemm):
+            pooled = self.pooled_shape(source, pool)
+            per_column = np.repeat(unit, int(np.prod(pooled[1:], dtype=np.int64))) if len(pooled) > 1 else unit
+            if per_column.shape[0] != w.shape[1]:
+                raise self.unsupported(weighted, "a dense layer must read its source whole (flattened)")
+            return w * (per_column * factor)[None, :]
+        if len(op.kernel) != 2 or op.groups != 1:
+            raise self.unsupported(weighted, "the accel target maps 2-D convolutions without groups only")
+        per_group = w.shape[1]
+        in_channel = (np.arange(w.shape[0])[:, None] // (w.shape[0] // op.groups)) * per_group + np.arange(per_group)
+        return w * (unit[in_channel] * factor)[:, :, None, None]
+
+    def pooled_shape(self, source: str, pool: str | None) -> tuple[int, ...]:
+        return self.graph.type(pool or source).sample_shape
+
+    def bias_of(self, weighted: str | None, channels: int) -> np.ndarray:
+        return np.zeros(channels) if weighted is None else self.graph.op(weighted).bias.astype(np.float64)
+
+    def synapse(self, weighted: str | None, path, w_eff: np.ndarray, scale: np.ndarray) -> QSynapse:
+        source, pool, _ = path
+        per_row = scale.reshape((-1,) + (1,) * (w_eff.ndim - 1))
+        weight = np.clip(np.round(w_eff / per_row), -WEIGHT_MAX, WEIGHT_MAX)
+        pool_kind = None if pool is None else ("gate" if isinstance(self.graph.op(pool), snn.GatedMaxPool) else "avg")
+        kernel, strides = self.window(pool, self.graph.op(pool)) if pool else ((), ())
+        common = dict(source=source, weight=weight, source_shape=self.graph.type(source).sample_shape,
+                      pool=pool_kind, pool_kernel=kernel, pool_strides=strides)  # fmt: skip
+        if weighted is None:
+            return QSynapse(kind="identity", **common)
+        op = self.graph.op(weighted)
+        if isinstance(op, nn.Gemm):
+            return QSynapse(kind="dense", **common)
+        return QSynapse(kind="conv", strides=op.strides, pads=op.pads, dilations=op.dilations, **common)

@@ -1,0 +1,72 @@
+"""Small networks, one per op family the accelerator maps, compiled with the real pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import snnc
+from snnc.ir import BATCH, Add, AvgPool, Conv, GlobalAvgPool, Graph, MaxPool, Reshape, TensorType
+from tests.jit.test_jit_vs_reference import RNG, conv, head, relu
+
+
+def plain(g, x):
+    return relu(g, conv(g, x, 6))
+
+
+def strided(g, x):
+    return relu(g, conv(g, x, 6, strides=(2, 2)))
+
+
+def avg_pool(g, x):
+    return relu(g, conv(g, g.add(AvgPool((3, 3), (3, 3)), [x]), 6))
+
+
+def max_pool(g, x):
+    return relu(g, conv(g, g.add(MaxPool((3, 3), (3, 3)), [x]), 6))
+
+
+def residual(g, x):
+    body = conv(g, relu(g, conv(g, x, 8)), 8)
+    return relu(g, g.add(Add(), [body, x]))
+
+
+def shortcut_conv(g, x):
+    body = conv(g, relu(g, conv(g, x, 4)), 4)
+    short = g.add(Conv(RNG.standard_normal((4, 8, 1, 1)) * 0.5, np.zeros(4)), [x])
+    return relu(g, g.add(Add(), [body, short]))
+
+
+def global_pool(g, x):
+    return g.add(GlobalAvgPool(), [relu(g, conv(g, x, 6))])
+
+
+FAMILIES = {f.__name__: f for f in (plain, strided, avg_pool, max_pool, residual, shortcut_conv, global_pool)}
+
+
+def family_graph(body) -> Graph:
+    """input (3×9×9) → conv → relu → body → flatten → gemm (5 classes)."""
+    g = Graph("accel-case")
+    x = g.add_input("x", TensorType((BATCH, 3, 9, 9)))
+    head(g, body(g, relu(g, conv(g, x, 8))))
+    return g
+
+
+def dense_graph() -> Graph:
+    g = Graph("dense")
+    x = g.add_input("x", TensorType((BATCH, 12)))
+    from snnc.ir import Gemm
+
+    h = relu(g, g.add(Gemm(RNG.standard_normal((16, 12)) * 0.5, RNG.standard_normal(16) * 0.1), [x]))
+    h = g.add(Reshape((16,)), [h])
+    g.outputs = [g.add(Gemm(RNG.standard_normal((4, 16)) * 0.5, RNG.standard_normal(4) * 0.1), [h])]
+    return g
+
+
+@pytest.fixture(scope="session")
+def family_data() -> np.ndarray:
+    return np.random.default_rng(1).uniform(0, 1, (24, 3, 9, 9)).astype(np.float32)
+
+
+def compile_accel(graph: Graph, neuron: str, timesteps: int, x: np.ndarray, **options):
+    return snnc.compile(graph, target="accel", neuron=neuron, timesteps=timesteps, calibration=x, **options)

@@ -1,0 +1,134 @@
+"""The accelerator simulator executes the instruction streams bit-exactly with the fixed-point
+reference, image for image: logits, exit steps, spike, SOP and MAC counts; its cost model
+behaves as documented."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from snnc.runtime.accel import simulate_accel
+from snnc.runtime.fixed import simulate_fixed
+from snnc.targets.accel import binary
+from snnc.targets.accel.config import DEFAULT, ChipConfig
+from snnc.targets.accel.emit import emit
+from snnc.targets.accel.mapper import place
+
+from snnc.errors import FileError, ResourceError, UnsupportedError
+from tests.accel.conftest import FAMILIES, compile_accel, dense_graph, family_graph, relu
+
+
+def small_chip(**fields) -> ChipConfig:
+    """Small SRAMs so that the test networks split across cores."""
+    return ChipConfig(**{"cores_x": 8, "cores_y": 8, "weight_sram_kib": 1, "state_sram_kib": 4, **fields})
+
+
+def assert_same_run(qnet, program, x):
+    fixed = simulate_fixed(qnet, x)
+    decoded = binary.decode_program(binary.encode_program(program))
+    accel = simulate_accel(decoded, x)
+    np.testing.assert_array_equal(accel.logits, fixed.logits)
+    np.testing.assert_array_equal(accel.steps, fixed.steps)
+    assert accel.spikes == fixed.spikes
+    assert accel.sops == fixed.sops
+    assert accel.macs == fixed.macs
+    return fixed, accel
+
+
+@pytest.mark.parametrize("neuron, steps", [("ilif", 5), ("if", 12)])
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_simulator_matches_fixed_point_reference(family, neuron, steps, family_data):
+    program = compile_accel(family_graph(FAMILIES[family]), neuron, steps, family_data, chip=small_chip())
+    build = program.accel()
+    assert len(build.slices) > len(build.qnet.layers) or family == "global_pool"  # layers were split
+    fixed, accel = assert_same_run(build.qnet, build.program, family_data)
+    assert sum(fixed.sops.values()) > 0
+
+
+@pytest.mark.parametrize("neuron, steps", [("ilif", 6), ("if", 16)])
+def test_adaptive_exits_match_and_save_cycles(neuron, steps, family_data):
+    program = compile_accel(family_graph(FAMILIES["avg_pool"]), neuron, steps, family_data)
+    build = program.accel()
+    _, full = assert_same_run(build.qnet, build.program, family_data)
+    qnet = dataclasses.replace(build.qnet, exit_metric="max-softmax", exit_threshold=0.5)
+    _, early = assert_same_run(qnet, emit(qnet, build.slices, build.config), family_data)
+    assert early.steps.mean() < full.steps.mean()
+    assert early.hardware.cycles.mean() < full.hardware.cycles.mean()
+    assert sum(early.hardware.energy[k].mean() for k in early.hardware.energy) < sum(
+        full.hardware.energy[k].mean() for k in full.hardware.energy
+    )
+
+
+def test_dense_network_runs_on_the_chip():
+    x = np.random.default_rng(2).uniform(-1, 1, (16, 12)).astype(np.float32)
+    for neuron, steps in (("ilif", 8), ("if", 20)):
+        build = compile_accel(dense_graph(), neuron, steps, x).accel()
+        assert_same_run(build.qnet, build.program, x)
+
+
+def test_cost_model_identities(family_data):
+    build = compile_accel(family_graph(FAMILIES["residual"]), "if", 10, family_data).accel()
+    result = simulate_accel(build.program, family_data)
+    hw = result.hardware
+    sops = sum(result.sops.values())
+    assert hw.energy["synaptic_adds"].sum() == pytest.approx(sops * DEFAULT.energy.pj_add32)
+    assert np.all(hw.cycles <= hw.cycles_sequential)  # pipelining never makes a sample slower
+    assert np.all(hw.interval <= hw.cycles)  # a streaming image starts before the previous ends
+    wide = dataclasses.replace(DEFAULT, lanes=64)
+    wide_build = emit(build.qnet, place(build.qnet, wide), wide)
+    assert simulate_accel(wide_build, family_data).hardware.cycles.mean() < hw.cycles.mean()
+    summary = hw.summary()
+    assert summary["snn_ann_energy_ratio"] > 0 and summary["images"] == len(family_data)
+
+
+def test_program_for_another_chip_is_refused(family_data):
+    build = compile_accel(family_graph(FAMILIES["plain"]), "if", 4, family_data).accel()
+    with pytest.raises(FileError, match="built for chip configuration"):
+        simulate_accel(build.program, family_data, dataclasses.replace(DEFAULT, lanes=8))
+
+
+@pytest.mark.parametrize("chip, resource", [
+    (dict(weight_sram_kib=1, cores_x=1, cores_y=2), "cores"),
+    (dict(state_bits=16), "state word"),
+])  # fmt: skip
+def test_models_that_do_not_fit_name_layer_and_resource(chip, resource, family_data):
+    with pytest.raises(ResourceError, match=resource) as error:
+        compile_accel(family_graph(FAMILIES["plain"]), "ilif", 8, family_data,
+                      chip=dataclasses.replace(DEFAULT, **chip))  # fmt: skip
+    assert "layer" in str(error.value) or "cores" in str(error.value)
+
+
+def test_state_sram_overflow_names_the_layer():
+    from snnc.ir import BATCH, Graph, TensorType
+    from tests.jit.test_jit_vs_reference import conv, head
+
+    g = Graph("big-map")
+    x = g.add_input("x", TensorType((BATCH, 1, 16, 16)))
+    head(g, relu(g, conv(g, x, 2)))
+    with pytest.raises(ResourceError, match=r"state SRAM: one output channel needs \d+ words, a core has 256"):
+        compile_accel(
+            g, "if", 4, np.ones((2, 1, 16, 16), np.float32), chip=dataclasses.replace(DEFAULT, state_sram_kib=1)
+        )
+
+
+def test_weight_sram_overflow_names_the_layer():
+    from snnc.ir import BATCH, Gemm, Graph, TensorType
+
+    g = Graph("wide")
+    x = g.add_input("x", TensorType((BATCH, 2048)))
+    g.outputs = [g.add(Gemm(np.ones((3, 2048)), np.zeros(3)), [x])]
+    with pytest.raises(ResourceError, match=r"readout.*weight SRAM: one output channel needs 2048 bytes"):
+        compile_accel(g, "if", 4, np.ones((4, 2048), np.float32), chip=dataclasses.replace(DEFAULT, weight_sram_kib=1))
+
+
+def test_unmapped_models_are_unsupported(family_data):
+    with pytest.raises(UnsupportedError, match="MSAT"):
+        compile_accel(family_graph(FAMILIES["plain"]), "msat", 8, family_data)
+    from snnc.ir import Conv
+
+    def grouped(g, x):
+        return relu(g, g.add(Conv(np.ones((8, 1, 3, 3)), np.zeros(8), pads=(1, 1, 1, 1), groups=8), [x]))
+
+    with pytest.raises(UnsupportedError, match="groups"):
+        compile_accel(family_graph(lambda g, x: grouped(g, x)), "if", 8, family_data)

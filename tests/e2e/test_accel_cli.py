@@ -1,0 +1,87 @@
+"""`snnc MODEL -t accel`, `snnc check` and `snnc sim` on the bundled ResNet fixture: the files
+they write, the figures they report, and a documented exit code for each kind of failure."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from snnc.runtime.fixed import simulate_fixed
+
+from snnc import errors
+from tests.e2e.test_cli import run_cli
+from tests.e2e.test_fixtures import EXAMPLES
+
+MODEL = EXAMPLES / "fmnist_resnet.onnx"
+CALIB = EXAMPLES / "fmnist_calib.npz"
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    from snnc.cli import main
+
+    folder = tmp_path_factory.mktemp("accel")
+    assert main([str(MODEL), "-t", "accel", "-T", "4", "--calib", str(CALIB), "-o", str(folder / "r.snnc"), "-q"]) == 0
+    test = np.load(EXAMPLES / "fmnist_test.npz")
+    np.savez(folder / "few.npz", x=test["x"][:12], y=test["y"][:12])
+    return folder
+
+
+def test_compile_writes_artifact_and_program(compiled):
+    assert (compiled / "r.snnc").is_file() and (compiled / "r.snnx").read_bytes()[:4] == b"SNNX"
+
+
+def test_sim_reports_accuracy_cycles_and_energy(compiled, capsys):
+    code, out, _ = run_cli(capsys, "sim", compiled / "r.snnx", "--input", compiled / "few.npz", "--json")
+    assert code == errors.OK
+    report = json.loads(out)
+    assert report["images"] == 12 and 0 <= report["accuracy"] <= 1
+    assert report["cycles"] > 0 and report["energy_uj"] > 0 and report["ann_energy_uj"] > 0
+    assert report["cycles_unpipelined"] >= report["cycles"]
+    import snnc
+
+    program = snnc.load(compiled / "r.snnc")  # the artifact runs the same program: same predictions
+    fixed = simulate_fixed(program.accel().qnet, np.load(compiled / "few.npz")["x"])
+    assert report["predictions"] == fixed.logits.argmax(1).tolist()
+    code, out, _ = run_cli(capsys, "sim", compiled / "r.snnx", "--input", compiled / "few.npz")
+    assert code == errors.OK and "cycles per image" in out and "SNN/ANN" in out
+
+
+def test_check_fits_and_lists_layers(capsys):
+    code, out, _ = run_cli(capsys, "check", MODEL, "-t", "accel", "-T", "4", "--calib", CALIB, "--json")
+    report = json.loads(out)
+    assert code == errors.OK and report["fits"] and report["cores"] <= report["chip_cores"]
+    assert all(r["weight_bytes"] <= r["weight_capacity"] and r["state_words"] <= r["state_capacity"]
+               for r in report["layers"])  # fmt: skip
+
+
+def test_check_on_a_chip_too_small(tmp_path, capsys):
+    chip = tmp_path / "tiny.toml"
+    chip.write_text("[chip]\ncores_x = 2\ncores_y = 2\n")
+    code, out, _ = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "--json", "-q")
+    report = json.loads(out)
+    assert code == errors.DOES_NOT_FIT and not report["fits"] and "the chip has 4" in report["error"]
+    code, _, err = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "-q")
+    assert code == errors.DOES_NOT_FIT and "cores" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("text, code", [("[chip]\nlanez = 4\n", errors.USAGE), ("[chip]\nlanes = -1\n", errors.USAGE)])
+def test_bad_configuration_exit_codes(tmp_path, capsys, text, code):
+    chip = tmp_path / "bad.toml"
+    chip.write_text(text)
+    got, _, err = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "-q")
+    assert got == code and "chip configuration" in err
+
+
+def test_sim_refuses_damaged_and_foreign_programs(compiled, tmp_path, capsys):
+    data = (compiled / "r.snnx").read_bytes()
+    (tmp_path / "cut.snnx").write_bytes(data[: len(data) // 2])
+    (tmp_path / "flip.snnx").write_bytes(data[:64] + bytes([data[64] ^ 1]) + data[65:])
+    for name, message in (("cut.snnx", "truncated"), ("flip.snnx", "checksum"), ("none.snnx", "no such file")):
+        code, _, err = run_cli(capsys, "sim", tmp_path / name, "--input", compiled / "few.npz")
+        assert code == errors.BAD_FILE and message in err
+    chip = tmp_path / "other.toml"
+    chip.write_text("[chip]\nlanes = 8\n")
+    code, _, err = run_cli(capsys, "sim", compiled / "r.snnx", "--input", compiled / "few.npz", "--config", chip)
+    assert code == errors.BAD_FILE and "built for chip configuration" in err
