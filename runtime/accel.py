@@ -24,7 +24,7 @@ from snnc.runtime.fixed import fan_out_of, gate_pool, max_pool_int, quantize_inp
 from snnc.runtime.snn import SimResult
 from snnc.targets.accel.binary import AccelProgram
 from snnc.targets.accel.config import ChipConfig, config_from_stored
-from snnc.targets.accel.qnet import QNet, QSynapse
+from snnc.targets.accel.qnet import QSynapse
 
 from snnc.errors import FileError
 
@@ -126,12 +126,7 @@ class _Machine:
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self, x: np.ndarray, trace: bool) -> SimResult:
-        name = self.meta["input"]["name"]
-        shape = tuple(self.meta["input"]["shape"])
-        qnet_stub = QNet.__new__(QNet)  # quantize_input reads only the input's shape and scale
-        qnet_stub.input_shape, qnet_stub.input_scale = shape, self.meta["input"]["scale"]
-        self.x = quantize_input(qnet_stub, x)
-        self.input_name = name
+        self.x = quantize_input(x, self.meta["input"]["shape"], self.meta["input"]["scale"])
         for index, core in enumerate(self.meta["cores"]):
             _Core(self, index, core).run(self.program.code[index])
         return self.finish(trace)
@@ -269,6 +264,7 @@ class _Core:
         self.S = np.zeros(self.shape, dtype=np.int64)
         self.spikes = None
         self.lanes = machine.chip.lanes
+        self.fan_outs: dict[int, np.ndarray] = {}  # synapse → SOPs per event position, into this slice
 
     def run(self, code) -> None:
         body = [i for i in code if i.count and i.op not in ("SYNC", "NOP")]
@@ -360,7 +356,9 @@ class _Core:
         synapse = self.synapse(k)
         events = self.events(k)[step]
         self.I += synapse_current(synapse, events, slice(self.m0, self.m1), synapse.weight)
-        fan_out = fan_out_of(geometry(self.layer["synapses"][k]), slice(self.m0, self.m1)).reshape(-1)
+        if k not in self.fan_outs:
+            self.fan_outs[k] = fan_out_of(geometry(self.layer["synapses"][k]), slice(self.m0, self.m1)).reshape(-1)
+        fan_out = self.fan_outs[k]
         flat = events.reshape(self.m.B, -1).astype(np.float64)
         sops = np.rint(flat @ fan_out).astype(np.int64)
         per_event = fan_out if synapse.kind == "identity" else fan_out // self.rows * math.ceil(self.rows / self.lanes)

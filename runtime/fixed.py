@@ -22,12 +22,12 @@ from snnc.errors import DataError
 INPUT_MAX = 127
 
 
-def quantize_input(qnet: QNet, x: np.ndarray) -> np.ndarray:
-    """The int8 input the chip receives: round(x / s_in), clipped to ±127."""
+def quantize_input(x: np.ndarray, shape: tuple, scale: float) -> np.ndarray:
+    """The int8 input the chip receives: round(x / scale), clipped to ±127."""
     x = np.asarray(x, dtype=np.float64)
-    if x.shape[1:] != qnet.input_shape:
-        raise DataError(f"input of shape {x.shape[1:]} per sample; the program takes {qnet.input_shape}")
-    return np.clip(np.round(x / qnet.input_scale), -INPUT_MAX, INPUT_MAX).astype(np.int64)
+    if x.shape[1:] != tuple(shape):
+        raise DataError(f"input of shape {x.shape[1:]} per sample; the program takes {tuple(shape)}")
+    return np.clip(np.round(x / scale), -INPUT_MAX, INPUT_MAX).astype(np.int64)
 
 
 # -- the datapath ---------------------------------------------------------------------------------
@@ -42,11 +42,17 @@ def int_conv(x: np.ndarray, weight: np.ndarray, strides, pads, dilations) -> np.
         parts = [int_conv(x[i : i + chunk], weight, strides, pads, dilations) for i in range(0, len(x), chunk)]
         return np.concatenate(parts)
     dtype = exact_dtype(x, weight)
-    windows = sliding_windows(pad_spatial(x.astype(dtype), pads, 0.0), weight.shape[2:], strides, dilations)
-    n, channels, height, width = windows.shape[:4]
-    cols = np.moveaxis(windows, 1, 3).reshape(n, height * width, -1)  # (N, positions, C·kh·kw)
-    out = np.matmul(cols, weight.astype(dtype).reshape(len(weight), -1).T)  # (N, positions, M)
-    return np.rint(np.moveaxis(out, 2, 1)).astype(np.int64).reshape(n, len(weight), height, width)
+    padded = pad_spatial(x.astype(dtype), pads, 0.0)
+    n, channels = x.shape[:2]
+    kernel = weight.shape[2:]
+    spatial = [(padded.shape[2 + i] - (kernel[i] - 1) * dilations[i] - 1) // strides[i] + 1 for i in range(2)]
+    cols = np.empty((n, channels, kernel[0] * kernel[1], *spatial), dtype=dtype)
+    for index, (i, j) in enumerate(np.ndindex(*kernel)):  # im2col: one strided slice per kernel offset
+        rows = slice(i * dilations[0], i * dilations[0] + (spatial[0] - 1) * strides[0] + 1, strides[0])
+        columns = slice(j * dilations[1], j * dilations[1] + (spatial[1] - 1) * strides[1] + 1, strides[1])
+        cols[:, :, index] = padded[:, :, rows, columns]
+    out = np.matmul(weight.astype(dtype).reshape(len(weight), -1), cols.reshape(n, -1, spatial[0] * spatial[1]))
+    return np.rint(out).astype(np.int64).reshape(n, len(weight), *spatial)
 
 
 def exact_dtype(x: np.ndarray, weight: np.ndarray):
@@ -130,7 +136,7 @@ def max_pool_int(x: np.ndarray, kernel, strides) -> np.ndarray:
 def simulate_fixed(qnet: QNet, x: np.ndarray, record=(), trace: bool = False) -> SimResult:
     """Run the quantized network on a batch (float input, quantized here) for its T steps."""
     check_recordable(record, [layer.name for layer in qnet.layers if layer.kind == "neuron"])
-    return _FixedRun(qnet, record, trace).run(quantize_input(qnet, x))
+    return _FixedRun(qnet, record, trace).run(quantize_input(x, qnet.input_shape, qnet.input_scale))
 
 
 class _FixedRun:

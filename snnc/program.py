@@ -39,7 +39,7 @@ DEFAULT_PER_CHANNEL = {"ilif": True, "if": False, "msat": False}
 # Initial membrane, in thresholds: half a step turns flooring into rounding. MSAT's adapted
 # threshold sits near 0.6·θ_max, so its half step is 0.3 (VGG fixture, T = 8: 90 % vs 78 % at 0.5).
 DEFAULT_V_INIT = {"ilif": 0.5, "if": 0.5, "msat": 0.3}
-ENGINES = ("native", "reference", "accel")
+ENGINES = ("native", "reference", "accel", "fixed")
 NATIVE_MEMBER = "native.o"
 ACCEL_MEMBER = "program.snnx"
 ACCEL_BATCH = 64  # images the accel simulator runs at once (its packet buffers grow with T × batch)
@@ -99,7 +99,9 @@ class Program:
         `engine`: "native" (the cpu target's compiled code; the default for cpu programs),
         "accel" (the accelerator simulator running the program's instruction streams; the
         default for accel programs; cycles and energy in result.hardware) or "reference" (the
-        numpy simulator of the float network). `record`: neuron layers whose spike trains come back in result.records;
+        numpy simulator of the float network); "fixed" runs the accel program's integer network
+        on the fixed-point reference (runtime/fixed.py: the same outputs, no cycles).
+        `record`: neuron layers whose spike trains come back in result.records;
         `trace`: the readout's per-step estimates come back in result.trace (B, T, K).
         """
         name = self.graph.inputs[0]
@@ -111,6 +113,10 @@ class Program:
             raise UsageError(f"engine must be one of {ENGINES}, got {engine!r}")
         if engine == "accel":
             return self._run_accel(x, steps, record, trace)
+        if engine == "fixed":
+            from snnc.runtime.fixed import simulate_fixed
+
+            return simulate_fixed(self.accel(steps).qnet, x, record, trace)
         if engine == "native":
             return self.network().run(x, steps, latency, threads, record, trace)
         return simulate(self.graph, x, steps, latency, record=record, trace=trace)
@@ -155,6 +161,8 @@ class Program:
         from snnc.exits import calibrate_exits
 
         x = check_data(np.asarray(x), self.graph.type(self.graph.inputs[0]), "calibration data")
+        if engine is None and self.settings.target == "accel":
+            engine = "fixed"  # the chip's own integer outputs, without simulating its cycles
         return calibrate_exits(self, x, labels, budget, metric, step_weights, threads, engine)
 
     def forget_native_code(self) -> None:

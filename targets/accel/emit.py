@@ -122,7 +122,7 @@ def core_program(qnet: QNet, layer: QLayer, slots: int, exits: bool) -> list[isa
             code.append(isa.make("EXIT", start, T, metric=qnet.exit_metric))
     elif ilif:
         last = start + T - 1
-        code.append(isa.make("INTEG", start, T, mode="horner"))
+        code += [isa.make("INTEG", start, T, mode="horner")] if spikes else []  # an input layer has no events
         code += [isa.make("ADDS", last, 1)] if inputs else []
         code += [isa.make("POOL", last, 1)] if layer.pool_kernel else []
         code += [isa.make("BIAS", last, 1), isa.make("EMIT", start + T, T), isa.make("SEND", start + T, T)]

@@ -47,7 +47,7 @@ def test_ilif_equals_the_floor_quantized_integer_ann(family, family_data):
     program = compile_accel(family_graph(FAMILIES[family]), "ilif", 5, family_data)
     qnet = program.accel().qnet
     fixed = simulate_fixed(qnet, family_data)
-    expected = integer_ann(qnet, quantize_input(qnet, family_data))
+    expected = integer_ann(qnet, quantize_input(family_data, qnet.input_shape, qnet.input_scale))
     np.testing.assert_allclose(fixed.logits, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
 

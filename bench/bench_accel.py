@@ -1,0 +1,81 @@
+"""The accel target on the Fashion-MNIST fixtures: accuracy, cycles, latency, energy.
+
+    python bench/bench_accel.py [--limit 1000] [--configs ilif:8,if:32] [--out bench/results/accel.jsonl]
+
+For each fixture and (neuron, T), with and without adaptive exits (budget 0.5 points, threshold
+calibrated on the bundled calibration images): the program is compiled for the default chip and
+run twice on the first `--limit` Fashion-MNIST test images (Debian's dataset-fashion-mnist), by
+the instruction-stream simulator and by the fixed-point reference; the row says whether the two
+agree image for image (logits and steps), then gives accuracy, steps, cycles with and without
+pipelining, latency, streaming throughput, energy per image against the same network as an ANN
+on the same chip, and the simulator's speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from snnc.runtime.ann import execute
+
+import snnc
+from snnc.data import load_arrays
+
+ROOT = Path(__file__).parents[1]
+MODELS = ("fmnist_vgg", "fmnist_resnet")
+
+
+def run_config(model: str, neuron: str, steps: int, adaptive: bool, calib, test_x, test_y) -> dict:
+    program = snnc.compile(ROOT / "examples" / f"{model}.onnx", target="accel", neuron=neuron, timesteps=steps,
+                           calibration=calib)  # fmt: skip
+    if adaptive:
+        program = copy.deepcopy(program)
+        program.calibrate_exits(calib, budget=0.5)
+    started = time.perf_counter()
+    fixed = program.run(test_x, engine="fixed")
+    fixed_seconds = time.perf_counter() - started
+    sim = program.run(test_x)
+    hardware = sim.hardware.summary()
+    identical = np.array_equal(sim.logits, fixed.logits) and np.array_equal(sim.steps, fixed.steps)
+    return {
+        "model": model, "neuron": neuron, "T": steps, "adaptive": adaptive, "images": len(test_x),
+        "identical_to_fixed_point": bool(identical),
+        "accuracy": float((sim.logits.argmax(1) == test_y).mean()),
+        "avg_timesteps": float(sim.steps.mean()),
+        "sops_per_image": sum(sim.sops.values()) / len(test_x),
+        "fixed_point_seconds": fixed_seconds,
+        **hardware,
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--limit", type=int, default=1000)
+    parser.add_argument("--configs", default="ilif:8,if:32")
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--data", default="fashion-mnist", help="test images: a dataset name or a .npz")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "accel.jsonl"))
+    args = parser.parse_args()
+    calib = np.load(ROOT / "examples" / "fmnist_calib.npz")["x"]
+    test_x, test_y = load_arrays(args.data, "test", args.limit)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for model in args.models.split(","):
+        ann = execute(snnc.import_onnx(ROOT / "examples" / f"{model}.onnx"), test_x)[0]
+        print(f"{model}: ANN accuracy {100 * (ann.argmax(1) == test_y).mean():.2f}% on {len(test_x)} images")
+        for config in args.configs.split(","):
+            neuron, steps = config.split(":")
+            for adaptive in (False, True):
+                row = run_config(model, neuron, int(steps), adaptive, calib, test_x, test_y)
+                row["ann_accuracy"] = float((ann.argmax(1) == test_y).mean())
+                with out.open("a") as handle:
+                    handle.write(json.dumps(row) + "\n")
+                print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
