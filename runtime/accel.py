@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from snnc.runtime import adaptive
+from snnc.runtime import adaptive, fixed_msat
 from snnc.runtime.fixed import fan_out_of, gate_pool, max_pool_int, quantize_input, sum_pool, synapse_current
 from snnc.runtime.snn import SimResult
 from snnc.targets.accel.binary import AccelProgram
@@ -27,8 +27,6 @@ from snnc.targets.accel.config import ChipConfig, config_from_stored
 from snnc.targets.accel.qnet import QSynapse
 
 from snnc.errors import FileError
-
-ENERGY_KINDS = ("synaptic_adds", "macs", "neuron_updates", "weight_sram", "state_sram", "noc", "static")
 
 
 @dataclass
@@ -113,15 +111,19 @@ class _Machine:
         self.S = self.meta["slots"]
         self.B = batch
         self.ilif = self.meta["model"] == "ilif"
-        self.packets: dict[str, np.ndarray] = {}  # layer → (T, B, C, ...) spikes by step
-        self.pooled: dict[tuple[int, int], np.ndarray] = {}  # (layer, synapse) → pooled events
+        self.packets: dict[str, np.ndarray] = {}  # layer → (T, B, C, ...) event values by step
+        self.spike_counts: dict[str, np.ndarray] = {}  # layer → (T, B, C, ...) spikes (MSAT bursts: > 1)
+        self.pooled: dict[tuple[int, int], tuple] = {}  # (layer, synapse) → pooled (values, counts)
         self.readout_values: list[np.ndarray] = []  # READ rate/bits per step: (B, K) pieces
         self.offset = None
         self.exits = np.full(batch, self.T - 1, dtype=np.int64)
         self.step_spikes: dict[str, np.ndarray] = {}
         self.step_sops: dict[str, np.ndarray] = {}
         self.cycles = np.zeros((len(self.meta["cores"]), self.S, batch), dtype=np.int64)
-        self.ops = {k: np.zeros((self.S, batch)) for k in ("sops", "macs", "neuron_ops", "hops", "packets")}
+        self.ops = {
+            k: np.zeros((self.S, batch)) for k in ("sops", "macs", "neuron_ops", "adapt_ops", "hops", "packets")
+        }
+        self.msat = self.meta["model"] == "msat"
         self.macs: dict[str, int] = {}
 
     # -- the run ----------------------------------------------------------------------------------
@@ -194,8 +196,11 @@ class _Machine:
         w8, s8 = chip.access_pj(chip.weight_sram_kib, 8), chip.access_pj(chip.state_sram_kib, 8)
         sw = chip.access_pj(chip.state_sram_kib, bits)
         cores_used = len(self.meta["cores"])
+        payload = 2 * e.pj_mul8 if self.msat else 0.0  # MSAT events carry s·θ_t: an 8×16 multiply per SOP
+        lut = chip.access_pj(1, 16)  # a threshold-unit table read
         energy = {
-            "synaptic_adds": ops["sops"] * e.pj_add32,
+            "synaptic_adds": ops["sops"] * (e.pj_add32 + payload),
+            "threshold_units": ops["adapt_ops"] * (4 * e.pj_mul32 + 3 * lut + 4 * e.pj_add32 + 4 * sw),
             "macs": ops["macs"] * (e.pj_mul8 + e.pj_add32),
             "neuron_updates": ops["neuron_ops"] * e.pj_add32,
             "weight_sram": (ops["sops"] + ops["macs"]) * w8,
@@ -262,7 +267,8 @@ class _Core:
         self.V = np.zeros(self.shape, dtype=np.int64)
         self.I = np.zeros(self.shape, dtype=np.int64)
         self.S = np.zeros(self.shape, dtype=np.int64)
-        self.spikes = None
+        self.spikes = self.payload = None
+        self.L = self.total = self.theta_t = self.fraction = self.mask = None
         self.lanes = machine.chip.lanes
         self.fan_outs: dict[int, np.ndarray] = {}  # synapse → SOPs per event position, into this slice
 
@@ -323,6 +329,10 @@ class _Core:
         self.V[...] = self.v0 if rate_neuron else 0
         self.I[...] = 0
         self.S[...] = 0
+        if self.layer.get("msat") is not None:
+            self.L, self.total = np.zeros_like(self.V), np.zeros_like(self.V)
+            mask = fixed_msat.drop_mask(self.layer["msat"], tuple(self.layer["shape"]))
+            self.mask = None if mask is None else mask[:, None, self.m0 : self.m1]
         self.neuron_op(slot)
 
     def op_mac(self, instruction, slot) -> None:
@@ -334,28 +344,32 @@ class _Core:
         self.m.ops["macs"][slot] += macs
         self.charge(slot, math.ceil(macs / self.lanes))
 
-    def events(self, k: int) -> np.ndarray:
-        """(T, B, *pooled) events of synapse k, from the packet buffer through the pool stage."""
+    def events(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(T, B, *pooled) event values and spike counts of synapse k, from the packet buffers
+        through the pool stage."""
         key = (self.core["layer"], k)
         if key not in self.m.pooled:
             entry = self.layer["synapses"][k]
-            spikes = self.m.packets[entry["source"]]
-            if entry["pool"] == "avg":
-                flat = spikes.reshape(-1, *spikes.shape[2:])
-                pooled = sum_pool(flat, entry["pool_kernel"], entry["pool_strides"])
-                self.m.pooled[key] = pooled.reshape(*spikes.shape[:2], *pooled.shape[1:])
-            elif entry["pool"] == "gate":
-                self.m.pooled[key] = gate_pool(spikes, entry["pool_kernel"], entry["pool_strides"])
-            else:
-                self.m.pooled[key] = spikes
+            name = entry["source"]
+            self.m.pooled[key] = tuple(self.pool(entry, t) for t in (self.m.packets[name], self.m.spike_counts[name]))
         return self.m.pooled[key]
+
+    @staticmethod
+    def pool(entry: dict, train: np.ndarray) -> np.ndarray:
+        if entry["pool"] == "avg":
+            pooled = sum_pool(train.reshape(-1, *train.shape[2:]), entry["pool_kernel"], entry["pool_strides"])
+            return pooled.reshape(*train.shape[:2], *pooled.shape[1:])
+        if entry["pool"] == "gate":
+            return gate_pool(train, entry["pool_kernel"], entry["pool_strides"])
+        return train
 
     def op_acc(self, instruction, slot) -> None:
         k = instruction.operand("syn")
         step = slot - instruction.first
         synapse = self.synapse(k)
-        events = self.events(k)[step]
-        self.I += synapse_current(synapse, events, slice(self.m0, self.m1), synapse.weight)
+        values, counts = self.events(k)
+        events = counts[step]
+        self.I += synapse_current(synapse, values[step], slice(self.m0, self.m1), synapse.weight)
         if k not in self.fan_outs:
             self.fan_outs[k] = fan_out_of(geometry(self.layer["synapses"][k]), slice(self.m0, self.m1)).reshape(-1)
         fan_out = self.fan_outs[k]
@@ -405,12 +419,35 @@ class _Core:
         self.spikes = fired
         self.neuron_op(slot, 3 * self.V[0].size)  # shift, compare, subtract
 
+    def op_adapt(self, instruction, slot) -> None:
+        step = slot - instruction.first
+        current = self.I + self.S + self.bias
+        self.theta_t, self.fraction = fixed_msat.adapted_threshold(
+            self.layer["msat"], self.theta, self.L, self.total, current, step
+        )
+        self.m.ops["adapt_ops"][slot] += self.V[0].size
+        self.charge(slot, 4 * math.ceil(self.V[0].size / self.lanes))  # a 4-stage multiply-and-table unit
+
+    def op_mfire(self, instruction, slot) -> None:
+        step = slot - instruction.first
+        p = self.layer["msat"]
+        fired = fixed_msat.fire(self.V, self.theta_t, p["burst"])
+        self.V = self.V - fired * self.theta_t
+        if self.mask is not None and step < p["confidence_steps"]:
+            fired = fired * self.mask[step]
+        self.L, self.total = self.V, self.total + self.V
+        self.spikes, self.payload = fired, fired * self.fraction
+        self.neuron_op(slot, 2 * self.V[0].size)
+
     def op_send(self, instruction, slot) -> None:
         step = slot - instruction.first
         name = self.layer["name"]
         if name not in self.m.packets:
-            self.m.packets[name] = np.zeros((self.m.T, self.m.B, *self.layer["shape"]), dtype=np.uint8)
-        self.m.packets[name][step, :, self.m0 : self.m1] = self.spikes
+            shape = (self.m.T, self.m.B, *self.layer["shape"])
+            self.m.packets[name] = np.zeros(shape, dtype=np.int64 if self.m.msat else np.uint8)
+            self.m.spike_counts[name] = np.zeros(shape, dtype=np.int64 if self.m.msat else np.uint8)
+        self.m.packets[name][step, :, self.m0 : self.m1] = self.spikes if self.payload is None else self.payload
+        self.m.spike_counts[name][step, :, self.m0 : self.m1] = self.spikes
         count = self.spikes.reshape(self.m.B, -1).sum(axis=1)
         spikes = self.m.step_spikes.setdefault(name, np.zeros((self.m.T, self.m.B), dtype=np.int64))
         spikes[step] += count

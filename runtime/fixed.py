@@ -12,7 +12,7 @@ accelerator's datapath; runtime/accel.py applies them to the slice of a layer ea
 from __future__ import annotations
 
 import numpy as np
-from snnc.runtime import adaptive
+from snnc.runtime import adaptive, fixed_msat
 from snnc.runtime.ann import pad_spatial, sliding_windows
 from snnc.runtime.snn import SimResult, check_recordable
 from snnc.targets.accel.qnet import QLayer, QNet, QSynapse
@@ -150,16 +150,16 @@ class _FixedRun:
         self.result = SimResult([], np.zeros(0, np.int64))
 
     def run(self, x: np.ndarray) -> SimResult:
-        spikes: dict[str, np.ndarray] = {}
+        trains: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # layer → (event values, spike counts)
         for layer in self.qnet.layers:
-            static, per_step = self.currents(layer, x, spikes)
+            static, per_step = self.currents(layer, x, trains)
             if layer.kind == "readout":
                 self.readout(layer, static, per_step, len(x))
             else:
-                spikes[layer.name] = self.fire(layer, static, per_step)
+                trains[layer.name] = self.fire(layer, static, per_step)
         return self.result
 
-    def currents(self, layer: QLayer, x, spikes) -> tuple[np.ndarray, np.ndarray]:
+    def currents(self, layer: QLayer, x, trains) -> tuple[np.ndarray, np.ndarray]:
         """(static current (B, *pre) from the input, per-step current (T, B, *pre) from spikes)."""
         batch = len(x)
         static = np.zeros((batch, *layer.pre_shape), dtype=np.int64)
@@ -170,15 +170,15 @@ class _FixedRun:
                 static += synapse_current(synapse, x)
                 self.result.macs[key] = int(fan_out_of(synapse).sum()) * batch
                 continue
-            events = pool_events(synapse, spikes[synapse.source])
-            flat = events.reshape(self.T * batch, *events.shape[2:])
+            values, counts = (pool_events(synapse, train) for train in trains[synapse.source])
+            flat = values.reshape(self.T * batch, *values.shape[2:])
             per_step += synapse_current(synapse, flat).reshape(per_step.shape)
             weights = fan_out_of(synapse).reshape(-1).astype(np.float64)
-            sops = events.reshape(self.T, batch, -1).astype(np.float64) @ weights
+            sops = counts.reshape(self.T, batch, -1).astype(np.float64) @ weights  # spikes × fan-out
             self.step_sops[key] = np.rint(sops).astype(np.int64)
         return static, per_step
 
-    def fire(self, layer: QLayer, static: np.ndarray, per_step: np.ndarray) -> np.ndarray:
+    def fire(self, layer: QLayer, static: np.ndarray, per_step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         channel = (-1,) + (1,) * (len(layer.pre_shape) - 1)
         theta = layer.threshold.reshape(channel)
         bias = layer.bias.reshape(channel)
@@ -186,14 +186,16 @@ class _FixedRun:
             potential = horner(per_step) + (static << self.T)
             if layer.pool_kernel:
                 potential = max_pool_int(potential, layer.pool_kernel, layer.pool_strides)
-            out = ilif_emit(potential + (bias << self.T) + layer.v0.reshape(channel), theta, self.T)
+            out = counts = ilif_emit(potential + (bias << self.T) + layer.v0.reshape(channel), theta, self.T)
+        elif layer.msat is not None:
+            out, counts = fixed_msat.run(layer.msat, per_step + static + bias, layer.v0.reshape(channel), theta)
         else:
-            out = if_run(per_step + static + bias, layer.v0.reshape(channel), theta, layer.reset)
-        self.step_spikes[layer.name] = out.reshape(self.T, len(out[0]), -1).sum(axis=2, dtype=np.int64)
+            out = counts = if_run(per_step + static + bias, layer.v0.reshape(channel), theta, layer.reset)
+        self.step_spikes[layer.name] = counts.reshape(self.T, len(out[0]), -1).sum(axis=2, dtype=np.int64)
         self.result.neurons[layer.name] = layer.neurons
         if layer.name in self.record:
-            self.result.records[layer.name] = np.ascontiguousarray(np.swapaxes(out, 0, 1))
-        return out
+            self.result.records[layer.name] = np.ascontiguousarray(np.swapaxes(counts != 0, 0, 1)).astype(np.uint8)
+        return out, counts
 
     def readout(self, layer: QLayer, static, per_step, batch: int) -> None:
         estimates = readout_estimates(self.qnet, layer, static, per_step)

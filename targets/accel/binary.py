@@ -157,7 +157,7 @@ def check_meta(program: AccelProgram, words: int, source: str) -> None:
         if not ok:
             raise FileError(f"{source}: inconsistent program: {what}")
 
-    require(isinstance(meta, dict) and meta.get("model") in ("if", "ilif"), "model")
+    require(isinstance(meta, dict) and meta.get("model") in ("if", "ilif", "msat"), "model")
     require(isinstance(meta.get("timesteps"), int) and 1 <= meta["timesteps"] <= 64, "timesteps")
     layers, cores = meta.get("layers"), meta.get("cores")
     require(isinstance(layers, list) and isinstance(cores, list) and layers and cores, "layers and cores")

@@ -9,7 +9,7 @@ Per core (a slice of one layer), in program order:
     LDW syn=k (each synapse) and LDP                     once, at load
     INIT, MAC (input synapses) [, READ mode=offset]      the window's first slot
     ACC syn=k (spike synapses)                           every slot of the window
-    rate neuron:  INTEG mode=rate, FIRE, SEND
+    rate neuron:  INTEG mode=rate, FIRE, SEND   (MSAT: ADAPT, INTEG mode=rate, MFIRE, SEND)
     iLIF neuron:  INTEG mode=horner; last accumulate slot: ADDS (input layers), POOL (if any), BIAS;
                   emit window: EMIT, SEND
     readout:      READ mode=rate | bits; EXIT on the readout's last core (adaptive programs)
@@ -87,6 +87,7 @@ def _sections(qnet: QNet) -> tuple[np.ndarray, np.ndarray, list[dict]]:
             "name": layer.name, "kind": layer.kind, "shape": list(layer.shape), "pre_shape": list(layer.pre_shape),
             "pool_kernel": list(layer.pool_kernel), "pool_strides": list(layer.pool_strides), "reset": layer.reset,
             "depth": layer.depth, "scale": layer.scale.tolist(), "params": param_offset, "synapses": synapses,
+            "msat": layer.msat,
         })  # fmt: skip
         param_offset += len(block)
     return np.concatenate(weights).astype(np.int8), np.concatenate(params).astype(np.int32), layers
@@ -126,6 +127,9 @@ def core_program(qnet: QNet, layer: QLayer, slots: int, exits: bool) -> list[isa
         code += [isa.make("ADDS", last, 1)] if inputs else []
         code += [isa.make("POOL", last, 1)] if layer.pool_kernel else []
         code += [isa.make("BIAS", last, 1), isa.make("EMIT", start + T, T), isa.make("SEND", start + T, T)]
+    elif layer.msat is not None:
+        code += [isa.make("ADAPT", start, T), isa.make("INTEG", start, T, mode="rate"), isa.make("MFIRE", start, T),
+                 isa.make("SEND", start, T)]  # fmt: skip
     else:
         code += [isa.make("INTEG", start, T, mode="rate"), isa.make("FIRE", start, T, reset=layer.reset),
                  isa.make("SEND", start, T)]  # fmt: skip

@@ -6,6 +6,7 @@ the mesh in topological order, so that a layer's cores sit next to its producers
 routes stay short. State words per slice of r channels with P positions each:
 
     membrane V and slot current I: 2·r·P_pre;  static input current S: r·P_pre (input layers);
+    MSAT: the last membrane L and the two-word sum Σ: 3·r·P;
     parameters (Θ, B, v0): 3·r;  gate-pool counters: the source's size per gate-pooled synapse;
     spike output buffer: ⌈r·P / state_bits⌉.
 
@@ -48,6 +49,8 @@ def state_words(qnet: QNet, layer: QLayer, rows: int, state_bits: int) -> int:
     out_positions = int(np.prod(layer.shape[1:], dtype=np.int64))
     static = any(s.source == qnet.input_name for s in layer.synapses)
     words = (3 if static else 2) * rows * positions + 3 * rows
+    if layer.msat is not None:
+        words += 3 * rows * positions  # L and the two-word sum Σ of the threshold unit
     words += sum(int(np.prod(s.source_shape)) for s in layer.synapses if s.pool == "gate")
     return words + math.ceil(rows * out_positions / state_bits)
 
@@ -56,9 +59,11 @@ def event_bound(qnet: QNet, synapse: QSynapse) -> int:
     """The largest value one event carries into the weights (input units, pooled spike counts)."""
     if synapse.source == qnet.input_name:
         return 127
+    source = next((x for x in qnet.layers if x.name == synapse.source), None)
+    payload = 1 if source is None or source.msat is None else source.msat["burst"] * 256  # s·g, g ≤ 256
     if synapse.pool == "avg":
-        return int(np.prod(synapse.pool_kernel))
-    return 1
+        return int(np.prod(synapse.pool_kernel)) * payload
+    return payload
 
 
 def bound_bits(qnet: QNet, layer: QLayer) -> int:

@@ -10,6 +10,8 @@ identity (a residual shortcut: one weight per channel).
 
 Semantics (the fixed-point reference, runtime/fixed.py, is their definition):
     rate coding (IF):  I_t = Σ_syn W·events_t + B;  V += I_t;  s = [V ≥ Θ];  V −= s·Θ (or V = 0)
+    MSAT:              the same I_t and V, with the adapted threshold θ_t of runtime/fixed_msat.py;
+                       an event carries s·g (its charge in units of θ_max/256), not 1
     iLIF:              P = Σ_syn Σ_t 2^(T−1−t)·W·events_t (+ 2^T·W·x for the input) → max-pool
                        (if any) → + 2^T·B + v0;  T times: V ← 2V; s = [V ≥ 2^T·Θ]; V −= s·2^T·Θ
 """
@@ -25,7 +27,7 @@ from snnc.errors import IRError
 
 SYNAPSE_KINDS = ("conv", "dense", "identity")
 POOLS = (None, "avg", "gate")
-MODELS = ("if", "ilif")
+MODELS = ("if", "ilif", "msat")
 
 
 def _require(ok: bool, message: str) -> None:
@@ -93,6 +95,7 @@ class QLayer:
     pool_strides: tuple = ()
     pre_shape: tuple = ()  # the potential's shape before that pool
     depth: int = 1
+    msat: dict | None = None  # MSAT layers: the threshold unit's Q8 constants (runtime/fixed_msat.py)
 
     def __post_init__(self) -> None:
         _require(self.kind in ("neuron", "readout"), f"layer kind must be neuron or readout, got {self.kind!r}")
@@ -113,6 +116,11 @@ class QLayer:
             _require(self.threshold.shape == (channels,) and bool(np.all(self.threshold >= 1)),
                      f"layer {self.name!r}: thresholds must be integers >= 1, one per channel")  # fmt: skip
             _require(self.v0.shape == (channels,), f"layer {self.name!r}: one initial membrane per channel")
+        if self.msat is not None:
+            keys = {"alpha", "k_a", "inv_k_i", "inv_c", "tau_mp", "tau_rd", "burst", "use_dtt", "use_det",
+                    "confidence", "confidence_steps", "seed"}  # fmt: skip
+            _require(set(self.msat) == keys, f"layer {self.name!r}: MSAT constants must be {sorted(keys)}")
+            _require(int(self.msat["burst"]) >= 1, "MSAT burst must be >= 1")
         self.pool_kernel = tuple(int(v) for v in self.pool_kernel)
         self.pool_strides = tuple(int(v) for v in self.pool_strides)
         self.depth = int(self.depth)

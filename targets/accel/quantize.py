@@ -7,7 +7,8 @@ Every neuron layer and the readout becomes a QLayer fed by the paths that reach 
     path   := [Reshape to 1-D] [AvgPool | GlobalAvgPool | GatedMaxPool] source
     source := Neuron | the network input
 
-A spike of a neuron with threshold θ_c delivers θ_c; a sum-pooled event of an average pool of
+A spike of a neuron with threshold θ_c delivers θ_c (an MSAT event carries its charge in units
+of θ_max/256); a sum-pooled event of an average pool of
 k cells delivers θ_c/k; one unit of the input delivers s_in. The real weight of a path is
 therefore W_eff = W·u (u: the unit its input arrives in), and output channel m of the layer
 gets the scale s_m = max|W_eff[m, ·]| / 127 over all its paths, so that
@@ -22,6 +23,7 @@ unit for it.
 from __future__ import annotations
 
 import numpy as np
+from snnc.runtime import fixed_msat
 from snnc.targets.accel.qnet import QLayer, QNet, QSynapse
 
 from snnc.errors import UnsupportedError
@@ -45,13 +47,10 @@ def quantize(graph: Graph, timesteps: int, scale_in: float) -> QNet:
     """The QNet of a converted graph (after the conversion pipeline) for T steps."""
     neurons = [graph.op(n) for n in graph.nx.nodes if isinstance(graph.op(n), snn.Neuron)]
     models = {op.model for op in neurons}
-    if models - {"if", "ilif"}:
-        raise UnsupportedError(
-            "the accel target runs IF and iLIF neurons; MSAT's threshold unit "
-            "(exp, log and a divider per neuron) is not modeled: use --neuron if or ilif"
-        )
-    if any(op.reset == "zero" for op in neurons) and models == {"ilif"}:
-        raise UnsupportedError("iLIF on the accel target emits with subtract reset only")
+    if any(getattr(op, "units", "normalized") != "normalized" for op in neurons):
+        raise UnsupportedError("the accel target's MSAT unit works in normalized units (--msat units=normalized)")
+    if any(op.reset == "zero" for op in neurons) and models & {"ilif", "msat"}:
+        raise UnsupportedError("iLIF and MSAT on the accel target reset by subtraction only")
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise UnsupportedError("the accel target takes one input and one output")
     model = models.pop() if models else "if"
@@ -100,8 +99,12 @@ class _Lowering:
             return QLayer(node.name, "readout", shape, synapses, **fields)
         theta = np.broadcast_to(op.threshold, (pre_shape[0],) + (1,) * (len(pre_shape) - 1)).reshape(pre_shape[0])
         threshold = np.maximum(1, np.round(theta / scale))
+        msat = None
+        if isinstance(op, snn.MsatNeuron):
+            msat = fixed_msat.q8_params(op.alpha, op.k_a, op.k_i, op.c_det, op.tau_mp, op.tau_rd, op.burst, op.use_dtt,
+                                        op.use_det, op.confidence, op.confidence_steps, op.seed)  # fmt: skip
         return QLayer(node.name, "neuron", shape, synapses, threshold=threshold,
-                      v0=np.round(op.v_init * threshold), reset=op.reset, **fields)  # fmt: skip
+                      v0=np.round(op.v_init * threshold), reset=op.reset, msat=msat, **fields)  # fmt: skip
 
     def channel_scale(self, effective: list[np.ndarray], op, channels: int) -> np.ndarray:
         largest = np.zeros(channels)
@@ -163,6 +166,8 @@ class _Lowering:
         if isinstance(op, t.Input):
             return np.full(shape[0], self.scale_in), 1.0
         theta = np.broadcast_to(op.threshold, (shape[0],) + (1,) * (len(shape) - 1)).reshape(shape[0])
+        if isinstance(op, snn.MsatNeuron):  # an MSAT event carries s·g: the charge in units of θ_max/256
+            theta = theta / fixed_msat.ONE
         factor = 1.0
         if pool is not None and not isinstance(self.graph.op(pool), snn.GatedMaxPool):
             kernel, _ = self.window(pool, self.graph.op(pool))

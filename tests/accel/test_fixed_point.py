@@ -51,14 +51,14 @@ def test_ilif_equals_the_floor_quantized_integer_ann(family, family_data):
     np.testing.assert_allclose(fixed.logits, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
 
-@pytest.mark.parametrize("neuron, steps", [("ilif", 6), ("if", 48)])
+@pytest.mark.parametrize("neuron, steps", [("ilif", 6), ("if", 48), ("msat", 32)])
 @pytest.mark.parametrize("family", ["plain", "avg_pool", "residual", "shortcut_conv"])
 def test_quantization_stays_close_to_the_float_network(family, neuron, steps, family_data):
     program = compile_accel(family_graph(FAMILIES[family]), neuron, steps, family_data)
     fixed = simulate_fixed(program.accel().qnet, family_data).logits
     float_run = program.run(family_data, engine="reference").logits
     scale = np.abs(float_run).max()
-    assert np.abs(fixed - float_run).max() < (0.08 if neuron == "ilif" else 0.2) * scale
+    assert np.abs(fixed - float_run).max() < (0.08 if neuron == "ilif" else 0.25) * scale
     assert (fixed.argmax(1) == float_run.argmax(1)).mean() >= 0.75
 
 
@@ -81,3 +81,28 @@ def test_if_neuron_steps_as_defined(family_data):
     # V: 4+5=9 → 0; 14 → 1, V=4; -16 → 0; 14 → 1, V=4
     assert out.ravel().tolist() == [0, 1, 0, 1]
     assert if_run(np.array([[12], [3]]), np.array([0]), np.array([10]), "zero").ravel().tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("preset", ["vgg", "resnet"])
+def test_msat_threshold_unit_follows_the_float_formula(preset):
+    """The Q8 threshold unit against runtime/snn.py's float θ_t, on random membranes and currents:
+    within the tables' resolution (1/16 in DTT + DET, so about 1.6 % of Θ)."""
+    from snnc.runtime import fixed_msat
+    from snnc.runtime.snn import msat_threshold
+
+    from snnc.ir import MsatNeuron
+    from snnc.ir.ops_snn import MSAT_PRESETS
+
+    op = MsatNeuron(threshold=1.0, **MSAT_PRESETS[preset])
+    p = fixed_msat.q8_params(op.alpha, op.k_a, op.k_i, op.c_det, op.tau_mp, op.tau_rd, op.burst, op.use_dtt, op.use_det)
+    rng = np.random.default_rng(0)
+    theta = np.int64(5000)
+    step = 7
+    last = rng.integers(-8000, 8000, 4000)
+    total = rng.integers(-30000, 30000, 4000)
+    current = rng.integers(-15000, 15000, 4000)
+    got, fraction = fixed_msat.adapted_threshold(p, theta, last, total, current, step)
+    mean = (total / step).astype(np.float32)
+    expected = msat_threshold(op, np.float32(theta), last.astype(np.float32), mean, current.astype(np.float32))
+    assert np.abs(got - expected).max() <= 0.03 * theta
+    assert np.array_equal(got, np.maximum(1, (theta * fraction) >> 8))

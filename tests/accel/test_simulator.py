@@ -36,7 +36,7 @@ def assert_same_run(qnet, program, x):
     return fixed, accel
 
 
-@pytest.mark.parametrize("neuron, steps", [("ilif", 5), ("if", 12)])
+@pytest.mark.parametrize("neuron, steps", [("ilif", 5), ("if", 12), ("msat", 12)])
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_simulator_matches_fixed_point_reference(family, neuron, steps, family_data):
     program = compile_accel(family_graph(FAMILIES[family]), neuron, steps, family_data, chip=small_chip())
@@ -46,7 +46,23 @@ def test_simulator_matches_fixed_point_reference(family, neuron, steps, family_d
     assert sum(fixed.sops.values()) > 0
 
 
-@pytest.mark.parametrize("neuron, steps", [("ilif", 6), ("if", 16)])
+@pytest.mark.parametrize("msat", [dict(burst=3), dict(confidence_steps=4, seed=5), dict(preset="resnet")])
+def test_msat_variants_match(msat, family_data):
+    build = compile_accel(family_graph(FAMILIES["avg_pool"]), "msat", 10, family_data, msat=msat).accel()
+    program = build.program
+    if "seed" in msat:  # spike confidence: the last spiking layer drops 40 % of its first 4 steps' spikes
+        last = [layer for layer in build.qnet.layers if layer.msat][-1]
+        before = simulate_fixed(build.qnet, family_data).spikes[last.name]
+        last.msat["confidence"] = 0.6
+        program = emit(build.qnet, build.slices, build.config)
+        assert simulate_fixed(build.qnet, family_data).spikes[last.name] < before
+    fixed, accel = assert_same_run(build.qnet, program, family_data)
+    if msat.get("burst", 1) > 1:  # bursts: more spikes than spiking steps somewhere
+        assert any(layer.msat["burst"] == 3 for layer in build.qnet.layers if layer.msat)
+    assert accel.hardware.energy["threshold_units"].sum() > 0
+
+
+@pytest.mark.parametrize("neuron, steps", [("ilif", 6), ("if", 16), ("msat", 16)])
 def test_adaptive_exits_match_and_save_cycles(neuron, steps, family_data):
     program = compile_accel(family_graph(FAMILIES["avg_pool"]), neuron, steps, family_data)
     build = program.accel()
@@ -123,8 +139,8 @@ def test_weight_sram_overflow_names_the_layer():
 
 
 def test_unmapped_models_are_unsupported(family_data):
-    with pytest.raises(UnsupportedError, match="MSAT"):
-        compile_accel(family_graph(FAMILIES["plain"]), "msat", 8, family_data)
+    with pytest.raises(UnsupportedError, match="normalized units"):
+        compile_accel(family_graph(FAMILIES["plain"]), "msat", 8, family_data, msat=dict(units="absolute"))
     from snnc.ir import Conv
 
     def grouped(g, x):
