@@ -25,6 +25,8 @@ from snnc.targets.accel.config import ChipConfig
 from snnc.targets.accel.mapper import CoreSlice, row_bytes
 from snnc.targets.accel.qnet import QLayer, QNet, to_dict
 
+from snnc.errors import ResourceError
+
 PARAM_LIMIT = 2**31 - 1
 
 
@@ -72,8 +74,6 @@ def _sections(qnet: QNet) -> tuple[np.ndarray, np.ndarray, list[dict]]:
         block = np.concatenate([zeros if layer.threshold is None else layer.threshold, layer.bias,
                                 zeros if layer.v0 is None else layer.v0])  # fmt: skip
         if np.abs(block).max(initial=0) > PARAM_LIMIT:
-            from snnc.errors import ResourceError
-
             raise ResourceError(f"layer {layer.name!r}: a threshold or bias does not fit a 32-bit parameter word")
         params.append(block)
         synapses = []
