@@ -118,6 +118,10 @@ def _evaluate_one(program, neuron: str, steps: int, x, y, ann_pred, quiet: bool,
         "sops_per_image": act["sops_per_image"],
         "energy_ratio": act["energy_pj_per_image"]["snn_over_ann"],
     }
+    if merged.hardware is not None:  # the accel simulator: the chip's own figures per image
+        summary = merged.hardware.summary()
+        row["accel"] = {k: summary[k] for k in ("cycles", "cycles_p95", "latency_us", "energy_uj", "ann_energy_uj",
+                                                "snn_ann_energy_ratio", "images_per_s_streaming")}  # fmt: skip
     if exits:
         row["exit"] = {k: exits[k] for k in ("metric", "budget", "step_weights", "threshold", "accuracy",
                                              "fixed_accuracy", "mean_steps", "against")}  # fmt: skip
@@ -136,7 +140,14 @@ def render_evaluation(report: dict) -> str:
         )  # fmt: skip
     headers = ["model", "T", "accuracy %", "agreement %", "avg steps", "p95 steps", "latency steps", "spikes/image",
                "SOPs/image"]  # fmt: skip
-    return f"{report['images']} images of {report['data']}\n" + format_table(headers, rows, set(range(1, 9)))
+    if any("accel" in r for r in report["results"]):  # the chip's cycles and energy per image
+        headers += ["cycles", "µJ", "SNN/ANN"]
+        rows[0] += ["-", "-", "-"]
+        for row, r in zip(rows[1:], report["results"]):
+            chip = r.get("accel", {})
+            row += [f"{chip.get('cycles', 0):,.0f}", f"{chip.get('energy_uj', 0):.1f}",
+                    f"{chip.get('snn_ann_energy_ratio', 0):.2f}"]  # fmt: skip
+    return f"{report['images']} images of {report['data']}\n" + format_table(headers, rows, set(range(1, len(headers))))
 
 
 def plot_evaluation(report: dict, path: str) -> None:

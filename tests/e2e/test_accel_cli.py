@@ -85,3 +85,10 @@ def test_sim_refuses_damaged_and_foreign_programs(compiled, tmp_path, capsys):
     chip.write_text("[chip]\nlanes = 8\n")
     code, _, err = run_cli(capsys, "sim", compiled / "r.snnx", "--input", compiled / "few.npz", "--config", chip)
     assert code == errors.BAD_FILE and "built for chip configuration" in err
+
+
+def test_eval_on_the_accel_target_reports_the_chip(compiled, capsys):
+    code, out, _ = run_cli(capsys, "eval", MODEL, "--data", compiled / "few.npz", "--calib", CALIB, "-t", "accel",
+                           "--neuron", "ilif", "-T", "4", "--json", "-q")  # fmt: skip
+    row = json.loads(out)["results"][0]
+    assert code == errors.OK and row["accel"]["cycles"] > 0 and row["accel"]["snn_ann_energy_ratio"] > 0
