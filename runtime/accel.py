@@ -196,7 +196,7 @@ class _Machine:
         w8, s8 = chip.access_pj(chip.weight_sram_kib, 8), chip.access_pj(chip.state_sram_kib, 8)
         sw = chip.access_pj(chip.state_sram_kib, bits)
         cores_used = len(self.meta["cores"])
-        payload = 2 * e.pj_mul8 if self.msat else 0.0  # MSAT events carry s·θ_t: an 8×16 multiply per SOP
+        payload = 2 * e.pj_mul8 if self.msat else 0.0  # MSAT events carry s·g: an 8 × 9-bit multiply per SOP
         lut = chip.access_pj(1, 16)  # a threshold-unit table read
         energy = {
             "synaptic_adds": ops["sops"] * (e.pj_add32 + payload),
@@ -208,8 +208,9 @@ class _Machine:
             "noc": ops["hops"] * e.pj_hop,
             "static": e.static_mw_per_core * cores_used * 1e3 * cycles / chip.clock_mhz,
         }
-        sram = {"weight_reads": ops["sops"] + ops["macs"], "state_reads": (ops["sops"] + ops["neuron_ops"]) * bits / 8
-                + ops["macs"], "state_writes": (ops["sops"] + ops["neuron_ops"]) * bits / 8}  # fmt: skip
+        state_words = ops["sops"] + ops["neuron_ops"] + 2 * ops["adapt_ops"]  # read and written alike
+        sram = {"weight_reads": ops["sops"] + ops["macs"], "state_reads": state_words * bits / 8 + ops["macs"],
+                "state_writes": state_words * bits / 8}  # bytes per image  # fmt: skip
         simulated = int(sum(v.sum() for v in self.step_sops.values()))
         return AccelResult(cycles, sequential, interval, energy, self.ann_energy(), sram, ops["packets"],
                            chip.clock_mhz, cores_used, sops_simulated=simulated)  # fmt: skip
