@@ -73,6 +73,7 @@ class AccelResult:
             "energy_uj": snn * 1e-6,
             "energy_breakdown_uj": {k: float(v.mean()) * 1e-6 for k, v in self.energy.items()},
             "ann_energy_uj": ann * 1e-6,
+            "ann_breakdown_uj": {k: v * 1e-6 for k, v in self.ann_energy.items()},
             "snn_ann_energy_ratio": snn / ann if ann else float("nan"),
             "sram_bytes": {k: float(v.mean()) for k, v in self.sram_bytes.items()},
             "packets": float(self.packets.mean()),
@@ -84,7 +85,10 @@ def program_config(program: AccelProgram, config: ChipConfig | None) -> ChipConf
     """The chip a program runs on: the one it was built for; a different `config` is an error."""
     built_for = config_from_stored(program.meta["chip"])
     if built_for.hash() != program.config_hash:
-        raise FileError("the program's configuration does not match its header hash: the file is corrupted")
+        raise FileError(
+            "the program's chip configuration does not match its header hash: corrupted, or written by another "
+            "snnc version"
+        )
     if config is not None and config.hash() != program.config_hash:
         raise FileError(f"the program was built for chip configuration {program.config_hash.hex()}, not for the "
                         f"given one ({config.hash().hex()}): compile it again with that --config")  # fmt: skip

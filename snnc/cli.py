@@ -184,6 +184,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
     predictions = result.logits.argmax(axis=1)
     if labels is not None and np.shape(labels) == predictions.shape:
         summary["accuracy"] = float((predictions == labels).mean())
+    if args.plot:
+        from snnc.plotting import plot_accel
+
+        plot_accel(summary, result.hardware.cycles, args.plot)
     if args.json:
         print(json.dumps({**summary, "predictions": predictions.tolist()}, indent=1))
     elif not args.quiet:
@@ -191,6 +195,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
         print(f"{summary['images']} images, {summary['avg_timesteps']:.2f} steps, "
               f"{summary['sops_per_image']:,.0f} SOPs and {summary['spikes_per_image']:,.0f} spikes per image"
               + (f"; accuracy {100 * summary['accuracy']:.2f}%" if "accuracy" in summary else ""))  # fmt: skip
+        if args.plot:
+            print(f"wrote {args.plot}")
     return OK
 
 
@@ -335,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--limit", type=int, help="use the first N inputs")
     sim.add_argument("--batch", type=int, default=64, help="images simulated at once (default 64)")
     sim.add_argument("--config", metavar="CHIP.toml", help="the chip to run on; must be the one compiled for")
+    sim.add_argument("--plot", metavar="OUT.png", help="plot energy by kind (SNN and ANN) and cycles per image")
     add_common_options(sim)
     sim.set_defaults(handler=cmd_sim)
 

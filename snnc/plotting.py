@@ -34,3 +34,25 @@ def save_figure(figure, path) -> None:
     finally:
         Path(temporary).unlink(missing_ok=True)
         pyplot().close(figure)
+
+
+def plot_accel(summary: dict, cycles, path) -> None:
+    """The accel simulator's figures: energy per image by kind, the SNN beside the same network
+    as an ANN on the same chip, and the distribution of cycles per image."""
+    plt = pyplot()
+    figure, (energy_axes, cycles_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    bottom = {"SNN": 0.0, "ANN": 0.0}
+    kinds = sorted(set(summary["energy_breakdown_uj"]) | set(summary["ann_breakdown_uj"]))
+    for kind in kinds:
+        values = [summary["energy_breakdown_uj"].get(kind, 0.0), summary["ann_breakdown_uj"].get(kind, 0.0)]
+        energy_axes.bar(["SNN", "ANN"], values, bottom=[bottom["SNN"], bottom["ANN"]], label=kind)
+        bottom = {"SNN": bottom["SNN"] + values[0], "ANN": bottom["ANN"] + values[1]}
+    energy_axes.set_ylabel("µJ per image")
+    energy_axes.set_title(f"energy: SNN/ANN = {summary['snn_ann_energy_ratio']:.2f}", fontsize=9)
+    energy_axes.legend(fontsize=7)
+    cycles_axes.hist(cycles, bins=40)
+    cycles_axes.set_xlabel("cycles per image (pipelined)")
+    cycles_axes.set_ylabel("images")
+    cycles_axes.set_title(f"mean {summary['cycles']:,.0f}, p95 {summary['cycles_p95']:,.0f} "
+                          f"({summary['latency_us']:,.0f} µs mean)", fontsize=9)  # fmt: skip
+    save_figure(figure, path)

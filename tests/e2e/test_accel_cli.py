@@ -44,8 +44,10 @@ def test_sim_reports_accuracy_cycles_and_energy(compiled, capsys):
     program = snnc.load(compiled / "r.snnc")  # the artifact runs the same program: same predictions
     fixed = simulate_fixed(program.accel().qnet, np.load(compiled / "few.npz")["x"])
     assert report["predictions"] == fixed.logits.argmax(1).tolist()
-    code, out, _ = run_cli(capsys, "sim", compiled / "r.snnx", "--input", compiled / "few.npz")
+    plot = compiled / "sim.png"
+    code, out, _ = run_cli(capsys, "sim", compiled / "r.snnx", "--input", compiled / "few.npz", "--plot", plot)
     assert code == errors.OK and "cycles per image" in out and "SNN/ANN" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_check_fits_and_lists_layers(capsys):
