@@ -212,6 +212,8 @@ class _Machine:
             "noc": ops["hops"] * e.pj_hop,
             "static": e.static_mw_per_core * cores_used * 1e3 * cycles / chip.clock_mhz,
         }
+        if not self.msat:
+            del energy["threshold_units"]  # no threshold unit works in IF and iLIF programs
         state_words = ops["sops"] + ops["neuron_ops"] + 2 * ops["adapt_ops"]  # read and written alike
         sram = {"weight_reads": ops["sops"] + ops["macs"], "state_reads": state_words * bits / 8 + ops["macs"],
                 "state_writes": state_words * bits / 8}  # bytes per image  # fmt: skip
