@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--configs", default="ilif:8,if:32")
     parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--exits", choices=["both", "off", "on"], default="both", help="runs without/with exits")
     parser.add_argument("--data", default="fashion-mnist", help="test images: a dataset name or a .npz")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "accel.jsonl"))
     args = parser.parse_args()
@@ -69,7 +70,7 @@ def main() -> None:
         print(f"{model}: ANN accuracy {100 * (ann.argmax(1) == test_y).mean():.2f}% on {len(test_x)} images")
         for config in args.configs.split(","):
             neuron, steps = config.split(":")
-            for adaptive in (False, True):
+            for adaptive in {"both": (False, True), "off": (False,), "on": (True,)}[args.exits]:
                 row = run_config(model, neuron, int(steps), adaptive, calib, test_x, test_y)
                 row["ann_accuracy"] = float((ann.argmax(1) == test_y).mean())
                 with out.open("a") as handle:

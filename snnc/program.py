@@ -42,7 +42,7 @@ DEFAULT_V_INIT = {"ilif": 0.5, "if": 0.5, "msat": 0.3}
 ENGINES = ("native", "reference", "accel", "fixed")
 NATIVE_MEMBER = "native.o"
 ACCEL_MEMBER = "program.snnx"
-ACCEL_BATCH = 64  # images the accel simulator runs at once (its packet buffers grow with T × batch)
+ACCEL_BATCH = 64  # images the accel simulator and the fixed-point reference run at once (memory: T × batch)
 
 
 @dataclass
@@ -116,7 +116,11 @@ class Program:
         if engine == "fixed":
             from snnc.runtime.fixed import simulate_fixed
 
-            return simulate_fixed(self.accel(steps).qnet, x, record, trace)
+            qnet = self.accel(steps).qnet
+            result = SimResult([], np.zeros(0, np.int64))
+            for start in range(0, len(x), ACCEL_BATCH):  # whole-layer int64 trains: bound the batch
+                result = result.merge(simulate_fixed(qnet, x[start : start + ACCEL_BATCH], record, trace))
+            return result
         if engine == "native":
             return self.network().run(x, steps, latency, threads, record, trace)
         return simulate(self.graph, x, steps, latency, record=record, trace=trace)
