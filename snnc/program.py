@@ -208,7 +208,6 @@ class Program:
         write_atomically(path, buffer.getvalue())
         return path
 
-
     def accel_binary(self) -> bytes:
         """The .snnx program file of an accel program."""
         from snnc.targets.accel import encode_program
