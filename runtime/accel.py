@@ -95,6 +95,17 @@ def program_config(program: AccelProgram, config: ChipConfig | None) -> ChipConf
     return built_for
 
 
+def simulate_in_batches(run, x: np.ndarray, batch: int, on_batch=None) -> SimResult:
+    """`run(chunk)` over consecutive chunks of x, merged into one result (`on_batch(images)` after each):
+    the packet buffers and whole-layer trains grow with T × batch."""
+    result = SimResult([], np.zeros(0, np.int64))
+    for start in range(0, len(x), batch):
+        result = result.merge(run(x[start : start + batch]))
+        if on_batch is not None:
+            on_batch(min(batch, len(x) - start))
+    return result
+
+
 def simulate_accel(program: AccelProgram, x: np.ndarray, config: ChipConfig | None = None,
                    trace: bool = False) -> SimResult:  # fmt: skip
     """Run the program on a batch of float inputs (quantized by the chip's input scale); the
@@ -278,6 +289,7 @@ class _Core:
         self.L = self.total = self.theta_t = self.fraction = self.mask = None
         self.lanes = machine.chip.lanes
         self.fan_outs: dict[int, np.ndarray] = {}  # synapse → SOPs per event position, into this slice
+        self.synapses: dict[int, QSynapse] = {}  # descriptor → geometry and weights from SRAM
 
     def run(self, code) -> None:
         body = [i for i in code if i.count and i.op not in ("SYNC", "NOP")]
@@ -326,10 +338,13 @@ class _Core:
 
     # -- per sample -------------------------------------------------------------------------------
     def synapse(self, k: int) -> QSynapse:
-        d = self.core["descriptors"][k]
-        entry = self.layer["synapses"][d["synapse"]]
-        data = self.weight_sram[d["sram"] : d["sram"] + d["bytes"]]
-        return geometry(entry, data.reshape(self.rows, *entry["weight_shape"][1:]))
+        """Descriptor k's geometry with this core's weights, read from weight SRAM (once: LDW ran at load)."""
+        if k not in self.synapses:
+            d = self.core["descriptors"][k]
+            entry = self.layer["synapses"][d["synapse"]]
+            data = self.weight_sram[d["sram"] : d["sram"] + d["bytes"]]
+            self.synapses[k] = geometry(entry, data.reshape(self.rows, *entry["weight_shape"][1:]))
+        return self.synapses[k]
 
     def op_init(self, instruction, slot) -> None:
         rate_neuron = self.layer["kind"] == "neuron" and not self.m.ilif

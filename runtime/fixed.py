@@ -2,8 +2,8 @@
 
 This is the oracle of the accelerator's simulator, as runtime/snn.py is the oracle of the
 float engines: it runs a QNet layer by layer on whole tensors, in int64, with no notion of
-cores, slices, packets or cycles. Integer sums go through float64 matrix products, which are
-exact below 2^53 (int8 weights times event counts stay far below).
+cores, slices, packets or cycles. Integer sums go through float matrix products: float32 where
+every partial sum stays below 2^24, float64 (exact below 2^53) otherwise.
 
 The primitives here (`int_conv`, `pool_events`, `synapse_current`, `fan_out_of`) are the
 accelerator's datapath; runtime/accel.py applies them to the slice of a layer each core holds.
@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 from snnc.runtime import adaptive, fixed_msat
-from snnc.runtime.ann import pad_spatial, sliding_windows
+from snnc.runtime.ann import conv, sliding_windows
 from snnc.runtime.snn import SimResult, check_recordable
+from snnc.runtime.snn import fan_out as snn_fan_out
 from snnc.targets.accel.qnet import QLayer, QNet, QSynapse
 
 from snnc.errors import DataError
+from snnc.ir import ops_nn as nn
 
 INPUT_MAX = 127
 
@@ -31,28 +33,11 @@ def quantize_input(x: np.ndarray, shape: tuple, scale: float) -> np.ndarray:
 
 
 # -- the datapath ---------------------------------------------------------------------------------
-COLUMNS_BUDGET = 16 * 2**20  # float64 im2col elements at once; larger batches are split
-
-
 def int_conv(x: np.ndarray, weight: np.ndarray, strides, pads, dilations) -> np.ndarray:
-    """(N, C, H, W) integers * (M, C, kh, kw) → (N, M, H', W') int64, no bias."""
-    per_sample = x[0].size * int(np.prod(weight.shape[2:])) // int(np.prod(strides))
-    chunk = max(1, COLUMNS_BUDGET // max(per_sample, 1))
-    if len(x) > chunk:
-        parts = [int_conv(x[i : i + chunk], weight, strides, pads, dilations) for i in range(0, len(x), chunk)]
-        return np.concatenate(parts)
-    dtype = exact_dtype(x, weight)
-    padded = pad_spatial(x.astype(dtype), pads, 0.0)
-    n, channels = x.shape[:2]
-    kernel = weight.shape[2:]
-    spatial = [(padded.shape[2 + i] - (kernel[i] - 1) * dilations[i] - 1) // strides[i] + 1 for i in range(2)]
-    cols = np.empty((n, channels, kernel[0] * kernel[1], *spatial), dtype=dtype)
-    for index, (i, j) in enumerate(np.ndindex(*kernel)):  # im2col: one strided slice per kernel offset
-        rows = slice(i * dilations[0], i * dilations[0] + (spatial[0] - 1) * strides[0] + 1, strides[0])
-        columns = slice(j * dilations[1], j * dilations[1] + (spatial[1] - 1) * strides[1] + 1, strides[1])
-        cols[:, :, index] = padded[:, :, rows, columns]
-    out = np.matmul(weight.astype(dtype).reshape(len(weight), -1), cols.reshape(n, -1, spatial[0] * spatial[1]))
-    return np.rint(out).astype(np.int64).reshape(n, len(weight), *spatial)
+    """(N, C, H, W) integers * (M, C, kh, kw) → (N, M, H', W') int64, no bias: the ANN executor's
+    convolution on values it represents exactly (exact_dtype)."""
+    op = nn.Conv(weight, np.zeros(len(weight), np.float32), strides, pads, dilations)
+    return np.rint(conv(op, x.astype(exact_dtype(x, weight)))).astype(np.int64)
 
 
 def exact_dtype(x: np.ndarray, weight: np.ndarray):
@@ -114,18 +99,11 @@ def fan_out_of(synapse: QSynapse, rows: slice = slice(None)) -> np.ndarray:
         ones = np.zeros(pooled, dtype=np.int64)
         ones[rows] = 1
         return ones
+    weight = np.zeros((out_channels, *synapse.weight.shape[1:]), np.float32)
     if synapse.kind == "dense":
-        return np.full(pooled, out_channels, dtype=np.int64)
-    covered = []
-    for axis, size in enumerate(pooled[1:]):
-        count = np.zeros(size, dtype=np.int64)
-        kernel, stride, dilation = synapse.weight.shape[2 + axis], synapse.strides[axis], synapse.dilations[axis]
-        out_size = (size + synapse.pads[axis] + synapse.pads[axis + 2] - (kernel - 1) * dilation - 1) // stride + 1
-        for k in range(kernel):
-            positions = np.arange(out_size) * stride + k * dilation - synapse.pads[axis]
-            np.add.at(count, positions[(positions >= 0) & (positions < size)], 1)
-        covered.append(count)
-    return np.broadcast_to(np.multiply.outer(covered[0], covered[1]) * out_channels, pooled)
+        return snn_fan_out(nn.Gemm(weight, np.zeros(out_channels, np.float32)), pooled)
+    op = nn.Conv(weight, np.zeros(out_channels, np.float32), synapse.strides, synapse.pads, synapse.dilations)
+    return snn_fan_out(op, pooled)
 
 
 def max_pool_int(x: np.ndarray, kernel, strides) -> np.ndarray:

@@ -162,21 +162,19 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from snnc.errors import FileError
     from snnc.progress import progress
     from snnc.report import render_accel
-    from snnc.runtime.accel import simulate_accel
-    from snnc.runtime.snn import SimResult
+    from snnc.runtime.accel import simulate_accel, simulate_in_batches
     from snnc.targets.accel import decode_program, load_config
 
+    if args.batch < 1:
+        raise UsageError(f"--batch must be at least 1, got {args.batch}")
     path = Path(args.program)
     if not path.is_file():
         raise FileError(f"{path}: no such file")
     program = decode_program(path.read_bytes(), str(path))
     config = load_config(args.config) if args.config else None
     x, labels = load_arrays(args.input, "test", args.limit)
-    result = SimResult([], np.zeros(0, np.int64))
     with progress(len(x), "sim", args.quiet) as bar:
-        for start in range(0, len(x), args.batch):
-            result = result.merge(simulate_accel(program, x[start : start + args.batch], config))
-            bar.update(min(args.batch, len(x) - start))
+        result = simulate_in_batches(lambda chunk: simulate_accel(program, chunk, config), x, args.batch, bar.update)
     summary = result.hardware.summary()
     summary["avg_timesteps"] = float(result.steps.mean())
     summary["spikes_per_image"] = sum(result.spikes.values()) / result.samples

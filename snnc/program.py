@@ -114,13 +114,11 @@ class Program:
         if engine == "accel":
             return self._run_accel(x, steps, record, trace)
         if engine == "fixed":
+            from snnc.runtime.accel import simulate_in_batches
             from snnc.runtime.fixed import simulate_fixed
 
             qnet = self.accel(steps).qnet
-            result = SimResult([], np.zeros(0, np.int64))
-            for start in range(0, len(x), ACCEL_BATCH):  # whole-layer int64 trains: bound the batch
-                result = result.merge(simulate_fixed(qnet, x[start : start + ACCEL_BATCH], record, trace))
-            return result
+            return simulate_in_batches(lambda chunk: simulate_fixed(qnet, chunk, record, trace), x, ACCEL_BATCH)
         if engine == "native":
             return self.network().run(x, steps, latency, threads, record, trace)
         return simulate(self.graph, x, steps, latency, record=record, trace=trace)
@@ -141,15 +139,12 @@ class Program:
         return self._accel[steps]
 
     def _run_accel(self, x, steps: int, record, trace: bool) -> SimResult:
-        from snnc.runtime.accel import simulate_accel
+        from snnc.runtime.accel import simulate_accel, simulate_in_batches
 
         if record:
             raise UsageError("--record is not available on the accel simulator")
         program = self.accel(steps).program
-        result = SimResult([], np.zeros(0, np.int64))
-        for start in range(0, len(x), ACCEL_BATCH):
-            result = result.merge(simulate_accel(program, x[start : start + ACCEL_BATCH], trace=trace))
-        return result
+        return simulate_in_batches(lambda chunk: simulate_accel(program, chunk, trace=trace), x, ACCEL_BATCH)
 
     def calibrate_exits(
         self,

@@ -67,6 +67,11 @@ def quantize(graph: Graph, timesteps: int, scale_in: float) -> QNet:
     )  # fmt: skip
 
 
+def per_channel(threshold: np.ndarray, channels: int) -> np.ndarray:
+    """A threshold of shape (), (C,) or (C, 1, ...) as one value per channel."""
+    return np.broadcast_to(np.asarray(threshold, dtype=np.float64).reshape(-1), (channels,))
+
+
 class _Lowering:
     def __init__(self, graph: Graph, model: str, scale_in: float) -> None:
         self.graph = graph
@@ -97,8 +102,7 @@ class _Lowering:
                       pre_shape=pre_shape, depth=op.depth)  # fmt: skip
         if isinstance(op, snn.Readout):
             return QLayer(node.name, "readout", shape, synapses, **fields)
-        theta = np.broadcast_to(op.threshold, (pre_shape[0],) + (1,) * (len(pre_shape) - 1)).reshape(pre_shape[0])
-        threshold = np.maximum(1, np.round(theta / scale))
+        threshold = np.maximum(1, np.round(per_channel(op.threshold, pre_shape[0]) / scale))
         msat = None
         if isinstance(op, snn.MsatNeuron):
             msat = fixed_msat.q8_params(op.alpha, op.k_a, op.k_i, op.c_det, op.tau_mp, op.tau_rd, op.burst, op.use_dtt,
@@ -110,11 +114,8 @@ class _Lowering:
         largest = np.zeros(channels)
         for w in effective:
             largest = np.maximum(largest, np.abs(w.reshape(channels, -1)).max(axis=1))
-        if isinstance(op, snn.Neuron):  # an all-zero row: one unit per 1/127 of the threshold
-            theta = np.broadcast_to(op.threshold, (channels,) + (1,) * (op.threshold.ndim - 1)).reshape(channels)
-            fallback = theta
-        else:
-            fallback = np.ones(channels)
+        # an all-zero row: one unit per 1/127 of the threshold
+        fallback = per_channel(op.threshold, channels) if isinstance(op, snn.Neuron) else np.ones(channels)
         return np.where(largest > 0, largest, fallback).astype(np.float64) / WEIGHT_MAX
 
     # -- the terms of a sum ---------------------------------------------------------------------
@@ -144,6 +145,8 @@ class _Lowering:
                                    "(through at most one pool and a flatten)")  # fmt: skip
         if pool is not None and isinstance(op, t.Input):
             raise self.unsupported(pool, "pooling the analog input is not mapped")
+        if pool is not None:
+            self.window(pool, self.graph.op(pool))  # a window the chip cannot pool is an error here
         return name, pool, reshape
 
     def window(self, name: str, op) -> tuple[tuple, tuple]:
@@ -165,7 +168,7 @@ class _Lowering:
         shape = self.graph.type(source).sample_shape
         if isinstance(op, t.Input):
             return np.full(shape[0], self.scale_in), 1.0
-        theta = np.broadcast_to(op.threshold, (shape[0],) + (1,) * (len(shape) - 1)).reshape(shape[0])
+        theta = per_channel(op.threshold, shape[0])
         if isinstance(op, snn.MsatNeuron):  # an MSAT event carries s·g: the charge in units of θ_max/256
             theta = theta / fixed_msat.ONE
         factor = 1.0
@@ -177,8 +180,6 @@ class _Lowering:
     def effective_weight(self, weighted: str | None, path, pre_shape) -> np.ndarray:
         source, pool, _ = path
         unit, factor = self.unit(source, pool)
-        if pool is not None:
-            self.window(pool, self.graph.op(pool))
         if weighted is None:
             if self.graph.type(source).sample_shape != tuple(pre_shape):
                 raise self.unsupported(source, "a shortcut must have the shape of the sum it joins")
@@ -193,9 +194,7 @@ class _Lowering:
             return w * (per_column * factor)[None, :]
         if len(op.kernel) != 2 or op.groups != 1:
             raise self.unsupported(weighted, "the accel target maps 2-D convolutions without groups only")
-        per_group = w.shape[1]
-        in_channel = (np.arange(w.shape[0])[:, None] // (w.shape[0] // op.groups)) * per_group + np.arange(per_group)
-        return w * (unit[in_channel] * factor)[:, :, None, None]
+        return w * (unit * factor)[None, :, None, None]  # weight[m, c] reads input channel c
 
     def pooled_shape(self, source: str, pool: str | None) -> tuple[int, ...]:
         return self.graph.type(pool or source).sample_shape

@@ -83,6 +83,8 @@ def test_sim_refuses_damaged_and_foreign_programs(compiled, tmp_path, capsys):
     for name, message in (("cut.snnx", "truncated"), ("flip.snnx", "checksum"), ("none.snnx", "no such file")):
         code, _, err = run_cli(capsys, "sim", tmp_path / name, "--input", compiled / "few.npz")
         assert code == errors.BAD_FILE and message in err
+    code, _, err = run_cli(capsys, "sim", compiled / "r.snnx", "--input", compiled / "few.npz", "--batch", "0")
+    assert code == errors.USAGE and "--batch" in err
     chip = tmp_path / "other.toml"
     chip.write_text("[chip]\nlanes = 8\n")
     code, _, err = run_cli(capsys, "sim", compiled / "r.snnx", "--input", compiled / "few.npz", "--config", chip)
