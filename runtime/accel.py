@@ -288,7 +288,7 @@ class _Core:
         self.spikes = self.payload = None
         self.L = self.total = self.theta_t = self.fraction = self.mask = None
         self.lanes = machine.chip.lanes
-        self.fan_outs: dict[int, np.ndarray] = {}  # synapse → SOPs per event position, into this slice
+        self.fan_outs: dict[int, tuple] = {}  # synapse → (SOPs, cycles) per event position (event_costs)
         self.synapses: dict[int, QSynapse] = {}  # descriptor → geometry and weights from SRAM
 
     def run(self, code) -> None:
@@ -392,17 +392,23 @@ class _Core:
         values, counts = self.events(k)
         events = counts[step]
         self.I += synapse_current(synapse, values[step], slice(self.m0, self.m1), synapse.weight)
-        if k not in self.fan_outs:
-            self.fan_outs[k] = fan_out_of(geometry(self.layer["synapses"][k]), slice(self.m0, self.m1)).reshape(-1)
-        fan_out = self.fan_outs[k]
+        fan_out, per_event = self.event_costs(k, synapse.kind)
         flat = events.reshape(self.m.B, -1).astype(np.float64)
         sops = np.rint(flat @ fan_out).astype(np.int64)
-        per_event = fan_out if synapse.kind == "identity" else fan_out // self.rows * math.ceil(self.rows / self.lanes)
         self.m.ops["sops"][slot] += sops
         self.charge(slot, np.rint(flat @ per_event).astype(np.int64))
         key = f"{self.layer['name']}#{k}"
         table = self.m.step_sops.setdefault(key, np.zeros((self.m.T, self.m.B), dtype=np.int64))
         table[step] += sops
+
+    def event_costs(self, k: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per pooled input position: the SOPs one event triggers in this slice, and its cycles
+        (each kernel position it reaches takes ⌈rows/lanes⌉; an identity event, one)."""
+        if k not in self.fan_outs:
+            fan_out = fan_out_of(geometry(self.layer["synapses"][k]), slice(self.m0, self.m1)).reshape(-1)
+            cycles = fan_out if kind == "identity" else fan_out // self.rows * math.ceil(self.rows / self.lanes)
+            self.fan_outs[k] = (fan_out, cycles)
+        return self.fan_outs[k]
 
     def op_integ(self, instruction, slot) -> None:
         if instruction.operand("mode") == "horner":

@@ -59,8 +59,8 @@ def event_bound(qnet: QNet, synapse: QSynapse) -> int:
     """The largest value one event carries into the weights (input units, pooled spike counts)."""
     if synapse.source == qnet.input_name:
         return 127
-    source = next((x for x in qnet.layers if x.name == synapse.source), None)
-    payload = 1 if source is None or source.msat is None else source.msat["burst"] * 256  # s·g, g ≤ 256
+    msat = qnet.layer(synapse.source).msat
+    payload = 1 if msat is None else msat["burst"] * 256  # an MSAT event carries s·g, g ≤ 256
     if synapse.pool == "avg":
         return int(np.prod(synapse.pool_kernel)) * payload
     return payload
