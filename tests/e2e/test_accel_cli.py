@@ -96,3 +96,8 @@ def test_eval_on_the_accel_target_reports_the_chip(compiled, capsys):
                            "--neuron", "ilif", "-T", "4", "--json", "-q")  # fmt: skip
     row = json.loads(out)["results"][0]
     assert code == errors.OK and row["accel"]["cycles"] > 0 and row["accel"]["snn_ann_energy_ratio"] > 0
+
+
+def test_check_is_for_the_accel_target(capsys):
+    code, _, err = run_cli(capsys, "check", MODEL, "-t", "cpu", "-q")
+    assert code == errors.USAGE and "-t accel" in err and "Traceback" not in err
