@@ -1,6 +1,6 @@
 """Markdown tables from bench_accel.py's JSON lines.
 
-    python bench/summarize_accel.py bench/results/accel.jsonl [more.jsonl ...]
+python bench/summarize_accel.py bench/results/accel.jsonl [more.jsonl ...]
 """
 
 from __future__ import annotations

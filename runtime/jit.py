@@ -126,9 +126,7 @@ class CompiledNetwork:
         return any(getattr(n.op, "exit_metric", None) is not None for n in self.graph.nodes())
 
     def _run_threads(self, packed, buffers: dict, timesteps: int, threads: int) -> np.ndarray:
-        batch = len(packed)
-        bounds = np.linspace(0, batch, min(threads, max(batch, 1)) + 1).astype(int)
-        slices = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+        slices = batch_slices(len(packed), threads)
         counts = np.zeros((len(slices), max(self.plan.counters, 1)), np.int64)
         workspaces = self._workspaces(len(slices))
 
@@ -147,11 +145,7 @@ class CompiledNetwork:
                        2.0**-timesteps)  # fmt: skip
 
         try:
-            if len(slices) == 1:
-                work(0)
-            else:
-                with ThreadPoolExecutor(len(slices)) as pool:
-                    list(pool.map(work, range(len(slices))))
+            run_parallel(work, len(slices))
         finally:
             self._spare = workspaces
         return counts.sum(axis=0)
@@ -188,11 +182,26 @@ def from_internal_trains(trains: np.ndarray, sample_shape) -> np.ndarray:
     return from_internal(trains.reshape(batch * steps, -1), sample_shape).reshape(batch, steps, *sample_shape)
 
 
+def batch_slices(batch: int, threads: int) -> list[tuple[int, int]]:
+    """Contiguous [lo, hi) slices of a batch, one per thread (none empty)."""
+    bounds = np.linspace(0, batch, min(threads, max(batch, 1)) + 1).astype(int)
+    return [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+
+
+def run_parallel(work, tasks: int) -> None:
+    """work(0) … work(tasks − 1), on threads when there are several (native calls release the GIL)."""
+    if tasks == 1:
+        work(0)
+        return
+    with ThreadPoolExecutor(tasks) as pool:
+        list(pool.map(work, range(tasks)))
+
+
 def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _source_hash(*modules) -> str:
+def source_hash(*modules) -> str:
     digest = hashlib.sha256()
     for module in modules:
         digest.update(Path(module.__file__).read_bytes())
@@ -201,4 +210,4 @@ def _source_hash(*modules) -> str:
 
 # The object code is a function of the plan's structure and of the code that turns it into
 # machine code: cache keys hash both (and the host), so a hit needs no IR generation.
-GENERATOR = _source_hash(codegen, llvm, irbuild, mathlib, neurons)
+GENERATOR = source_hash(codegen, llvm, irbuild, mathlib, neurons)

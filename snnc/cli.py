@@ -251,7 +251,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     x, labels = load_arrays(args.input, "test", args.limit)
     x = check_data(x, program.graph.type(program.graph.inputs[0]), f"input {args.input!r}")
     record = args.record.split(",") if args.record else ()
-    result = run_with_progress(program, x, args.timesteps, "run", args.quiet, threads=args.threads, record=record)
+    engine = {"float": "native", "fixed": "native-fixed"}.get(args.numeric)
+    result = run_with_progress(program, x, args.timesteps, "run", args.quiet, threads=args.threads, record=record,
+                               engine=engine)  # fmt: skip
     report = program.report(result)
     predictions = result.logits.argmax(axis=1)
     if labels is not None and np.shape(labels) == predictions.shape:
@@ -278,7 +280,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     report = evaluate(
         args.model, args.data, args.neuron, args.timesteps, args.calib, args.limit, args.target,
-        conversion_options(args), exit_options(args), args.quiet, args.threads,
+        conversion_options(args), exit_options(args), args.quiet, args.threads, args.numeric,
     )  # fmt: skip
     if args.plot:
         plot_evaluation(report, args.plot)
@@ -352,6 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--record", metavar="LAYERS", help="comma-separated neuron layers whose spike trains "
                      "(N, T, ...) go to --output as 'spikes/LAYER'")  # fmt: skip
     run.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+    run.add_argument("--numeric", choices=["float", "fixed"], help="native code in float32, or in fixed point "
+                     "(int8 weights, integer state: the accel target's numbers, bit-exact with its simulator); "
+                     "default: the program's target (cpu: float; accel: its simulator)")  # fmt: skip
     add_common_options(run)
     run.set_defaults(handler=cmd_run)
 
@@ -376,6 +381,8 @@ def add_conversion_options(sub: argparse.ArgumentParser, many: bool) -> None:
         sub.add_argument("-t", "--target", choices=["cpu", "accel", "reference"], default="cpu",
                          help="cpu: native code; reference: the numpy simulator (the oracle)")  # fmt: skip
         sub.add_argument("--threads", type=int, help="worker threads for the cpu target (default: all cores)")
+        sub.add_argument("--numeric", choices=["float", "fixed"], default="float",
+                         help="cpu, reference: float32, or the integer network the accel target runs")  # fmt: skip
         sub.add_argument("--neuron", type=csv(str), default=["ilif", "if"], help="neuron models (default ilif,if)")
         sub.add_argument("-T", "--timesteps", type=csv(int), default=[4, 8, 16, 32], help="default 4,8,16,32")
     else:

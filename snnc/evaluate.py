@@ -39,8 +39,11 @@ def evaluate(
     exits: dict | None = None,
     quiet: bool = False,
     threads: int | None = None,
+    numeric: str = "float",
 ) -> dict:
-    """`target` "reference" compiles for the cpu and runs the numpy reference simulator.
+    """`target` "reference" compiles for the cpu and runs the numpy reference simulator;
+    `numeric` "fixed" runs the quantized integer network instead (cpu: native code; reference:
+    runtime/fixed.py), as the accel target computes it.
     `options` go to compile(); `exits` (budget, metric, step_weights) adds, for every neuron
     model and T, a row with adaptive exits calibrated on the calibration set."""
     graph = import_onnx(model_path)
@@ -56,7 +59,7 @@ def evaluate(
     ann_pred = ann_logits.argmax(axis=1)
     results = []
     compile_target = "cpu" if target == "reference" else target
-    run = dict(quiet=quiet, engine="reference" if target == "reference" else None, threads=threads)
+    run = dict(quiet=quiet, engine=engine_for(target, numeric), threads=threads)
     for neuron in neurons:
         program = compile(graph, target=compile_target, neuron=neuron, timesteps=max(timesteps),
                           calibration=calibration, **(options or {}))  # fmt: skip
@@ -71,9 +74,21 @@ def evaluate(
         "target": target,
         "images": len(x),
         "calibration": calib,
+        "numeric": numeric,
         "ann": {"accuracy": float((ann_pred == y).mean())},
         "results": results,
     }
+
+
+def engine_for(target: str, numeric: str) -> str | None:
+    """Program.run's engine for an eval target and numeric mode (None: the target's own)."""
+    if numeric not in ("float", "fixed"):
+        raise UsageError(f"numeric mode must be float or fixed, got {numeric!r}")
+    if numeric == "float":
+        return "reference" if target == "reference" else None
+    if target == "accel":
+        raise UsageError("the accel target computes in fixed point already: drop --numeric")
+    return "fixed" if target == "reference" else "native-fixed"
 
 
 def _with_exits(program: Program, steps: int, x, labels, exits: dict, run: dict) -> Program:

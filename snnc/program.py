@@ -39,7 +39,7 @@ DEFAULT_PER_CHANNEL = {"ilif": True, "if": False, "msat": False}
 # Initial membrane, in thresholds: half a step turns flooring into rounding. MSAT's adapted
 # threshold sits near 0.6·θ_max, so its half step is 0.3 (VGG fixture, T = 8: 90 % vs 78 % at 0.5).
 DEFAULT_V_INIT = {"ilif": 0.5, "if": 0.5, "msat": 0.3}
-ENGINES = ("native", "reference", "accel", "fixed")
+ENGINES = ("native", "native-fixed", "reference", "accel", "fixed")
 NATIVE_MEMBER = "native.o"
 ACCEL_MEMBER = "program.snnx"
 ACCEL_BATCH = 64  # images the accel simulator and the fixed-point reference run at once (memory: T × batch)
@@ -86,6 +86,7 @@ class Program:
         self.native = native  # object code loaded from an artifact (used if built for this host)
         self._network = None
         self._accel: dict[int, object] = {}  # T → AccelBuild
+        self._fixed: dict[int, object] = {}  # T → FixedNetwork
 
     @property
     def latency_steps(self) -> int:
@@ -99,8 +100,10 @@ class Program:
         `engine`: "native" (the cpu target's compiled code; the default for cpu programs),
         "accel" (the accelerator simulator running the program's instruction streams; the
         default for accel programs; cycles and energy in result.hardware) or "reference" (the
-        numpy simulator of the float network); "fixed" runs the accel program's integer network
-        on the fixed-point reference (runtime/fixed.py: the same outputs, no cycles).
+        numpy simulator of the float network). Two engines run the quantized integer network
+        (int8 weights, integer state; the accel program's numbers): "native-fixed", the cpu
+        target's fixed-point mode, and "fixed", its numpy reference (runtime/fixed.py); both
+        give the accel simulator's outputs, without cycles.
         `record`: neuron layers whose spike trains come back in result.records;
         `trace`: the readout's per-step estimates come back in result.trace (B, T, K).
         """
@@ -117,8 +120,10 @@ class Program:
             from snnc.runtime.accel import simulate_in_batches
             from snnc.runtime.fixed import simulate_fixed
 
-            qnet = self.accel(steps).qnet
+            qnet = self.qnet(steps)
             return simulate_in_batches(lambda chunk: simulate_fixed(qnet, chunk, record, trace), x, ACCEL_BATCH)
+        if engine == "native-fixed":
+            return self.fixed_network(steps).run(x, record, trace, threads)
         if engine == "native":
             return self.network().run(x, steps, latency, threads, record, trace)
         return simulate(self.graph, x, steps, latency, record=record, trace=trace)
@@ -137,6 +142,25 @@ class Program:
                 scale = input_scale(None)
             self._accel[steps] = build(self.graph, steps, scale, config_from_stored(self.settings.chip))
         return self._accel[steps]
+
+    def qnet(self, timesteps: int | None = None):
+        """The quantized integer network for T steps (the accel target's numbers)."""
+        steps = timesteps or self.settings.timesteps
+        if steps in self._accel:
+            return self._accel[steps].qnet
+        from snnc.targets.accel import input_scale, quantize
+
+        scale = self.settings.input_scale if self.settings.input_scale is not None else input_scale(None)
+        return quantize(self.graph, steps, scale)
+
+    def fixed_network(self, timesteps: int | None = None, cache: ObjectCache | None = None):
+        """The cpu target's fixed-point code for T steps, built on first use (or from the cache)."""
+        from snnc.runtime.jit_fixed import FixedNetwork
+
+        steps = timesteps or self.settings.timesteps
+        if steps not in self._fixed:
+            self._fixed[steps] = FixedNetwork(self.qnet(steps), cache or ObjectCache())
+        return self._fixed[steps]
 
     def _run_accel(self, x, steps: int, record, trace: bool) -> SimResult:
         from snnc.runtime.accel import simulate_accel, simulate_in_batches
@@ -161,7 +185,7 @@ class Program:
 
         x = check_data(np.asarray(x), self.graph.type(self.graph.inputs[0]), "calibration data")
         if engine is None and self.settings.target == "accel":
-            engine = "fixed"  # the chip's own integer outputs, without simulating its cycles
+            engine = "native-fixed"  # the chip's own integer outputs, without simulating its cycles
         return calibrate_exits(self, x, labels, budget, metric, step_weights, threads, engine)
 
     def forget_native_code(self) -> None:
@@ -169,6 +193,7 @@ class Program:
         self._network = None
         self.native = None
         self._accel = {}
+        self._fixed = {}
 
     def network(self, cache: ObjectCache | None = None) -> CompiledNetwork:
         """The compiled native code, built on first use (or taken from the object cache)."""
@@ -305,10 +330,10 @@ def compile(
     ctx = PassContext(calibration=calibration, timesteps=settings.timesteps)
     PassManager(pipeline, print_ir_after=print_ir_after).run(graph, ctx)
     program = Program(graph, settings, ctx.notes)
-    if target == "accel":
-        from snnc.targets.accel import input_scale
+    from snnc.targets.accel import input_scale
 
-        settings.input_scale = input_scale(calibration)
+    settings.input_scale = input_scale(calibration)  # the int8 input's unit, for the fixed-point engines
+    if target == "accel":
         settings.chip = None if chip is None else chip.to_dict()
         build = program.accel()  # quantize, map and emit now: a model that does not fit fails here
         program.notes["accel"] = [f"{len(build.slices)} of {build.config.cores} cores, input scale "

@@ -56,9 +56,9 @@ def scatter_synapses(f: Function, k: dict) -> None:
         pixel = b.mul(b.add(b.mul(iy, i64(k["IW"])), ix), i64(k["C"]))
         count = _list_events(f, k, f.at(a["src"], pixel))
         with b.if_then(b.icmp_signed(">", count, i64(0))), f.loop(k["KH"]) as ky:
-            oy, valid_y = _output_coordinate(f, iy, ky, k["PT"], k["DH"], k["SH"], k["OH"])
+            oy, valid_y = output_coordinate(f, iy, ky, k["PT"], k["DH"], k["SH"], k["OH"])
             with b.if_then(valid_y), f.loop(k["KW"]) as kx:
-                ox, valid_x = _output_coordinate(f, ix, kx, k["PL"], k["DW"], k["SW"], k["OW"])
+                ox, valid_x = output_coordinate(f, ix, kx, k["PL"], k["DW"], k["SW"], k["OW"])
                 with b.if_then(valid_x):
                     out = b.mul(b.add(b.mul(oy, i64(k["OW"])), ox), i64(k["O"]))
                     window = b.add(b.mul(ky, i64(k["KW"])), kx)
@@ -252,7 +252,7 @@ def count_events(f: Function, k: dict) -> None:
     add_count(f, k, b.load(total))
 
 
-def _output_coordinate(f: Function, i, kk, pad: int, dilation: int, stride: int, size: int):
+def output_coordinate(f: Function, i, kk, pad: int, dilation: int, stride: int, size: int):
     """(o, valid) with o·stride = i + pad − kk·dilation, 0 ≤ o < size."""
     b = f.b
     shifted = b.sub(b.add(i, i64(pad)), b.mul(kk, i64(dilation)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import snnc
 from snnc.ir import BATCH, Add, AvgPool, Conv, GlobalAvgPool, Graph, MaxPool, Reshape, TensorType
@@ -61,11 +60,6 @@ def dense_graph() -> Graph:
     h = g.add(Reshape((16,)), [h])
     g.outputs = [g.add(Gemm(RNG.standard_normal((4, 16)) * 0.5, RNG.standard_normal(4) * 0.1), [h])]
     return g
-
-
-@pytest.fixture(scope="session")
-def family_data() -> np.ndarray:
-    return np.random.default_rng(1).uniform(0, 1, (24, 3, 9, 9)).astype(np.float32)
 
 
 def compile_accel(graph: Graph, neuron: str, timesteps: int, x: np.ndarray, **options):

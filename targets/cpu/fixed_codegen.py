@@ -1,0 +1,464 @@
+"""LLVM IR for a fixed-point plan (fixed_plan.py): integer kernels and the entry point
+
+    void snnc_fixed_run(int64 *input, int64 *counts, int64 *readout, int64 *params, int8 *weights,
+                        double *fparams, int64 *ws, int8 **records, int64 *steps, int64 n, int64 exits)
+
+per sample: `counts` (T, C) per-step counters, `readout` (T + 1, K) integer readout currents,
+`steps` the steps the time loop ran (T unless `exits` is set and the exit check fired),
+`records` one (n, T, neurons) uint8 buffer per neuron layer or null. All arithmetic is the
+fixed-point reference's (runtime/fixed.py, runtime/fixed_msat.py) on int64: shifts are
+arithmetic (numpy's >> on int64), and a truncating division is used only where a clamp at 0
+follows, where it agrees with numpy's floor division.
+"""
+
+from __future__ import annotations
+
+import math
+
+from llvmlite import ir
+from snnc.runtime.fixed_msat import LUT_HIGH, LUT_LOW, LUT_SHIFT, ONE
+from snnc.targets.cpu.codegen import output_coordinate
+from snnc.targets.cpu.fixed_plan import FixedPlan
+from snnc.targets.cpu.irbuild import I8, I64, Function, i64
+from snnc.targets.cpu.llvm import module_header
+from snnc.targets.cpu.plan import Kernel, Region
+
+ENTRY = "snnc_fixed_run"
+F64 = ir.DoubleType()
+ELEMENT = {"input": I64, "ws": I64, "params": I64, "weights": I8, "fparams": F64}
+
+
+def f64(value: float) -> ir.Constant:
+    return ir.Constant(F64, float(value))
+
+
+# -- synapses and pools ----------------------------------------------------------------------------
+def synapse(f: Function, k: dict) -> None:
+    """dst += W·(src << shift): a convolution (a dense layer is a 1×1 one) in scatter form,
+    out[oy, ox, :] += x[iy, ix, c]·w[c, ky, kx, :] with oy·SH = iy + PT − ky·DH, for each
+    non-zero x; or an identity shortcut, dst[i] += x[i]·w[channel of i]."""
+    b, a = f.b, f.args
+    if k["form"] == "identity":
+        with f.loop(k["n"] // k["C"]) as p, f.loop(k["C"]) as c:
+            i = b.add(b.mul(p, i64(k["C"])), c)
+            value = b.shl(f.load(a["src"], i), i64(k["shift"]))
+            f.store(b.add(f.load(a["dst"], i), b.mul(value, b.sext(f.load(a["weight"], c), I64))), a["dst"], i)
+        return
+    with f.loop(k["IH"]) as iy, f.loop(k["IW"]) as ix, f.loop(k["C"]) as c:
+        value = f.load(a["src"], b.add(b.mul(b.add(b.mul(iy, i64(k["IW"])), ix), i64(k["C"])), c))
+        with b.if_then(b.icmp_signed("!=", value, i64(0))), f.loop(k["KH"]) as ky:
+            value = b.shl(value, i64(k["shift"]))
+            oy, valid_y = output_coordinate(f, iy, ky, k["PT"], k["DH"], k["SH"], k["OH"])
+            with b.if_then(valid_y), f.loop(k["KW"]) as kx:
+                ox, valid_x = output_coordinate(f, ix, kx, k["PL"], k["DW"], k["SW"], k["OW"])
+                with b.if_then(valid_x):
+                    out = f.at(a["dst"], b.mul(b.add(b.mul(oy, i64(k["OW"])), ox), i64(k["O"])))
+                    row = b.add(b.mul(b.add(b.mul(c, i64(k["KH"])), ky), i64(k["KW"])), kx)
+                    weights = f.at(a["weight"], b.mul(row, i64(k["O"])))
+                    with f.loop(k["O"]) as o:
+                        f.store(b.add(f.load(out, o), b.mul(value, b.sext(f.load(weights, o), I64))), out, o)
+
+
+def _windows(f: Function, k: dict, visit) -> None:
+    """For each pooled (py, px, c): visit(output index, [source index per window slot]) in the
+    window's row-major order (channel-last layout, no padding)."""
+    b = f.b
+    with f.loop(k["OH"]) as py, f.loop(k["OW"]) as px, f.loop(k["C"]) as c:
+        out = b.add(b.mul(b.add(b.mul(py, i64(k["OW"])), px), i64(k["C"])), c)
+        sources = []
+        for ky in range(k["KH"]):
+            for kx in range(k["KW"]):
+                y = b.add(b.mul(py, i64(k["SH"])), i64(ky))
+                x = b.add(b.mul(px, i64(k["SW"])), i64(kx))
+                sources.append(b.add(b.mul(b.add(b.mul(y, i64(k["IW"])), x), i64(k["C"])), c))
+        visit(out, sources)
+
+
+def sum_pool(f: Function, k: dict) -> None:
+    def visit(out, sources):
+        total = i64(0)
+        for source in sources:
+            total = f.b.add(total, f.load(f.args["src"], source))
+        f.store(total, f.args["dst"], out)
+
+    _windows(f, k, visit)
+
+
+def max_pool(f: Function, k: dict) -> None:
+    def visit(out, sources):
+        best = f.load(f.args["src"], sources[0])
+        for source in sources[1:]:
+            value = f.load(f.args["src"], source)
+            best = f.b.select(f.b.icmp_signed(">", value, best), value, best)
+        f.store(best, f.args["dst"], out)
+
+    _windows(f, k, visit)
+
+
+def gate(f: Function, k: dict) -> None:
+    """Gated max pooling: wins[j] counts input j's non-zero steps; each window passes the
+    input with the highest count so far (ties: the first in window order)."""
+    b, a = f.b, f.args
+    with f.loop(k["IH"] * k["IW"] * k["C"]) as j:
+        fired = b.zext(b.icmp_signed("!=", f.load(a["src"], j), i64(0)), I64)
+        f.store(b.add(f.load(a["wins"], j), fired), a["wins"], j)
+
+    def visit(out, sources):
+        best, passed = f.load(a["wins"], sources[0]), f.load(a["src"], sources[0])
+        for source in sources[1:]:
+            count = f.load(a["wins"], source)
+            better = b.icmp_signed(">", count, best)
+            best = b.select(better, count, best)
+            passed = b.select(better, f.load(a["src"], source), passed)
+        f.store(passed, a["dst"], out)
+
+    _windows(f, k, visit)
+
+
+# -- counters ------------------------------------------------------------------------------------
+def _counter(f: Function, k: dict, step):
+    """Pointer to counts[step·C + slot] (the plan's C counters per step)."""
+    return f.at(f.args["counts"], f.b.add(f.b.mul(step, i64(k["counters"])), i64(k["slot"])))
+
+
+def _add_to_counter(f: Function, k: dict, step, value) -> None:
+    pointer = _counter(f, k, step)
+    f.b.store(f.b.add(f.b.load(pointer), value), pointer)
+
+
+def count(f: Function, k: dict) -> None:
+    """Synaptic operations this step: Σ_j counts_j·fan_out_j."""
+    b, a = f.b, f.args
+    total = f.variable(I64, i64(0))
+    with f.loop(k["n"]) as j:
+        f.add_to(total, b.mul(f.load(a["src"], j), f.load(a["fan_out"], j)))
+    _add_to_counter(f, k, a["step"], b.load(total))
+
+
+def count_bits(f: Function, k: dict) -> None:
+    """The same per step t from T-bit codes: the spike of step t is bit T − 1 − t."""
+    b, a = f.b, f.args
+    with f.loop(k["T"]) as t:
+        total = f.variable(I64, i64(0))
+        shift = b.sub(i64(k["T"] - 1), t)
+        with f.loop(k["n"]) as j:
+            bit = b.and_(b.ashr(f.load(a["src"], j), shift), i64(1))
+            f.add_to(total, b.mul(bit, f.load(a["fan_out"], j)))
+        _add_to_counter(f, k, t, b.load(total))
+
+
+def bit_plane(f: Function, k: dict) -> None:
+    b, a = f.b, f.args
+    shift = b.sub(i64(k["T"] - 1), a["step"])
+    with f.loop(k["n"]) as j:
+        f.store(b.and_(b.ashr(f.load(a["src"], j), shift), i64(1)), a["dst"], j)
+
+
+# -- neurons -------------------------------------------------------------------------------------
+def _input_current(f: Function, k: dict, i):
+    """I = W·events + static + B."""
+    b, a = f.b, f.args
+    current = b.add(f.load(a["current"], i), f.load(a["bias"], i))
+    return b.add(current, f.load(a["static"], i)) if "static" in k else current
+
+
+def _maybe_recorded(f: Function, body) -> None:
+    """Two versions of a neuron loop, so that the common one (not recorded) vectorizes."""
+    null = ir.Constant(I8.as_pointer(), None)
+    with f.b.if_else(f.b.icmp_unsigned("==", f.args["record"], null)) as (without, with_record):
+        with without:
+            body(False)
+        with with_record:
+            body(True)
+
+
+def integrate_and_fire(f: Function, k: dict) -> None:
+    """V += I; s = [V ≥ Θ]; V −= s·Θ (or V = 0)."""
+    b, a = f.b, f.args
+    spikes = f.variable(I64, i64(0))
+
+    def update(record: bool) -> None:
+        with f.loop(k["n"]) as i:
+            theta = f.load(a["theta"], i)
+            v = b.add(f.load(a["membrane"], i), _input_current(f, k, i))
+            fired = b.icmp_signed(">=", v, theta)
+            after = b.sub(v, theta) if k["reset"] == "subtract" else i64(0)
+            f.store(b.select(fired, after, v), a["membrane"], i)
+            f.store(b.zext(fired, I64), a["events"], i)
+            f.add_to(spikes, b.zext(fired, I64))
+            if record:
+                f.store(b.zext(fired, I8), a["record"], i)
+
+    _maybe_recorded(f, update)
+    _add_to_counter(f, k, a["step"], b.load(spikes))
+
+
+def _lookup(f: Function, table, u):
+    """The nearest of a table's 256 entries: index clamp((u + 8) >> 4, −128, 127) + 128."""
+    b = f.b
+    index = b.ashr(b.add(u, i64(1 << (LUT_SHIFT - 1))), i64(LUT_SHIFT))
+    index = b.select(b.icmp_signed("<", index, i64(LUT_LOW)), i64(LUT_LOW), index)
+    index = b.select(b.icmp_signed(">", index, i64(LUT_HIGH)), i64(LUT_HIGH), index)
+    return f.load(table, b.sub(index, i64(LUT_LOW)))
+
+
+def _q8(f: Function, constant: int, value):
+    return f.b.ashr(f.b.mul(i64(constant), value), i64(8))
+
+
+def msat(f: Function, k: dict) -> None:
+    """MSAT's threshold unit (runtime/fixed_msat.py), element for element: θ_t = Θ at t = 0,
+    else max(1, Θ·SIG(DTT + DET) >> 8); s = [V ≥ θ_t] or clamp(V / θ_t, 0, γ); V −= s·θ_t;
+    dropped spikes (confidence) keep their charge spent; the event is the payload s·g."""
+    b, a = f.b, f.args
+    spikes = f.variable(I64, i64(0))
+    step = a["step"]
+    first = b.icmp_signed("==", step, i64(0))
+    elapsed = b.select(first, i64(1), step)
+    inverse_step = b.sdiv(b.add(i64(1 << 16), b.sdiv(elapsed, i64(2))), elapsed)  # ⌊2^16/t⌉
+    masked = k["mask_steps"] > 0
+    if masked:
+        in_window = b.icmp_signed("<", step, i64(k["mask_steps"]))
+        mask_row = b.mul(b.select(in_window, step, i64(0)), i64(k["n"]))
+
+    def update(record: bool) -> None:
+        with f.loop(k["n"]) as i:
+            theta_max, current = f.load(a["theta"], i), _input_current(f, k, i)
+            v = b.add(f.load(a["membrane"], i), current)
+            fraction = _msat_fraction(f, k, i, current, inverse_step)
+            fraction = b.select(first, i64(ONE), fraction)
+            adapted = b.ashr(b.mul(theta_max, fraction), i64(8))
+            adapted = b.select(b.icmp_signed("<", adapted, i64(1)), i64(1), adapted)
+            theta = b.select(first, theta_max, adapted)
+            if k["burst"] == 1:
+                fired = b.zext(b.icmp_signed(">=", v, theta), I64)
+            else:
+                ratio = b.sdiv(v, theta)  # truncated, but the clamp at 0 makes it the floor's
+                ratio = b.select(b.icmp_signed("<", ratio, i64(0)), i64(0), ratio)
+                fired = b.select(b.icmp_signed(">", ratio, i64(k["burst"])), i64(k["burst"]), ratio)
+            v = b.sub(v, b.mul(fired, theta))
+            if masked:
+                keep = b.sext(f.load(a["mask"], b.add(mask_row, i)), I64)
+                fired = b.select(in_window, b.mul(fired, keep), fired)
+            f.store(v, a["membrane"], i)
+            f.store(v, a["last"], i)
+            f.store(b.add(f.load(a["total"], i), v), a["total"], i)
+            f.store(b.mul(fired, fraction), a["events"], i)
+            f.store(fired, a["spike_counts"], i)
+            f.add_to(spikes, fired)
+            if record:
+                f.store(b.zext(b.icmp_signed("!=", fired, i64(0)), I8), a["record"], i)
+
+    _maybe_recorded(f, update)
+    _add_to_counter(f, k, step, b.load(spikes))
+
+
+def _msat_fraction(f: Function, k: dict, i, current, inverse_step):
+    """g = SIG(DTT + DET) in Q8, from the last membrane, the running mean and the current."""
+    b, a = f.b, f.args
+    r = f.load(a["reciprocal"], i)
+    mean = b.ashr(b.mul(f.load(a["total"], i), inverse_step), i64(16))
+    d = b.ashr(b.mul(b.sub(f.load(a["last"], i), mean), r), i64(16))
+    z = i64(0)
+    if k["use_dtt"]:
+        u = _q8(f, k["inv_k_i"], d)
+        softplus = b.select(b.icmp_signed(">=", u, i64(8 * ONE)), u, _lookup(f, a["softplus"], u))
+        inner = b.add(b.sub(_q8(f, k["alpha"], d), i64(ONE)), _q8(f, k["k_a"], softplus))
+        z = b.add(z, _q8(f, k["tau_mp"], inner))
+    if k["use_det"]:
+        x = b.ashr(b.mul(current, r), i64(16))
+        z = b.add(z, _q8(f, k["tau_rd"], _lookup(f, a["exp"], b.neg(_q8(f, k["inv_c"], x)))))
+    return _lookup(f, a["sigmoid"], z)
+
+
+def ilif(f: Function, k: dict) -> None:
+    """V = P + 2^T·B + v0; T times V ← 2V, s = [V ≥ 2^T·Θ], V −= s·2^T·Θ; the bits, most
+    significant first, form the code the next layers read. Steps are the outer loop so that
+    the update vectorizes across neurons (src holds V)."""
+    b, a = f.b, f.args
+    steps = k["T"]
+    with f.loop(k["n"]) as i:
+        f.store(b.add(f.load(a["src"], i), f.load(a["offset"], i)), a["src"], i)
+        f.store(i64(0), a["events"], i)
+
+    def emit(record: bool) -> None:
+        with f.loop(steps) as t:
+            spikes = f.variable(I64, i64(0))
+            with f.loop(k["n"]) as i:
+                high = b.shl(f.load(a["theta"], i), i64(steps))
+                doubled = b.shl(f.load(a["src"], i), i64(1))
+                fired = b.icmp_signed(">=", doubled, high)
+                f.store(b.select(fired, b.sub(doubled, high), doubled), a["src"], i)
+                f.store(b.or_(b.shl(f.load(a["events"], i), i64(1)), b.zext(fired, I64)), a["events"], i)
+                f.add_to(spikes, b.zext(fired, I64))
+                if record:
+                    f.store(b.zext(fired, I8), a["record"], b.add(b.mul(t, i64(k["n"])), i))
+            _add_to_counter(f, k, t, b.load(spikes))
+
+    _maybe_recorded(f, emit)
+
+
+# -- the readout -----------------------------------------------------------------------------------
+def store_row(f: Function, k: dict) -> None:
+    """readout[row·K + i] = src[i] (0 without a source)."""
+    b, a = f.b, f.args
+    row = i64(k["T"]) if k["row"] == "T" else a["step"]
+    base = f.at(a["readout"], b.mul(row, i64(k["n"])))
+    with f.loop(k["n"]) as i:
+        f.store(f.load(a["src"], i) if "src" in a else i64(0), base, i)
+
+
+def exit_check(f: Function, k: dict) -> None:
+    """flag = [confidence ≥ the native threshold], in float64 from sums[i] += w_t·I_i·scale_i.
+    The native threshold sits a margin above the calibrated one, so this check never stops a
+    sample before the float32 definition would; numpy then finds the exact exit step."""
+    b, a = f.b, f.args
+    exp = f.intrinsic("llvm.exp.f64", F64, [F64])
+    log = f.intrinsic("llvm.log.f64", F64, [F64])
+    sums = b.bitcast(a["sums"], F64.as_pointer())
+    steps = b.sitofp(b.add(a["step"], i64(1)), F64)
+    weight = f.load(a["weights"], a["step"]) if "weights" in a else f64(1.0)
+    top = f.variable(F64, f64(-math.inf))
+    with f.loop(k["n"]) as i:
+        current = b.add(f.load(a["current"], i), f.load(a["bias"], i))
+        if "static" in a:
+            current = b.add(current, f.load(a["static"], i))
+        value = b.fmul(b.fmul(b.sitofp(current, F64), f.load(a["scale"], i)), weight)
+        total = b.fadd(f.load(sums, i), value)
+        f.store(total, sums, i)
+        estimate = b.fdiv(total, steps)
+        b.store(b.select(b.fcmp_ordered(">", estimate, b.load(top)), estimate, b.load(top)), top)
+    total, weighted = f.variable(F64, f64(0.0)), f.variable(F64, f64(0.0))
+    with f.loop(k["n"]) as i:
+        z = b.fsub(b.fdiv(f.load(sums, i), steps), b.load(top))
+        e = b.call(exp, [z])
+        b.store(b.fadd(b.load(total), e), total)
+        b.store(b.fadd(b.load(weighted), b.fmul(e, z)), weighted)
+    if k["metric"] == "max-softmax":
+        confidence = b.fdiv(f64(1.0), b.load(total))
+    else:
+        entropy = b.fsub(b.call(log, [b.load(total)]), b.fdiv(b.load(weighted), b.load(total)))
+        confidence = b.fsub(f64(1.0), b.fdiv(entropy, f64(math.log(k["n"]))))
+    passed = b.fcmp_ordered(">=", confidence, f.load(a["threshold"], 0))
+    f.store(b.zext(passed, I64), a["flag"], 0)
+
+
+def fill(f: Function, k: dict) -> None:
+    with f.loop(k["dst"].size) as i:
+        f.store(i64(k["value"]), f.args["dst"], i)
+
+
+def copy(f: Function, k: dict) -> None:
+    with f.loop(k["n"]) as i:
+        f.store(f.load(f.args["src"], i), f.args["dst"], i)
+
+
+COUNTS, RECORD, STEP = I64.as_pointer(), I8.as_pointer(), I64
+KERNEL_BUILDERS = {
+    "synapse": (synapse, {}),
+    "sum-pool": (sum_pool, {}),
+    "max-pool": (max_pool, {}),
+    "gate": (gate, {}),
+    "count": (count, {"counts": COUNTS, "step": STEP}),
+    "count-bits": (count_bits, {"counts": COUNTS}),
+    "bit-plane": (bit_plane, {"step": STEP}),
+    "if": (integrate_and_fire, {"counts": COUNTS, "record": RECORD, "step": STEP}),
+    "msat": (msat, {"counts": COUNTS, "record": RECORD, "step": STEP}),
+    "ilif": (ilif, {"counts": COUNTS, "record": RECORD}),
+    "store-row": (store_row, {"readout": COUNTS, "step": STEP}),
+    "exit-check": (exit_check, {"step": STEP}),
+    "fill": (fill, {}),
+    "copy": (copy, {}),
+}
+
+
+# -- the module ------------------------------------------------------------------------------------
+def generate_fixed(plan: FixedPlan) -> str:
+    module = ir.Module(name="snnc_fixed")
+    module.triple, module.data_layout = module_header()
+    main = Function(module, ENTRY, [
+        ("input", I64.as_pointer()), ("counts", I64.as_pointer()), ("readout", I64.as_pointer()),
+        ("params", I64.as_pointer()), ("weights", I8.as_pointer()), ("fparams", F64.as_pointer()),
+        ("ws", I64.as_pointer()), ("records", I8.as_pointer().as_pointer()), ("steps", I64.as_pointer()),
+        ("n", I64), ("exits", I64),
+    ], internal=False)  # fmt: skip
+    constants = dict(T=plan.timesteps, counters=len(plan.counters))
+    functions = [_kernel_function(module, i, kernel, constants) for i, kernel in enumerate(plan.kernels)]
+    a, b = main.args, main.b
+    T = plan.timesteps
+    with main.loop(a["n"]) as sample:
+        bases = {
+            "input": main.at(a["input"], b.mul(sample, i64(plan.input_size))),
+            "counts": main.at(a["counts"], b.mul(sample, i64(T * len(plan.counters)))),
+            "readout": main.at(a["readout"], b.mul(sample, i64((T + 1) * plan.classes))),
+        }
+
+        def calls(phase: str, step=None) -> None:
+            for fn, kernel in zip(functions, plan.kernels):
+                if kernel.phase == phase:
+                    b.call(fn, _arguments(main, fn, kernel, bases, sample, step, T))
+
+        calls("static")
+        calls("init")
+        steps_run = _step_loop(main, plan, lambda step: calls("step", step))
+        main.store(steps_run, a["steps"], sample)
+    main.finish()
+    return str(module)
+
+
+def _step_loop(main: Function, plan: FixedPlan, body):
+    """for (t = 0; t < T; t++) { body(t); if (exits && flag) break; } → the steps run."""
+    b, a = main.b, main.args
+    counter = main.variable(I64, i64(0))
+    check, run, done = (b.append_basic_block(n) for n in ("steps.check", "steps.body", "steps.done"))
+    b.branch(check)
+    b.position_at_end(check)
+    step = b.load(counter)
+    b.cbranch(b.icmp_signed("<", step, i64(plan.timesteps)), run, done)
+    b.position_at_end(run)
+    body(step)
+    b.store(b.add(step, i64(1)), counter)
+    if plan.exit_flag is None:
+        b.branch(check)
+    else:
+        flag = main.load(main.at(a["ws"], plan.exit_flag.offset), 0)
+        stop = b.and_(b.icmp_signed("!=", flag, i64(0)), b.icmp_signed("!=", a["exits"], i64(0)))
+        b.cbranch(stop, done, check)
+    b.position_at_end(done)
+    return b.load(counter)
+
+
+def _kernel_function(module: ir.Module, index: int, kernel: Kernel, constants: dict) -> ir.Function:
+    build, extra = KERNEL_BUILDERS[kernel.kind]
+    args = [(key, ELEMENT[value.space].as_pointer()) for key, value in kernel.args.items() if isinstance(value, Region)]
+    f = Function(module, f"k{index}_{kernel.kind.replace('-', '_')}", args + list(extra.items()))
+    build(f, {**constants, **kernel.args})
+    f.finish()
+    return f.fn
+
+
+def _arguments(main: Function, fn: ir.Function, kernel: Kernel, bases: dict, sample, step, T: int) -> list:
+    a = main.args
+    values = []
+    for arg in fn.args:
+        region = kernel.args.get(arg.name)
+        if isinstance(region, Region):
+            values.append(main.at(bases.get(region.space, a.get(region.space)), region.offset))
+        elif arg.name in ("counts", "readout"):
+            values.append(bases[arg.name])
+        elif arg.name == "step":
+            values.append(i64(0) if step is None else step)
+        elif arg.name == "record":
+            values.append(_record_pointer(main, kernel, sample, step, T))
+    return values
+
+
+def _record_pointer(main: Function, kernel: Kernel, sample, step, T: int):
+    """records[layer] + (sample·T + step)·n (iLIF: the sample's first step), or null."""
+    b, a = main.b, main.args
+    base = b.load(main.at(a["records"], kernel.args["layer"]))
+    row = b.mul(sample, i64(T))
+    if step is not None:
+        row = b.add(row, step)
+    null = ir.Constant(I8.as_pointer(), None)
+    return b.select(b.icmp_unsigned("==", base, null), null, b.gep(base, [b.mul(row, i64(kernel.args["n"]))]))
