@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 from snnc.targets.cpu import neurons
-from snnc.targets.cpu.irbuild import ENTRY, F32, I1, I8, I32, I64, Function, add_count, element, f32, i64
+from snnc.targets.cpu.irbuild import ENTRY, F32, I1, I8, I32, I64, Function, add_count, element, f32, i64, step_loop
 from snnc.targets.cpu.llvm import module_header, vector_width
 from snnc.targets.cpu.plan import Kernel, Plan, Region
 
@@ -402,22 +402,11 @@ def generate(plan: Plan, profile: bool = False) -> str:
 def _step_loop(main: Function, plan: Plan, body):
     """for (t = 0; t < T; t++) { body(t); if (exit flag) break; } → the steps run."""
     b, a = main.b, main.args
-    counter = main.variable(I64, i64(0))
-    check, run, done = (b.append_basic_block(n) for n in ("steps.check", "steps.body", "steps.done"))
-    b.branch(check)
-    b.position_at_end(check)
-    step = b.load(counter)
-    b.cbranch(b.icmp_signed("<", step, a["T"]), run, done)
-    b.position_at_end(run)
-    body(step)
-    b.store(b.add(step, i64(1)), counter)
-    if plan.exit_flag is None:
-        b.branch(check)
-    else:
-        flag = main.load(main.at(a["iws"], plan.exit_flag.offset), 0)
-        b.cbranch(b.icmp_signed("!=", flag, ir.Constant(I32, 0)), done, check)
-    b.position_at_end(done)
-    return b.load(counter)
+    stop = None
+    if plan.exit_flag is not None:
+        flag = main.at(a["iws"], plan.exit_flag.offset)
+        stop = lambda: b.icmp_signed("!=", b.load(flag), ir.Constant(I32, 0))  # noqa: E731
+    return step_loop(main, a["T"], body, stop)
 
 
 def _kernel_function(module: ir.Module, index: int, kernel: Kernel) -> ir.Function:

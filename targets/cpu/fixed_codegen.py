@@ -13,13 +13,12 @@ follows, where it agrees with numpy's floor division.
 
 from __future__ import annotations
 
-import math
-
 from llvmlite import ir
 from snnc.runtime.fixed_msat import LUT_HIGH, LUT_LOW, LUT_SHIFT, ONE
+from snnc.targets.cpu import neurons
 from snnc.targets.cpu.codegen import output_coordinate
 from snnc.targets.cpu.fixed_plan import FixedPlan
-from snnc.targets.cpu.irbuild import I8, I64, Function, i64
+from snnc.targets.cpu.irbuild import I8, I64, Function, i64, step_loop
 from snnc.targets.cpu.llvm import module_header
 from snnc.targets.cpu.plan import Kernel, Region
 
@@ -162,16 +161,6 @@ def _input_current(f: Function, k: dict, i):
     return b.add(current, f.load(a["static"], i)) if "static" in k else current
 
 
-def _maybe_recorded(f: Function, body) -> None:
-    """Two versions of a neuron loop, so that the common one (not recorded) vectorizes."""
-    null = ir.Constant(I8.as_pointer(), None)
-    with f.b.if_else(f.b.icmp_unsigned("==", f.args["record"], null)) as (without, with_record):
-        with without:
-            body(False)
-        with with_record:
-            body(True)
-
-
 def integrate_and_fire(f: Function, k: dict) -> None:
     """V += I; s = [V ≥ Θ]; V −= s·Θ (or V = 0)."""
     b, a = f.b, f.args
@@ -189,7 +178,7 @@ def integrate_and_fire(f: Function, k: dict) -> None:
             if record:
                 f.store(b.zext(fired, I8), a["record"], i)
 
-    _maybe_recorded(f, update)
+    neurons.with_optional_record(f, update)
     _add_to_counter(f, k, a["step"], b.load(spikes))
 
 
@@ -249,7 +238,7 @@ def msat(f: Function, k: dict) -> None:
             if record:
                 f.store(b.zext(b.icmp_signed("!=", fired, i64(0)), I8), a["record"], i)
 
-    _maybe_recorded(f, update)
+    neurons.with_optional_record(f, update)
     _add_to_counter(f, k, step, b.load(spikes))
 
 
@@ -295,7 +284,7 @@ def ilif(f: Function, k: dict) -> None:
                     f.store(b.zext(fired, I8), a["record"], b.add(b.mul(t, i64(k["n"])), i))
             _add_to_counter(f, k, t, b.load(spikes))
 
-    _maybe_recorded(f, emit)
+    neurons.with_optional_record(f, emit)
 
 
 # -- the readout -----------------------------------------------------------------------------------
@@ -313,32 +302,16 @@ def exit_check(f: Function, k: dict) -> None:
     The native threshold sits a margin above the calibrated one, so this check never stops a
     sample before the float32 definition would; numpy then finds the exact exit step."""
     b, a = f.b, f.args
-    exp = f.intrinsic("llvm.exp.f64", F64, [F64])
-    log = f.intrinsic("llvm.log.f64", F64, [F64])
     sums = b.bitcast(a["sums"], F64.as_pointer())
     steps = b.sitofp(b.add(a["step"], i64(1)), F64)
     weight = f.load(a["weights"], a["step"]) if "weights" in a else f64(1.0)
-    top = f.variable(F64, f64(-math.inf))
     with f.loop(k["n"]) as i:
         current = b.add(f.load(a["current"], i), f.load(a["bias"], i))
         if "static" in a:
             current = b.add(current, f.load(a["static"], i))
         value = b.fmul(b.fmul(b.sitofp(current, F64), f.load(a["scale"], i)), weight)
-        total = b.fadd(f.load(sums, i), value)
-        f.store(total, sums, i)
-        estimate = b.fdiv(total, steps)
-        b.store(b.select(b.fcmp_ordered(">", estimate, b.load(top)), estimate, b.load(top)), top)
-    total, weighted = f.variable(F64, f64(0.0)), f.variable(F64, f64(0.0))
-    with f.loop(k["n"]) as i:
-        z = b.fsub(b.fdiv(f.load(sums, i), steps), b.load(top))
-        e = b.call(exp, [z])
-        b.store(b.fadd(b.load(total), e), total)
-        b.store(b.fadd(b.load(weighted), b.fmul(e, z)), weighted)
-    if k["metric"] == "max-softmax":
-        confidence = b.fdiv(f64(1.0), b.load(total))
-    else:
-        entropy = b.fsub(b.call(log, [b.load(total)]), b.fdiv(b.load(weighted), b.load(total)))
-        confidence = b.fsub(f64(1.0), b.fdiv(entropy, f64(math.log(k["n"]))))
+        f.store(b.fadd(f.load(sums, i), value), sums, i)
+    confidence = neurons.readout_confidence(f, lambda i: b.fdiv(f.load(sums, i), steps), k["n"], k["metric"], F64)
     passed = b.fcmp_ordered(">=", confidence, f.load(a["threshold"], 0))
     f.store(b.zext(passed, I64), a["flag"], 0)
 
@@ -409,23 +382,11 @@ def generate_fixed(plan: FixedPlan) -> str:
 def _step_loop(main: Function, plan: FixedPlan, body):
     """for (t = 0; t < T; t++) { body(t); if (exits && flag) break; } → the steps run."""
     b, a = main.b, main.args
-    counter = main.variable(I64, i64(0))
-    check, run, done = (b.append_basic_block(n) for n in ("steps.check", "steps.body", "steps.done"))
-    b.branch(check)
-    b.position_at_end(check)
-    step = b.load(counter)
-    b.cbranch(b.icmp_signed("<", step, i64(plan.timesteps)), run, done)
-    b.position_at_end(run)
-    body(step)
-    b.store(b.add(step, i64(1)), counter)
-    if plan.exit_flag is None:
-        b.branch(check)
-    else:
-        flag = main.load(main.at(a["ws"], plan.exit_flag.offset), 0)
-        stop = b.and_(b.icmp_signed("!=", flag, i64(0)), b.icmp_signed("!=", a["exits"], i64(0)))
-        b.cbranch(stop, done, check)
-    b.position_at_end(done)
-    return b.load(counter)
+    stop = None
+    if plan.exit_flag is not None:
+        flag = main.at(a["ws"], plan.exit_flag.offset)
+        stop = lambda: b.and_(b.icmp_signed("!=", b.load(flag), i64(0)), b.icmp_signed("!=", a["exits"], i64(0)))  # noqa: E731
+    return step_loop(main, i64(plan.timesteps), body, stop)
 
 
 def _kernel_function(module: ir.Module, index: int, kernel: Kernel, constants: dict) -> ir.Function:

@@ -85,6 +85,27 @@ class Function:
         self.b.ret_void()
 
 
+def step_loop(f: Function, bound, body, stop=None):
+    """for (t = 0; t < bound; t++) { body(t); if (stop()) break; } → the steps run (i64).
+    `stop`: None, or a callable building the i1 that ends the loop early (an adaptive exit)."""
+    b = f.b
+    counter = f.variable(I64, i64(0))
+    check, run, done = (b.append_basic_block(n) for n in ("steps.check", "steps.body", "steps.done"))
+    b.branch(check)
+    b.position_at_end(check)
+    step = b.load(counter)
+    b.cbranch(b.icmp_signed("<", step, bound), run, done)
+    b.position_at_end(run)
+    body(step)
+    b.store(b.add(step, i64(1)), counter)
+    if stop is None:
+        b.branch(check)
+    else:
+        b.cbranch(stop(), done, check)
+    b.position_at_end(done)
+    return b.load(counter)
+
+
 def add_count(f: Function, k: dict, value) -> None:
     """counts[k["counter"]] += value."""
     slot = f.at(f.args["counts"], k["counter"])

@@ -168,27 +168,36 @@ def exit_check(f: Function, k: dict) -> None:
     """flag = confidence(estimate) ≥ threshold: max softmax, or 1 − entropy/ln K, in
     runtime.adaptive.confidence's operation order."""
     b, a = f.b, f.args
-    exp = f.intrinsic("llvm.exp.f32", F32, [F32])
-    log = f.intrinsic("llvm.log.f32", F32, [F32])
     steps = b.sitofp(b.add(a["step"], i64(1)), F32)
-    top = f.variable(F32, f32(float("-inf")))
-    with f.loop(k["n"]) as i:
-        value = _estimate(f, i, steps)
+    confidence = readout_confidence(f, lambda i: _estimate(f, i, steps), k["n"], k["metric"], F32)
+    passed = b.fcmp_ordered(">=", confidence, f.load(a["threshold"], 0))
+    f.store(b.zext(passed, I32), a["flag"], 0)
+
+
+def readout_confidence(f: Function, estimate, classes: int, metric: str, kind: ir.Type):
+    """The confidence of the estimates estimate(i), i < classes: max softmax, or 1 − H/ln K, in
+    runtime.adaptive.confidence's operation order, in float32 or float64 (`kind`)."""
+    b = f.b
+    suffix = "f32" if kind == F32 else "f64"
+    exp = f.intrinsic(f"llvm.exp.{suffix}", kind, [kind])
+    log = f.intrinsic(f"llvm.log.{suffix}", kind, [kind])
+    top = f.variable(kind, ir.Constant(kind, float("-inf")))
+    with f.loop(classes) as i:
+        value = estimate(i)
         b.store(b.select(b.fcmp_ordered(">", value, b.load(top)), value, b.load(top)), top)
-    total, weighted = f.variable(F32, f32(0.0)), f.variable(F32, f32(0.0))
+    zero = ir.Constant(kind, 0.0)
+    total, weighted = f.variable(kind, zero), f.variable(kind, zero)
     maximum = b.load(top)
-    with f.loop(k["n"]) as i:
-        z = b.fsub(_estimate(f, i, steps), maximum)
+    with f.loop(classes) as i:
+        z = b.fsub(estimate(i), maximum)
         e = b.call(exp, [z])
         b.store(b.fadd(b.load(total), e), total)
         b.store(b.fadd(b.load(weighted), b.fmul(e, z)), weighted)
-    if k["metric"] == "max-softmax":
-        confidence = b.fdiv(f32(1.0), b.load(total))
-    else:
-        entropy = b.fsub(b.call(log, [b.load(total)]), b.fdiv(b.load(weighted), b.load(total)))
-        confidence = b.fsub(f32(1.0), b.fdiv(entropy, f32(math.log(k["n"]))))
-    passed = b.fcmp_ordered(">=", confidence, f.load(a["threshold"], 0))
-    f.store(b.zext(passed, I32), a["flag"], 0)
+    one = ir.Constant(kind, 1.0)
+    if metric == "max-softmax":
+        return b.fdiv(one, b.load(total))
+    entropy = b.fsub(b.call(log, [b.load(total)]), b.fdiv(b.load(weighted), b.load(total)))
+    return b.fsub(one, b.fdiv(entropy, ir.Constant(kind, math.log(classes))))
 
 
 def mean(f: Function, k: dict) -> None:

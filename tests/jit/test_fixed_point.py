@@ -78,9 +78,9 @@ def test_adaptive_exits_match_and_stop_the_native_loop(neuron, steps, family_dat
 def test_an_exit_check_that_stops_too_early_is_caught(family_data, monkeypatch):
     """The native check sits above the exact threshold; were it below, the samples it stopped
     too early are run again without exits and the result is still the reference's."""
-    monkeypatch.setattr(fixed_plan, "native_threshold", lambda threshold: threshold - 0.3)
+    monkeypatch.setattr(fixed_plan, "native_threshold", lambda threshold: 0.0)  # stops after the first step
     qnet = qnet_of("plain", "if", 16, family_data)
-    qnet = dataclasses.replace(qnet, exit_metric="max-softmax", exit_threshold=0.7)
+    qnet = dataclasses.replace(qnet, exit_metric="max-softmax", exit_threshold=0.9999)
     network = FixedNetwork(qnet)
     native_steps = network._native(fixed_input(qnet, family_data), (), True, 1)["steps"]
     reference = simulate_fixed(qnet, family_data)
