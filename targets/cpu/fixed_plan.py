@@ -73,9 +73,8 @@ class _Builder:
         self.kernels: list[Kernel] = []
         self.events: dict[str, Region] = {}  # what a layer sends: spikes, MSAT payloads, iLIF codes
         self.spike_counts: dict[str, Region] = {}  # its spike counts, where they differ from events
-        self.shapes = {qnet.input_name: qnet.input_shape}
         self.counters: list[str] = []
-        self.neurons: dict[str, int] = {}
+        self.neurons = {layer.name: layer.neurons for layer in qnet.layers if layer.kind == "neuron"}
         self.exit_flag: Region | None = None
 
     # -- buffers --------------------------------------------------------------------------------
@@ -101,10 +100,6 @@ class _Builder:
     def build(self) -> FixedPlan:
         qnet = self.qnet
         self.events[qnet.input_name] = self.alloc("input", int(np.prod(qnet.input_shape)))
-        for layer in qnet.layers:
-            self.neurons[layer.name] = layer.neurons
-            self.shapes[layer.name] = layer.shape
-        self.neurons.pop(qnet.readout.name)
         for name in self.neurons:
             self.counter(name)
         for layer in qnet.layers:
@@ -118,7 +113,7 @@ class _Builder:
         return FixedPlan(
             qnet.model, self.T, self.kernels, arrays["params"].astype(np.int64), arrays["weights"].astype(np.int8),
             arrays["fparams"].astype(np.float64), self.sizes["ws"], self.sizes["input"], qnet.readout.neurons,
-            self.counters, self.neurons, self.exit_flag, {n: self.shapes[n] for n in self.neurons},
+            self.counters, self.neurons, self.exit_flag, {x.name: x.shape for x in qnet.layers if x.kind == "neuron"},
         )  # fmt: skip
 
     def per_channel(self, values: np.ndarray, shape: tuple) -> Region:
