@@ -46,16 +46,17 @@ class FixedNetwork:
         """Simulate a float batch (quantized here, as the chip's input is)."""
         if threads is not None and threads < 1:
             raise DataError(f"threads must be >= 1, got {threads}")
+        threads = threads or default_threads()
         check_recordable(record, list(self.plan.neurons))
         qnet = self.qnet
         packed = to_internal(fixed.quantize_input(x, qnet.input_shape, qnet.input_scale), qnet.input_shape)
         # records and traces cover every step, as the reference's do: no early stop then
         exits = qnet.exit_metric is not None and not record and not trace
-        native = self._native(packed, tuple(record), exits, threads or default_threads())
+        native = self._native(packed, tuple(record), exits, threads)
         estimates, chosen = self._exits(native)
         short = chosen >= native["steps"]  # stopped before the exact exit: run those again in full
         if np.any(short):
-            again = self._native(packed[short], (), False, threads or default_threads())
+            again = self._native(packed[short], (), False, threads)
             for key in ("readout", "counts"):
                 native[key][short] = again[key]
             estimates, chosen = self._exits(native)

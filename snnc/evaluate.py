@@ -46,6 +46,7 @@ def evaluate(
     runtime/fixed.py), as the accel target computes it.
     `options` go to compile(); `exits` (budget, metric, step_weights) adds, for every neuron
     model and T, a row with adaptive exits calibrated on the calibration set."""
+    engine = engine_for(target, numeric)  # a bad combination fails before any work
     graph = import_onnx(model_path)
     x, y = load_arrays(data, "test", limit)
     x = check_data(x, graph.type(graph.inputs[0]), f"data {data!r}")
@@ -59,7 +60,7 @@ def evaluate(
     ann_pred = ann_logits.argmax(axis=1)
     results = []
     compile_target = "cpu" if target == "reference" else target
-    run = dict(quiet=quiet, engine=engine_for(target, numeric), threads=threads)
+    run = dict(quiet=quiet, engine=engine, threads=threads)
     for neuron in neurons:
         program = compile(graph, target=compile_target, neuron=neuron, timesteps=max(timesteps),
                           calibration=calibration, **(options or {}))  # fmt: skip

@@ -135,12 +135,7 @@ class Program:
 
         steps = timesteps or self.settings.timesteps
         if steps not in self._accel:
-            scale = self.settings.input_scale
-            if scale is None:
-                from snnc.targets.accel import input_scale
-
-                scale = input_scale(None)
-            self._accel[steps] = build(self.graph, steps, scale, config_from_stored(self.settings.chip))
+            self._accel[steps] = build(self.graph, steps, self.input_scale, config_from_stored(self.settings.chip))
         return self._accel[steps]
 
     def qnet(self, timesteps: int | None = None):
@@ -148,10 +143,16 @@ class Program:
         steps = timesteps or self.settings.timesteps
         if steps in self._accel:
             return self._accel[steps].qnet
-        from snnc.targets.accel import input_scale, quantize
+        from snnc.targets.accel import quantize
 
-        scale = self.settings.input_scale if self.settings.input_scale is not None else input_scale(None)
-        return quantize(self.graph, steps, scale)
+        return quantize(self.graph, steps, self.input_scale)
+
+    @property
+    def input_scale(self) -> float:
+        """The real value of one unit of the int8 input (programs saved without one: inputs in [−1, 1])."""
+        from snnc.targets.accel import input_scale
+
+        return self.settings.input_scale if self.settings.input_scale is not None else input_scale(None)
 
     def fixed_network(self, timesteps: int | None = None, cache: ObjectCache | None = None):
         """The cpu target's fixed-point code for T steps, built on first use (or from the cache)."""
