@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 from snnc.targets.cpu import neurons
-from snnc.targets.cpu.irbuild import ENTRY, F32, I1, I8, I32, I64, Function, add_count, element, f32, i64, step_loop
+from snnc.targets.cpu.irbuild import ENTRY, F32, I8, I32, I64, Function, add_count, element, f32, i64, step_loop
 from snnc.targets.cpu.llvm import module_header, vector_width
 from snnc.targets.cpu.plan import Kernel, Plan, Region
 
@@ -44,92 +44,150 @@ def weighted(f: Function, k: dict) -> None:
 
 def scatter_synapses(f: Function, k: dict) -> None:
     """Event-driven form for sparse spikes: per input pixel, the channels that spiked are listed
-    (a vector compare, then the set bits), and each output row the pixel reaches is updated
-    once with all of them, accumulating in registers:
+    (a vector compare, then the set bits), and the output rows the pixel reaches are updated
+    with all of them, accumulating in registers:
     out[oy, ox, o] += Σ_events x[iy, ix, c] · w[c, ky, kx, o], with oy·SH = iy + PT − ky·DH
-    (and the same for x). A silent pixel costs a few vector compares. Weights: (C, KH, KW, Og);
-    grouped convolutions take one event at a time."""
+    (and the same for x). A silent pixel costs a few vector compares. Where a pixel reaches all
+    KW columns of a kernel row (stride 1, away from the borders), the row's KW windows share
+    one pass over the events: more independent accumulators per event, so the adds are not
+    waiting on each other (an FMA's latency is 4 cycles; one window of 16 channels is 2 vectors).
+    Weights: (C, KH, KW, Og); grouped convolutions take one event at a time."""
     b, a = f.b, f.args
     with f.loop(k["OH"] * k["OW"]) as p, f.loop(k["O"]) as o:
         f.store(f.load(a["bias"], o), a["dst"], b.add(b.mul(p, i64(k["O"])), o))
+    row_fused = k["SW"] == 1 and k["KW"] > 1 and k["G"] == 1
     with f.loop(k["IH"]) as iy, f.loop(k["IW"]) as ix:
         pixel = b.mul(b.add(b.mul(iy, i64(k["IW"])), ix), i64(k["C"]))
         count = _list_events(f, k, f.at(a["src"], pixel))
         with b.if_then(b.icmp_signed(">", count, i64(0))), f.loop(k["KH"]) as ky:
             oy, valid_y = output_coordinate(f, iy, ky, k["PT"], k["DH"], k["SH"], k["OH"])
-            with b.if_then(valid_y), f.loop(k["KW"]) as kx:
-                ox, valid_x = output_coordinate(f, ix, kx, k["PL"], k["DW"], k["SW"], k["OW"])
-                with b.if_then(valid_x):
-                    out = b.mul(b.add(b.mul(oy, i64(k["OW"])), ox), i64(k["O"]))
-                    window = b.add(b.mul(ky, i64(k["KW"])), kx)
-                    _apply_events(f, k, pixel, count, out, window)
+            with b.if_then(valid_y):
+                if row_fused:
+                    _row_or_windows(f, k, pixel, count, oy, ix, ky)
+                else:
+                    _each_window(f, k, pixel, count, oy, ix, ky)
+
+
+def _row_or_windows(f: Function, k: dict, pixel, count, oy, ix, ky) -> None:
+    """The whole kernel row in one pass when the pixel reaches all its columns, else window by window."""
+    b = f.b
+    last_column, _ = output_coordinate(f, ix, i64(k["KW"] - 1), k["PL"], k["DW"], 1, k["OW"])
+    first_column, _ = output_coordinate(f, ix, i64(0), k["PL"], k["DW"], 1, k["OW"])
+    whole_row = b.and_(b.icmp_signed(">=", last_column, i64(0)), b.icmp_signed("<", first_column, i64(k["OW"])))
+    with b.if_else(whole_row) as (whole, partial):
+        with whole:
+            targets = []
+            for kx in range(k["KW"]):
+                ox, _ = output_coordinate(f, ix, i64(kx), k["PL"], k["DW"], 1, k["OW"])
+                targets.append(_target(f, k, oy, ox, ky, i64(kx)))
+            _apply_events(f, k, pixel, count, targets)
+        with partial:
+            _each_window(f, k, pixel, count, oy, ix, ky)
+
+
+def _each_window(f: Function, k: dict, pixel, count, oy, ix, ky) -> None:
+    """The events of a pixel into one kernel row's windows, one window at a time."""
+    b = f.b
+    with f.loop(k["KW"]) as kx:
+        ox, valid_x = output_coordinate(f, ix, kx, k["PL"], k["DW"], k["SW"], k["OW"])
+        with b.if_then(valid_x):
+            target = _target(f, k, oy, ox, ky, kx)
+            if k["G"] > 1:
+                _apply_events_grouped(f, k, pixel, count, *target)
+            else:
+                _apply_events(f, k, pixel, count, [target])
+
+
+def _target(f: Function, k: dict, oy, ox, ky, kx) -> tuple:
+    """(the output row's offset in dst, the window's index in the weights)."""
+    b = f.b
+    return b.mul(b.add(b.mul(oy, i64(k["OW"])), ox), i64(k["O"])), b.add(b.mul(ky, i64(k["KW"])), kx)
 
 
 def _list_events(f: Function, k: dict, inputs):
-    """Writes the channels c with inputs[c] ≠ 0 to events[0 : count]; returns count (i64)."""
+    """Writes the channels c with inputs[c] ≠ 0 to events[0 : count]; returns count (i64).
+    Without branches, 8 channels at a time: their non-zero mask (a byte) picks the row of a
+    256-row table that lists its set bits, which is stored whole at events[count] (the next
+    block overwrites the unused tail), and count grows by the mask's popcount. Which channels
+    fire is data, so a loop over the set bits mispredicts its exit at almost every block."""
     b, a = f.b, f.args
-    lanes = vector_width()
-    vector, bitmask = ir.VectorType(F32, lanes), ir.IntType(lanes)
-    zero_vector = ir.Constant(vector, [0.0] * lanes)
-    cttz = f.intrinsic("llvm.cttz.i32", I32, [I32, I1])
+    vector, indices = ir.VectorType(F32, EVENT_BLOCK), ir.VectorType(I32, EVENT_BLOCK)
+    table = _event_table(f.module)
+    popcount = f.intrinsic("llvm.ctpop.i8", I8, [I8])
     count = f.variable(I64, i64(0))
-    blocks = k["C"] // lanes
-    with f.loop(blocks) as block:
-        first = b.mul(block, i64(lanes))
-        nonzero = b.fcmp_unordered("!=", _load_vector(f, inputs, first, vector), zero_vector)
-        pending = f.variable(I32, b.zext(b.bitcast(nonzero, bitmask), I32))
-        check, body, done = (b.append_basic_block(n) for n in ("events.check", "events.body", "events.done"))
-        b.branch(check)
-        b.position_at_end(check)
-        b.cbranch(b.icmp_unsigned("!=", b.load(pending), ir.Constant(I32, 0)), body, done)
-        b.position_at_end(body)
-        bits = b.load(pending)
-        b.store(b.and_(bits, b.sub(bits, ir.Constant(I32, 1))), pending)
-        channel = b.add(first, b.zext(b.call(cttz, [bits, ir.Constant(I1, 1)]), I64))
-        f.store(b.trunc(channel, I32), a["events"], b.load(count))
-        f.add_to(count, i64(1))
-        b.branch(check)
-        b.position_at_end(done)
-    for channel in range(blocks * lanes, k["C"]):
-        with b.if_then(b.fcmp_unordered("!=", f.load(inputs, channel), f32(0.0))):
-            f.store(ir.Constant(I32, channel), a["events"], b.load(count))
-            f.add_to(count, i64(1))
+    with f.loop(k["C"] // EVENT_BLOCK) as block:
+        first = b.mul(block, i64(EVENT_BLOCK))
+        nonzero = b.fcmp_unordered("!=", _load_vector(f, inputs, first, vector), ir.Constant(vector, [0.0] * 8))
+        mask = b.bitcast(nonzero, I8)
+        row = b.load(b.gep(table, [ir.Constant(I32, 0), b.zext(mask, I64)], inbounds=True), align=32)
+        _store_vector(f, b.add(row, _splat(f, b.trunc(first, I32), indices)), a["events"], b.load(count))
+        f.add_to(count, b.zext(b.call(popcount, [mask]), I64))
+    for channel in range(k["C"] // EVENT_BLOCK * EVENT_BLOCK, k["C"]):
+        f.store(ir.Constant(I32, channel), a["events"], b.load(count))
+        f.add_to(count, b.zext(b.fcmp_unordered("!=", f.load(inputs, channel), f32(0.0)), I64))
     return b.load(count)
 
 
-def _apply_events(f: Function, k: dict, pixel, count, out, window) -> None:
-    """out[out : out + O] += Σ_e x[pixel + c_e] · w[c_e, window, :], a register tile at a time."""
-    if k["G"] > 1:
-        _apply_events_grouped(f, k, pixel, count, out, window)
-        return
+EVENT_BLOCK = 8  # channels listed at a time (a byte of mask; the table has 2^8 rows)
+
+
+def _event_table(module: ir.Module) -> ir.GlobalVariable:
+    """row m = the positions of m's set bits, in increasing order, padded with zeros."""
+    existing = module.globals.get("snnc_event_table")
+    if existing is not None:
+        return existing
+    row_type = ir.VectorType(I32, EVENT_BLOCK)
+    rows = [[bit for bit in range(EVENT_BLOCK) if mask >> bit & 1] for mask in range(2**EVENT_BLOCK)]
+    table = ir.GlobalVariable(module, ir.ArrayType(row_type, len(rows)), "snnc_event_table")
+    padded = [ir.Constant(row_type, r + [0] * (EVENT_BLOCK - len(r))) for r in rows]
+    table.initializer = ir.Constant(table.type.pointee, padded)
+    table.global_constant = True
+    table.linkage = "internal"
+    table.align = 32
+    return table
+
+
+def _apply_events(f: Function, k: dict, pixel, count, targets: list[tuple]) -> None:
+    """dst[out + o] += Σ_e x[pixel + c_e] · w[c_e, window, o] for each (out, window) target, a
+    register tile of output channels at a time (all targets' accumulators live together)."""
     b, a = f.b, f.args
     lanes = vector_width()
     vector = ir.VectorType(F32, lanes)
     fmuladd_vector, fmuladd = _fmuladd(f, vector)
     windows = k["KH"] * k["KW"]
-    tile = SCATTER_TILE * lanes
-    for start in range(0, k["O"], tile):
-        width = min(tile, k["O"] - start)
+    for start, width in _channel_tiles(k["O"], len(targets), lanes):
         vectors, scalars = divmod(width, lanes)
-        row = b.add(out, i64(start))
-        accs = [f.variable(vector, _load_vector(f, a["dst"], b.add(row, i64(j * lanes)), vector))
-                for j in range(vectors)]  # fmt: skip
-        tails = [f.variable(F32, f.load(a["dst"], b.add(row, i64(vectors * lanes + j)))) for j in range(scalars)]
+        rows = [b.add(out, i64(start)) for out, _ in targets]
+        accs = [[f.variable(vector, _load_vector(f, a["dst"], b.add(row, i64(j * lanes)), vector))
+                 for j in range(vectors)] for row in rows]  # fmt: skip
+        tails = [[f.variable(F32, f.load(a["dst"], b.add(row, i64(vectors * lanes + j)))) for j in range(scalars)]
+                 for row in rows]  # fmt: skip
         with f.loop(count) as e:
             channel = b.sext(f.load(a["events"], e), I64)
             value = f.load(a["src"], b.add(pixel, channel))
-            weights = f.at(a["weight"], b.add(b.mul(b.add(b.mul(channel, i64(windows)), window), i64(k["O"])),
-                                              i64(start)))  # fmt: skip
             splat = _splat(f, value, vector)
-            for j, acc in enumerate(accs):
-                w = _load_vector(f, weights, i64(j * lanes), vector)
-                b.store(b.call(fmuladd_vector, [splat, w, b.load(acc)]), acc)
-            for j, acc in enumerate(tails):
-                b.store(b.call(fmuladd, [value, f.load(weights, vectors * lanes + j), b.load(acc)]), acc)
-        for j, acc in enumerate(accs):
-            _store_vector(f, b.load(acc), a["dst"], b.add(row, i64(j * lanes)))
-        for j, acc in enumerate(tails):
-            f.store(b.load(acc), a["dst"], b.add(row, i64(vectors * lanes + j)))
+            for (_, window), row_accs, row_tails in zip(targets, accs, tails):
+                offset = b.add(b.mul(b.add(b.mul(channel, i64(windows)), window), i64(k["O"])), i64(start))
+                weights = f.at(a["weight"], offset)
+                for j, acc in enumerate(row_accs):
+                    w = _load_vector(f, weights, i64(j * lanes), vector)
+                    b.store(b.call(fmuladd_vector, [splat, w, b.load(acc)]), acc)
+                for j, acc in enumerate(row_tails):
+                    b.store(b.call(fmuladd, [value, f.load(weights, vectors * lanes + j), b.load(acc)]), acc)
+        for row, row_accs, row_tails in zip(rows, accs, tails):
+            for j, acc in enumerate(row_accs):
+                _store_vector(f, b.load(acc), a["dst"], b.add(row, i64(j * lanes)))
+            for j, acc in enumerate(row_tails):
+                f.store(b.load(acc), a["dst"], b.add(row, i64(vectors * lanes + j)))
+
+
+def _channel_tiles(channels: int, targets: int, lanes: int) -> list[tuple[int, int]]:
+    """(start, width) tiles of the output channels, as even as whole vectors allow, with at most
+    SCATTER_ACCUMULATORS vectors across all targets (at least one vector per tile)."""
+    vectors = -(-channels // lanes)
+    tiles = max(1, -(-vectors * targets // SCATTER_ACCUMULATORS))
+    per_tile = -(-vectors // tiles) * lanes
+    return [(start, min(per_tile, channels - start)) for start in range(0, channels, per_tile)]
 
 
 def _apply_events_grouped(f: Function, k: dict, pixel, count, out, window) -> None:
@@ -146,7 +204,7 @@ def _apply_events_grouped(f: Function, k: dict, pixel, count, out, window) -> No
             f.store(b.fadd(f.load(outputs, j), b.fmul(value, f.load(weights, j))), outputs, j)
 
 
-SCATTER_TILE = 8  # accumulator vectors per output row tile in the event-driven form
+SCATTER_ACCUMULATORS = 12  # accumulator vectors per tile in the event-driven form (of 16 registers)
 PIXEL_TILE = 6  # output pixels computed together: each weight vector loaded serves all of them
 VECTOR_TILE = 2  # weight vectors per channel tile: 6 × 2 accumulators fit in 16 vector registers
 
@@ -241,15 +299,17 @@ def count_events(f: Function, k: dict) -> None:
     """Synaptic operations of a weighted op: Σ_i events_i · fan_out_i, where events are the
     non-zero steps of input i (rate coding) or its spikes (iLIF: bits set in its mask)."""
     b, a = f.b, f.args
-    total = f.variable(I64, i64(0))
+    wide = I32 if k["narrow"] else I64
+    total = f.variable(wide, ir.Constant(wide, 0))
     popcount = f.intrinsic("llvm.ctpop.i32", I32, [I32])
     with f.loop(k["n"]) as i:
+        fan_out = b.sext(f.load(a["fan_out"], i), wide) if wide is I64 else f.load(a["fan_out"], i)
         if k["mode"] == "mask":
-            events = b.zext(b.call(popcount, [f.load(a["src"], i)]), I64)
+            sops = b.mul(b.zext(b.call(popcount, [f.load(a["src"], i)]), wide), fan_out)
         else:
-            events = b.zext(b.fcmp_unordered("!=", f.load(a["src"], i), f32(0.0)), I64)
-        f.add_to(total, b.mul(events, b.sext(f.load(a["fan_out"], i), I64)))
-    add_count(f, k, b.load(total))
+            sops = b.select(b.fcmp_unordered("!=", f.load(a["src"], i), f32(0.0)), fan_out, ir.Constant(wide, 0))
+        f.add_to(total, sops)
+    add_count(f, k, b.load(total) if wide is I64 else b.zext(b.load(total), I64))
 
 
 def output_coordinate(f: Function, i, kk, pad: int, dilation: int, stride: int, size: int):
@@ -268,26 +328,51 @@ def output_coordinate(f: Function, i, kk, pad: int, dilation: int, stride: int, 
 
 
 def window(f: Function, k: dict) -> None:
-    """out[i] = reduce over j of src[map[i·K + j]] (entries < 0 are padding), × coef[i] for sums."""
+    """out[i] = reduce over j of src[map[i·K + j]] (entries < 0 are padding), × coef[i] for sums.
+    With k["channels"] = C, the map has a row per output pixel p (its channel-0 sources) and
+    out[p·C + c] reduces src[map[p·K + j] + c]: the loop over c is contiguous and vectorizes."""
     b, a = f.b, f.args
-    integer = k["reduce"] == "or"
-    initial = ir.Constant(I32, 0) if integer else f32(float("-inf") if k["reduce"] == "max" else 0.0)
-    with f.loop(k["n"]) as i:
-        acc = f.variable(I32 if integer else F32, initial)
+    initial = _window_initial(k["reduce"])
+    if "channels" not in k:
+        with f.loop(k["n"]) as i:
+            acc = f.variable(initial.type, initial)
+            with f.loop(k["K"]) as j:
+                source = b.sext(f.load(a["map"], b.add(b.mul(i, i64(k["K"])), j)), I64)
+                with b.if_then(b.icmp_signed(">=", source, i64(0))):
+                    b.store(_window_combine(f, k["reduce"], b.load(acc), f.load(a["src"], source)), acc)
+            _window_store(f, k, b.load(acc), i)
+        return
+    channels = k["channels"]
+    with f.loop(k["n"]) as p:
+        row = f.at(a["dst"], b.mul(p, i64(channels)))
+        with f.loop(channels) as c:
+            f.store(initial, row, c)
         with f.loop(k["K"]) as j:
-            source = b.sext(f.load(a["map"], b.add(b.mul(i, i64(k["K"])), j)), I64)
-            with b.if_then(b.icmp_signed(">=", source, i64(0))):
-                value, current = f.load(a["src"], source), b.load(acc)
-                if integer:
-                    b.store(b.or_(current, value), acc)
-                elif k["reduce"] == "max":
-                    b.store(b.select(b.fcmp_ordered(">", value, current), value, current), acc)
-                else:
-                    b.store(b.fadd(current, value), acc)
-        result = b.load(acc)
+            source = b.sext(f.load(a["map"], b.add(b.mul(p, i64(k["K"])), j)), I64)
+            with b.if_then(b.icmp_signed(">=", source, i64(0))), f.loop(channels) as c:
+                f.store(_window_combine(f, k["reduce"], f.load(row, c), f.load(a["src"], b.add(source, c))), row, c)
         if "coef" in k:
-            result = b.fmul(result, f.load(a["coef"], i))
-        f.store(result, a["dst"], i)
+            with f.loop(channels) as c:
+                _window_store(f, k, f.load(row, c), b.add(b.mul(p, i64(channels)), c))
+
+
+def _window_initial(reduce: str) -> ir.Constant:
+    return ir.Constant(I32, 0) if reduce == "or" else f32(float("-inf") if reduce == "max" else 0.0)
+
+
+def _window_combine(f: Function, reduce: str, current, value):
+    b = f.b
+    if reduce == "or":
+        return b.or_(current, value)
+    if reduce == "max":
+        return b.select(b.fcmp_ordered(">", value, current), value, current)
+    return b.fadd(current, value)
+
+
+def _window_store(f: Function, k: dict, result, i) -> None:
+    if "coef" in k:
+        result = f.b.fmul(result, f.load(f.args["coef"], i))
+    f.store(result, f.args["dst"], i)
 
 
 def gate(f: Function, k: dict) -> None:
@@ -297,16 +382,38 @@ def gate(f: Function, k: dict) -> None:
     with f.loop(k["n_in"]) as i:
         fired = b.uitofp(b.fcmp_unordered("!=", f.load(a["src"], i), f32(0.0)), F32)
         f.store(b.fadd(f.load(a["counts"], i), fired), a["counts"], i)
-    with f.loop(k["n"]) as i:
+    if "channels" in k:
+        _gate_along_channels(f, k)
+        return
+    with f.loop(k["n"]) as i:  # selects, not branches: which input leads is data, and unpredictable
         best, passed = f.variable(F32, f32(-1.0)), f.variable(F32, f32(0.0))
         with f.loop(k["K"]) as j:
             source = b.sext(f.load(a["map"], b.add(b.mul(i, i64(k["K"])), j)), I64)
-            with b.if_then(b.icmp_signed(">=", source, i64(0))):
-                count = f.load(a["counts"], source)
-                with b.if_then(b.fcmp_ordered(">", count, b.load(best))):
-                    b.store(count, best)
-                    b.store(f.load(a["src"], source), passed)
+            valid = b.icmp_signed(">=", source, i64(0))
+            source = b.select(valid, source, i64(0))
+            count = b.select(valid, f.load(a["counts"], source), f32(-1.0))  # padding never leads
+            leads = b.fcmp_ordered(">", count, b.load(best))
+            b.store(b.select(leads, count, b.load(best)), best)
+            b.store(b.select(leads, f.load(a["src"], source), b.load(passed)), passed)
         f.store(b.load(passed), a["dst"], i)
+
+
+def _gate_along_channels(f: Function, k: dict) -> None:
+    """The gate with a map row per output pixel (see window): best[c] holds the leading count."""
+    b, a = f.b, f.args
+    channels = k["channels"]
+    with f.loop(k["n"]) as p:
+        row = f.at(a["dst"], b.mul(p, i64(channels)))
+        with f.loop(channels) as c:
+            f.store(f32(-1.0), a["best"], c)
+            f.store(f32(0.0), row, c)
+        with f.loop(k["K"]) as j:
+            source = b.sext(f.load(a["map"], b.add(b.mul(p, i64(k["K"])), j)), I64)
+            with b.if_then(b.icmp_signed(">=", source, i64(0))), f.loop(channels) as c:
+                count, best = f.load(a["counts"], b.add(source, c)), f.load(a["best"], c)
+                leads = b.fcmp_ordered(">", count, best)
+                f.store(b.select(leads, count, best), a["best"], c)
+                f.store(b.select(leads, f.load(a["src"], b.add(source, c)), f.load(row, c)), row, c)
 
 
 def elementwise_sum(f: Function, k: dict, combine: str) -> None:

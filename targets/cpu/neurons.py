@@ -16,7 +16,7 @@ from snnc.targets.cpu.irbuild import F32, I8, I32, I64, Function, add_count, f32
 def integrate_and_fire(f: Function, k: dict) -> None:
     """V += I; s = [V ≥ θ]; V −= s·θ (or V = 0); out = s·θ; record s."""
     b, a = f.b, f.args
-    spikes = f.variable(I64, i64(0))
+    spikes = f.variable(I32, ir.Constant(I32, 0))  # i32 lanes: 8 to a vector where i64 gives 4
 
     def update(record: bool) -> None:
         with f.loop(k["n"]) as i:
@@ -26,12 +26,12 @@ def integrate_and_fire(f: Function, k: dict) -> None:
             after = b.fsub(v, theta) if k["reset"] == "subtract" else f32(0.0)
             f.store(b.select(fired, after, v), a["membrane"], i)
             f.store(b.select(fired, theta, f32(0.0)), a["dst"], i)
-            f.add_to(spikes, b.zext(fired, I64))
+            f.add_to(spikes, b.zext(fired, I32))
             if record:
                 f.store(b.zext(fired, I8), a["record"], i)
 
     with_optional_record(f, update)
-    add_count(f, k, b.load(spikes))
+    add_count(f, k, b.sext(b.load(spikes), I64))
 
 
 def ilif(f: Function, k: dict) -> None:
@@ -79,7 +79,7 @@ def msat(f: Function, k: dict) -> None:
     θ_max·sigmoid(DTT + DET); s = [V ≥ θ_t] (γ = 1) or clamp(floor(V/θ_t), 0, γ); V −= s·θ_t;
     in the first `mask_steps` steps s ×= mask (spike confidence); out = s·θ_t."""
     b, a = f.b, f.args
-    spikes = f.variable(I64, i64(0))
+    spikes = f.variable(I32, ir.Constant(I32, 0))  # i32 lanes: 8 to a vector where i64 gives 4
     step = a["step"]
     first = b.icmp_signed("==", step, i64(0))
     elapsed = b.sitofp(step, F32)
@@ -110,12 +110,12 @@ def msat(f: Function, k: dict) -> None:
             f.store(v, a["last"], i)
             f.store(b.fadd(f.load(a["total"], i), v), a["total"], i)
             f.store(b.fmul(fired, theta), a["dst"], i)
-            f.add_to(spikes, b.sext(b.fptosi(fired, I32), I64))  # float → i64 directly would not vectorize
+            f.add_to(spikes, b.fptosi(fired, I32))
             if record:
                 f.store(b.zext(b.fcmp_unordered("!=", fired, f32(0.0)), I8), a["record"], i)
 
     with_optional_record(f, update)
-    add_count(f, k, b.load(spikes))
+    add_count(f, k, b.sext(b.load(spikes), I64))
 
 
 def _msat_threshold(f: Function, k: dict, theta_max, delta, current):

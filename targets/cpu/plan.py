@@ -34,6 +34,7 @@ from snnc.ir import ops_tensor as t
 from snnc.ir.graph import Graph
 
 MAX_ILIF_STEPS = 31  # the bits of an iLIF neuron are kept in an int32 mask
+NARROW_COUNT_LIMIT = 2**31  # a kernel's SOP count below this sums in int32 lanes (8 to a vector, not 4)
 
 
 @dataclass(frozen=True)
@@ -256,8 +257,10 @@ class _Builder:
         if mode != "none":
             fan_out = to_internal(snn_fan_out(op, in_shape), in_shape)[0]
             events = self.masks[source] if mode == "mask" else self.values[source]
+            bound = int(fan_out.max(initial=0)) * self.size(source) * (MAX_ILIF_STEPS if mode == "mask" else 1)
             self.emit("count-events", self.phase(node), node.name, src=events, fan_out=self.indices(fan_out),
-                      n=self.size(source), mode=mode, counter=self.counter("sops", node.name))  # fmt: skip
+                      n=self.size(source), mode=mode, narrow=bound < NARROW_COUNT_LIMIT,
+                      counter=self.counter("sops", node.name))  # fmt: skip
         self.fill_mask(node, dense=True)
 
     def zero_padded(self, node, source: str, g: dict) -> Region:
@@ -276,14 +279,18 @@ class _Builder:
             raise ConversionError(f"max-pool {node.name!r} on spikes: run lower-pooling for rate coding")
         index, coef, reduce = _window_map(op, self.shape(source))
         rows = self.gather_map(source, node.name, index)
-        args = dict(src=self.values[source], dst=self.values[node.name], map=self.indices(rows),
-                    n=rows.shape[0], K=rows.shape[1], reduce=reduce)  # fmt: skip
+        args = dict(src=self.values[source], dst=self.values[node.name], reduce=reduce)
+        pixels = pixel_rows(rows, self.shape(source))
+        if pixels is not None:
+            rows, args["channels"] = pixels, self.shape(source)[0]
+        args.update(map=self.indices(rows), n=rows.shape[0], K=rows.shape[1])
         if coef is not None:
             args["coef"] = self.param(coef.ravel()[internal_order(self.shape(node.name))])
         self.emit("window", self.phase(node), node.name, **args)
         if node.name in self.masks:
+            shared = {key: args[key] for key in ("map", "n", "K", "channels") if key in args}
             self.emit("window", "static", node.name, src=self.masks[source], dst=self.masks[node.name],
-                      map=args["map"], n=args["n"], K=args["K"], reduce="or")  # fmt: skip
+                      reduce="or", **shared)  # fmt: skip
 
     def gated_max_pool(self, node) -> None:
         source = node.inputs[0]
@@ -295,8 +302,12 @@ class _Builder:
         rows = self.gather_map(source, node.name, index)
         counts = self.alloc("ws", self.size(source))
         self.emit("fill", "init", node.name, dst=counts, value=0.0)
-        self.emit("gate", "step", node.name, src=self.values[source], dst=self.values[node.name], counts=counts,
-                  map=self.indices(rows), n=rows.shape[0], K=rows.shape[1], n_in=self.size(source))  # fmt: skip
+        args = dict(src=self.values[source], dst=self.values[node.name], counts=counts, n_in=self.size(source))
+        pixels = pixel_rows(rows, self.shape(source))
+        if pixels is not None:
+            channels = self.shape(source)[0]
+            rows, args["channels"], args["best"] = pixels, channels, self.alloc("ws", channels)
+        self.emit("gate", "step", node.name, map=self.indices(rows), n=rows.shape[0], K=rows.shape[1], **args)
 
     def add(self, node) -> None:
         if any(self.shape(i) != self.shape(node.name) for i in node.inputs):
@@ -462,6 +473,21 @@ def _window_map(op, in_shape) -> tuple[np.ndarray, np.ndarray | None, str]:
     inside = np.maximum((rows >= 0).sum(axis=-1), 1)
     coef = avg_pool(op, np.ones((1, *in_shape))) / inside  # the divisor the reference uses, per output
     return rows, coef, "sum"
+
+
+def pixel_rows(rows: np.ndarray, source_shape) -> np.ndarray | None:
+    """In the channels-last layout, a pooling window's sources for channel c are its sources for
+    channel 0 shifted by c. When a map has that form, its rows per output pixel (those of
+    channel 0; the channel count is the source's) let a kernel run along the channels, which
+    are contiguous and vectorize. None when it has not (reshapes, transposes, one channel)."""
+    channels = source_shape[0] if len(source_shape) >= 2 else 1
+    if channels < 2 or rows.shape[0] % channels:
+        return None
+    grouped = rows.reshape(-1, channels, rows.shape[1])
+    first = grouped[:, :1, :]
+    if not np.array_equal(grouped, np.where(first >= 0, first + np.arange(channels)[None, :, None], -1)):
+        return None
+    return first[:, 0, :]
 
 
 def build_plan(graph: Graph) -> Plan:

@@ -1,0 +1,94 @@
+"""The cpu code generator's specialised kernel forms against the reference simulator: kernel
+rows that share one pass over the events (with several channel tiles and scalar tails), pooling
+maps that run along the channels, and SOP counters summed in 64 bits when 32 could overflow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from snnc.targets.cpu import plan as plan_module
+from snnc.targets.cpu.codegen import _channel_tiles
+from snnc.targets.cpu.plan import build_plan, pixel_rows
+
+from tests.jit.test_jit_vs_reference import CASES, assert_agrees, compare, conv, convert, network, relu
+
+RNG = np.random.default_rng(11)
+
+
+def pooling_rows(channels: int, size: int, pad: bool) -> np.ndarray:
+    """A 2×2 stride-2 window map over a (channels, size, size) value in the channels-last
+    layout: row (oy·(size/2) + ox)·channels + c lists the positions of its four inputs
+    (with `pad`, the last slot of every row is padding, −1)."""
+    half = size // 2
+    rows = []
+    for oy in range(half):
+        for ox in range(half):
+            for c in range(channels):
+                sources = [((2 * oy + dy) * size + 2 * ox + dx) * channels + c for dy in (0, 1) for dx in (0, 1)]
+                rows.append(sources[:3] + [-1] if pad else sources)
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("pad", [False, True])
+def test_pixel_rows_are_channel_zeros_rows(pad):
+    rows = pooling_rows(5, 4, pad)
+    pixels = pixel_rows(rows, (5, 4, 4))
+    np.testing.assert_array_equal(pixels, rows[::5])
+    # they expand back to the whole map: source of (p, c, j) = pixels[p, j] + c (padding stays −1)
+    expanded = np.where(pixels[:, None, :] >= 0, pixels[:, None, :] + np.arange(5)[None, :, None], -1)
+    np.testing.assert_array_equal(expanded.reshape(rows.shape), rows)
+
+
+def test_maps_that_treat_channels_differently_keep_their_rows():
+    rows = pooling_rows(4, 4, False)
+    swapped = rows.copy()
+    swapped[[0, 1]] = swapped[[1, 0]]  # channels 0 and 1 of the first pixel exchanged
+    assert pixel_rows(swapped, (4, 4, 4)) is None
+    assert pixel_rows(rows, (1, 16)) is None  # one channel: nothing to run along
+    assert pixel_rows(np.arange(12)[:, None], (12,)) is None
+
+
+@pytest.mark.parametrize("channels, lanes, targets", [(16, 8, 3), (43, 8, 3), (128, 8, 1), (7, 8, 3), (300, 4, 1)])
+def test_channel_tiles_cover_the_channels_within_the_register_budget(channels, lanes, targets):
+    tiles = _channel_tiles(channels, targets, lanes)
+    covered = np.concatenate([np.arange(start, start + width) for start, width in tiles])
+    np.testing.assert_array_equal(covered, np.arange(channels))
+    widest = max(width for _, width in tiles)
+    assert -(-widest // lanes) * targets <= max(12, targets)  # one vector per target at least
+
+
+WIDE_CASES = {
+    # 43 outputs: a kernel row's three windows need 18 accumulator vectors, so two channel
+    # tiles (3 + 3 vectors) and 3 scalar tails per window
+    "conv-3x3-43": lambda g, h: relu(g, conv(g, h, 43)),
+    "conv-5x5-40": lambda g, h: relu(g, conv(g, h, 40, kernel=5)),
+}
+
+
+@pytest.mark.parametrize("neuron", ["if", "msat"])
+@pytest.mark.parametrize("case", sorted(WIDE_CASES))
+def test_rows_with_several_channel_tiles_match_the_reference(case, neuron):
+    ann = network(WIDE_CASES[case])
+    x = RNG.uniform(0, 1, (16, 3, 9, 9)).astype(np.float32)
+    graph = convert(ann, neuron, x, 12)
+    assert_agrees(*compare(graph, x[:6], 12))
+
+
+def test_pooling_runs_along_the_channels_in_the_fixtures_shapes():
+    ann = network(CASES["maxpool"])
+    x = RNG.uniform(0, 1, (8, 3, 9, 9)).astype(np.float32)
+    kernels = build_plan(convert(ann, "if", x, 8)).kernels
+    gates = [k for k in kernels if k.kind == "gate"]
+    assert gates and all(k.args.get("channels") == 8 for k in gates)
+
+
+def test_sop_counts_summed_in_64_bits_match_the_reference(monkeypatch):
+    """Counters whose bound passes 2^31 sum in int64; force that form on a small network."""
+    monkeypatch.setattr(plan_module, "NARROW_COUNT_LIMIT", 0)
+    ann = network(CASES["residual"])
+    x = RNG.uniform(0, 1, (16, 3, 9, 9)).astype(np.float32)
+    graph = convert(ann, "if", x, 10)
+    assert not any(k.args["narrow"] for k in build_plan(graph).kernels if k.kind == "count-events")
+    expected, actual, layers = compare(graph, x[:6], 10)
+    assert_agrees(expected, actual, layers)
+    assert actual.sops == expected.sops
