@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from snnc.runtime.ann import bind_inputs
 from snnc.runtime.snn import SimResult, check_recordable, check_step_weights, final_window, replay_final_stage
-from snnc.targets.cpu import codegen, irbuild, llvm, mathlib, neurons
+from snnc.targets.cpu import codegen, irbuild, llvm, mathlib, neurons, synapses
 from snnc.targets.cpu.codegen import ENTRY, generate
 from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cache_key, cached_compile, host_fingerprint
 from snnc.targets.cpu.plan import MAX_ILIF_STEPS, build_plan, from_internal, to_internal
@@ -43,10 +43,14 @@ class NativeCode:
 class CompiledNetwork:
     """An SNN graph compiled to native code. `run` has the reference simulator's signature."""
 
-    def __init__(self, graph: Graph, cache: ObjectCache | None = None, code: NativeCode | None = None) -> None:
+    def __init__(self, graph: Graph, cache: ObjectCache | None = None, code: NativeCode | None = None,
+                 profile: bool = False) -> None:  # fmt: skip
+        """`profile`: every kernel call adds its cycle count to kernel_cycles (for bench/profile_cpu.py)."""
         self.graph = graph
         self.plan = build_plan(graph)
-        key = cache_key(GENERATOR, self.plan.structure())
+        self.profile = profile
+        self.kernel_cycles = np.zeros(len(self.plan.kernels), np.int64)
+        key = cache_key(GENERATOR, self.plan.structure(), "profile" if profile else "")
         if code is not None and code.fingerprint == host_fingerprint() and code.structure_hash == key:
             self.native = code
         else:  # none given, or built for another CPU or llvmlite: compile (or take from the cache)
@@ -60,7 +64,7 @@ class CompiledNetwork:
     @functools.cached_property
     def ir(self) -> str:
         """The program's LLVM IR (generated only when the code is compiled, or on request)."""
-        return generate(self.plan)
+        return generate(self.plan, profile=self.profile)
 
     def run(self, inputs, timesteps: int, latency: int | None = None, threads: int | None = None,
             record: list[str] | tuple[str, ...] = (), trace: bool = False) -> SimResult:  # fmt: skip
@@ -127,7 +131,8 @@ class CompiledNetwork:
 
     def _run_threads(self, packed, buffers: dict, timesteps: int, threads: int) -> np.ndarray:
         slices = batch_slices(len(packed), threads)
-        counts = np.zeros((len(slices), max(self.plan.counters, 1)), np.int64)
+        profiled = len(self.plan.kernels) if self.profile else 0
+        counts = np.zeros((len(slices), max(self.plan.counters + profiled, 1)), np.int64)
         workspaces = self._workspaces(len(slices))
 
         records, trace = buffers["records"], buffers["trace"]
@@ -148,7 +153,10 @@ class CompiledNetwork:
             run_parallel(work, len(slices))
         finally:
             self._spare = workspaces
-        return counts.sum(axis=0)
+        totals = counts.sum(axis=0)
+        if profiled:
+            self.kernel_cycles += totals[self.plan.counters :]
+        return totals
 
     def _workspaces(self, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per-thread workspaces, reused from the last call (allocating them costs more than a
@@ -210,4 +218,4 @@ def source_hash(*modules) -> str:
 
 # The object code is a function of the plan's structure and of the code that turns it into
 # machine code: cache keys hash both (and the host), so a hit needs no IR generation.
-GENERATOR = source_hash(codegen, llvm, irbuild, mathlib, neurons)
+GENERATOR = source_hash(codegen, llvm, irbuild, mathlib, neurons, synapses)

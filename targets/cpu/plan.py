@@ -433,7 +433,7 @@ LOWERINGS = [
 
 def _conv_geometry(op: nn.Conv, in_shape, out_shape, scatter: bool) -> tuple[dict, np.ndarray]:
     """Loop bounds, and the weight as (C, KH, KW, Og) for the scatter form or as
-    (G, KH, KW, Cg, Og) for the gather form (codegen.scatter_synapses / gather_synapses)."""
+    (G, KH, KW, Cg, Og) for the gather form (synapses.scatter_synapses / gather_synapses)."""
     spatial_in, spatial_out = list(in_shape[1:]), list(out_shape[1:])
     kernel, strides, dilations = list(op.kernel), list(op.strides), list(op.dilations)
     pads_begin, pads_end = list(op.pads[: len(op.kernel)]), list(op.pads[len(op.kernel) :])

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from snnc.targets.cpu import plan as plan_module
-from snnc.targets.cpu.codegen import _channel_tiles
 from snnc.targets.cpu.plan import build_plan, pixel_rows
+from snnc.targets.cpu.synapses import _channel_tiles
 
 from tests.jit.test_jit_vs_reference import CASES, assert_agrees, compare, conv, convert, network, relu
 
@@ -92,3 +92,17 @@ def test_sop_counts_summed_in_64_bits_match_the_reference(monkeypatch):
     expected, actual, layers = compare(graph, x[:6], 10)
     assert_agrees(expected, actual, layers)
     assert actual.sops == expected.sops
+
+
+def test_profiling_counts_cycles_without_changing_results():
+    from snnc.runtime.jit import CompiledNetwork
+
+    ann = network(CASES["maxpool"])
+    x = RNG.uniform(0, 1, (8, 3, 9, 9)).astype(np.float32)
+    graph = convert(ann, "if", x, 8)
+    plain, profiled = CompiledNetwork(graph), CompiledNetwork(graph, profile=True)
+    expected, actual = plain.run(x, 8, threads=2), profiled.run(x, 8, threads=2)
+    np.testing.assert_array_equal(expected.logits, actual.logits)
+    assert expected.spikes == actual.spikes and expected.sops == actual.sops
+    cycles = dict(zip([k.kind for k in profiled.plan.kernels], profiled.kernel_cycles))
+    assert cycles["weighted"] > 0 and cycles["gate"] > 0 and (plain.kernel_cycles == 0).all()

@@ -1,0 +1,302 @@
+"""Kernel builders for weighted layers (convolutions; a dense layer is a 1×1 one): the
+event-driven form for spikes, the dense register-blocked form for analog values and iLIF's bit
+masks, and the SOP counter. Weights are laid out per form by plan._conv_geometry."""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from snnc.targets.cpu.irbuild import F32, I8, I32, I64, Function, add_count, f32, i64
+from snnc.targets.cpu.llvm import vector_width
+
+
+def weighted(f: Function, k: dict) -> None:
+    """A convolution (a dense layer is a 1×1 one), in the form that suits its input."""
+    if k["mode"] == "spikes":
+        scatter_synapses(f, k)
+    else:
+        gather_synapses(f, k)
+
+
+def scatter_synapses(f: Function, k: dict) -> None:
+    """Event-driven form for sparse spikes: per input pixel, the channels that spiked are listed
+    (a vector compare, then the set bits), and the output rows the pixel reaches are updated
+    with all of them, accumulating in registers:
+    out[oy, ox, o] += Σ_events x[iy, ix, c] · w[c, ky, kx, o], with oy·SH = iy + PT − ky·DH
+    (and the same for x). A silent pixel costs a few vector compares. Where a pixel reaches all
+    KW columns of a kernel row (stride 1, away from the borders), the row's KW windows share
+    one pass over the events: more independent accumulators per event, so the adds are not
+    waiting on each other (an FMA's latency is 4 cycles; one window of 16 channels is 2 vectors).
+    Weights: (C, KH, KW, Og); grouped convolutions take one event at a time."""
+    b, a = f.b, f.args
+    with f.loop(k["OH"] * k["OW"]) as p, f.loop(k["O"]) as o:
+        f.store(f.load(a["bias"], o), a["dst"], b.add(b.mul(p, i64(k["O"])), o))
+    row_fused = k["SW"] == 1 and k["KW"] > 1 and k["G"] == 1
+    with f.loop(k["IH"]) as iy, f.loop(k["IW"]) as ix:
+        pixel = b.mul(b.add(b.mul(iy, i64(k["IW"])), ix), i64(k["C"]))
+        count = _list_events(f, k, f.at(a["src"], pixel))
+        with b.if_then(b.icmp_signed(">", count, i64(0))), f.loop(k["KH"]) as ky:
+            oy, valid_y = output_coordinate(f, iy, ky, k["PT"], k["DH"], k["SH"], k["OH"])
+            with b.if_then(valid_y):
+                if row_fused:
+                    _row_or_windows(f, k, pixel, count, oy, ix, ky)
+                else:
+                    _each_window(f, k, pixel, count, oy, ix, ky)
+
+
+def _row_or_windows(f: Function, k: dict, pixel, count, oy, ix, ky) -> None:
+    """The whole kernel row in one pass when the pixel reaches all its columns, else window by window."""
+    b = f.b
+    last_column, _ = output_coordinate(f, ix, i64(k["KW"] - 1), k["PL"], k["DW"], 1, k["OW"])
+    first_column, _ = output_coordinate(f, ix, i64(0), k["PL"], k["DW"], 1, k["OW"])
+    whole_row = b.and_(b.icmp_signed(">=", last_column, i64(0)), b.icmp_signed("<", first_column, i64(k["OW"])))
+    with b.if_else(whole_row) as (whole, partial):
+        with whole:
+            targets = []
+            for kx in range(k["KW"]):
+                ox, _ = output_coordinate(f, ix, i64(kx), k["PL"], k["DW"], 1, k["OW"])
+                targets.append(_target(f, k, oy, ox, ky, i64(kx)))
+            _apply_events(f, k, pixel, count, targets)
+        with partial:
+            _each_window(f, k, pixel, count, oy, ix, ky)
+
+
+def _each_window(f: Function, k: dict, pixel, count, oy, ix, ky) -> None:
+    """The events of a pixel into one kernel row's windows, one window at a time."""
+    b = f.b
+    with f.loop(k["KW"]) as kx:
+        ox, valid_x = output_coordinate(f, ix, kx, k["PL"], k["DW"], k["SW"], k["OW"])
+        with b.if_then(valid_x):
+            target = _target(f, k, oy, ox, ky, kx)
+            if k["G"] > 1:
+                _apply_events_grouped(f, k, pixel, count, *target)
+            else:
+                _apply_events(f, k, pixel, count, [target])
+
+
+def _target(f: Function, k: dict, oy, ox, ky, kx) -> tuple:
+    """(the output row's offset in dst, the window's index in the weights)."""
+    b = f.b
+    return b.mul(b.add(b.mul(oy, i64(k["OW"])), ox), i64(k["O"])), b.add(b.mul(ky, i64(k["KW"])), kx)
+
+
+def _list_events(f: Function, k: dict, inputs):
+    """Writes the channels c with inputs[c] ≠ 0 to events[0 : count]; returns count (i64).
+    Without branches, 8 channels at a time: their non-zero mask (a byte) picks the row of a
+    256-row table that lists its set bits, which is stored whole at events[count] (the next
+    block overwrites the unused tail), and count grows by the mask's popcount. Which channels
+    fire is data, so a loop over the set bits mispredicts its exit at almost every block."""
+    b, a = f.b, f.args
+    vector, indices = ir.VectorType(F32, EVENT_BLOCK), ir.VectorType(I32, EVENT_BLOCK)
+    table = _event_table(f.module)
+    popcount = f.intrinsic("llvm.ctpop.i8", I8, [I8])
+    count = f.variable(I64, i64(0))
+    with f.loop(k["C"] // EVENT_BLOCK) as block:
+        first = b.mul(block, i64(EVENT_BLOCK))
+        nonzero = b.fcmp_unordered("!=", _load_vector(f, inputs, first, vector), ir.Constant(vector, [0.0] * 8))
+        mask = b.bitcast(nonzero, I8)
+        row = b.load(b.gep(table, [ir.Constant(I32, 0), b.zext(mask, I64)], inbounds=True), align=32)
+        _store_vector(f, b.add(row, _splat(f, b.trunc(first, I32), indices)), a["events"], b.load(count))
+        f.add_to(count, b.zext(b.call(popcount, [mask]), I64))
+    for channel in range(k["C"] // EVENT_BLOCK * EVENT_BLOCK, k["C"]):
+        f.store(ir.Constant(I32, channel), a["events"], b.load(count))
+        f.add_to(count, b.zext(b.fcmp_unordered("!=", f.load(inputs, channel), f32(0.0)), I64))
+    return b.load(count)
+
+
+EVENT_BLOCK = 8  # channels listed at a time (a byte of mask; the table has 2^8 rows)
+
+
+def _event_table(module: ir.Module) -> ir.GlobalVariable:
+    """row m = the positions of m's set bits, in increasing order, padded with zeros."""
+    existing = module.globals.get("snnc_event_table")
+    if existing is not None:
+        return existing
+    row_type = ir.VectorType(I32, EVENT_BLOCK)
+    rows = [[bit for bit in range(EVENT_BLOCK) if mask >> bit & 1] for mask in range(2**EVENT_BLOCK)]
+    table = ir.GlobalVariable(module, ir.ArrayType(row_type, len(rows)), "snnc_event_table")
+    padded = [ir.Constant(row_type, r + [0] * (EVENT_BLOCK - len(r))) for r in rows]
+    table.initializer = ir.Constant(table.type.pointee, padded)
+    table.global_constant = True
+    table.linkage = "internal"
+    table.align = 32
+    return table
+
+
+def _apply_events(f: Function, k: dict, pixel, count, targets: list[tuple]) -> None:
+    """dst[out + o] += Σ_e x[pixel + c_e] · w[c_e, window, o] for each (out, window) target, a
+    register tile of output channels at a time (all targets' accumulators live together)."""
+    b, a = f.b, f.args
+    lanes = vector_width()
+    vector = ir.VectorType(F32, lanes)
+    fmuladd_vector, fmuladd = _fmuladd(f, vector)
+    windows = k["KH"] * k["KW"]
+    for start, width in _channel_tiles(k["O"], len(targets), lanes):
+        vectors, scalars = divmod(width, lanes)
+        rows = [b.add(out, i64(start)) for out, _ in targets]
+        accs = [[f.variable(vector, _load_vector(f, a["dst"], b.add(row, i64(j * lanes)), vector))
+                 for j in range(vectors)] for row in rows]  # fmt: skip
+        tails = [[f.variable(F32, f.load(a["dst"], b.add(row, i64(vectors * lanes + j)))) for j in range(scalars)]
+                 for row in rows]  # fmt: skip
+        with f.loop(count) as e:
+            channel = b.sext(f.load(a["events"], e), I64)
+            value = f.load(a["src"], b.add(pixel, channel))
+            splat = _splat(f, value, vector)
+            for (_, window), row_accs, row_tails in zip(targets, accs, tails):
+                offset = b.add(b.mul(b.add(b.mul(channel, i64(windows)), window), i64(k["O"])), i64(start))
+                weights = f.at(a["weight"], offset)
+                for j, acc in enumerate(row_accs):
+                    w = _load_vector(f, weights, i64(j * lanes), vector)
+                    b.store(b.call(fmuladd_vector, [splat, w, b.load(acc)]), acc)
+                for j, acc in enumerate(row_tails):
+                    b.store(b.call(fmuladd, [value, f.load(weights, vectors * lanes + j), b.load(acc)]), acc)
+        for row, row_accs, row_tails in zip(rows, accs, tails):
+            for j, acc in enumerate(row_accs):
+                _store_vector(f, b.load(acc), a["dst"], b.add(row, i64(j * lanes)))
+            for j, acc in enumerate(row_tails):
+                f.store(b.load(acc), a["dst"], b.add(row, i64(vectors * lanes + j)))
+
+
+def _channel_tiles(channels: int, targets: int, lanes: int) -> list[tuple[int, int]]:
+    """(start, width) tiles of the output channels, as even as whole vectors allow, with at most
+    SCATTER_ACCUMULATORS vectors across all targets (at least one vector per tile)."""
+    vectors = -(-channels // lanes)
+    tiles = max(1, -(-vectors * targets // SCATTER_ACCUMULATORS))
+    per_tile = -(-vectors // tiles) * lanes
+    return [(start, min(per_tile, channels - start)) for start in range(0, channels, per_tile)]
+
+
+def _apply_events_grouped(f: Function, k: dict, pixel, count, out, window) -> None:
+    """Grouped convolutions: one event at a time, into its group's output channels."""
+    b, a = f.b, f.args
+    per_group_out, per_group_in, windows = k["O"] // k["G"], k["C"] // k["G"], k["KH"] * k["KW"]
+    with f.loop(count) as e:
+        channel = b.sext(f.load(a["events"], e), I64)
+        value = f.load(a["src"], b.add(pixel, channel))
+        group_base = b.mul(b.sdiv(channel, i64(per_group_in)), i64(per_group_out))
+        weights = f.at(a["weight"], b.mul(b.add(b.mul(channel, i64(windows)), window), i64(per_group_out)))
+        outputs = f.at(a["dst"], b.add(out, group_base))
+        with f.loop(per_group_out) as j:
+            f.store(b.fadd(f.load(outputs, j), b.fmul(value, f.load(weights, j))), outputs, j)
+
+
+SCATTER_ACCUMULATORS = 12  # accumulator vectors per tile in the event-driven form (of 16 registers)
+PIXEL_TILE = 6  # output pixels computed together: each weight vector loaded serves all of them
+VECTOR_TILE = 2  # weight vectors per channel tile: 6 × 2 accumulators fit in 16 vector registers
+
+
+def gather_synapses(f: Function, k: dict) -> None:
+    """Dense form for analog values and iLIF (whose inputs are mostly non-zero), register-
+    blocked like a GEMM micro-kernel: a tile of output pixels × output channels accumulates in
+    vector registers while the window's inputs stream past,
+    acc[p, o] += x[iy_p + ky·DH, ix_p + kx·DW, c] · w[g, ky, kx, c, o].
+    The input is read from a zero-padded copy (IHp × IWp × C), so no bounds are checked.
+    Weights: (G, KH, KW, Cg, Og)."""
+    lanes = vector_width()
+    per_group_out = k["O"] // k["G"]
+    chunks = []
+    for start in range(0, per_group_out, VECTOR_TILE * lanes):
+        width = min(VECTOR_TILE * lanes, per_group_out - start)
+        chunks.append((start, width // lanes, width % lanes))
+    positions = k["OH"] * k["OW"]
+    with f.loop(k["G"]) as g:
+        for start, vectors, scalars in chunks:
+            pixels = PIXEL_TILE if vectors else 1
+            full, rest = divmod(positions, pixels)
+            with f.loop(full) as tile:
+                _gather_tile(f, k, g, f.b.mul(tile, i64(pixels)), pixels, start, vectors, scalars)
+            if rest:
+                _gather_tile(f, k, g, i64(full * pixels), rest, start, vectors, scalars)
+
+
+def _gather_tile(f: Function, k: dict, g, first, pixels: int, start: int, vectors: int, scalars: int) -> None:
+    b, a = f.b, f.args
+    lanes = vector_width()
+    per_group_out, per_group_in = k["O"] // k["G"], k["C"] // k["G"]
+    vector = ir.VectorType(F32, lanes)
+    fmuladd_vector, fmuladd = _fmuladd(f, vector)
+    channel0 = b.add(b.mul(g, i64(per_group_out)), i64(start))
+    padded_width = k["IW"] + k["PL"] + k["PR"]
+    bases, outs = [], []
+    for p in range(pixels):
+        position = b.add(first, i64(p))
+        oy, ox = b.sdiv(position, i64(k["OW"])), b.srem(position, i64(k["OW"]))
+        pixel = b.add(b.mul(b.mul(oy, i64(k["SH"])), i64(padded_width)), b.mul(ox, i64(k["SW"])))
+        bases.append(f.at(a["src"], b.add(b.mul(pixel, i64(k["C"])), b.mul(g, i64(per_group_in)))))
+        outs.append(b.add(b.mul(position, i64(k["O"])), channel0))
+    vector_accs = [[f.variable(vector, _load_vector(f, a["bias"], b.add(channel0, i64(j * lanes)), vector))
+                    for j in range(vectors)] for _ in range(pixels)]  # fmt: skip
+    scalar_accs = [[f.variable(F32, f.load(a["bias"], b.add(channel0, i64(vectors * lanes + j))))
+                    for j in range(scalars)] for _ in range(pixels)]  # fmt: skip
+    with f.loop(k["KH"]) as ky, f.loop(k["KW"]) as kx:
+        shift = b.mul(b.add(b.mul(b.mul(ky, i64(k["DH"])), i64(padded_width)), b.mul(kx, i64(k["DW"]))), i64(k["C"]))
+        window = b.add(b.mul(b.add(b.mul(g, i64(k["KH"])), ky), i64(k["KW"])), kx)
+        weights = f.at(a["weight"], b.add(b.mul(window, i64(per_group_in * per_group_out)), i64(start)))
+        with f.loop(per_group_in) as c:
+            row = b.mul(c, i64(per_group_out))
+            w_vectors = [_load_vector(f, weights, b.add(row, i64(j * lanes)), vector) for j in range(vectors)]
+            w_scalars = [f.load(weights, b.add(row, i64(vectors * lanes + j))) for j in range(scalars)]
+            for p in range(pixels):
+                value = f.load(bases[p], b.add(shift, c))
+                splat = _splat(f, value, vector)
+                for acc, w in zip(vector_accs[p], w_vectors):
+                    b.store(b.call(fmuladd_vector, [splat, w, b.load(acc)]), acc)
+                for acc, w in zip(scalar_accs[p], w_scalars):
+                    b.store(b.call(fmuladd, [value, w, b.load(acc)]), acc)
+    for p in range(pixels):
+        for j, acc in enumerate(vector_accs[p]):
+            _store_vector(f, b.load(acc), a["dst"], b.add(outs[p], i64(j * lanes)))
+        for j, acc in enumerate(scalar_accs[p]):
+            f.store(b.load(acc), a["dst"], b.add(outs[p], i64(vectors * lanes + j)))
+
+
+def _load_vector(f: Function, pointer, index, vector: ir.VectorType):
+    return f.b.load(f.b.bitcast(f.at(pointer, index), vector.as_pointer()), align=4)
+
+
+def _store_vector(f: Function, value, pointer, index) -> None:
+    f.b.store(value, f.b.bitcast(f.at(pointer, index), value.type.as_pointer()), align=4)
+
+
+def _splat(f: Function, value, vector: ir.VectorType):
+    """The scalar in every lane (a broadcast)."""
+    lanes = vector.count
+    first = f.b.insert_element(ir.Constant(vector, None), value, ir.Constant(I32, 0))
+    return f.b.shuffle_vector(first, ir.Constant(vector, None), ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
+
+
+def _fmuladd(f: Function, vector: ir.VectorType) -> tuple[ir.Function, ir.Function]:
+    """llvm.fmuladd for the vector and for one float: a fused multiply-add where the CPU has one."""
+    return (f.intrinsic(f"llvm.fmuladd.v{vector.count}f32", vector, [vector] * 3),
+            f.intrinsic("llvm.fmuladd.f32", F32, [F32] * 3))  # fmt: skip
+
+
+def count_events(f: Function, k: dict) -> None:
+    """Synaptic operations of a weighted op: Σ_i events_i · fan_out_i, where events are the
+    non-zero steps of input i (rate coding) or its spikes (iLIF: bits set in its mask)."""
+    b, a = f.b, f.args
+    wide = I32 if k["narrow"] else I64
+    total = f.variable(wide, ir.Constant(wide, 0))
+    popcount = f.intrinsic("llvm.ctpop.i32", I32, [I32])
+    with f.loop(k["n"]) as i:
+        fan_out = b.sext(f.load(a["fan_out"], i), wide) if wide is I64 else f.load(a["fan_out"], i)
+        if k["mode"] == "mask":
+            sops = b.mul(b.zext(b.call(popcount, [f.load(a["src"], i)]), wide), fan_out)
+        else:
+            sops = b.select(b.fcmp_unordered("!=", f.load(a["src"], i), f32(0.0)), fan_out, ir.Constant(wide, 0))
+        f.add_to(total, sops)
+    add_count(f, k, b.load(total) if wide is I64 else b.zext(b.load(total), I64))
+
+
+def output_coordinate(f: Function, i, kk, pad: int, dilation: int, stride: int, size: int):
+    """(o, valid) with o·stride = i + pad − kk·dilation, 0 ≤ o < size."""
+    b = f.b
+    shifted = b.sub(b.add(i, i64(pad)), b.mul(kk, i64(dilation)))
+    if stride == 1:
+        out = shifted
+        valid = b.and_(b.icmp_signed(">=", shifted, i64(0)), b.icmp_signed("<", shifted, i64(size)))
+    else:
+        out = b.sdiv(shifted, i64(stride))
+        aligned = b.icmp_signed("==", b.srem(shifted, i64(stride)), i64(0))
+        inside = b.and_(b.icmp_signed(">=", shifted, i64(0)), b.icmp_signed("<", out, i64(size)))
+        valid = b.and_(aligned, inside)
+    return out, valid
