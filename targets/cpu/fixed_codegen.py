@@ -205,10 +205,7 @@ def msat(f: Function, k: dict) -> None:
     first = b.icmp_signed("==", step, i64(0))
     elapsed = b.select(first, i64(1), step)
     inverse_step = b.sdiv(b.add(i64(1 << 16), b.sdiv(elapsed, i64(2))), elapsed)  # ⌊2^16/t⌉
-    masked = k["mask_steps"] > 0
-    if masked:
-        in_window = b.icmp_signed("<", step, i64(k["mask_steps"]))
-        mask_row = b.mul(b.select(in_window, step, i64(0)), i64(k["n"]))
+    confidence = neurons.confidence_window(f, k)
 
     def update(record: bool) -> None:
         with f.loop(k["n"]) as i:
@@ -226,9 +223,9 @@ def msat(f: Function, k: dict) -> None:
                 ratio = b.select(b.icmp_signed("<", ratio, i64(0)), i64(0), ratio)
                 fired = b.select(b.icmp_signed(">", ratio, i64(k["burst"])), i64(k["burst"]), ratio)
             v = b.sub(v, b.mul(fired, theta))
-            if masked:
-                keep = b.sext(f.load(a["mask"], b.add(mask_row, i)), I64)
-                fired = b.select(in_window, b.mul(fired, keep), fired)
+            if confidence is not None:
+                in_window, keep = confidence
+                fired = b.select(in_window, b.mul(fired, b.sext(keep(i), I64)), fired)
             f.store(v, a["membrane"], i)
             f.store(v, a["last"], i)
             f.store(b.add(f.load(a["total"], i), v), a["total"], i)

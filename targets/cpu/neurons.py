@@ -83,10 +83,7 @@ def msat(f: Function, k: dict) -> None:
     step = a["step"]
     first = b.icmp_signed("==", step, i64(0))
     elapsed = b.sitofp(step, F32)
-    masked = k["mask_steps"] > 0
-    if masked:
-        in_window = b.icmp_signed("<", step, i64(k["mask_steps"]))
-        mask_row = b.mul(b.select(in_window, step, i64(0)), i64(k["n"]))
+    confidence = confidence_window(f, k)
 
     def update(record: bool) -> None:
         with f.loop(k["n"]) as i:
@@ -103,9 +100,9 @@ def msat(f: Function, k: dict) -> None:
                 ratio = b.select(b.fcmp_ordered(">", ratio, f32(0.0)), ratio, f32(0.0))
                 fired = b.select(b.fcmp_ordered("<", ratio, f32(k["burst"])), ratio, f32(k["burst"]))
             v = b.fsub(v, b.fmul(fired, theta))
-            if masked:
-                keep = f.load(a["mask"], b.add(mask_row, i))
-                fired = b.select(in_window, b.fmul(fired, keep), fired)
+            if confidence is not None:
+                in_window, keep = confidence
+                fired = b.select(in_window, b.fmul(fired, keep(i)), fired)
             f.store(v, a["membrane"], i)
             f.store(v, a["last"], i)
             f.store(b.fadd(f.load(a["total"], i), v), a["total"], i)
@@ -116,6 +113,18 @@ def msat(f: Function, k: dict) -> None:
 
     with_optional_record(f, update)
     add_count(f, k, b.sext(b.load(spikes), I64))
+
+
+def confidence_window(f: Function, k: dict):
+    """MSAT's spike confidence, which scales the spikes of the first k["mask_steps"] steps by
+    mask[step, i]: (whether this step is in that window, i → mask[step, i]), or None when the
+    layer has no mask (outside the window row 0 is read, and the select ignores it)."""
+    if k["mask_steps"] == 0:
+        return None
+    b, step = f.b, f.args["step"]
+    in_window = b.icmp_signed("<", step, i64(k["mask_steps"]))
+    row = b.mul(b.select(in_window, step, i64(0)), i64(k["n"]))
+    return in_window, lambda i: f.load(f.args["mask"], b.add(row, i))
 
 
 def _msat_threshold(f: Function, k: dict, theta_max, delta, current):
