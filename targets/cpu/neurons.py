@@ -77,21 +77,28 @@ def with_optional_record(f: Function, body) -> None:
 def msat(f: Function, k: dict) -> None:
     """MSAT (snnc.ir.ops_snn.MsatNeuron): V += I; θ_t = θ_max at t = 0, else
     θ_max·sigmoid(DTT + DET); s = [V ≥ θ_t] (γ = 1) or clamp(floor(V/θ_t), 0, γ); V −= s·θ_t;
-    in the first `mask_steps` steps s ×= mask (spike confidence); out = s·θ_t."""
+    in the first `mask_steps` steps s ×= mask (spike confidence); out = s·θ_t.
+    V_prev, the post-reset V of the last step, is the membrane before this step's input.
+    The threshold's chain of exp and log runs as stages over tiles (Function.staged_loop)."""
     b, a = f.b, f.args
     spikes = f.variable(I32, ir.Constant(I32, 0))  # i32 lanes: 8 to a vector where i64 gives 4
-    step = a["step"]
-    first = b.icmp_signed("==", step, i64(0))
-    elapsed = b.sitofp(step, F32)
+    adapting = b.icmp_signed("!=", a["step"], i64(0))
+    elapsed = b.sitofp(a["step"], F32)
     confidence = confidence_window(f, k)
 
-    def update(record: bool) -> None:
-        with f.loop(k["n"]) as i:
-            theta_max, current = f.load(a["theta"], i), f.load(a["src"], i)
-            v = b.fadd(f.load(a["membrane"], i), current)
-            mean = b.fdiv(f.load(a["total"], i), elapsed)  # NaN at t = 0, where it is not used
-            adaptive = _msat_threshold(f, k, theta_max, b.fsub(f.load(a["last"], i), mean), current)
-            theta = b.select(first, theta_max, adaptive)
+    def threshold_inputs(i, get):
+        delta = b.fsub(f.load(a["membrane"], i), b.fdiv(f.load(a["total"], i), elapsed))
+        return _msat_inputs(f, k, f.load(a["theta"], i), delta, f.load(a["src"], i))
+
+    def sigmoid_input(i, get):
+        return {"e": mathlib.exp(f, b.fneg(_msat_z(f, k, f.load(a["theta"], i), get)))}
+
+    def fire(record: bool):
+        def body(i, get):
+            theta_max = f.load(a["theta"], i)
+            adaptive = b.fmul(theta_max, b.fdiv(f32(1.0), b.fadd(f32(1.0), get("e"))))
+            theta = b.select(adapting, adaptive, theta_max)
+            v = b.fadd(f.load(a["membrane"], i), f.load(a["src"], i))
             if k["burst"] == 1:
                 fired = b.uitofp(b.fcmp_ordered(">=", v, theta), F32)
             else:
@@ -104,14 +111,16 @@ def msat(f: Function, k: dict) -> None:
                 in_window, keep = confidence
                 fired = b.select(in_window, b.fmul(fired, keep(i)), fired)
             f.store(v, a["membrane"], i)
-            f.store(v, a["last"], i)
             f.store(b.fadd(f.load(a["total"], i), v), a["total"], i)
             f.store(b.fmul(fired, theta), a["dst"], i)
             f.add_to(spikes, b.fptosi(fired, I32))
             if record:
                 f.store(b.zext(b.fcmp_unordered("!=", fired, f32(0.0)), I8), a["record"], i)
+            return {}
 
-    with_optional_record(f, update)
+        f.staged_loop(k["n"], [(adapting, threshold_inputs), (adapting, sigmoid_input), (None, body)])
+
+    with_optional_record(f, fire)
     add_count(f, k, b.sext(b.load(spikes), I64))
 
 
@@ -127,22 +136,35 @@ def confidence_window(f: Function, k: dict):
     return in_window, lambda i: f.load(f.args["mask"], b.add(row, i))
 
 
-def _msat_threshold(f: Function, k: dict, theta_max, delta, current):
-    """θ_max·sigmoid(DTT + DET), in runtime.snn.msat_threshold's operation order (exp and
-    softplus from mathlib, which vectorize)."""
+def _msat_inputs(f: Function, k: dict, theta_max, delta, current) -> dict:
+    """The first stage of θ_t (runtime.snn.msat_threshold, in its operation order): in the
+    threshold's units, Δ and the two exponentials, exp(−|Δ/k_i|) for softplus(Δ/k_i) and
+    exp(−I/C) for DET."""
     b = f.b
-    vt = b.fneg(theta_max)
     if k["units"] == "normalized":
-        delta, current, vt = b.fdiv(delta, theta_max), b.fdiv(current, theta_max), f32(-1.0)
+        delta, current = b.fdiv(delta, theta_max), b.fdiv(current, theta_max)
+    kept = {}
+    if k["use_dtt"]:
+        kept["delta"] = delta
+        kept["softplus_tail"] = mathlib.softplus_tail(f, b.fdiv(delta, f32(k["k_i"])))
+    if k["use_det"]:
+        kept["det"] = mathlib.exp(f, b.fdiv(b.fneg(current), f32(k["c_det"])))
+    return kept
+
+
+def _msat_z(f: Function, k: dict, theta_max, get):
+    """The second stage: z = τ_mp·(α·Δ + V_T + k_a·softplus(Δ/k_i)) + τ_rd·exp(−I/C)."""
+    b = f.b
+    vt = f32(-1.0) if k["units"] == "normalized" else b.fneg(theta_max)
     z = f32(0.0)
     if k["use_dtt"]:
-        softplus = mathlib.softplus(f, b.fdiv(delta, f32(k["k_i"])))
+        delta = get("delta")
+        softplus = mathlib.softplus_from_tail(f, b.fdiv(delta, f32(k["k_i"])), get("softplus_tail"))
         dtt = b.fadd(b.fadd(b.fmul(f32(k["alpha"]), delta), vt), b.fmul(f32(k["k_a"]), softplus))
         z = b.fadd(z, b.fmul(f32(k["tau_mp"]), dtt))
     if k["use_det"]:
-        z = b.fadd(z, b.fmul(f32(k["tau_rd"]), mathlib.exp(f, b.fdiv(b.fneg(current), f32(k["c_det"])))))
-    sigmoid = b.fdiv(f32(1.0), b.fadd(f32(1.0), mathlib.exp(f, b.fneg(z))))
-    return b.fmul(theta_max, sigmoid)
+        z = b.fadd(z, b.fmul(f32(k["tau_rd"]), get("det")))
+    return z
 
 
 # -- the readout ---------------------------------------------------------------------------------

@@ -380,18 +380,18 @@ class _Builder:
         self.emit("if", "step", node.name, membrane=membrane, reset=op.reset, **common)
 
     def msat_neuron(self, node, membrane: Region, common: dict) -> None:
-        """MSAT keeps, besides V, the last post-reset V and their running sum (for the mean)."""
+        """MSAT keeps, besides V (after the reset, V_prev for the next step), the running sum of
+        the post-reset V (for the mean)."""
         op, size = node.op, common["n"]
-        last, total = self.alloc("ws", size), self.alloc("ws", size)
-        for state in (last, total):
-            self.emit("fill", "init", node.name, dst=state, value=0.0)
+        total = self.alloc("ws", size)
+        self.emit("fill", "init", node.name, dst=total, value=0.0)
         masked = op.confidence < 1 and op.confidence_steps > 0
         extra = {}
         if masked:
             mask = confidence_mask(op, self.shape(node.name))
             extra["mask"] = self.param(np.stack([self.full_internal(m, node.name) for m in mask]))
         hyper = {key: getattr(op, key) for key in snn.MSAT_DYNAMICS}
-        self.emit("msat", "step", node.name, membrane=membrane, last=last, total=total,
+        self.emit("msat", "step", node.name, membrane=membrane, total=total,
                   mask_steps=op.confidence_steps if masked else 0, **hyper, **extra, **common)  # fmt: skip
 
     def readout(self, node) -> None:

@@ -1,12 +1,18 @@
 """The cpu code generator's specialised kernel forms against the reference simulator: kernel
 rows that share one pass over the events (with several channel tiles and scalar tails), pooling
-maps that run along the channels, and SOP counters summed in 64 bits when 32 could overflow."""
+maps that run along the channels, SOP counters summed in 64 bits when 32 could overflow, and
+the staged loops (loop fission over tiles) of MSAT's threshold."""
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 import pytest
+from llvmlite import ir
 from snnc.targets.cpu import plan as plan_module
+from snnc.targets.cpu.irbuild import F32, I32, Function, f32
+from snnc.targets.cpu.llvm import NativeLibrary, compile_ir, module_header
 from snnc.targets.cpu.plan import build_plan, pixel_rows
 from snnc.targets.cpu.synapses import _channel_tiles
 
@@ -106,3 +112,40 @@ def test_profiling_counts_cycles_without_changing_results():
     assert expected.spikes == actual.spikes and expected.sops == actual.sops
     cycles = dict(zip([k.kind for k in profiled.plan.kernels], profiled.kernel_cycles))
     assert cycles["weighted"] > 0 and cycles["gate"] > 0 and (plain.kernel_cycles == 0).all()
+
+
+def _staged_program(count: int):
+    """dst[i] = (2·src[i] + 1)·src[i] when flag, else src[i] + 3, as three stages."""
+    module = ir.Module(name="staged")
+    module.triple, module.data_layout = module_header()
+    args = [("src", F32.as_pointer()), ("dst", F32.as_pointer()), ("flag", I32)]
+    f = Function(module, "staged", args, internal=False)
+    b, a = f.b, f.args
+    flag = b.icmp_signed("!=", a["flag"], ir.Constant(I32, 0))
+
+    def double(i, get):
+        return {"double": b.fmul(f.load(a["src"], i), f32(2.0))}
+
+    def plus_one(i, get):
+        return {"odd": b.fadd(get("double"), f32(1.0))}
+
+    def result(i, get):
+        x = f.load(a["src"], i)
+        f.store(b.select(flag, b.fmul(get("odd"), x), b.fadd(x, f32(3.0))), a["dst"], i)
+        return {}
+
+    f.staged_loop(count, [(flag, double), (flag, plus_one), (None, result)], tile=16)
+    f.finish()
+    library = NativeLibrary(compile_ir(str(module)))
+    return library, library.function("staged", None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32)
+
+
+@pytest.mark.parametrize("count", [1, 15, 16, 17, 50])
+def test_staged_loops_cover_every_element_across_tiles(count):
+    library, staged = _staged_program(count)
+    x = RNG.uniform(-2, 2, count + 8).astype(np.float32)  # 8 guard elements past the end
+    for flag, expected in ((1, (2 * x[:count] + 1) * x[:count]), (0, x[:count] + 3)):
+        dst = np.full_like(x, 99.0)
+        staged(x.ctypes.data, dst.ctypes.data, flag)
+        np.testing.assert_array_equal(dst[:count], expected.astype(np.float32))
+        assert (dst[count:] == 99.0).all()
