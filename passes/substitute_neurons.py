@@ -4,9 +4,13 @@
     clip(0, hi)          →  neuron, θ capped at hi by balance-thresholds (a neuron saturates at θ)
     output o             →  readout(o)
 
-MSAT neurons take the published hyperparameters of the network's family — ResNet-style when
-two computed values are added (a residual), VGG-style otherwise — overridden key by key by
-`msat` (e.g. {"alpha": 0.1, "burst": 2}); each neuron gets its own seed for spike confidence.
+MSAT neurons take the published VGG hyperparameters (preset "auto"), with bursts of up to 2
+spikes per step in residual networks (two computed values added); `msat` overrides them key by
+key (e.g. {"preset": "resnet", "alpha": 0.1}); each neuron gets its own seed for spike confidence.
+Why not the published ResNet preset for residual networks: in snnc's normalized units its
+τ_mp = 0.2, τ_rd = 0.1 hold θ_t near 0.5·θ_max, and binary spikes then clip every activation
+above that; on the ResNet fixture it falls behind IF from T = 32 on, where the VGG dynamics
+with γ = 2 stay level or ahead at T = 8…128 (BENCHMARKS.md, issue 4).
 
 An activation without a spiking form (sigmoid, tanh, leaky-relu, a clip not starting at 0),
 LRN, or a softmax inside the network is an error naming the node.
@@ -25,6 +29,7 @@ from snnc.ir.ops_snn import MSAT_DYNAMICS, MSAT_PRESETS, NEURON_MODELS, RESET_MO
 from snnc.ir.ops_tensor import Add, Clip, LeakyRelu, Relu, Sigmoid, Softmax, Tanh
 
 MSAT_KEYS = (*MSAT_DYNAMICS, "confidence_steps", "seed", "preset")
+AUTO_MSAT = {False: ("vgg", {}), True: ("vgg", {"burst": 2})}  # residual network? → preset, settings
 
 NO_SPIKING_FORM = (Sigmoid, Tanh, LeakyRelu, LRN, Softmax)
 
@@ -34,7 +39,7 @@ class SubstituteNeuronsOptions:
     model: str = "ilif"
     reset: str = "subtract"
     v_init: float = 0.5
-    msat: dict | None = None  # MSAT hyperparameters to override; "preset": "vgg" | "resnet"
+    msat: dict | None = None  # MSAT hyperparameters to override; "preset": "auto" | "vgg" | "resnet"
 
     def __post_init__(self) -> None:
         self._check_msat(dict(self.msat or {}))
@@ -95,10 +100,10 @@ class SubstituteNeurons(Pass):
 
     def _msat_parameters(self, graph: Graph, ctx: PassContext) -> dict:
         overrides = dict(self.options.msat or {})
-        preset = overrides.pop("preset", "auto")
+        preset, settings = overrides.pop("preset", "auto"), {}
         if preset == "auto":
-            preset = "resnet" if _has_residual(graph) else "vgg"
-        parameters = {**MSAT_PRESETS[preset], **overrides}
+            preset, settings = AUTO_MSAT[_has_residual(graph)]
+        parameters = {**MSAT_PRESETS[preset], **settings, **overrides}
         shown = ", ".join(f"{k}={v}" for k, v in parameters.items())
         ctx.note(self.name, f"msat: {preset} defaults{' with overrides' if overrides else ''}: {shown}")
         return parameters

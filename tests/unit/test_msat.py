@@ -113,8 +113,8 @@ def test_spike_confidence_counts_spikes_of_inactive_neurons():
     assert "(applied)" in ctx.notes["spike-confidence"][0]
 
 
-@pytest.mark.parametrize("residual, preset", [(False, "vgg"), (True, "resnet")])
-def test_msat_presets_follow_the_network_shape(residual, preset):
+def _msat_neurons(residual: bool, msat: dict):
+    """The MSAT neurons substitute-neurons makes of a small network (with a residual or not)."""
     from snnc.passes.substitute_neurons import SubstituteNeurons
 
     from snnc.ir import Add, Relu
@@ -126,9 +126,23 @@ def test_msat_presets_follow_the_network_shape(residual, preset):
         h = g.add(Relu(), [g.add(Add(), [g.add(Gemm(RNG.standard_normal((4, 4)), np.zeros(4)), [h]), h])])
     g.outputs = [g.add(Gemm(RNG.standard_normal((2, 4)), np.zeros(2)), [h])]
     ctx = PassContext()
-    SubstituteNeurons(model="msat", msat={"burst": 2}).run(g, ctx)
-    neurons = [n.op for n in g.nodes() if isinstance(n.op, MsatNeuron)]
+    SubstituteNeurons(model="msat", msat=msat).run(g, ctx)
+    return [n.op for n in g.nodes() if isinstance(n.op, MsatNeuron)], ctx.notes["substitute-neurons"][0]
+
+
+@pytest.mark.parametrize("residual, burst", [(False, 1), (True, 2)])
+def test_msat_auto_takes_the_vgg_dynamics_with_bursts_in_residual_networks(residual, burst):
+    neurons, note = _msat_neurons(residual, {})
+    for key, value in MSAT_PRESETS["vgg"].items():
+        assert all(getattr(op, key) == value for op in neurons)
+    assert all(op.burst == burst for op in neurons)
+    assert "msat: vgg defaults: " in note
+
+
+@pytest.mark.parametrize("residual, preset", [(False, "resnet"), (True, "vgg"), (True, "resnet")])
+def test_msat_presets_chosen_by_name_keep_their_published_values(residual, preset):
+    neurons, note = _msat_neurons(residual, {"preset": preset, "units": "absolute"})
     for key, value in MSAT_PRESETS[preset].items():
         assert all(getattr(op, key) == value for op in neurons)
-    assert all(op.burst == 2 for op in neurons) and len({op.seed for op in neurons}) == len(neurons)
-    assert f"msat: {preset} defaults with overrides" in ctx.notes["substitute-neurons"][0]
+    assert all(op.burst == 1 and op.units == "absolute" for op in neurons) and len({op.seed for op in neurons}) == len(neurons)
+    assert f"msat: {preset} defaults with overrides" in note
