@@ -1,15 +1,18 @@
-"""Markdown tables for BENCHMARKS.md from bench/run_adaptive.sh's JSON results.
+"""Markdown tables for BENCHMARKS.md from bench/run_adaptive.sh's JSON results, and the plot of
+accuracy against T for IF and MSAT.
 
-python bench/summarize_adaptive.py
+    python bench/summarize_adaptive.py [--plot bench/results/msat_vs_if.png]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 MODELS = {"vgg": "VGG", "resnet": "ResNet"}
+IF_RUNS = ("if_curve_full", "if_t64_full")  # issue 3's full-test-set IF runs
 
 
 def load(name: str) -> dict | None:
@@ -17,23 +20,68 @@ def load(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() and path.stat().st_size else None
 
 
+def accuracy_curves(key: str) -> tuple[float, dict, dict] | None:
+    """(ANN accuracy, {T: IF row}, {T: MSAT row}) of one fixture on the full test set."""
+    msat = load(f"{key}_msat_full")
+    if msat is None:
+        return None
+    rows = {"if": {}, "msat": {}}
+    for report in [load(f"{key}_{name}") for name in IF_RUNS] + [msat]:
+        assert report["images"] == msat["images"] and report["calibration"] == msat["calibration"]
+        for row in report["results"]:
+            rows[row["neuron"]][row["timesteps"]] = row
+    return msat["ann"]["accuracy"], rows["if"], rows["msat"]
+
+
+def first_within(rows: dict, ann: float, points: float = 1.0) -> int | None:
+    """The smallest T whose accuracy is within `points` of the ANN's."""
+    return min((t for t, row in rows.items() if 100 * (ann - row["accuracy"]) <= points), default=None)
+
+
 def curve() -> str:
     lines = ["| model | T | IF accuracy % | MSAT accuracy % | MSAT − IF (points) | IF SOPs/image | MSAT SOPs/image |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    notes = []
     for key, label in MODELS.items():
-        report = load(f"{key}_msat_vs_if")
-        if report is None:
+        curves = accuracy_curves(key)
+        if curves is None:
             continue
-        lines.append(f"| {label} | ANN | {100 * report['ann']['accuracy']:.2f} | | | | |")
-        rows = {(r["neuron"], r["timesteps"]): r for r in report["results"]}
-        for steps in sorted({t for _, t in rows}):
-            a, b = rows[("if", steps)], rows[("msat", steps)]
+        ann, if_rows, msat_rows = curves
+        lines.append(f"| {label} | ANN | {100 * ann:.2f} | | | | |")
+        for steps in sorted(msat_rows):
+            a, b = if_rows[steps], msat_rows[steps]
             lines.append(
                 f"| {label} | {steps} | {100 * a['accuracy']:.2f} | {100 * b['accuracy']:.2f} | "
                 f"{100 * (b['accuracy'] - a['accuracy']):+.2f} | {a['sops_per_image'] / 1e6:.1f} M | "
                 f"{b['sops_per_image'] / 1e6:.1f} M |"
             )
-    return "\n".join(lines)
+        notes.append(f"{label}: within 1 point of the ANN from T = {first_within(if_rows, ann)} (IF), "
+                     f"T = {first_within(msat_rows, ann)} (MSAT)")  # fmt: skip
+    return "\n".join(lines + [""] + notes)
+
+
+def plot(path: str) -> None:
+    from snnc.plotting import pyplot, save_figure
+
+    plt = pyplot()
+    figure, axes = plt.subplots(1, len(MODELS), figsize=(10, 3.8), sharey=True)
+    for axis, (key, label) in zip(axes, MODELS.items()):
+        curves = accuracy_curves(key)
+        if curves is None:
+            continue
+        ann, if_rows, msat_rows = curves
+        for name, rows in (("IF", if_rows), ("MSAT", msat_rows)):
+            steps = sorted(t for t in rows if t in msat_rows)
+            axis.plot(steps, [100 * rows[t]["accuracy"] for t in steps], marker="o", label=name)
+        axis.axhline(100 * ann, color="gray", linestyle="--", label="ANN")
+        axis.axhline(100 * ann - 1, color="gray", linestyle=":", label="ANN − 1 point")
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("timesteps T")
+        axis.set_title(f"{label}, Fashion-MNIST test set")
+        axis.set_ylim(60, 100)
+    axes[0].set_ylabel("accuracy %")
+    axes[0].legend(loc="lower right")
+    save_figure(figure, path)
 
 
 def exits() -> str:
@@ -61,6 +109,11 @@ def exits() -> str:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--plot", help="write accuracy against T (IF, MSAT) to this PNG")
+    args = parser.parse_args()
     print(curve())
     print()
     print(exits())
+    if args.plot:
+        plot(args.plot)

@@ -144,5 +144,6 @@ def test_msat_presets_chosen_by_name_keep_their_published_values(residual, prese
     neurons, note = _msat_neurons(residual, {"preset": preset, "units": "absolute"})
     for key, value in MSAT_PRESETS[preset].items():
         assert all(getattr(op, key) == value for op in neurons)
-    assert all(op.burst == 1 and op.units == "absolute" for op in neurons) and len({op.seed for op in neurons}) == len(neurons)
+    assert all(op.burst == 1 and op.units == "absolute" for op in neurons)
+    assert len({op.seed for op in neurons}) == len(neurons)
     assert f"msat: {preset} defaults with overrides" in note
