@@ -12,6 +12,7 @@ from pathlib import Path
 from snnc import __version__
 from snnc.errors import EXIT_CODES, INTERNAL, OK, USAGE, DataError, SnncError, UsageError
 from snnc.passes.pipeline import DEFAULT_PASSES
+from snnc.plotting import pyplot
 
 
 def parse_input_shapes(items: list[str] | None) -> dict[str, tuple[int, ...]]:
@@ -167,6 +168,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
     if args.batch < 1:
         raise UsageError(f"--batch must be at least 1, got {args.batch}")
+    if args.plot:
+        pyplot()  # a missing matplotlib is an error before the work, not after it
     path = Path(args.program)
     if not path.is_file():
         raise FileError(f"{path}: no such file")
@@ -278,6 +281,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from snnc.evaluate import evaluate, plot_evaluation, render_evaluation
 
+    if args.plot:
+        pyplot()  # a missing matplotlib is an error before the work, not after it
     report = evaluate(
         args.model, args.data, args.neuron, args.timesteps, args.calib, args.limit, args.target,
         conversion_options(args), exit_options(args), args.quiet, args.threads, args.numeric,

@@ -136,15 +136,28 @@ def test_adaptive_claims_on_a_fixture_subset(neuron, fixture_slice):
 
 
 @pytest.mark.slow
-def test_msat_is_at_least_as_accurate_as_if_at_low_t(fixture_slice):
+@pytest.mark.parametrize("model", ["vgg", "resnet"])
+def test_msat_is_at_least_as_accurate_as_if_at_low_t(model, fixture_slice):
+    """With its defaults (ResNet: the VGG dynamics with bursts of up to 2)."""
     calibration, x, y = fixture_slice
     accuracy = {}
     for neuron in ("if", "msat"):
-        program = snnc.compile("examples/fmnist_vgg.onnx", neuron=neuron, timesteps=8, calibration=calibration)
+        program = snnc.compile(f"examples/fmnist_{model}.onnx", neuron=neuron, timesteps=8,
+                               calibration=calibration[:256])  # fmt: skip
         accuracy[neuron] = (program.run(x[:128]).logits.argmax(1) == y[:128]).mean()
-    assert accuracy["msat"] >= accuracy["if"] + 0.05  # T = 8: MSAT fires earlier (measured: +20 points)
+    assert accuracy["msat"] >= accuracy["if"] + 0.05  # T = 8: MSAT fires earlier (measured: +20 points and more)
 
 
 def test_eval_adaptive_needs_calibration_data(capsys, model_path, labelled):  # noqa: F811
     code, _, err = cli(capsys, "eval", model_path, "--data", labelled, "--neuron", "if", "-T", "4", "--adaptive")
     assert code == errors.USAGE and "--calib" in err
+
+
+def test_plot_without_matplotlib_fails_before_the_work(capsys, monkeypatch, tmp_path, model_path, labelled):  # noqa: F811
+    import snnc.evaluate
+
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)  # import matplotlib → ImportError
+    monkeypatch.setattr(snnc.evaluate, "evaluate", lambda *args: pytest.fail("evaluated before checking --plot"))
+    code, _, err = cli(capsys, "eval", model_path, "--data", labelled, "--neuron", "if", "-T", "4",
+                       "--plot", tmp_path / "eval.png")  # fmt: skip
+    assert code == errors.USAGE and "matplotlib" in err and not (tmp_path / "eval.png").exists()
