@@ -10,7 +10,7 @@ key (e.g. {"preset": "resnet", "alpha": 0.1}); each neuron gets its own seed for
 Why not the published ResNet preset for residual networks: in snnc's normalized units its
 τ_mp = 0.2, τ_rd = 0.1 hold θ_t near 0.5·θ_max, and binary spikes then clip every activation
 above that; on the ResNet fixture it falls behind IF from T = 32 on, where the VGG dynamics
-with γ = 2 stay level or ahead at T = 8…128 (BENCHMARKS.md, issue 4).
+with γ = 2 are ahead of IF at T = 8…128 on the full test set (BENCHMARKS.md, issue 4).
 
 An activation without a spiking form (sigmoid, tanh, leaky-relu, a clip not starting at 0),
 LRN, or a softmax inside the network is an error naming the node.

@@ -4,6 +4,7 @@ thresholds, eval's step columns and histogram, the claims on a fixture subset, a
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -156,7 +157,7 @@ def test_eval_adaptive_needs_calibration_data(capsys, model_path, labelled):  # 
 def test_plot_without_matplotlib_fails_before_the_work(capsys, monkeypatch, tmp_path, model_path, labelled):  # noqa: F811
     import snnc.evaluate
 
-    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)  # import matplotlib → ImportError
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib → ImportError
     monkeypatch.setattr(snnc.evaluate, "evaluate", lambda *args: pytest.fail("evaluated before checking --plot"))
     code, _, err = cli(capsys, "eval", model_path, "--data", labelled, "--neuron", "if", "-T", "4",
                        "--plot", tmp_path / "eval.png")  # fmt: skip
