@@ -227,7 +227,6 @@ def msat(f: Function, k: dict) -> None:
                 in_window, keep = confidence
                 fired = b.select(in_window, b.mul(fired, b.sext(keep(i), I64)), fired)
             f.store(v, a["membrane"], i)
-            f.store(v, a["last"], i)
             f.store(b.add(f.load(a["total"], i), v), a["total"], i)
             f.store(b.mul(fired, fraction), a["events"], i)
             f.store(fired, a["spike_counts"], i)
@@ -240,11 +239,12 @@ def msat(f: Function, k: dict) -> None:
 
 
 def _msat_fraction(f: Function, k: dict, i, current, inverse_step):
-    """g = SIG(DTT + DET) in Q8, from the last membrane, the running mean and the current."""
+    """g = SIG(DTT + DET) in Q8, from the last post-reset membrane (the membrane before this
+    step's input), the running mean and the current."""
     b, a = f.b, f.args
     r = f.load(a["reciprocal"], i)
     mean = b.ashr(b.mul(f.load(a["total"], i), inverse_step), i64(16))
-    d = b.ashr(b.mul(b.sub(f.load(a["last"], i), mean), r), i64(16))
+    d = b.ashr(b.mul(b.sub(f.load(a["membrane"], i), mean), r), i64(16))
     z = i64(0)
     if k["use_dtt"]:
         u = _q8(f, k["inv_k_i"], d)

@@ -218,15 +218,14 @@ class _Builder:
     def msat_layer(self, layer: QLayer, args: dict) -> None:
         p, size, shape = layer.msat, layer.neurons, layer.shape
         counts = self.spike_counts[layer.name] = self.alloc("ws", size)
-        last, total = self.alloc("ws", size), self.alloc("ws", size)
-        for state in (last, total):
-            self.emit("fill", "init", layer.name, dst=state, value=0)
+        total = self.alloc("ws", size)  # V_prev is the membrane before the step's input
+        self.emit("fill", "init", layer.name, dst=total, value=0)
         mask = fixed_msat.drop_mask(p, shape)
         if mask is not None:
             args["mask"] = self.constant("weights", np.stack([to_internal(m, shape)[0] for m in mask]))
         tables = {name: self.constant("params", fixed_msat.table(name)) for name in ("softplus", "exp", "sigmoid")}
         constants = {key: int(p[key]) for key in ("alpha", "k_a", "inv_k_i", "inv_c", "tau_mp", "tau_rd", "burst")}
-        self.emit("msat", "step", layer.name, spike_counts=counts, last=last, total=total,
+        self.emit("msat", "step", layer.name, spike_counts=counts, total=total,
                   reciprocal=self.per_channel(fixed_msat.reciprocal(layer.threshold, 24), shape),
                   use_dtt=bool(p["use_dtt"]), use_det=bool(p["use_det"]),
                   mask_steps=p["confidence_steps"] if mask is not None else 0,

@@ -138,15 +138,15 @@ def confidence_window(f: Function, k: dict):
 
 def _msat_inputs(f: Function, k: dict, theta_max, delta, current) -> dict:
     """The first stage of θ_t (runtime.snn.msat_threshold, in its operation order): in the
-    threshold's units, Δ and the two exponentials, exp(−|Δ/k_i|) for softplus(Δ/k_i) and
+    threshold's units, Δ, Δ/k_i and the two exponentials, exp(−|Δ/k_i|) for softplus(Δ/k_i) and
     exp(−I/C) for DET."""
     b = f.b
     if k["units"] == "normalized":
         delta, current = b.fdiv(delta, theta_max), b.fdiv(current, theta_max)
     kept = {}
     if k["use_dtt"]:
-        kept["delta"] = delta
-        kept["softplus_tail"] = mathlib.softplus_tail(f, b.fdiv(delta, f32(k["k_i"])))
+        kept["delta"], kept["scaled_delta"] = delta, b.fdiv(delta, f32(k["k_i"]))
+        kept["softplus_tail"] = mathlib.softplus_tail(f, kept["scaled_delta"])
     if k["use_det"]:
         kept["det"] = mathlib.exp(f, b.fdiv(b.fneg(current), f32(k["c_det"])))
     return kept
@@ -159,7 +159,7 @@ def _msat_z(f: Function, k: dict, theta_max, get):
     z = f32(0.0)
     if k["use_dtt"]:
         delta = get("delta")
-        softplus = mathlib.softplus_from_tail(f, b.fdiv(delta, f32(k["k_i"])), get("softplus_tail"))
+        softplus = mathlib.softplus_from_tail(f, get("scaled_delta"), get("softplus_tail"))
         dtt = b.fadd(b.fadd(b.fmul(f32(k["alpha"]), delta), vt), b.fmul(f32(k["k_a"]), softplus))
         z = b.fadd(z, b.fmul(f32(k["tau_mp"]), dtt))
     if k["use_det"]:
