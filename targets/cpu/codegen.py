@@ -86,9 +86,10 @@ def gate(f: Function, k: dict) -> None:
     """Gated max pooling: count each input's spikes; each window passes the input that has
     fired most so far (ties: the first in window order)."""
     b, a = f.b, f.args
-    with f.loop(k["n_in"]) as i:
-        fired = b.uitofp(b.fcmp_unordered("!=", f.load(a["src"], i), f32(0.0)), F32)
-        f.store(b.fadd(f.load(a["counts"], i), fired), a["counts"], i)
+    if not k.get("fused_count"):
+        with f.loop(k["n_in"]) as i:
+            fired = b.uitofp(b.fcmp_unordered("!=", f.load(a["src"], i), f32(0.0)), F32)
+            f.store(b.fadd(f.load(a["counts"], i), fired), a["counts"], i)
     if "channels" in k:
         _gate_along_channels(f, k)
         return
@@ -106,21 +107,32 @@ def gate(f: Function, k: dict) -> None:
 
 
 def _gate_along_channels(f: Function, k: dict) -> None:
-    """The gate with a map row per output pixel (see window): best[c] holds the leading count."""
+    """The gate with a map row per output pixel (see window). The window's K sources are
+    unrolled inside the loop over the channels, so the leader stays in registers and the loop
+    vectorizes. With k["fused_count"] (every input in exactly one window, no padding), the
+    spike counts are updated here as they are read, not in a pass of their own."""
     b, a = f.b, f.args
     channels = k["channels"]
     with f.loop(k["n"]) as p:
+        sources = []
+        for j in range(k["K"]):
+            source = b.sext(f.load(a["map"], b.add(b.mul(p, i64(k["K"])), i64(j))), I64)
+            valid = b.icmp_signed(">=", source, i64(0))
+            sources.append((b.select(valid, source, i64(0)), valid))
         row = f.at(a["dst"], b.mul(p, i64(channels)))
         with f.loop(channels) as c:
-            f.store(f32(-1.0), a["best"], c)
-            f.store(f32(0.0), row, c)
-        with f.loop(k["K"]) as j:
-            source = b.sext(f.load(a["map"], b.add(b.mul(p, i64(k["K"])), j)), I64)
-            with b.if_then(b.icmp_signed(">=", source, i64(0))), f.loop(channels) as c:
-                count, best = f.load(a["counts"], b.add(source, c)), f.load(a["best"], c)
+            best, passed = f32(-1.0), f32(0.0)
+            for source, valid in sources:
+                i = b.add(source, c)
+                value, count = f.load(a["src"], i), f.load(a["counts"], i)
+                if k.get("fused_count"):
+                    count = b.fadd(count, b.uitofp(b.fcmp_unordered("!=", value, f32(0.0)), F32))
+                    f.store(count, a["counts"], i)
+                else:
+                    count = b.select(valid, count, f32(-1.0))  # padding never leads
                 leads = b.fcmp_ordered(">", count, best)
-                f.store(b.select(leads, count, best), a["best"], c)
-                f.store(b.select(leads, f.load(a["src"], b.add(source, c)), f.load(row, c)), row, c)
+                best, passed = b.select(leads, count, best), b.select(leads, value, passed)
+            f.store(passed, row, c)
 
 
 def elementwise_sum(f: Function, k: dict, combine: str) -> None:
@@ -228,6 +240,8 @@ def _kernel_function(module: ir.Module, index: int, kernel: Kernel) -> ir.Functi
     extra = dict(extra)
     if kernel.kind == "fill" and kernel.args["value"] == "full":
         extra["value"] = I32
+    if kernel.kind == "weighted" and "counter" in kernel.args:  # the event-driven form counts its SOPs
+        extra["counts"] = I64.as_pointer()
     f = Function(module, f"k{index}_{kernel.kind.replace('-', '_')}", pointer_args(kernel, extra))
     build(f, kernel.args)
     f.finish()

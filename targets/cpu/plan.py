@@ -251,16 +251,23 @@ class _Builder:
         src = self.values[source]
         if mode != "spikes" and (geometry["PT"] or geometry["PL"] or geometry["PB"] or geometry["PR"]):
             src = self.zero_padded(node, source, geometry)
-        scratch = dict(events=self.alloc("iws", geometry["C"])) if mode == "spikes" else {}
-        self.emit("weighted", self.phase(node), node.name, src=src, dst=self.values[node.name],
-                  weight=self.param(weight), bias=self.param(op.bias), mode=mode, **scratch, **geometry)  # fmt: skip
+        counting = {}
         if mode != "none":
             fan_out = to_internal(snn_fan_out(op, in_shape), in_shape)[0]
-            events = self.masks[source] if mode == "mask" else self.values[source]
             bound = int(fan_out.max(initial=0)) * self.size(source) * (MAX_ILIF_STEPS if mode == "mask" else 1)
-            self.emit("count-events", self.phase(node), node.name, src=events, fan_out=self.indices(fan_out),
-                      n=self.size(source), mode=mode, narrow=bound < NARROW_COUNT_LIMIT,
-                      counter=self.counter("sops", node.name))  # fmt: skip
+            counting = dict(fan_out=self.indices(fan_out), narrow=bound < NARROW_COUNT_LIMIT,
+                            counter=self.counter("sops", node.name))  # fmt: skip
+        scratch = {}
+        if mode == "spikes":  # a convolution's fan-out is the same for every channel of a pixel
+            per_pixel = fan_out.reshape(-1, geometry["C"])
+            assert (per_pixel == per_pixel[:, :1]).all(), f"{node.name}: fan-out differs between channels"
+            counting["fan_out"] = self.indices(per_pixel[:, 0])
+            scratch = dict(events=self.alloc("iws", geometry["C"]), **counting)
+        self.emit("weighted", self.phase(node), node.name, src=src, dst=self.values[node.name],
+                  weight=self.param(weight), bias=self.param(op.bias), mode=mode, **scratch, **geometry)  # fmt: skip
+        if mode == "mask":  # the event-driven form counts its own
+            self.emit("count-events", self.phase(node), node.name, src=self.masks[source], n=self.size(source),
+                      **counting)  # fmt: skip
         self.fill_mask(node, dense=True)
 
     def zero_padded(self, node, source: str, g: dict) -> Region:
@@ -305,8 +312,8 @@ class _Builder:
         args = dict(src=self.values[source], dst=self.values[node.name], counts=counts, n_in=self.size(source))
         pixels = pixel_rows(rows, self.shape(source))
         if pixels is not None:
-            channels = self.shape(source)[0]
-            rows, args["channels"], args["best"] = pixels, channels, self.alloc("ws", channels)
+            rows, args["channels"] = pixels, self.shape(source)[0]
+            args["fused_count"] = bool((rows >= 0).all()) and len(np.unique(rows)) == rows.size
         self.emit("gate", "step", node.name, map=self.indices(rows), n=rows.shape[0], K=rows.shape[1], **args)
 
     def add(self, node) -> None:

@@ -26,21 +26,30 @@ def scatter_synapses(f: Function, k: dict) -> None:
     KW columns of a kernel row (stride 1, away from the borders), the row's KW windows share
     one pass over the events: more independent accumulators per event, so the adds are not
     waiting on each other (an FMA's latency is 4 cycles; one window of 16 channels is 2 vectors).
+    The synaptic operations are counted on the way, events × the pixel's fan-out (count_events
+    counts them for the other forms).
     Weights: (C, KH, KW, Og); grouped convolutions take one event at a time."""
     b, a = f.b, f.args
     with f.loop(k["OH"] * k["OW"]) as p, f.loop(k["O"]) as o:
         f.store(f.load(a["bias"], o), a["dst"], b.add(b.mul(p, i64(k["O"])), o))
     row_fused = k["SW"] == 1 and k["KW"] > 1 and k["G"] == 1
+    wide = I32 if k["narrow"] else I64
+    sops = f.variable(wide, ir.Constant(wide, 0))
     with f.loop(k["IH"]) as iy, f.loop(k["IW"]) as ix:
         pixel = b.mul(b.add(b.mul(iy, i64(k["IW"])), ix), i64(k["C"]))
         count = _list_events(f, k, f.at(a["src"], pixel))
-        with b.if_then(b.icmp_signed(">", count, i64(0))), f.loop(k["KH"]) as ky:
-            oy, valid_y = output_coordinate(f, iy, ky, k["PT"], k["DH"], k["SH"], k["OH"])
-            with b.if_then(valid_y):
-                if row_fused:
-                    _row_or_windows(f, k, pixel, count, oy, ix, ky)
-                else:
-                    _each_window(f, k, pixel, count, oy, ix, ky)
+        with b.if_then(b.icmp_signed(">", count, i64(0))):
+            fan_out = f.load(a["fan_out"], b.add(b.mul(iy, i64(k["IW"])), ix))
+            pixel_sops = b.mul(b.trunc(count, I32), fan_out)
+            f.add_to(sops, pixel_sops if wide is I32 else b.mul(count, b.sext(fan_out, I64)))
+            with f.loop(k["KH"]) as ky:
+                oy, valid_y = output_coordinate(f, iy, ky, k["PT"], k["DH"], k["SH"], k["OH"])
+                with b.if_then(valid_y):
+                    if row_fused:
+                        _row_or_windows(f, k, pixel, count, oy, ix, ky)
+                    else:
+                        _each_window(f, k, pixel, count, oy, ix, ky)
+    add_count(f, k, b.load(sops) if wide is I64 else b.zext(b.load(sops), I64))
 
 
 def _row_or_windows(f: Function, k: dict, pixel, count, oy, ix, ky) -> None:
@@ -271,19 +280,15 @@ def _fmuladd(f: Function, vector: ir.VectorType) -> tuple[ir.Function, ir.Functi
 
 
 def count_events(f: Function, k: dict) -> None:
-    """Synaptic operations of a weighted op: Σ_i events_i · fan_out_i, where events are the
-    non-zero steps of input i (rate coding) or its spikes (iLIF: bits set in its mask)."""
+    """Synaptic operations of a weighted op on iLIF's bit masks: Σ_i popcount(mask_i) · fan_out_i
+    (the event-driven form counts its own)."""
     b, a = f.b, f.args
     wide = I32 if k["narrow"] else I64
     total = f.variable(wide, ir.Constant(wide, 0))
     popcount = f.intrinsic("llvm.ctpop.i32", I32, [I32])
     with f.loop(k["n"]) as i:
         fan_out = b.sext(f.load(a["fan_out"], i), wide) if wide is I64 else f.load(a["fan_out"], i)
-        if k["mode"] == "mask":
-            sops = b.mul(b.zext(b.call(popcount, [f.load(a["src"], i)]), wide), fan_out)
-        else:
-            sops = b.select(b.fcmp_unordered("!=", f.load(a["src"], i), f32(0.0)), fan_out, ir.Constant(wide, 0))
-        f.add_to(total, sops)
+        f.add_to(total, b.mul(b.zext(b.call(popcount, [f.load(a["src"], i)]), wide), fan_out))
     add_count(f, k, b.load(total) if wide is I64 else b.zext(b.load(total), I64))
 
 
