@@ -21,7 +21,7 @@ from snnc.runtime.snn import SimResult, check_recordable, check_step_weights, fi
 from snnc.targets.cpu import codegen, irbuild, llvm, mathlib, neurons, synapses
 from snnc.targets.cpu.codegen import ENTRY, generate
 from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cache_key, cached_compile, host_fingerprint
-from snnc.targets.cpu.plan import MAX_ILIF_STEPS, build_plan, from_internal, to_internal
+from snnc.targets.cpu.plan import MAX_ILIF_STEPS, aligned_zeros, build_plan, from_internal, to_internal
 
 from snnc.errors import DataError
 from snnc.ir.graph import Graph
@@ -164,8 +164,8 @@ class CompiledNetwork:
         of padded copies, which are never written. A concurrent call gets fresh ones."""
         spare, self._spare = self._spare, []
         while len(spare) < count:
-            spare.append((np.zeros(max(self.plan.ws_size, 1), np.float32),
-                          np.zeros(max(self.plan.iws_size, 1), np.int32)))  # fmt: skip
+            spare.append((aligned_zeros(max(self.plan.ws_size, 1), np.float32),
+                          aligned_zeros(max(self.plan.iws_size, 1), np.int32)))  # fmt: skip
         return spare[:count]
 
     def _result(self, outputs, counts, records, batch: int, steps: np.ndarray) -> SimResult:

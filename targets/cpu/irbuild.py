@@ -119,6 +119,22 @@ class Function:
         self.b.ret_void()
 
 
+def load_vector(f: Function, pointer, index, vector: ir.VectorType):
+    """vector.count elements from pointer[index] (unaligned)."""
+    return f.b.load(f.b.bitcast(f.at(pointer, index), vector.as_pointer()), align=4)
+
+
+def store_vector(f: Function, value, pointer, index) -> None:
+    f.b.store(value, f.b.bitcast(f.at(pointer, index), value.type.as_pointer()), align=4)
+
+
+def splat(f: Function, value, vector: ir.VectorType):
+    """The scalar in every lane (a broadcast)."""
+    lanes = vector.count
+    first = f.b.insert_element(ir.Constant(vector, None), value, ir.Constant(I32, 0))
+    return f.b.shuffle_vector(first, ir.Constant(vector, None), ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
+
+
 def step_loop(f: Function, bound, body, stop=None):
     """for (t = 0; t < bound; t++) { body(t); if (stop()) break; } → the steps run (i64).
     `stop`: None, or a callable building the i1 that ends the loop early (an adaptive exit)."""

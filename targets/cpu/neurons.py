@@ -10,7 +10,8 @@ import math
 
 from llvmlite import ir
 from snnc.targets.cpu import mathlib
-from snnc.targets.cpu.irbuild import F32, I8, I32, I64, Function, add_count, f32, i64
+from snnc.targets.cpu.irbuild import F32, I8, I32, I64, Function, add_count, f32, i64, load_vector, splat, store_vector
+from snnc.targets.cpu.llvm import vector_width
 
 
 def integrate_and_fire(f: Function, k: dict) -> None:
@@ -37,31 +38,73 @@ def integrate_and_fire(f: Function, k: dict) -> None:
 def ilif(f: Function, k: dict) -> None:
     """Emission of T bits: V = I + v_init·θ·2^−T; T times V ← 2V, s = [V ≥ θ], V −= s·θ.
     out = θ·(bits as a T-bit integer)·2^−T, the value the spikes encode; mask = the bits.
-    Steps are the outer loop so that the update vectorizes across neurons (dst holds V)."""
-    b, a = f.b, f.args
-    with f.loop(k["n"]) as i:
-        bias = b.fmul(b.fmul(f32(k["v_init"]), f.load(a["theta"], i)), a["scale"])
-        f.store(b.fadd(f.load(a["src"], i), bias), a["dst"], i)
-        f.store(ir.Constant(I32, 0), a["mask"], i)
+    ILIF_VECTORS vectors of neurons run all T steps in registers (the steps are a loop inside
+    the one over the neurons; the vectors' chains are independent, so they overlap), so the
+    layer is read and written once, not once per step."""
+    lanes = vector_width()
+    spikes = f.variable(I64, i64(0))
 
     def emit(record: bool) -> None:
-        with f.loop(a["T"]) as step, f.loop(k["n"]) as i:
-            theta = f.load(a["theta"], i)
-            doubled = b.fmul(f.load(a["dst"], i), f32(2.0))
-            fired = b.fcmp_ordered(">=", doubled, theta)
-            f.store(b.select(fired, b.fsub(doubled, theta), doubled), a["dst"], i)
-            f.store(b.or_(b.shl(f.load(a["mask"], i), ir.Constant(I32, 1)), b.zext(fired, I32)), a["mask"], i)
-            if record:
-                f.store(b.zext(fired, I8), a["record"], b.add(b.mul(step, i64(k["n"])), i))
+        width = lanes * ILIF_VECTORS
+        blocks = k["n"] // width
+        with f.loop(blocks) as block:
+            _ilif_neurons(f, k, f.b.mul(block, i64(width)), lanes, ILIF_VECTORS, spikes, record)
+        for first in range(blocks * width, k["n"] // lanes * lanes, lanes):
+            _ilif_neurons(f, k, i64(first), lanes, 1, spikes, record)
+        for first in range(k["n"] // lanes * lanes, k["n"]):
+            _ilif_neurons(f, k, i64(first), 1, 1, spikes, record)
 
     with_optional_record(f, emit)
-    spikes = f.variable(I64, i64(0))
-    popcount = f.intrinsic("llvm.ctpop.i32", I32, [I32])
-    with f.loop(k["n"]) as i:
-        bits = f.load(a["mask"], i)
-        f.store(b.fmul(b.fmul(f.load(a["theta"], i), b.uitofp(bits, F32)), a["scale"]), a["dst"], i)
-        f.add_to(spikes, b.zext(b.call(popcount, [bits]), I64))
-    add_count(f, k, b.load(spikes))
+    add_count(f, k, f.b.load(spikes))
+
+
+ILIF_VECTORS = 4  # vectors of neurons stepped together: four independent dependency chains
+
+
+def _ilif_neurons(f: Function, k: dict, first, lanes: int, vectors: int, spikes, record: bool) -> None:
+    """iLIF for `vectors` vectors of `lanes` neurons from `first` (lanes = 1: one neuron)."""
+    b, a = f.b, f.args
+    floats, ints = (ir.VectorType(F32, lanes), ir.VectorType(I32, lanes)) if lanes > 1 else (F32, I32)
+
+    def const(typ, value):
+        return ir.Constant(typ, [value] * lanes) if lanes > 1 else ir.Constant(typ, value)
+
+    def load(name, index):
+        return load_vector(f, a[name], index, floats) if lanes > 1 else f.load(a[name], index)
+
+    def store(value, name, index):
+        return store_vector(f, value, a[name], index) if lanes > 1 else f.store(value, a[name], index)
+
+    starts = [b.add(first, i64(j * lanes)) for j in range(vectors)]
+    scale = splat(f, a["scale"], floats) if lanes > 1 else a["scale"]
+    thetas = [load("theta", start) for start in starts]
+    potentials, masks = [], []
+    for start, theta in zip(starts, thetas):
+        bias = b.fmul(b.fmul(const(floats, k["v_init"]), theta), scale)
+        potentials.append(f.variable(floats, b.fadd(load("src", start), bias)))
+        masks.append(f.variable(ints, const(ints, 0)))
+    with f.loop(a["T"]) as step:
+        for start, theta, v, mask in zip(starts, thetas, potentials, masks):
+            doubled = b.fmul(b.load(v), const(floats, 2.0))
+            fired = b.fcmp_ordered(">=", doubled, theta)
+            b.store(b.select(fired, b.fsub(doubled, theta), doubled), v)
+            b.store(b.or_(b.shl(b.load(mask), const(ints, 1)), b.zext(fired, ints)), mask)
+            if record:
+                bits = b.zext(fired, ir.VectorType(I8, lanes) if lanes > 1 else I8)
+                store(bits, "record", b.add(b.mul(step, i64(k["n"])), start))
+    for start, theta, mask in zip(starts, thetas, masks):
+        bits = b.load(mask)
+        store(b.fmul(b.fmul(theta, b.uitofp(bits, floats)), scale), "dst", start)
+        store(bits, "mask", start)
+        count = b.call(f.intrinsic(f"llvm.ctpop.{_suffix(ints)}", ints, [ints]), [bits])
+        if lanes > 1:
+            count = b.call(f.intrinsic(f"llvm.vector.reduce.add.{_suffix(ints)}", I32, [ints]), [count])
+        f.add_to(spikes, b.zext(count, I64))
+
+
+def _suffix(typ: ir.Type) -> str:
+    """An intrinsic's type suffix: i32, v8i32, …"""
+    return f"v{typ.count}{typ.element}" if isinstance(typ, ir.VectorType) else str(typ)
 
 
 def with_optional_record(f: Function, body) -> None:

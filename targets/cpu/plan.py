@@ -85,6 +85,19 @@ class Plan:
                      self.classes, self.exit_flag))  # fmt: skip
 
 
+ALIGNMENT = 16  # elements (64 bytes, a cache line) that workspace and constant regions align to
+ALIGNED_SPACES = ("ws", "iws", "params", "index")  # input and output are packed per sample
+
+
+def aligned_zeros(size: int, dtype) -> np.ndarray:
+    """np.zeros(size, dtype) starting on a cache line: numpy aligns to 16 bytes only, and a
+    vector load that straddles two lines costs two."""
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.zeros(size * itemsize + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start : start + size * itemsize].view(dtype)
+
+
 def internal_order(sample_shape: tuple[int, ...]) -> np.ndarray:
     """order[k] = the row-major (C, *S) index of the element stored at position k."""
     size = int(np.prod(sample_shape, dtype=np.int64))
@@ -127,7 +140,7 @@ class _Builder:
         self.model = models.pop() if models else "if"
         self.ilif = self.model == "ilif"
         self.sizes = {"ws": 0, "iws": 0, "input": 0, "output": 0, "params": 0, "index": 0}
-        self.constants: dict[str, list[np.ndarray]] = {"params": [], "index": []}
+        self.constants: dict[str, list[tuple[Region, np.ndarray]]] = {"params": [], "index": []}
         self.kernels: list[Kernel] = []
         self.values: dict[str, Region] = {}
         self.masks: dict[str, Region] = {}
@@ -140,14 +153,24 @@ class _Builder:
 
     # -- allocation ---------------------------------------------------------------------------
     def alloc(self, space: str, size: int) -> Region:
-        region = Region(space, self.sizes[space], int(size))
-        self.sizes[space] += int(size)
-        return region
+        """The next region of a buffer; in the workspaces and constants, it starts a cache line."""
+        offset = self.sizes[space]
+        if space in ALIGNED_SPACES:
+            offset = -(-offset // ALIGNMENT) * ALIGNMENT
+        self.sizes[space] = offset + int(size)
+        return Region(space, offset, int(size))
 
     def constant(self, space: str, array, dtype) -> Region:
         flat = np.ascontiguousarray(array, dtype=dtype).ravel()
-        self.constants[space].append(flat)
-        return self.alloc(space, flat.size)
+        region = self.alloc(space, flat.size)
+        self.constants[space].append((region, flat))
+        return region
+
+    def constants_array(self, space: str, dtype) -> np.ndarray:
+        array = aligned_zeros(max(self.sizes[space], 1), dtype)
+        for region, flat in self.constants[space]:
+            array[region.offset : region.offset + region.size] = flat
+        return array
 
     def param(self, array) -> Region:
         return self.constant("params", array, np.float32)
@@ -199,8 +222,7 @@ class _Builder:
             if self.ilif and self.train[node.name]:
                 self.masks[node.name] = self.alloc("iws", self.size(node.name))
             self.lower(node)
-        params = np.concatenate(self.constants["params"] or [np.zeros(1, np.float32)])
-        index = np.concatenate(self.constants["index"] or [np.zeros(1, np.int32)])
+        params, index = self.constants_array("params", np.float32), self.constants_array("index", np.int32)
         return Plan(
             self.model, self.kernels, params, index, self.sizes["ws"], self.sizes["iws"], self.sizes["input"],
             self.sizes["output"], [(n, self.values[n]) for n in self.graph.inputs],

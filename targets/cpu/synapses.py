@@ -5,7 +5,7 @@ masks, and the SOP counter. Weights are laid out per form by plan._conv_geometry
 from __future__ import annotations
 
 from llvmlite import ir
-from snnc.targets.cpu.irbuild import F32, I8, I32, I64, Function, add_count, f32, i64
+from snnc.targets.cpu.irbuild import F32, I8, I32, I64, Function, add_count, f32, i64, load_vector, splat, store_vector
 from snnc.targets.cpu.llvm import vector_width
 
 
@@ -101,10 +101,10 @@ def _list_events(f: Function, k: dict, inputs):
     count = f.variable(I64, i64(0))
     with f.loop(k["C"] // EVENT_BLOCK) as block:
         first = b.mul(block, i64(EVENT_BLOCK))
-        nonzero = b.fcmp_unordered("!=", _load_vector(f, inputs, first, vector), ir.Constant(vector, [0.0] * 8))
+        nonzero = b.fcmp_unordered("!=", load_vector(f, inputs, first, vector), ir.Constant(vector, [0.0] * 8))
         mask = b.bitcast(nonzero, I8)
         row = b.load(b.gep(table, [ir.Constant(I32, 0), b.zext(mask, I64)], inbounds=True), align=32)
-        _store_vector(f, b.add(row, _splat(f, b.trunc(first, I32), indices)), a["events"], b.load(count))
+        store_vector(f, b.add(row, splat(f, b.trunc(first, I32), indices)), a["events"], b.load(count))
         f.add_to(count, b.zext(b.call(popcount, [mask]), I64))
     for channel in range(k["C"] // EVENT_BLOCK * EVENT_BLOCK, k["C"]):
         f.store(ir.Constant(I32, channel), a["events"], b.load(count))
@@ -142,25 +142,25 @@ def _apply_events(f: Function, k: dict, pixel, count, targets: list[tuple]) -> N
     for start, width in _channel_tiles(k["O"], len(targets), lanes):
         vectors, scalars = divmod(width, lanes)
         rows = [b.add(out, i64(start)) for out, _ in targets]
-        accs = [[f.variable(vector, _load_vector(f, a["dst"], b.add(row, i64(j * lanes)), vector))
+        accs = [[f.variable(vector, load_vector(f, a["dst"], b.add(row, i64(j * lanes)), vector))
                  for j in range(vectors)] for row in rows]  # fmt: skip
         tails = [[f.variable(F32, f.load(a["dst"], b.add(row, i64(vectors * lanes + j)))) for j in range(scalars)]
                  for row in rows]  # fmt: skip
         with f.loop(count) as e:
             channel = b.sext(f.load(a["events"], e), I64)
             value = f.load(a["src"], b.add(pixel, channel))
-            splat = _splat(f, value, vector)
+            broadcast = splat(f, value, vector)
             for (_, window), row_accs, row_tails in zip(targets, accs, tails):
                 offset = b.add(b.mul(b.add(b.mul(channel, i64(windows)), window), i64(k["O"])), i64(start))
                 weights = f.at(a["weight"], offset)
                 for j, acc in enumerate(row_accs):
-                    w = _load_vector(f, weights, i64(j * lanes), vector)
-                    b.store(b.call(fmuladd_vector, [splat, w, b.load(acc)]), acc)
+                    w = load_vector(f, weights, i64(j * lanes), vector)
+                    b.store(b.call(fmuladd_vector, [broadcast, w, b.load(acc)]), acc)
                 for j, acc in enumerate(row_tails):
                     b.store(b.call(fmuladd, [value, f.load(weights, vectors * lanes + j), b.load(acc)]), acc)
         for row, row_accs, row_tails in zip(rows, accs, tails):
             for j, acc in enumerate(row_accs):
-                _store_vector(f, b.load(acc), a["dst"], b.add(row, i64(j * lanes)))
+                store_vector(f, b.load(acc), a["dst"], b.add(row, i64(j * lanes)))
             for j, acc in enumerate(row_tails):
                 f.store(b.load(acc), a["dst"], b.add(row, i64(vectors * lanes + j)))
 
@@ -232,7 +232,7 @@ def _gather_tile(f: Function, k: dict, g, first, pixels: int, start: int, vector
         pixel = b.add(b.mul(b.mul(oy, i64(k["SH"])), i64(padded_width)), b.mul(ox, i64(k["SW"])))
         bases.append(f.at(a["src"], b.add(b.mul(pixel, i64(k["C"])), b.mul(g, i64(per_group_in)))))
         outs.append(b.add(b.mul(position, i64(k["O"])), channel0))
-    vector_accs = [[f.variable(vector, _load_vector(f, a["bias"], b.add(channel0, i64(j * lanes)), vector))
+    vector_accs = [[f.variable(vector, load_vector(f, a["bias"], b.add(channel0, i64(j * lanes)), vector))
                     for j in range(vectors)] for _ in range(pixels)]  # fmt: skip
     scalar_accs = [[f.variable(F32, f.load(a["bias"], b.add(channel0, i64(vectors * lanes + j))))
                     for j in range(scalars)] for _ in range(pixels)]  # fmt: skip
@@ -242,35 +242,20 @@ def _gather_tile(f: Function, k: dict, g, first, pixels: int, start: int, vector
         weights = f.at(a["weight"], b.add(b.mul(window, i64(per_group_in * per_group_out)), i64(start)))
         with f.loop(per_group_in) as c:
             row = b.mul(c, i64(per_group_out))
-            w_vectors = [_load_vector(f, weights, b.add(row, i64(j * lanes)), vector) for j in range(vectors)]
+            w_vectors = [load_vector(f, weights, b.add(row, i64(j * lanes)), vector) for j in range(vectors)]
             w_scalars = [f.load(weights, b.add(row, i64(vectors * lanes + j))) for j in range(scalars)]
             for p in range(pixels):
                 value = f.load(bases[p], b.add(shift, c))
-                splat = _splat(f, value, vector)
+                broadcast = splat(f, value, vector)
                 for acc, w in zip(vector_accs[p], w_vectors):
-                    b.store(b.call(fmuladd_vector, [splat, w, b.load(acc)]), acc)
+                    b.store(b.call(fmuladd_vector, [broadcast, w, b.load(acc)]), acc)
                 for acc, w in zip(scalar_accs[p], w_scalars):
                     b.store(b.call(fmuladd, [value, w, b.load(acc)]), acc)
     for p in range(pixels):
         for j, acc in enumerate(vector_accs[p]):
-            _store_vector(f, b.load(acc), a["dst"], b.add(outs[p], i64(j * lanes)))
+            store_vector(f, b.load(acc), a["dst"], b.add(outs[p], i64(j * lanes)))
         for j, acc in enumerate(scalar_accs[p]):
             f.store(b.load(acc), a["dst"], b.add(outs[p], i64(vectors * lanes + j)))
-
-
-def _load_vector(f: Function, pointer, index, vector: ir.VectorType):
-    return f.b.load(f.b.bitcast(f.at(pointer, index), vector.as_pointer()), align=4)
-
-
-def _store_vector(f: Function, value, pointer, index) -> None:
-    f.b.store(value, f.b.bitcast(f.at(pointer, index), value.type.as_pointer()), align=4)
-
-
-def _splat(f: Function, value, vector: ir.VectorType):
-    """The scalar in every lane (a broadcast)."""
-    lanes = vector.count
-    first = f.b.insert_element(ir.Constant(vector, None), value, ir.Constant(I32, 0))
-    return f.b.shuffle_vector(first, ir.Constant(vector, None), ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
 
 
 def _fmuladd(f: Function, vector: ir.VectorType) -> tuple[ir.Function, ir.Function]:

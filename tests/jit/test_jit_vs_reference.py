@@ -67,6 +67,7 @@ CASES = {
     "avgpool": lambda g, h: relu(g, conv(g, g.add(AvgPool((2, 2), (2, 2)), [h]), 8)),
     "avgpool-padded-ceil": lambda g, h: relu(g, conv(g, g.add(AvgPool((3, 3), (2, 2), (1, 1, 1, 1), True), [h]), 8)),
     "maxpool": lambda g, h: relu(g, conv(g, g.add(MaxPool((2, 2), (2, 2)), [h]), 8)),
+    "maxpool-padded-overlapping": lambda g, h: relu(g, conv(g, g.add(MaxPool((3, 3), (2, 2), (1, 1, 1, 1)), [h]), 8)),
     "global-avgpool": lambda g, h: g.add(GlobalAvgPool(), [relu(g, conv(g, h, 8))]),
     "residual": lambda g, h: relu(g, g.add(Add(), [conv(g, relu(g, conv(g, h, 8)), 8), h])),
     "concat": lambda g, h: relu(g, conv(g, g.add(Concat(1), [h, relu(g, conv(g, h, 4))]), 8)),

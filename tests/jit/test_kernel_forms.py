@@ -1,7 +1,8 @@
 """The cpu code generator's specialised kernel forms against the reference simulator: kernel
 rows that share one pass over the events (with several channel tiles and scalar tails), pooling
-maps that run along the channels, SOP counters summed in 64 bits when 32 could overflow, and
-the staged loops (loop fission over tiles) of MSAT's threshold."""
+maps that run along the channels (the gate counting spikes as it reads them), regions aligned to
+cache lines, SOP counters summed in 64 bits when 32 could overflow, and the staged loops (loop
+fission over tiles) of MSAT's threshold."""
 
 from __future__ import annotations
 
@@ -86,6 +87,28 @@ def test_pooling_runs_along_the_channels_in_the_fixtures_shapes():
     kernels = build_plan(convert(ann, "if", x, 8)).kernels
     gates = [k for k in kernels if k.kind == "gate"]
     assert gates and all(k.args.get("channels") == 8 for k in gates)
+
+
+@pytest.mark.parametrize("case, fused", [("maxpool", True), ("maxpool-padded-overlapping", False)])
+def test_gate_counts_spikes_as_it_reads_them_only_where_windows_are_disjoint(case, fused):
+    ann = network(CASES[case])
+    x = RNG.uniform(0, 1, (8, 3, 9, 9)).astype(np.float32)
+    gates = [k for k in build_plan(convert(ann, "if", x, 8)).kernels if k.kind == "gate"]
+    assert gates and all(k.args["fused_count"] is fused for k in gates)
+
+
+def test_workspace_and_constant_regions_start_on_cache_lines():
+    from snnc.runtime.jit import CompiledNetwork
+
+    ann = network(CASES["residual"])
+    x = RNG.uniform(0, 1, (8, 3, 9, 9)).astype(np.float32)
+    network_ = CompiledNetwork(convert(ann, "if", x, 8))
+    regions = [r for k in network_.plan.kernels for r in k.args.values() if isinstance(r, plan_module.Region)]
+    aligned = [r for r in regions if r.space in plan_module.ALIGNED_SPACES]
+    assert aligned and all(r.offset % plan_module.ALIGNMENT == 0 for r in aligned)
+    ws, iws = network_._workspaces(1)[0]
+    for array in (network_.plan.params, network_.plan.index, ws, iws):
+        assert array.ctypes.data % 64 == 0
 
 
 def test_sop_counts_summed_in_64_bits_match_the_reference(monkeypatch):
