@@ -4,6 +4,8 @@ masks, and the SOP counter. Weights are laid out per form by plan._conv_geometry
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from llvmlite import ir
 from snnc.targets.cpu.irbuild import F32, I8, I32, I64, Function, add_count, f32, i64, load_vector, splat, store_vector
 from snnc.targets.cpu.llvm import vector_width
@@ -191,6 +193,8 @@ def _apply_events_grouped(f: Function, k: dict, pixel, count, out, window) -> No
 SCATTER_ACCUMULATORS = 12  # accumulator vectors per tile in the event-driven form (of 16 registers)
 PIXEL_TILE = 6  # output pixels computed together: each weight vector loaded serves all of them
 VECTOR_TILE = 2  # weight vectors per channel tile: 6 × 2 accumulators fit in 16 vector registers
+SINGLE_PIXEL_VECTORS = 12  # a one-pixel output (a dense layer) takes 12 vectors of channels at a time
+L1_WEIGHT_BYTES = 32 * 1024  # a channel tile's weights beyond this are read window by window
 
 
 def gather_synapses(f: Function, k: dict) -> None:
@@ -199,25 +203,48 @@ def gather_synapses(f: Function, k: dict) -> None:
     vector registers while the window's inputs stream past,
     acc[p, o] += x[iy_p + ky·DH, ix_p + kx·DW, c] · w[g, ky, kx, c, o].
     The input is read from a zero-padded copy (IHp × IWp × C), so no bounds are checked.
+    Where a channel tile's weights for the whole kernel do not fit in L1, the windows are the
+    outer loop (each tile's sums go through dst between windows, in the same order, so the
+    result is the same to the bit) and one window's weights stay in L1 across the pixel tiles.
+    A one-pixel output (a dense layer) has no pixels to share a weight with: it takes wider
+    channel tiles instead, so that the FMAs are independent.
     Weights: (G, KH, KW, Cg, Og)."""
     lanes = vector_width()
     per_group_out = k["O"] // k["G"]
-    chunks = []
-    for start in range(0, per_group_out, VECTOR_TILE * lanes):
-        width = min(VECTOR_TILE * lanes, per_group_out - start)
-        chunks.append((start, width // lanes, width % lanes))
     positions = k["OH"] * k["OW"]
+    tile = (VECTOR_TILE if positions > 1 else SINGLE_PIXEL_VECTORS) * lanes
+    chunks = []
+    for start in range(0, per_group_out, tile):
+        width = min(tile, per_group_out - start)
+        chunks.append((start, width // lanes, width % lanes))
     with f.loop(k["G"]) as g:
         for start, vectors, scalars in chunks:
             pixels = PIXEL_TILE if vectors else 1
             full, rest = divmod(positions, pixels)
-            with f.loop(full) as tile:
-                _gather_tile(f, k, g, f.b.mul(tile, i64(pixels)), pixels, start, vectors, scalars)
-            if rest:
-                _gather_tile(f, k, g, i64(full * pixels), rest, start, vectors, scalars)
+            weight_bytes = 4 * k["KH"] * k["KW"] * (k["C"] // k["G"]) * (vectors * lanes + scalars)
+            by_window = weight_bytes > L1_WEIGHT_BYTES and k["KH"] * k["KW"] > 1
+            with _each_window_if(f, k, by_window) as window:
+                with f.loop(full) as tile_index:
+                    first = f.b.mul(tile_index, i64(pixels))
+                    _gather_tile(f, k, g, first, pixels, start, vectors, scalars, window)
+                if rest:
+                    _gather_tile(f, k, g, i64(full * pixels), rest, start, vectors, scalars, window)
 
 
-def _gather_tile(f: Function, k: dict, g, first, pixels: int, start: int, vectors: int, scalars: int) -> None:
+@contextmanager
+def _each_window_if(f: Function, k: dict, by_window: bool):
+    """Yields (ky, kx) inside loops over the kernel's windows, or None (and no loop)."""
+    if not by_window:
+        yield None
+        return
+    with f.loop(k["KH"]) as ky, f.loop(k["KW"]) as kx:
+        yield ky, kx
+
+
+def _gather_tile(f: Function, k: dict, g, first, pixels: int, start: int, vectors: int, scalars: int,
+                 window=None) -> None:  # fmt: skip
+    """One tile's sums over every window (window None), or over window (ky, kx) only, added to
+    what dst holds from the windows before it (to the bias at the first)."""
     b, a = f.b, f.args
     lanes = vector_width()
     per_group_out, per_group_in = k["O"] // k["G"], k["C"] // k["G"]
@@ -232,14 +259,21 @@ def _gather_tile(f: Function, k: dict, g, first, pixels: int, start: int, vector
         pixel = b.add(b.mul(b.mul(oy, i64(k["SH"])), i64(padded_width)), b.mul(ox, i64(k["SW"])))
         bases.append(f.at(a["src"], b.add(b.mul(pixel, i64(k["C"])), b.mul(g, i64(per_group_in)))))
         outs.append(b.add(b.mul(position, i64(k["O"])), channel0))
-    vector_accs = [[f.variable(vector, load_vector(f, a["bias"], b.add(channel0, i64(j * lanes)), vector))
-                    for j in range(vectors)] for _ in range(pixels)]  # fmt: skip
-    scalar_accs = [[f.variable(F32, f.load(a["bias"], b.add(channel0, i64(vectors * lanes + j))))
-                    for j in range(scalars)] for _ in range(pixels)]  # fmt: skip
-    with f.loop(k["KH"]) as ky, f.loop(k["KW"]) as kx:
+    at_first_window = None if window is None else b.icmp_signed("==", b.add(*window), i64(0))
+
+    def initial(out, lane: int, is_vector: bool):
+        """The bias (first window) or dst's partial sum for channels channel0 + lane …"""
+        load = (lambda pointer, index: load_vector(f, pointer, index, vector)) if is_vector else f.load
+        bias = load(a["bias"], b.add(channel0, i64(lane)))
+        return bias if window is None else b.select(at_first_window, bias, load(a["dst"], b.add(out, i64(lane))))
+
+    vector_accs = [[f.variable(vector, initial(out, j * lanes, True)) for j in range(vectors)] for out in outs]
+    scalar_accs = [[f.variable(F32, initial(out, vectors * lanes + j, False)) for j in range(scalars)] for out in outs]
+
+    def accumulate(ky, kx):
         shift = b.mul(b.add(b.mul(b.mul(ky, i64(k["DH"])), i64(padded_width)), b.mul(kx, i64(k["DW"]))), i64(k["C"]))
-        window = b.add(b.mul(b.add(b.mul(g, i64(k["KH"])), ky), i64(k["KW"])), kx)
-        weights = f.at(a["weight"], b.add(b.mul(window, i64(per_group_in * per_group_out)), i64(start)))
+        window_index = b.add(b.mul(b.add(b.mul(g, i64(k["KH"])), ky), i64(k["KW"])), kx)
+        weights = f.at(a["weight"], b.add(b.mul(window_index, i64(per_group_in * per_group_out)), i64(start)))
         with f.loop(per_group_in) as c:
             row = b.mul(c, i64(per_group_out))
             w_vectors = [load_vector(f, weights, b.add(row, i64(j * lanes)), vector) for j in range(vectors)]
@@ -251,6 +285,12 @@ def _gather_tile(f: Function, k: dict, g, first, pixels: int, start: int, vector
                     b.store(b.call(fmuladd_vector, [broadcast, w, b.load(acc)]), acc)
                 for acc, w in zip(scalar_accs[p], w_scalars):
                     b.store(b.call(fmuladd, [value, w, b.load(acc)]), acc)
+
+    if window is None:
+        with f.loop(k["KH"]) as ky, f.loop(k["KW"]) as kx:
+            accumulate(ky, kx)
+    else:
+        accumulate(*window)
     for p in range(pixels):
         for j, acc in enumerate(vector_accs[p]):
             store_vector(f, b.load(acc), a["dst"], b.add(outs[p], i64(j * lanes)))

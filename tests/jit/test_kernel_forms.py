@@ -111,6 +111,26 @@ def test_workspace_and_constant_regions_start_on_cache_lines():
         assert array.ctypes.data % 64 == 0
 
 
+@pytest.mark.parametrize("case", ["conv-5x5-odd-channels", "conv-grouped", "residual"])
+def test_dense_form_window_by_window_gives_the_same_bits(monkeypatch, case):
+    """Channel tiles whose weights pass L1 take the windows as the outer loop, their sums going
+    through dst between windows in the same order: the same floats. Forced here on every tile."""
+    from snnc.runtime.jit import CompiledNetwork
+    from snnc.targets.cpu import synapses
+
+    ann = network(CASES[case])
+    x = RNG.uniform(0, 1, (12, 3, 9, 9)).astype(np.float32)
+    graph = convert(ann, "ilif", x, 6)
+    plain = CompiledNetwork(graph, cache=None)
+    expected = plain.run(x[:5], 6, record=plain.layers)
+    monkeypatch.setattr(synapses, "L1_WEIGHT_BYTES", 0)
+    actual = CompiledNetwork(graph, cache=None).run(x[:5], 6, record=plain.layers)
+    np.testing.assert_array_equal(expected.logits, actual.logits)
+    assert expected.records.keys() == actual.records.keys()
+    for name, trains in expected.records.items():
+        np.testing.assert_array_equal(trains, actual.records[name])
+
+
 def test_sop_counts_summed_in_64_bits_match_the_reference(monkeypatch):
     """Counters whose bound passes 2^31 sum in int64; force that form on a small network."""
     monkeypatch.setattr(plan_module, "NARROW_COUNT_LIMIT", 0)
