@@ -256,9 +256,7 @@ def _call(main: Function, bases: dict, fn: ir.Function, kernel: Kernel, slot, sa
     values = []
     for arg in fn.args:
         name = arg.name
-        region = kernel.args.get(name)
-        if region is None and name.startswith("srcs"):
-            region = kernel.args["srcs"][int(name[4:])]
+        region = kernel.args.get(name, _tuple_member(kernel.args, name))
         if isinstance(region, Region):
             base = bases.get(region.space, a.get(region.space))
             values.append(main.at(base, region.offset))
@@ -278,6 +276,13 @@ def _call(main: Function, bases: dict, fn: ir.Function, kernel: Kernel, slot, sa
     b.call(fn, values)
     pointer = main.at(a["counts"], slot)
     b.store(b.add(b.load(pointer), b.sub(b.call(clock, []), begin)), pointer)
+
+
+def _tuple_member(args: dict, name: str) -> Region | None:
+    """Member i of a tuple of regions, which pointer_args names key0, key1, …"""
+    stem = name.rstrip("0123456789")
+    members = args.get(stem)
+    return members[int(name[len(stem) :])] if isinstance(members, tuple) and stem != name else None
 
 
 def _record_pointer(main: Function, kernel: Kernel, sample, step):

@@ -15,24 +15,68 @@ from snnc.targets.cpu.llvm import vector_width
 
 
 def integrate_and_fire(f: Function, k: dict) -> None:
-    """V += I; s = [V ≥ θ]; V −= s·θ (or V = 0); out = s·θ; record s."""
+    """V += I; s = [V ≥ θ]; V −= s·θ (or V = 0); out = s·θ; record s. With k["channels"] = C
+    (a multiple of the vector width), θ is read per channel (channel_theta[c] for the
+    channels-last element p·C + c), not per neuron: one stream less to read per step; the loop
+    over a pixel's channels is written in vectors."""
     b, a = f.b, f.args
-    spikes = f.variable(I32, ir.Constant(I32, 0))  # i32 lanes: 8 to a vector where i64 gives 4
+    lanes = vector_width()
+    channels = k.get("channels")
+    if channels is None or channels % lanes:
+        channels, lanes = None, 1
+    floats, ints = (ir.VectorType(F32, lanes), ir.VectorType(I32, lanes)) if lanes > 1 else (F32, I32)
+    spikes = f.variable(ints, _constant(ints, lanes, 0))  # i32 lanes: 8 to a vector where i64 gives 4
+    inputs = [f"addends{j}" for j in range(len(k["addends"]))] if "addends" in k else ["src"]
+
+    def current(i):
+        """I: src, or the residual add fused into this kernel (addends0 + addends1 + …, left to right)."""
+        total = _load(f, inputs[0], i, floats)
+        for name in inputs[1:]:
+            total = b.fadd(total, _load(f, name, i, floats))
+        return total
+
+    def neurons(i, theta, record: bool) -> None:
+        v = b.fadd(_load(f, "membrane", i, floats), current(i))
+        fired = b.fcmp_ordered(">=", v, theta)
+        after = b.fsub(v, theta) if k["reset"] == "subtract" else _constant(floats, lanes, 0.0)
+        _store(f, b.select(fired, after, v), "membrane", i)
+        _store(f, b.select(fired, theta, _constant(floats, lanes, 0.0)), "dst", i)
+        b.store(b.add(b.load(spikes), b.zext(fired, ints)), spikes)
+        if record:
+            _store(f, b.zext(fired, ir.VectorType(I8, lanes) if lanes > 1 else I8), "record", i)
 
     def update(record: bool) -> None:
-        with f.loop(k["n"]) as i:
-            theta = f.load(a["theta"], i)
-            v = b.fadd(f.load(a["membrane"], i), f.load(a["src"], i))
-            fired = b.fcmp_ordered(">=", v, theta)
-            after = b.fsub(v, theta) if k["reset"] == "subtract" else f32(0.0)
-            f.store(b.select(fired, after, v), a["membrane"], i)
-            f.store(b.select(fired, theta, f32(0.0)), a["dst"], i)
-            f.add_to(spikes, b.zext(fired, I32))
-            if record:
-                f.store(b.zext(fired, I8), a["record"], i)
+        if channels is None:
+            with f.loop(k["n"]) as i:
+                neurons(i, f.load(a["theta"], i), record)
+            return
+        with f.loop(k["n"] // channels) as p, f.loop(channels // lanes) as j:
+            c = b.mul(j, i64(lanes))
+            neurons(b.add(b.mul(p, i64(channels)), c), _load(f, "channel_theta", c, floats), record)
 
     with_optional_record(f, update)
-    add_count(f, k, b.sext(b.load(spikes), I64))
+    total = b.load(spikes)
+    if lanes > 1:
+        total = b.call(f.intrinsic(f"llvm.vector.reduce.add.{_suffix(ints)}", I32, [ints]), [total])
+    add_count(f, k, b.sext(total, I64))
+
+
+def _constant(typ: ir.Type, lanes: int, value) -> ir.Constant:
+    return ir.Constant(typ, [value] * lanes) if lanes > 1 else ir.Constant(typ, value)
+
+
+def _load(f: Function, name: str, index, typ: ir.Type):
+    """f.args[name][index], a vector of them where typ is a vector type."""
+    if isinstance(typ, ir.VectorType):
+        return load_vector(f, f.args[name], index, typ)
+    return f.load(f.args[name], index)
+
+
+def _store(f: Function, value, name: str, index) -> None:
+    if isinstance(value.type, ir.VectorType):
+        store_vector(f, value, f.args[name], index)
+    else:
+        f.store(value, f.args[name], index)
 
 
 def ilif(f: Function, k: dict) -> None:

@@ -150,6 +150,7 @@ class _Builder:
         self.static_macs: dict[str, int] = {}
         self.classes = 0
         self.exit_flag: Region | None = None
+        self.fused_adds: dict[str, tuple[Region, ...]] = {}  # add → its sources, summed by the IF neuron after it
 
     # -- allocation ---------------------------------------------------------------------------
     def alloc(self, space: str, size: int) -> Region:
@@ -342,11 +343,22 @@ class _Builder:
         if any(self.shape(i) != self.shape(node.name) for i in node.inputs):
             raise UnsupportedError(f"node {node.name!r}: add with broadcasting between values")
         sources = [self.values[i] for i in node.inputs]
+        if self.feeds_only_an_if_neuron(node):  # the neuron adds them as it reads them
+            self.fused_adds[node.name] = tuple(sources)
+            return
         self.emit("add", self.phase(node), node.name, srcs=tuple(sources), dst=self.values[node.name],
                   n=self.size(node.name))  # fmt: skip
         if node.name in self.masks:
             masks = tuple(self.masks[i] for i in node.inputs if i in self.masks)
             self.emit("or", "static", node.name, srcs=masks, dst=self.masks[node.name], n=self.size(node.name))
+
+    def feeds_only_an_if_neuron(self, node) -> bool:
+        """A step-phase add whose one user is an IF neuron (residual blocks end so)."""
+        users = self.graph.users(node.name)
+        if self.phase(node) != "step" or node.name in self.graph.outputs or len(users) != 1:
+            return False
+        user = self.graph.op(users[0][0])
+        return isinstance(user, snn.Neuron) and not isinstance(user, snn.MsatNeuron)
 
     def affine(self, node) -> None:
         op, source = node.op, node.inputs[0]
@@ -406,7 +418,21 @@ class _Builder:
         self.emit("scaled-fill", "init", node.name, dst=membrane, src=theta, value=op.v_init, n=size)
         if isinstance(op, snn.MsatNeuron):
             return self.msat_neuron(node, membrane, common)
+        per_channel = self.channel_thresholds(node)
+        if per_channel is not None:
+            common.update(channel_theta=self.param(per_channel), channels=per_channel.size)
+        if source in self.fused_adds:
+            del common["src"]
+            common["addends"] = self.fused_adds[source]
         self.emit("if", "step", node.name, membrane=membrane, reset=op.reset, **common)
+
+    def channel_thresholds(self, node) -> np.ndarray | None:
+        """θ per channel (internal layout: channels last) when the layer's thresholds repeat
+        from pixel to pixel, as per-layer and per-channel ones do; else None."""
+        shape = self.shape(node.name)
+        channels = shape[0] if len(shape) >= 2 else self.size(node.name)
+        full = self.full_internal(node.op.threshold, node.name).reshape(-1, channels)
+        return full[0] if (full == full[0]).all() else None
 
     def msat_neuron(self, node, membrane: Region, common: dict) -> None:
         """MSAT keeps, besides V (after the reset, V_prev for the next step), the running sum of
