@@ -1,8 +1,9 @@
 """The cpu code generator's specialised kernel forms against the reference simulator: kernel
 rows that share one pass over the events (with several channel tiles and scalar tails), pooling
-maps that run along the channels (the gate counting spikes as it reads them), regions aligned to
-cache lines, SOP counters summed in 64 bits when 32 could overflow, and the staged loops (loop
-fission over tiles) of MSAT's threshold."""
+maps that run along the channels (the gate counting spikes as it reads them), residual adds
+summed by the IF kernel after them, the dense form window by window, regions aligned to cache
+lines, SOP counters summed in 64 bits when 32 could overflow, and the staged loops (loop fission
+over tiles) of MSAT's threshold."""
 
 from __future__ import annotations
 
@@ -95,6 +96,18 @@ def test_gate_counts_spikes_as_it_reads_them_only_where_windows_are_disjoint(cas
     x = RNG.uniform(0, 1, (8, 3, 9, 9)).astype(np.float32)
     gates = [k for k in build_plan(convert(ann, "if", x, 8)).kernels if k.kind == "gate"]
     assert gates and all(k.args["fused_count"] is fused for k in gates)
+
+
+def test_residual_add_is_summed_inside_the_if_kernel_with_thresholds_per_channel():
+    ann = network(CASES["residual"])
+    x = RNG.uniform(0, 1, (8, 3, 9, 9)).astype(np.float32)
+    kernels = build_plan(convert(ann, "if", x, 8)).kernels
+    neurons = [k for k in kernels if k.kind == "if"]
+    assert not any(k.kind == "add" for k in kernels)
+    assert [len(k.args.get("addends", ())) for k in neurons].count(2) == 1
+    assert all(k.args["channels"] == 8 and k.args["channel_theta"].size == 8 for k in neurons)
+    msat = build_plan(convert(ann, "msat", x, 8)).kernels
+    assert any(k.kind == "add" for k in msat)  # MSAT's kernel reads one input
 
 
 def test_workspace_and_constant_regions_start_on_cache_lines():
