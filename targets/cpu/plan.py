@@ -546,4 +546,8 @@ def pixel_rows(rows: np.ndarray, source_shape) -> np.ndarray | None:
 
 
 def build_plan(graph: Graph) -> Plan:
-    return _Builder(graph).build()
+    from snnc.targets.cpu.reuse import share_step_local_values  # reuse.py builds on this module's types
+
+    plan = _Builder(graph).build()
+    plan.kernels, plan.ws_size = share_step_local_values(plan.kernels)
+    return plan

@@ -110,6 +110,26 @@ def test_residual_add_is_summed_inside_the_if_kernel_with_thresholds_per_channel
     assert any(k.kind == "add" for k in msat)  # MSAT's kernel reads one input
 
 
+@pytest.mark.parametrize("case", ["residual", "concat", "maxpool", "avgpool-padded-ceil"])
+@pytest.mark.parametrize("neuron", ["if", "msat"])
+def test_step_local_values_share_memory_without_changing_a_bit(monkeypatch, case, neuron):
+    from snnc.runtime import jit
+
+    ann = network(CASES[case])
+    x = RNG.uniform(0, 1, (12, 3, 9, 9)).astype(np.float32)
+    graph = convert(ann, neuron, x, 8)
+    shared = jit.CompiledNetwork(graph, cache=None)
+    expected = shared.run(x[:5], 8, record=shared.layers)
+    monkeypatch.setattr(jit, "build_plan", lambda g: plan_module._Builder(g).build())  # each value its own memory
+    separate = jit.CompiledNetwork(graph, cache=None)
+    actual = separate.run(x[:5], 8, record=shared.layers)
+    assert shared.plan.ws_size < separate.plan.ws_size
+    np.testing.assert_array_equal(expected.logits, actual.logits)
+    assert expected.spikes == actual.spikes and expected.sops == actual.sops
+    for name, trains in expected.records.items():
+        np.testing.assert_array_equal(trains, actual.records[name])
+
+
 def test_workspace_and_constant_regions_start_on_cache_lines():
     from snnc.runtime.jit import CompiledNetwork
 
