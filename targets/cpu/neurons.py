@@ -50,15 +50,27 @@ def integrate_and_fire(f: Function, k: dict) -> None:
             with f.loop(k["n"]) as i:
                 neurons(i, f.load(a["theta"], i), record)
             return
-        with f.loop(k["n"] // channels) as p, f.loop(channels // lanes) as j:
-            c = b.mul(j, i64(lanes))
+
+        def pixel_vector(p, c) -> None:
             neurons(b.add(b.mul(p, i64(channels)), c), _load(f, "channel_theta", c, floats), record)
+
+        vectors = channels // lanes
+        with f.loop(k["n"] // channels) as p:
+            if vectors <= UNROLLED_VECTORS:  # a pixel's channels written out: no inner loop
+                for j in range(vectors):
+                    pixel_vector(p, i64(j * lanes))
+            else:
+                with f.loop(vectors) as j:
+                    pixel_vector(p, b.mul(j, i64(lanes)))
 
     with_optional_record(f, update)
     total = b.load(spikes)
     if lanes > 1:
         total = b.call(f.intrinsic(f"llvm.vector.reduce.add.{_suffix(ints)}", I32, [ints]), [total])
     add_count(f, k, b.sext(total, I64))
+
+
+UNROLLED_VECTORS = 4  # channel vectors per pixel up to which IF's loop over them is written out
 
 
 def _constant(typ: ir.Type, lanes: int, value) -> ir.Constant:

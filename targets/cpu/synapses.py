@@ -32,8 +32,7 @@ def scatter_synapses(f: Function, k: dict) -> None:
     counts them for the other forms).
     Weights: (C, KH, KW, Og); grouped convolutions take one event at a time."""
     b, a = f.b, f.args
-    with f.loop(k["OH"] * k["OW"]) as p, f.loop(k["O"]) as o:
-        f.store(f.load(a["bias"], o), a["dst"], b.add(b.mul(p, i64(k["O"])), o))
+    _fill_with_bias(f, k)
     row_fused = k["SW"] == 1 and k["KW"] > 1 and k["G"] == 1
     wide = I32 if k["narrow"] else I64
     sops = f.variable(wide, ir.Constant(wide, 0))
@@ -52,6 +51,21 @@ def scatter_synapses(f: Function, k: dict) -> None:
                     else:
                         _each_window(f, k, pixel, count, oy, ix, ky)
     add_count(f, k, b.load(sops) if wide is I64 else b.zext(b.load(sops), I64))
+
+
+def _fill_with_bias(f: Function, k: dict) -> None:
+    """dst[p·O + o] = bias[o]: in vectors, with the bias in registers, where O allows."""
+    b, a = f.b, f.args
+    lanes = vector_width()
+    if k["O"] % lanes or k["O"] > SCATTER_ACCUMULATORS * lanes:
+        with f.loop(k["OH"] * k["OW"]) as p, f.loop(k["O"]) as o:
+            f.store(f.load(a["bias"], o), a["dst"], b.add(b.mul(p, i64(k["O"])), o))
+        return
+    vector = ir.VectorType(F32, lanes)
+    bias = [load_vector(f, a["bias"], i64(j), vector) for j in range(0, k["O"], lanes)]
+    with f.loop(k["OH"] * k["OW"]) as p:
+        for j, value in enumerate(bias):
+            store_vector(f, value, a["dst"], b.add(b.mul(p, i64(k["O"])), i64(j * lanes)))
 
 
 def _row_or_windows(f: Function, k: dict, pixel, count, oy, ix, ky) -> None:
@@ -101,13 +115,21 @@ def _list_events(f: Function, k: dict, inputs):
     table = _event_table(f.module)
     popcount = f.intrinsic("llvm.ctpop.i8", I8, [I8])
     count = f.variable(I64, i64(0))
-    with f.loop(k["C"] // EVENT_BLOCK) as block:
-        first = b.mul(block, i64(EVENT_BLOCK))
+
+    def list_block(first) -> None:
         nonzero = b.fcmp_unordered("!=", load_vector(f, inputs, first, vector), ir.Constant(vector, [0.0] * 8))
         mask = b.bitcast(nonzero, I8)
         row = b.load(b.gep(table, [ir.Constant(I32, 0), b.zext(mask, I64)], inbounds=True), align=32)
         store_vector(f, b.add(row, splat(f, b.trunc(first, I32), indices)), a["events"], b.load(count))
         f.add_to(count, b.zext(b.call(popcount, [mask]), I64))
+
+    blocks = k["C"] // EVENT_BLOCK
+    if blocks > UNROLLED_BLOCKS:
+        with f.loop(blocks) as block:
+            list_block(b.mul(block, i64(EVENT_BLOCK)))
+    else:
+        for block in range(blocks):
+            list_block(i64(block * EVENT_BLOCK))
     for channel in range(k["C"] // EVENT_BLOCK * EVENT_BLOCK, k["C"]):
         f.store(ir.Constant(I32, channel), a["events"], b.load(count))
         f.add_to(count, b.zext(b.fcmp_unordered("!=", f.load(inputs, channel), f32(0.0)), I64))
@@ -115,6 +137,7 @@ def _list_events(f: Function, k: dict, inputs):
 
 
 EVENT_BLOCK = 8  # channels listed at a time (a byte of mask; the table has 2^8 rows)
+UNROLLED_BLOCKS = 8  # up to 64 channels, the blocks are written out (no loop: 16 channels are 2)
 
 
 def _event_table(module: ir.Module) -> ir.GlobalVariable:
