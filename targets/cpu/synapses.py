@@ -57,7 +57,7 @@ def _fill_with_bias(f: Function, k: dict) -> None:
     """dst[p·O + o] = bias[o]: in vectors, with the bias in registers, where O allows."""
     b, a = f.b, f.args
     lanes = vector_width()
-    if k["O"] % lanes or k["O"] > SCATTER_ACCUMULATORS * lanes:
+    if k["O"] % lanes or k["O"] > SCATTER_ACCUMULATORS * lanes:  # more bias vectors would not stay in registers
         with f.loop(k["OH"] * k["OW"]) as p, f.loop(k["O"]) as o:
             f.store(f.load(a["bias"], o), a["dst"], b.add(b.mul(p, i64(k["O"])), o))
         return
