@@ -20,8 +20,9 @@ from snnc.runtime.ann import bind_inputs
 from snnc.runtime.snn import SimResult, check_recordable, check_step_weights, final_window, replay_final_stage
 from snnc.targets.cpu import codegen, irbuild, llvm, mathlib, neurons, synapses
 from snnc.targets.cpu.codegen import ENTRY, generate
+from snnc.targets.cpu.layout import aligned_zeros, from_internal, to_internal
 from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cache_key, cached_compile, host_fingerprint
-from snnc.targets.cpu.plan import MAX_ILIF_STEPS, aligned_zeros, build_plan, from_internal, to_internal
+from snnc.targets.cpu.plan import MAX_ILIF_STEPS, build_plan
 
 from snnc.errors import DataError
 from snnc.ir.graph import Graph

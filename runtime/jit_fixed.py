@@ -21,8 +21,8 @@ from snnc.targets.accel.qnet import QNet
 from snnc.targets.cpu import fixed_codegen, fixed_plan, irbuild, llvm, mathlib, neurons, synapses
 from snnc.targets.cpu.fixed_codegen import ENTRY, generate_fixed
 from snnc.targets.cpu.fixed_plan import build_fixed_plan
+from snnc.targets.cpu.layout import to_internal
 from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cache_key, cached_compile
-from snnc.targets.cpu.plan import to_internal
 
 from snnc.errors import DataError
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 from llvmlite import ir
 from snnc.targets.cpu import neurons, synapses
 from snnc.targets.cpu.irbuild import ENTRY, F32, I8, I32, I64, Function, element, f32, i64, step_loop
+from snnc.targets.cpu.layout import Kernel, Region
 from snnc.targets.cpu.llvm import module_header
-from snnc.targets.cpu.plan import Kernel, Plan, Region
+from snnc.targets.cpu.plan import Plan
 
 __all__ = ["ENTRY", "generate"]
 

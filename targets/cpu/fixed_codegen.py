@@ -18,8 +18,8 @@ from snnc.runtime.fixed_msat import LUT_HIGH, LUT_LOW, LUT_SHIFT, ONE
 from snnc.targets.cpu import neurons
 from snnc.targets.cpu.fixed_plan import FixedPlan
 from snnc.targets.cpu.irbuild import I8, I64, Function, i64, step_loop
+from snnc.targets.cpu.layout import Kernel, Region
 from snnc.targets.cpu.llvm import module_header
-from snnc.targets.cpu.plan import Kernel, Region
 from snnc.targets.cpu.synapses import output_coordinate
 
 ENTRY = "snnc_fixed_run"

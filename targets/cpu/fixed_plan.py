@@ -26,7 +26,8 @@ import numpy as np
 from snnc.runtime import fixed_msat
 from snnc.runtime.fixed import fan_out_of
 from snnc.targets.accel.qnet import QLayer, QNet, QSynapse
-from snnc.targets.cpu.plan import MAX_ILIF_STEPS, Kernel, Region, internal_order, to_internal
+from snnc.targets.cpu.layout import Kernel, Region, internal_order, to_internal
+from snnc.targets.cpu.plan import MAX_ILIF_STEPS
 
 from snnc.errors import UnsupportedError
 

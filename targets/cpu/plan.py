@@ -20,12 +20,23 @@ reshape or pad here is by construction the one the reference computes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from snnc.runtime.ann import KERNELS, avg_pool, ceil_extra, out_spatial, pad_spatial, sliding_windows
 from snnc.runtime.snn import confidence_mask
 from snnc.runtime.snn import fan_out as snn_fan_out
+from snnc.targets.cpu.layout import (
+    ALIGNED_SPACES,
+    ALIGNMENT,
+    Kernel,
+    Region,
+    aligned_zeros,
+    internal_order,
+    storage_position,
+    to_internal,
+)
+from snnc.targets.cpu.reuse import share_step_local_values
 
 from snnc.errors import ConversionError, UnsupportedError
 from snnc.ir import ops_nn as nn
@@ -35,24 +46,6 @@ from snnc.ir.graph import Graph
 
 MAX_ILIF_STEPS = 31  # the bits of an iLIF neuron are kept in an int32 mask
 NARROW_COUNT_LIMIT = 2**31  # a kernel's SOP count below this sums in int32 lanes (8 to a vector, not 4)
-
-
-@dataclass(frozen=True)
-class Region:
-    """A slice of one runtime buffer: `space` is ws, iws (int32 workspace), params, index,
-    input or output; `offset` and `size` count elements."""
-
-    space: str
-    offset: int
-    size: int
-
-
-@dataclass
-class Kernel:
-    kind: str
-    phase: str
-    node: str
-    args: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -83,52 +76,6 @@ class Plan:
         return repr((self.model, [(k.kind, k.phase, sorted(k.args.items())) for k in self.kernels],
                      self.ws_size, self.iws_size, self.input_size, self.output_size, self.counters,
                      self.classes, self.exit_flag))  # fmt: skip
-
-
-ALIGNMENT = 16  # elements (64 bytes, a cache line) that workspace and constant regions align to
-ALIGNED_SPACES = ("ws", "iws", "params", "index")  # input and output are packed per sample
-
-
-def aligned_zeros(size: int, dtype) -> np.ndarray:
-    """np.zeros(size, dtype) starting on a cache line: numpy aligns to 16 bytes only, and a
-    vector load that straddles two lines costs two."""
-    itemsize = np.dtype(dtype).itemsize
-    raw = np.zeros(size * itemsize + 64, np.uint8)
-    start = -raw.ctypes.data % 64
-    return raw[start : start + size * itemsize].view(dtype)
-
-
-def internal_order(sample_shape: tuple[int, ...]) -> np.ndarray:
-    """order[k] = the row-major (C, *S) index of the element stored at position k."""
-    size = int(np.prod(sample_shape, dtype=np.int64))
-    index = np.arange(size, dtype=np.int64).reshape(sample_shape)
-    if len(sample_shape) >= 2:
-        index = np.moveaxis(index, 0, -1)
-    return index.ravel()
-
-
-def storage_position(sample_shape: tuple[int, ...]) -> np.ndarray:
-    """position[i] = where the row-major (C, *S) element i is stored (the inverse of internal_order)."""
-    order = internal_order(sample_shape)
-    position = np.empty(order.size, dtype=np.int64)
-    position[order] = np.arange(order.size)
-    return position
-
-
-def to_internal(array: np.ndarray, sample_shape) -> np.ndarray:
-    """A (B, C, *S) array (or a sample-shaped one) in the internal layout, flattened per sample."""
-    batched = array.reshape(-1, *sample_shape)
-    if len(sample_shape) >= 2:
-        batched = np.moveaxis(batched, 1, -1)
-    return np.ascontiguousarray(batched).reshape(len(batched), -1)
-
-
-def from_internal(flat: np.ndarray, sample_shape) -> np.ndarray:
-    """Inverse of to_internal for a (B, size) array."""
-    if len(sample_shape) < 2:
-        return flat.reshape(-1, *sample_shape)
-    stored = flat.reshape(-1, *sample_shape[1:], sample_shape[0])
-    return np.ascontiguousarray(np.moveaxis(stored, -1, 1))
 
 
 class _Builder:
@@ -546,8 +493,6 @@ def pixel_rows(rows: np.ndarray, source_shape) -> np.ndarray | None:
 
 
 def build_plan(graph: Graph) -> Plan:
-    from snnc.targets.cpu.reuse import share_step_local_values  # reuse.py builds on this module's types
-
     plan = _Builder(graph).build()
     plan.kernels, plan.ws_size = share_step_local_values(plan.kernels)
     return plan

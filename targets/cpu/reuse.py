@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from snnc.targets.cpu.plan import ALIGNMENT, Kernel, Region
+from snnc.targets.cpu.layout import ALIGNMENT, Kernel, Region
 
 PERSISTENT_DST = ("accumulate",)  # kernels whose dst carries over from step to step
 

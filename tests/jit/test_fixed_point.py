@@ -13,8 +13,8 @@ import pytest
 from snnc.runtime.fixed import latency_offset, quantize_input, simulate_fixed
 from snnc.runtime.jit_fixed import FixedNetwork
 from snnc.targets.cpu import fixed_plan
+from snnc.targets.cpu.layout import to_internal
 from snnc.targets.cpu.llvm import ObjectCache
-from snnc.targets.cpu.plan import to_internal
 
 import snnc
 from snnc.cli import main

@@ -12,6 +12,7 @@ import ctypes
 import numpy as np
 import pytest
 from llvmlite import ir
+from snnc.targets.cpu import layout
 from snnc.targets.cpu import plan as plan_module
 from snnc.targets.cpu.irbuild import F32, I32, Function, f32
 from snnc.targets.cpu.llvm import NativeLibrary, compile_ir, module_header
@@ -136,9 +137,9 @@ def test_workspace_and_constant_regions_start_on_cache_lines():
     ann = network(CASES["residual"])
     x = RNG.uniform(0, 1, (8, 3, 9, 9)).astype(np.float32)
     network_ = CompiledNetwork(convert(ann, "if", x, 8))
-    regions = [r for k in network_.plan.kernels for r in k.args.values() if isinstance(r, plan_module.Region)]
-    aligned = [r for r in regions if r.space in plan_module.ALIGNED_SPACES]
-    assert aligned and all(r.offset % plan_module.ALIGNMENT == 0 for r in aligned)
+    regions = [r for k in network_.plan.kernels for r in k.args.values() if isinstance(r, layout.Region)]
+    aligned = [r for r in regions if r.space in layout.ALIGNED_SPACES]
+    assert aligned and all(r.offset % layout.ALIGNMENT == 0 for r in aligned)
     ws, iws = network_._workspaces(1)[0]
     for array in (network_.plan.params, network_.plan.index, ws, iws):
         assert array.ctypes.data % 64 == 0
