@@ -12,13 +12,15 @@ from llvmlite import ir
 from snnc.targets.cpu import mathlib
 from snnc.targets.cpu.irbuild import F32, I8, I32, I64, Function, add_count, f32, i64, load_vector, splat, store_vector
 from snnc.targets.cpu.llvm import vector_width
+from snnc.targets.cpu.synapses import list_events
 
 
 def integrate_and_fire(f: Function, k: dict) -> None:
     """V += I; s = [V ≥ θ]; V −= s·θ (or V = 0); out = s·θ; record s. With k["channels"] = C
     (a multiple of the vector width), θ is read per channel (channel_theta[c] for the
     channels-last element p·C + c), not per neuron: one stream less to read per step; the loop
-    over a pixel's channels is written in vectors."""
+    over a pixel's channels is written in vectors. With k["events"], the kernel also lists each
+    pixel's spikes for the event-driven synapses that read this layer (synapses.list_events)."""
     b, a = f.b, f.args
     lanes = vector_width()
     channels = k.get("channels")
@@ -49,6 +51,9 @@ def integrate_and_fire(f: Function, k: dict) -> None:
         if channels is None:
             with f.loop(k["n"]) as i:
                 neurons(i, f.load(a["theta"], i), record)
+            if "events" in k:
+                with f.loop(k["n"] // k["channels"]) as p:
+                    list_pixel(p)
             return
 
         def pixel_vector(p, c) -> None:
@@ -62,6 +67,15 @@ def integrate_and_fire(f: Function, k: dict) -> None:
             else:
                 with f.loop(vectors) as j:
                     pixel_vector(p, b.mul(j, i64(lanes)))
+            if "events" in k:  # the pixel's spikes while they are in L1
+                list_pixel(p)
+
+    def list_pixel(p) -> None:
+        """events[p·C …] = the channels of pixel p that fired, event_counts[p] = how many: the
+        lists the event-driven synapses after this layer would otherwise make, each of them."""
+        first = b.mul(p, i64(k["channels"]))
+        count = list_events(f, k["channels"], f.at(a["dst"], first), f.at(a["events"], first))
+        f.store(b.trunc(count, I32), a["event_counts"], p)
 
     with_optional_record(f, update)
     total = b.load(spikes)

@@ -45,6 +45,7 @@ from snnc.ir import ops_tensor as t
 from snnc.ir.graph import Graph
 
 MAX_ILIF_STEPS = 31  # the bits of an iLIF neuron are kept in an int32 mask
+WEIGHTED_OPS = (nn.Conv, nn.Gemm)
 NARROW_COUNT_LIMIT = 2**31  # a kernel's SOP count below this sums in int32 lanes (8 to a vector, not 4)
 
 
@@ -98,6 +99,7 @@ class _Builder:
         self.classes = 0
         self.exit_flag: Region | None = None
         self.fused_adds: dict[str, tuple[Region, ...]] = {}  # add → its sources, summed by the IF neuron after it
+        self.event_lists: dict[str, dict[str, Region]] = {}  # IF layer → the spike lists its kernel makes
 
     # -- allocation ---------------------------------------------------------------------------
     def alloc(self, space: str, size: int) -> Region:
@@ -232,7 +234,11 @@ class _Builder:
             per_pixel = fan_out.reshape(-1, geometry["C"])
             assert (per_pixel == per_pixel[:, :1]).all(), f"{node.name}: fan-out differs between channels"
             counting["fan_out"] = self.indices(per_pixel[:, 0])
-            scratch = dict(events=self.alloc("iws", geometry["C"]), **counting)
+            lists = self.event_lists.get(source)
+            if lists is None:
+                scratch = dict(events=self.alloc("iws", geometry["C"]), **counting)
+            else:
+                scratch = dict(listed=True, **lists, **counting)
         self.emit("weighted", self.phase(node), node.name, src=src, dst=self.values[node.name],
                   weight=self.param(weight), bias=self.param(op.bias), mode=mode, **scratch, **geometry)  # fmt: skip
         if mode == "mask":  # the event-driven form counts its own
@@ -371,7 +377,15 @@ class _Builder:
         if source in self.fused_adds:
             del common["src"]
             common["addends"] = self.fused_adds[source]
+        if per_channel is not None and self.feeds_event_driven_synapses(node):
+            lists = dict(events=self.alloc("iws", size), event_counts=self.alloc("iws", size // per_channel.size))
+            self.event_lists[node.name] = lists
+            common.update(lists)
         self.emit("if", "step", node.name, membrane=membrane, reset=op.reset, **common)
+
+    def feeds_event_driven_synapses(self, node) -> bool:
+        """Whether a convolution or dense layer reads this neuron layer's spikes directly."""
+        return any(isinstance(self.graph.op(user), WEIGHTED_OPS) for user, _ in self.graph.users(node.name))
 
     def channel_thresholds(self, node) -> np.ndarray | None:
         """θ per channel (internal layout: channels last) when the layer's thresholds repeat
@@ -425,7 +439,7 @@ LOWERINGS = [
     (snn.Neuron, _Builder.neuron),
     (snn.Readout, _Builder.readout),
     (snn.GatedMaxPool, _Builder.gated_max_pool),
-    ((nn.Conv, nn.Gemm), _Builder.weighted),
+    (WEIGHTED_OPS, _Builder.weighted),
     ((nn.AvgPool, nn.MaxPool, nn.GlobalAvgPool, t.Reshape, t.Transpose, t.Identity, t.Pad), _Builder.window),
     (t.Add, _Builder.add),
     ((t.AddConst, t.MulConst, nn.BatchNorm), _Builder.affine),

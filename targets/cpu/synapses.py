@@ -21,8 +21,9 @@ def weighted(f: Function, k: dict) -> None:
 
 def scatter_synapses(f: Function, k: dict) -> None:
     """Event-driven form for sparse spikes: per input pixel, the channels that spiked are listed
-    (a vector compare, then the set bits), and the output rows the pixel reaches are updated
-    with all of them, accumulating in registers:
+    (a vector compare, then the set bits; with k["listed"], the IF kernel that made the spikes
+    has listed them already, per pixel, while they were in L1), and the output rows the pixel
+    reaches are updated with all of them, accumulating in registers:
     out[oy, ox, o] += Σ_events x[iy, ix, c] · w[c, ky, kx, o], with oy·SH = iy + PT − ky·DH
     (and the same for x). A silent pixel costs a few vector compares. Where a pixel reaches all
     KW columns of a kernel row (stride 1, away from the borders), the row's KW windows share
@@ -38,7 +39,10 @@ def scatter_synapses(f: Function, k: dict) -> None:
     sops = f.variable(wide, ir.Constant(wide, 0))
     with f.loop(k["IH"]) as iy, f.loop(k["IW"]) as ix:
         pixel = b.mul(b.add(b.mul(iy, i64(k["IW"])), ix), i64(k["C"]))
-        count = _list_events(f, k, f.at(a["src"], pixel))
+        if k.get("listed"):  # the IF kernel before listed them: events[pixel …], event_counts[pixel / C]
+            count = b.sext(f.load(a["event_counts"], b.add(b.mul(iy, i64(k["IW"])), ix)), I64)
+        else:
+            count = list_events(f, k["C"], f.at(a["src"], pixel), a["events"])
         with b.if_then(b.icmp_signed(">", count, i64(0))):
             fan_out = f.load(a["fan_out"], b.add(b.mul(iy, i64(k["IW"])), ix))
             pixel_sops = b.mul(b.trunc(count, I32), fan_out)
@@ -104,13 +108,14 @@ def _target(f: Function, k: dict, oy, ox, ky, kx) -> tuple:
     return b.mul(b.add(b.mul(oy, i64(k["OW"])), ox), i64(k["O"])), b.add(b.mul(ky, i64(k["KW"])), kx)
 
 
-def _list_events(f: Function, k: dict, inputs):
-    """Writes the channels c with inputs[c] ≠ 0 to events[0 : count]; returns count (i64).
+def list_events(f: Function, channels: int, inputs, events):
+    """Writes the channels c < `channels` with inputs[c] ≠ 0 to events[0 : count] (and may write
+    up to `channels` slots); returns count (i64).
     Without branches, 8 channels at a time: their non-zero mask (a byte) picks the row of a
     256-row table that lists its set bits, which is stored whole at events[count] (the next
     block overwrites the unused tail), and count grows by the mask's popcount. Which channels
     fire is data, so a loop over the set bits mispredicts its exit at almost every block."""
-    b, a = f.b, f.args
+    b = f.b
     vector, indices = ir.VectorType(F32, EVENT_BLOCK), ir.VectorType(I32, EVENT_BLOCK)
     table = _event_table(f.module)
     popcount = f.intrinsic("llvm.ctpop.i8", I8, [I8])
@@ -120,18 +125,18 @@ def _list_events(f: Function, k: dict, inputs):
         nonzero = b.fcmp_unordered("!=", load_vector(f, inputs, first, vector), ir.Constant(vector, [0.0] * 8))
         mask = b.bitcast(nonzero, I8)
         row = b.load(b.gep(table, [ir.Constant(I32, 0), b.zext(mask, I64)], inbounds=True), align=32)
-        store_vector(f, b.add(row, splat(f, b.trunc(first, I32), indices)), a["events"], b.load(count))
+        store_vector(f, b.add(row, splat(f, b.trunc(first, I32), indices)), events, b.load(count))
         f.add_to(count, b.zext(b.call(popcount, [mask]), I64))
 
-    blocks = k["C"] // EVENT_BLOCK
+    blocks = channels // EVENT_BLOCK
     if blocks > UNROLLED_BLOCKS:
         with f.loop(blocks) as block:
             list_block(b.mul(block, i64(EVENT_BLOCK)))
     else:
         for block in range(blocks):
             list_block(i64(block * EVENT_BLOCK))
-    for channel in range(k["C"] // EVENT_BLOCK * EVENT_BLOCK, k["C"]):
-        f.store(ir.Constant(I32, channel), a["events"], b.load(count))
+    for channel in range(blocks * EVENT_BLOCK, channels):
+        f.store(ir.Constant(I32, channel), events, b.load(count))
         f.add_to(count, b.zext(b.fcmp_unordered("!=", f.load(inputs, channel), f32(0.0)), I64))
     return b.load(count)
 
@@ -172,7 +177,7 @@ def _apply_events(f: Function, k: dict, pixel, count, targets: list[tuple]) -> N
         tails = [[f.variable(F32, f.load(a["dst"], b.add(row, i64(vectors * lanes + j)))) for j in range(scalars)]
                  for row in rows]  # fmt: skip
         with f.loop(count) as e:
-            channel = b.sext(f.load(a["events"], e), I64)
+            channel = b.sext(f.load(_events_of(f, k, pixel), e), I64)
             value = f.load(a["src"], b.add(pixel, channel))
             broadcast = splat(f, value, vector)
             for (_, window), row_accs, row_tails in zip(targets, accs, tails):
@@ -190,6 +195,11 @@ def _apply_events(f: Function, k: dict, pixel, count, targets: list[tuple]) -> N
                 f.store(b.load(acc), a["dst"], b.add(row, i64(vectors * lanes + j)))
 
 
+def _events_of(f: Function, k: dict, pixel):
+    """The pixel's list of events: the kernel's scratch, or its slots in the lists the IF kernel made."""
+    return f.at(f.args["events"], pixel) if k.get("listed") else f.args["events"]
+
+
 def _channel_tiles(channels: int, targets: int, lanes: int) -> list[tuple[int, int]]:
     """(start, width) tiles of the output channels, as even as whole vectors allow, with at most
     SCATTER_ACCUMULATORS vectors across all targets (at least one vector per tile)."""
@@ -204,7 +214,7 @@ def _apply_events_grouped(f: Function, k: dict, pixel, count, out, window) -> No
     b, a = f.b, f.args
     per_group_out, per_group_in, windows = k["O"] // k["G"], k["C"] // k["G"], k["KH"] * k["KW"]
     with f.loop(count) as e:
-        channel = b.sext(f.load(a["events"], e), I64)
+        channel = b.sext(f.load(_events_of(f, k, pixel), e), I64)
         value = f.load(a["src"], b.add(pixel, channel))
         group_base = b.mul(b.sdiv(channel, i64(per_group_in)), i64(per_group_out))
         weights = f.at(a["weight"], b.mul(b.add(b.mul(channel, i64(windows)), window), i64(per_group_out)))

@@ -1,9 +1,10 @@
 """The cpu code generator's specialised kernel forms against the reference simulator: kernel
 rows that share one pass over the events (with several channel tiles and scalar tails), pooling
 maps that run along the channels (the gate counting spikes as it reads them), residual adds
-summed by the IF kernel after them, the dense form window by window, regions aligned to cache
-lines, SOP counters summed in 64 bits when 32 could overflow, and the staged loops (loop fission
-over tiles) of MSAT's threshold."""
+summed by the IF kernel after them, spikes listed by the IF kernel for the synapses after it,
+the dense form window by window, regions aligned to cache lines, SOP counters summed in 64
+bits when 32 could overflow, and the staged loops (loop fission over tiles) of MSAT's
+threshold."""
 
 from __future__ import annotations
 
@@ -125,6 +126,28 @@ def test_step_local_values_share_memory_without_changing_a_bit(monkeypatch, case
     separate = jit.CompiledNetwork(graph, cache=None)
     actual = separate.run(x[:5], 8, record=shared.layers)
     assert shared.plan.ws_size < separate.plan.ws_size
+    np.testing.assert_array_equal(expected.logits, actual.logits)
+    assert expected.spikes == actual.spikes and expected.sops == actual.sops
+    for name, trains in expected.records.items():
+        np.testing.assert_array_equal(trains, actual.records[name])
+
+
+@pytest.mark.parametrize("case", ["conv-3x3", "conv-grouped", "residual", "12-channel-spikes-into-conv"])
+def test_spikes_listed_by_the_if_kernel_give_the_same_bits(monkeypatch, case):
+    """An IF layer read by event-driven synapses lists its spikes per pixel itself (in vectors,
+    or after its update where its channels do not fill vectors); the synapses read the lists."""
+    from snnc.runtime import jit
+
+    ann = network(CASES[case])
+    x = RNG.uniform(0, 1, (12, 3, 9, 9)).astype(np.float32)
+    graph = convert(ann, "if", x, 8)
+    listed = jit.CompiledNetwork(graph, cache=None)
+    assert any(k.args.get("listed") for k in listed.plan.kernels)
+    expected = listed.run(x[:5], 8, record=listed.layers)
+    monkeypatch.setattr(plan_module._Builder, "feeds_event_driven_synapses", lambda self, node: False)
+    unlisted = jit.CompiledNetwork(graph, cache=None)
+    assert not any(k.args.get("listed") for k in unlisted.plan.kernels)
+    actual = unlisted.run(x[:5], 8, record=listed.layers)
     np.testing.assert_array_equal(expected.logits, actual.logits)
     assert expected.spikes == actual.spikes and expected.sops == actual.sops
     for name, trains in expected.records.items():
