@@ -128,6 +128,24 @@ def store_vector(f: Function, value, pointer, index) -> None:
     f.b.store(value, f.b.bitcast(f.at(pointer, index), value.type.as_pointer()), align=4)
 
 
+def load_typed(f: Function, pointer, index, typ: ir.Type):
+    """pointer[index] as `typ`: a vector of elements from there, or one element."""
+    return load_vector(f, pointer, index, typ) if isinstance(typ, ir.VectorType) else f.load(pointer, index)
+
+
+def store_typed(f: Function, value, pointer, index) -> None:
+    """pointer[index] = value, a vector (from there on) or one element."""
+    if isinstance(value.type, ir.VectorType):
+        store_vector(f, value, pointer, index)
+    else:
+        f.store(value, pointer, index)
+
+
+def constant_typed(typ: ir.Type, value) -> ir.Constant:
+    """`value` as `typ`, in every lane when typ is a vector type."""
+    return ir.Constant(typ, [value] * typ.count) if isinstance(typ, ir.VectorType) else ir.Constant(typ, value)
+
+
 def splat(f: Function, value, vector: ir.VectorType):
     """The scalar in every lane (a broadcast)."""
     lanes = vector.count

@@ -10,7 +10,20 @@ import math
 
 from llvmlite import ir
 from snnc.targets.cpu import mathlib
-from snnc.targets.cpu.irbuild import F32, I8, I32, I64, Function, add_count, f32, i64, load_vector, splat, store_vector
+from snnc.targets.cpu.irbuild import (
+    F32,
+    I8,
+    I32,
+    I64,
+    Function,
+    add_count,
+    constant_typed,
+    f32,
+    i64,
+    load_typed,
+    splat,
+    store_typed,
+)
 from snnc.targets.cpu.llvm import vector_width
 from snnc.targets.cpu.synapses import list_events
 
@@ -27,25 +40,25 @@ def integrate_and_fire(f: Function, k: dict) -> None:
     if channels is None or channels % lanes:
         channels, lanes = None, 1
     floats, ints = (ir.VectorType(F32, lanes), ir.VectorType(I32, lanes)) if lanes > 1 else (F32, I32)
-    spikes = f.variable(ints, _constant(ints, lanes, 0))  # i32 lanes: 8 to a vector where i64 gives 4
+    spikes = f.variable(ints, constant_typed(ints, 0))  # i32 lanes: 8 to a vector where i64 gives 4
     inputs = [f"addends{j}" for j in range(len(k["addends"]))] if "addends" in k else ["src"]
 
     def current(i):
         """I: src, or the residual add fused into this kernel (addends0 + addends1 + …, left to right)."""
-        total = _load(f, inputs[0], i, floats)
+        total = load_typed(f, a[inputs[0]], i, floats)
         for name in inputs[1:]:
-            total = b.fadd(total, _load(f, name, i, floats))
+            total = b.fadd(total, load_typed(f, a[name], i, floats))
         return total
 
     def neurons(i, theta, record: bool) -> None:
-        v = b.fadd(_load(f, "membrane", i, floats), current(i))
+        v = b.fadd(load_typed(f, a["membrane"], i, floats), current(i))
         fired = b.fcmp_ordered(">=", v, theta)
-        after = b.fsub(v, theta) if k["reset"] == "subtract" else _constant(floats, lanes, 0.0)
-        _store(f, b.select(fired, after, v), "membrane", i)
-        _store(f, b.select(fired, theta, _constant(floats, lanes, 0.0)), "dst", i)
+        after = b.fsub(v, theta) if k["reset"] == "subtract" else constant_typed(floats, 0.0)
+        store_typed(f, b.select(fired, after, v), a["membrane"], i)
+        store_typed(f, b.select(fired, theta, constant_typed(floats, 0.0)), a["dst"], i)
         b.store(b.add(b.load(spikes), b.zext(fired, ints)), spikes)
         if record:
-            _store(f, b.zext(fired, ir.VectorType(I8, lanes) if lanes > 1 else I8), "record", i)
+            store_typed(f, b.zext(fired, ir.VectorType(I8, lanes) if lanes > 1 else I8), a["record"], i)
 
     def update(record: bool) -> None:
         if channels is None:
@@ -57,7 +70,7 @@ def integrate_and_fire(f: Function, k: dict) -> None:
             return
 
         def pixel_vector(p, c) -> None:
-            neurons(b.add(b.mul(p, i64(channels)), c), _load(f, "channel_theta", c, floats), record)
+            neurons(b.add(b.mul(p, i64(channels)), c), load_typed(f, a["channel_theta"], c, floats), record)
 
         vectors = channels // lanes
         with f.loop(k["n"] // channels) as p:
@@ -85,24 +98,6 @@ def integrate_and_fire(f: Function, k: dict) -> None:
 
 
 UNROLLED_VECTORS = 4  # channel vectors per pixel up to which IF's loop over them is written out
-
-
-def _constant(typ: ir.Type, lanes: int, value) -> ir.Constant:
-    return ir.Constant(typ, [value] * lanes) if lanes > 1 else ir.Constant(typ, value)
-
-
-def _load(f: Function, name: str, index, typ: ir.Type):
-    """f.args[name][index], a vector of them where typ is a vector type."""
-    if isinstance(typ, ir.VectorType):
-        return load_vector(f, f.args[name], index, typ)
-    return f.load(f.args[name], index)
-
-
-def _store(f: Function, value, name: str, index) -> None:
-    if isinstance(value.type, ir.VectorType):
-        store_vector(f, value, f.args[name], index)
-    else:
-        f.store(value, f.args[name], index)
 
 
 def ilif(f: Function, k: dict) -> None:
@@ -136,36 +131,27 @@ def _ilif_neurons(f: Function, k: dict, first, lanes: int, vectors: int, spikes,
     b, a = f.b, f.args
     floats, ints = (ir.VectorType(F32, lanes), ir.VectorType(I32, lanes)) if lanes > 1 else (F32, I32)
 
-    def const(typ, value):
-        return ir.Constant(typ, [value] * lanes) if lanes > 1 else ir.Constant(typ, value)
-
-    def load(name, index):
-        return load_vector(f, a[name], index, floats) if lanes > 1 else f.load(a[name], index)
-
-    def store(value, name, index):
-        return store_vector(f, value, a[name], index) if lanes > 1 else f.store(value, a[name], index)
-
     starts = [b.add(first, i64(j * lanes)) for j in range(vectors)]
     scale = splat(f, a["scale"], floats) if lanes > 1 else a["scale"]
-    thetas = [load("theta", start) for start in starts]
+    thetas = [load_typed(f, a["theta"], start, floats) for start in starts]
     potentials, masks = [], []
     for start, theta in zip(starts, thetas):
-        bias = b.fmul(b.fmul(const(floats, k["v_init"]), theta), scale)
-        potentials.append(f.variable(floats, b.fadd(load("src", start), bias)))
-        masks.append(f.variable(ints, const(ints, 0)))
+        bias = b.fmul(b.fmul(constant_typed(floats, k["v_init"]), theta), scale)
+        potentials.append(f.variable(floats, b.fadd(load_typed(f, a["src"], start, floats), bias)))
+        masks.append(f.variable(ints, constant_typed(ints, 0)))
     with f.loop(a["T"]) as step:
         for start, theta, v, mask in zip(starts, thetas, potentials, masks):
-            doubled = b.fmul(b.load(v), const(floats, 2.0))
+            doubled = b.fmul(b.load(v), constant_typed(floats, 2.0))
             fired = b.fcmp_ordered(">=", doubled, theta)
             b.store(b.select(fired, b.fsub(doubled, theta), doubled), v)
-            b.store(b.or_(b.shl(b.load(mask), const(ints, 1)), b.zext(fired, ints)), mask)
+            b.store(b.or_(b.shl(b.load(mask), constant_typed(ints, 1)), b.zext(fired, ints)), mask)
             if record:
                 bits = b.zext(fired, ir.VectorType(I8, lanes) if lanes > 1 else I8)
-                store(bits, "record", b.add(b.mul(step, i64(k["n"])), start))
+                store_typed(f, bits, a["record"], b.add(b.mul(step, i64(k["n"])), start))
     for start, theta, mask in zip(starts, thetas, masks):
         bits = b.load(mask)
-        store(b.fmul(b.fmul(theta, b.uitofp(bits, floats)), scale), "dst", start)
-        store(bits, "mask", start)
+        store_typed(f, b.fmul(b.fmul(theta, b.uitofp(bits, floats)), scale), a["dst"], start)
+        store_typed(f, bits, a["mask"], start)
         count = b.call(f.intrinsic(f"llvm.ctpop.{_suffix(ints)}", ints, [ints]), [bits])
         if lanes > 1:
             count = b.call(f.intrinsic(f"llvm.vector.reduce.add.{_suffix(ints)}", I32, [ints]), [count])

@@ -26,7 +26,8 @@ def share_step_local_values(kernels: list[Kernel]) -> tuple[list[Kernel], int]:
     """The kernels with the float workspace laid out again (state first, then the shared pool),
     and the workspace's new size."""
     uses = _uses(kernels)
-    local = {region: span for region, span in uses.items() if _step_local(kernels, region, span)}
+    local = {region: (first, last) for region, (first, last, phases) in uses.items()
+             if phases == {"step"} and _written_first(kernels[first], region)}  # fmt: skip
     moved, size = {}, 0
     for region in sorted(set(uses) - set(local), key=lambda r: r.offset):
         size = _aligned(size)
@@ -43,22 +44,20 @@ def share_step_local_values(kernels: list[Kernel]) -> tuple[list[Kernel], int]:
     return [_remapped(kernel, moved) for kernel in kernels], size
 
 
-def _uses(kernels: list[Kernel]) -> dict[Region, tuple[int, int]]:
-    """(first, last) kernel index touching each float-workspace region."""
-    spans: dict[Region, tuple[int, int]] = {}
+def _uses(kernels: list[Kernel]) -> dict[Region, tuple[int, int, set[str]]]:
+    """(first, last kernel index, phases) of the kernels touching each float-workspace region."""
+    uses: dict[Region, tuple[int, int, set[str]]] = {}
     for index, kernel in enumerate(kernels):
         for region in _regions(kernel):
             if region.space == "ws" and region.size:
-                first, _ = spans.get(region, (index, index))
-                spans[region] = (first, index)
-    return spans
+                first, _, phases = uses.get(region, (index, index, set()))
+                uses[region] = (first, index, phases | {kernel.phase})
+    return uses
 
 
-def _step_local(kernels: list[Kernel], region: Region, span: tuple[int, int]) -> bool:
-    first = kernels[span[0]]
-    if first.args.get("dst") != region or first.kind in PERSISTENT_DST:
-        return False
-    return all(k.phase == "step" for k in kernels[span[0] : span[1] + 1] if region in _regions(k))
+def _written_first(kernel: Kernel, region: Region) -> bool:
+    """Whether the region's first kernel writes it (and not as state that carries over)."""
+    return kernel.args.get("dst") == region and kernel.kind not in PERSISTENT_DST
 
 
 def _regions(kernel: Kernel) -> list[Region]:

@@ -7,7 +7,20 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from llvmlite import ir
-from snnc.targets.cpu.irbuild import F32, I8, I32, I64, Function, add_count, f32, i64, load_vector, splat, store_vector
+from snnc.targets.cpu.irbuild import (
+    F32,
+    I8,
+    I32,
+    I64,
+    Function,
+    add_count,
+    f32,
+    i64,
+    load_typed,
+    load_vector,
+    splat,
+    store_vector,
+)
 from snnc.targets.cpu.llvm import vector_width
 
 
@@ -45,8 +58,10 @@ def scatter_synapses(f: Function, k: dict) -> None:
             count = list_events(f, k["C"], f.at(a["src"], pixel), a["events"])
         with b.if_then(b.icmp_signed(">", count, i64(0))):
             fan_out = f.load(a["fan_out"], b.add(b.mul(iy, i64(k["IW"])), ix))
-            pixel_sops = b.mul(b.trunc(count, I32), fan_out)
-            f.add_to(sops, pixel_sops if wide is I32 else b.mul(count, b.sext(fan_out, I64)))
+            if wide is I32:
+                f.add_to(sops, b.mul(b.trunc(count, I32), fan_out))
+            else:
+                f.add_to(sops, b.mul(count, b.sext(fan_out, I64)))
             with f.loop(k["KH"]) as ky:
                 oy, valid_y = output_coordinate(f, iy, ky, k["PT"], k["DH"], k["SH"], k["OH"])
                 with b.if_then(valid_y):
@@ -176,8 +191,9 @@ def _apply_events(f: Function, k: dict, pixel, count, targets: list[tuple]) -> N
                  for j in range(vectors)] for row in rows]  # fmt: skip
         tails = [[f.variable(F32, f.load(a["dst"], b.add(row, i64(vectors * lanes + j)))) for j in range(scalars)]
                  for row in rows]  # fmt: skip
+        events = _events_of(f, k, pixel)
         with f.loop(count) as e:
-            channel = b.sext(f.load(_events_of(f, k, pixel), e), I64)
+            channel = b.sext(f.load(events, e), I64)
             value = f.load(a["src"], b.add(pixel, channel))
             broadcast = splat(f, value, vector)
             for (_, window), row_accs, row_tails in zip(targets, accs, tails):
@@ -213,8 +229,9 @@ def _apply_events_grouped(f: Function, k: dict, pixel, count, out, window) -> No
     """Grouped convolutions: one event at a time, into its group's output channels."""
     b, a = f.b, f.args
     per_group_out, per_group_in, windows = k["O"] // k["G"], k["C"] // k["G"], k["KH"] * k["KW"]
+    events = _events_of(f, k, pixel)
     with f.loop(count) as e:
-        channel = b.sext(f.load(_events_of(f, k, pixel), e), I64)
+        channel = b.sext(f.load(events, e), I64)
         value = f.load(a["src"], b.add(pixel, channel))
         group_base = b.mul(b.sdiv(channel, i64(per_group_in)), i64(per_group_out))
         weights = f.at(a["weight"], b.mul(b.add(b.mul(channel, i64(windows)), window), i64(per_group_out)))
@@ -294,14 +311,15 @@ def _gather_tile(f: Function, k: dict, g, first, pixels: int, start: int, vector
         outs.append(b.add(b.mul(position, i64(k["O"])), channel0))
     at_first_window = None if window is None else b.icmp_signed("==", b.add(*window), i64(0))
 
-    def initial(out, lane: int, is_vector: bool):
+    def initial(out, lane: int, typ: ir.Type):
         """The bias (first window) or dst's partial sum for channels channel0 + lane …"""
-        load = (lambda pointer, index: load_vector(f, pointer, index, vector)) if is_vector else f.load
-        bias = load(a["bias"], b.add(channel0, i64(lane)))
-        return bias if window is None else b.select(at_first_window, bias, load(a["dst"], b.add(out, i64(lane))))
+        bias = load_typed(f, a["bias"], b.add(channel0, i64(lane)), typ)
+        if window is None:
+            return bias
+        return b.select(at_first_window, bias, load_typed(f, a["dst"], b.add(out, i64(lane)), typ))
 
-    vector_accs = [[f.variable(vector, initial(out, j * lanes, True)) for j in range(vectors)] for out in outs]
-    scalar_accs = [[f.variable(F32, initial(out, vectors * lanes + j, False)) for j in range(scalars)] for out in outs]
+    vector_accs = [[f.variable(vector, initial(out, j * lanes, vector)) for j in range(vectors)] for out in outs]
+    scalar_accs = [[f.variable(F32, initial(out, vectors * lanes + j, F32)) for j in range(scalars)] for out in outs]
 
     def accumulate(ky, kx):
         shift = b.mul(b.add(b.mul(b.mul(ky, i64(k["DH"])), i64(padded_width)), b.mul(kx, i64(k["DW"]))), i64(k["C"]))
