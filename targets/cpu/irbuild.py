@@ -3,7 +3,7 @@ typed element access, intrinsics) that every kernel builder uses."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 
 from llvmlite import ir
 
@@ -11,8 +11,6 @@ I1, I8, I32, I64, F32 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType
 VOID = ir.VoidType()
 ENTRY = "snnc_run"
 INT_SPACES = ("iws", "index")
-STAGE_TILE = 256  # elements per tile of a staged loop: its scratch arrays stay in L1
-STAGE_INTERLEAVE = 4  # vectors side by side in a staged loop: 4 long chains keep the core busy
 
 
 def i64(value: int) -> ir.Constant:
@@ -97,41 +95,21 @@ class Function:
         existing = self.module.globals.get(name)
         return existing or ir.Function(self.module, ir.FunctionType(result, args), name)
 
-    def scratch(self, count: int) -> ir.Instruction:
-        """A float32 array of `count` elements on the stack (allocated once, in the entry block)."""
+    def scratch(self, count: int, typ: ir.Type = F32) -> ir.Instruction:
+        """An array of `count` elements on the stack (allocated once, in the entry block)."""
         with self.b.goto_entry_block():
-            array = self.b.alloca(F32, size=i64(count))
+            array = self.b.alloca(typ, size=i64(count))
         array.align = 64
         return array
 
-    def staged_loop(self, count: int, stages, tile: int = STAGE_TILE) -> None:
-        """for each tile of `tile` elements: for each stage (condition, body): if condition
-        (None: always): for j in tile: body(i, get) with i = tile start + j. A body returns
-        {name: value}; later stages read get(name) (kept in scratch arrays of `tile` floats).
-
-        Why: a long dependency chain per element (MSAT's three exp and a log in one loop)
-        leaves the CPU latency-bound, one or two iterations in flight; split into short loops
-        over a tile that stays in L1, more iterations overlap. Each stage still holds a chain of
-        ~20 dependent operations per vector, more than the core's scheduler sees past, so the
-        vectorizer is asked to interleave STAGE_INTERLEAVE vectors per iteration: 1.5× faster
-        MSAT neurons (VGG, one thread)."""
+    @contextmanager
+    def tiles(self, count: int, tile: int):
+        """for each tile of `tile` elements of count: yields (start, length) (i64)."""
         b = self.b
-        kept: dict[str, ir.Instruction] = {}
-
-        def get(name):
-            return self.load(kept[name], j)
-
         with self.loop(-(-count // tile)) as t:
             start = b.mul(t, i64(tile))
             left = b.sub(i64(count), start)
-            length = b.select(b.icmp_signed("<", left, i64(tile)), left, i64(tile))
-            for condition, body in stages:
-                with b.if_then(condition) if condition is not None else nullcontext():
-                    with self.loop(length, STAGE_INTERLEAVE) as j:
-                        for name, value in body(b.add(start, j), get).items():
-                            if name not in kept:
-                                kept[name] = self.scratch(tile)
-                            self.store(value, kept[name], j)
+            yield start, b.select(b.icmp_signed("<", left, i64(tile)), left, i64(tile))
 
     def finish(self) -> None:
         self.b.ret_void()

@@ -77,13 +77,8 @@ def log(f: Function, y):
     return b.fadd(b.fadd(m, poly), b.fmul(exponent, f32(LN2_HI)))
 
 
-def softplus_tail(f: Function, d):
-    """e^−|d|, softplus's exponential (a stage of its own in staged loops)."""
+def softplus(f: Function, d):
+    """softplus(d) = ln(1 + e^d) = max(d, 0) + log(1 + e^−|d|) (no overflow for large d)."""
     b = f.b
-    return exp(f, b.select(b.fcmp_ordered("<", d, f32(0.0)), d, b.fneg(d)))
-
-
-def softplus_from_tail(f: Function, d, tail):
-    """softplus(d) = ln(1 + e^d) = max(d, 0) + log(1 + e^−|d|), given tail = e^−|d| (no
-    overflow for large d)."""
-    return f.b.fadd(_maximum(f, d, f32(0.0)), log(f, f.b.fadd(f32(1.0), tail)))
+    tail = exp(f, b.select(b.fcmp_ordered("<", d, f32(0.0)), d, b.fneg(d)))
+    return b.fadd(_maximum(f, d, f32(0.0)), log(f, b.fadd(f32(1.0), tail)))

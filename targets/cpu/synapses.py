@@ -9,18 +9,18 @@ from contextlib import contextmanager
 from llvmlite import ir
 from snnc.targets.cpu.irbuild import (
     F32,
-    I8,
     I32,
     I64,
     Function,
     add_count,
-    f32,
+    constant_typed,
     i64,
     load_typed,
     load_vector,
     splat,
     store_vector,
 )
+from snnc.targets.cpu.listing import list_where
 from snnc.targets.cpu.llvm import vector_width
 
 
@@ -125,55 +125,13 @@ def _target(f: Function, k: dict, oy, ox, ky, kx) -> tuple:
 
 def list_events(f: Function, channels: int, inputs, events):
     """Writes the channels c < `channels` with inputs[c] ≠ 0 to events[0 : count] (and may write
-    up to `channels` slots); returns count (i64).
-    Without branches, 8 channels at a time: their non-zero mask (a byte) picks the row of a
-    256-row table that lists its set bits, which is stored whole at events[count] (the next
-    block overwrites the unused tail), and count grows by the mask's popcount. Which channels
-    fire is data, so a loop over the set bits mispredicts its exit at almost every block."""
+    up to `channels` slots); returns count (i64). Without branches (listing.list_where)."""
     b = f.b
-    vector, indices = ir.VectorType(F32, EVENT_BLOCK), ir.VectorType(I32, EVENT_BLOCK)
-    table = _event_table(f.module)
-    popcount = f.intrinsic("llvm.ctpop.i8", I8, [I8])
-    count = f.variable(I64, i64(0))
 
-    def list_block(first) -> None:
-        nonzero = b.fcmp_unordered("!=", load_vector(f, inputs, first, vector), ir.Constant(vector, [0.0] * 8))
-        mask = b.bitcast(nonzero, I8)
-        row = b.load(b.gep(table, [ir.Constant(I32, 0), b.zext(mask, I64)], inbounds=True), align=32)
-        store_vector(f, b.add(row, splat(f, b.trunc(first, I32), indices)), events, b.load(count))
-        f.add_to(count, b.zext(b.call(popcount, [mask]), I64))
+    def nonzero(c, typ):
+        return b.fcmp_unordered("!=", load_typed(f, inputs, c, typ), constant_typed(typ, 0.0))
 
-    blocks = channels // EVENT_BLOCK
-    if blocks > UNROLLED_BLOCKS:
-        with f.loop(blocks) as block:
-            list_block(b.mul(block, i64(EVENT_BLOCK)))
-    else:
-        for block in range(blocks):
-            list_block(i64(block * EVENT_BLOCK))
-    for channel in range(blocks * EVENT_BLOCK, channels):
-        f.store(ir.Constant(I32, channel), events, b.load(count))
-        f.add_to(count, b.zext(b.fcmp_unordered("!=", f.load(inputs, channel), f32(0.0)), I64))
-    return b.load(count)
-
-
-EVENT_BLOCK = 8  # channels listed at a time (a byte of mask; the table has 2^8 rows)
-UNROLLED_BLOCKS = 8  # up to 64 channels, the blocks are written out (no loop: 16 channels are 2)
-
-
-def _event_table(module: ir.Module) -> ir.GlobalVariable:
-    """row m = the positions of m's set bits, in increasing order, padded with zeros."""
-    existing = module.globals.get("snnc_event_table")
-    if existing is not None:
-        return existing
-    row_type = ir.VectorType(I32, EVENT_BLOCK)
-    rows = [[bit for bit in range(EVENT_BLOCK) if mask >> bit & 1] for mask in range(2**EVENT_BLOCK)]
-    table = ir.GlobalVariable(module, ir.ArrayType(row_type, len(rows)), "snnc_event_table")
-    padded = [ir.Constant(row_type, r + [0] * (EVENT_BLOCK - len(r))) for r in rows]
-    table.initializer = ir.Constant(table.type.pointee, padded)
-    table.global_constant = True
-    table.linkage = "internal"
-    table.align = 32
-    return table
+    return list_where(f, channels, nonzero, events)
 
 
 def _apply_events(f: Function, k: dict, pixel, count, targets: list[tuple]) -> None:

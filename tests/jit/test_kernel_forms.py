@@ -3,8 +3,8 @@ rows that share one pass over the events (with several channel tiles and scalar 
 maps that run along the channels (the gate counting spikes as it reads them), residual adds
 summed by the IF kernel after them, spikes listed by the IF kernel for the synapses after it,
 the dense form window by window, regions aligned to cache lines, SOP counters summed in 64
-bits when 32 could overflow, and the staged loops (loop fission over tiles) of MSAT's
-threshold."""
+bits when 32 could overflow, the branch-free listing of the elements that qualify, and MSAT's
+thresholds computed only for the neurons that can reach them."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import ctypes
 import numpy as np
 import pytest
 from llvmlite import ir
-from snnc.targets.cpu import layout
+from snnc.targets.cpu import layout, listing, neurons
 from snnc.targets.cpu import plan as plan_module
-from snnc.targets.cpu.irbuild import F32, I32, Function, f32
+from snnc.targets.cpu.irbuild import F32, I32, I64, Function, constant_typed, load_typed
+from snnc.targets.cpu.listing import list_where
 from snnc.targets.cpu.llvm import NativeLibrary, compile_ir, module_header
 from snnc.targets.cpu.plan import build_plan, pixel_rows
 from snnc.targets.cpu.synapses import _channel_tiles
@@ -215,38 +216,60 @@ def test_profiling_counts_cycles_without_changing_results():
     assert cycles["weighted"] > 0 and cycles["gate"] > 0 and (plain.kernel_cycles == 0).all()
 
 
-def _staged_program(count: int):
-    """dst[i] = (2·src[i] + 1)·src[i] when flag, else src[i] + 3, as three stages."""
-    module = ir.Module(name="staged")
+def _listing_program(count: int, known: bool):
+    """n = list_where(x > 0) over x[:count] into listed, x's values packed into packed; the
+    count known when compiling (`known`) or only at run time."""
+    module = ir.Module(name="listing")
     module.triple, module.data_layout = module_header()
-    args = [("src", F32.as_pointer()), ("dst", F32.as_pointer()), ("flag", I32)]
-    f = Function(module, "staged", args, internal=False)
+    pointers = [("src", F32.as_pointer()), ("listed", I32.as_pointer()), ("packed", F32.as_pointer())]
+    f = Function(module, "listing", [*pointers, ("total", I64.as_pointer()), ("count", I64)], internal=False)
     b, a = f.b, f.args
-    flag = b.icmp_signed("!=", a["flag"], ir.Constant(I32, 0))
 
-    def double(i, get):
-        return {"double": b.fmul(f.load(a["src"], i), f32(2.0))}
+    def positive(i, typ):
+        return b.fcmp_ordered(">", load_typed(f, a["src"], i, typ), constant_typed(typ, 0.0))
 
-    def plus_one(i, get):
-        return {"odd": b.fadd(get("double"), f32(1.0))}
-
-    def result(i, get):
-        x = f.load(a["src"], i)
-        f.store(b.select(flag, b.fmul(get("odd"), x), b.fadd(x, f32(3.0))), a["dst"], i)
-        return {}
-
-    f.staged_loop(count, [(flag, double), (flag, plus_one), (None, result)], tile=16)
+    total = list_where(f, count if known else a["count"], positive, a["listed"], [(a["src"], a["packed"])])
+    f.store(total, a["total"], 0)
     f.finish()
     library = NativeLibrary(compile_ir(str(module)))
-    return library, library.function("staged", None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32)
+    return library, library.function("listing", None, *[ctypes.c_void_p] * 4, ctypes.c_int64)
 
 
-@pytest.mark.parametrize("count", [1, 15, 16, 17, 50])
-def test_staged_loops_cover_every_element_across_tiles(count):
-    library, staged = _staged_program(count)
-    x = RNG.uniform(-2, 2, count + 8).astype(np.float32)  # 8 guard elements past the end
-    for flag, expected in ((1, (2 * x[:count] + 1) * x[:count]), (0, x[:count] + 3)):
-        dst = np.full_like(x, 99.0)
-        staged(x.ctypes.data, dst.ctypes.data, flag)
-        np.testing.assert_array_equal(dst[:count], expected.astype(np.float32))
-        assert (dst[count:] == 99.0).all()
+@pytest.mark.parametrize("count", [1, 7, 8, 13, 64, 70, 256])
+@pytest.mark.parametrize("known", [True, False])
+@pytest.mark.parametrize("permps", [True, False])
+def test_listing_lists_and_packs_the_elements_that_qualify(monkeypatch, count, known, permps):
+    monkeypatch.setattr(listing, "USE_PERMPS", permps)  # False: the portable lane-by-lane permute
+    library, list_positive = _listing_program(count, known)
+    x = RNG.uniform(-1, 1, count + 8).astype(np.float32)
+    x[count:] = 1.0  # guard elements past the end qualify, and must not be listed
+    listed, packed = np.full(count + 8, -7, np.int32), np.full(count + 8, -7.0, np.float32)
+    total = np.zeros(1, np.int64)
+    list_positive(x.ctypes.data, listed.ctypes.data, packed.ctypes.data, total.ctypes.data, count)
+    expected = np.flatnonzero(x[:count] > 0)
+    assert total[0] == expected.size
+    np.testing.assert_array_equal(listed[: total[0]], expected)
+    np.testing.assert_array_equal(packed[: total[0]], x[expected])
+    assert (listed[count:] == -7).all() and (packed[count:] == -7.0).all()  # nothing written past count
+
+
+@pytest.mark.parametrize("case", ["conv-3x3", "residual"])
+def test_msat_thresholds_of_listed_neurons_only_give_the_same_bits(monkeypatch, case):
+    """MSAT computes θ_t only for the neurons with V + I ≥ 0 (a neuron below 0 cannot fire
+    whatever θ_t is): the same floats as computing it for every neuron. The layers span several
+    tiles and a partial one; the residual network fires bursts (γ = 2)."""
+    from snnc.runtime import jit
+
+    ann = network(CASES[case])
+    x = RNG.uniform(0, 1, (12, 3, 9, 9)).astype(np.float32)
+    graph = convert(ann, "msat", x, 8)
+    listed = jit.CompiledNetwork(graph, cache=None)
+    assert max(k.args["n"] for k in listed.plan.kernels if k.kind == "msat") > 2 * neurons.THRESHOLD_TILE
+    expected = listed.run(x[:5], 8, record=listed.layers)
+    monkeypatch.setattr(neurons, "REACHABLE_FROM", float("-inf"))
+    every = jit.CompiledNetwork(graph, cache=None)
+    actual = every.run(x[:5], 8, record=listed.layers)
+    np.testing.assert_array_equal(expected.logits, actual.logits)
+    assert expected.spikes == actual.spikes and expected.sops == actual.sops
+    for name, trains in expected.records.items():
+        np.testing.assert_array_equal(trains, actual.records[name])
