@@ -239,6 +239,10 @@ class _Builder:
                 scratch = dict(events=self.alloc("iws", geometry["C"]), **counting)
             else:
                 scratch = dict(listed=True, **lists, **counting)
+            theta = self.spike_values(source) if geometry["G"] == 1 else None
+            if theta is not None:  # the weights carry each spike's θ_c; an event adds its weights
+                weight = _scaled_along_input_channels(weight, theta)
+                scratch["scaled"] = True
         self.emit("weighted", self.phase(node), node.name, src=src, dst=self.values[node.name],
                   weight=self.param(weight), bias=self.param(op.bias), mode=mode, **scratch, **geometry)  # fmt: skip
         if mode == "mask":  # the event-driven form counts its own
@@ -387,6 +391,14 @@ class _Builder:
         """Whether a convolution or dense layer reads this neuron layer's spikes directly."""
         return any(isinstance(self.graph.op(user), WEIGHTED_OPS) for user, _ in self.graph.users(node.name))
 
+    def spike_values(self, source: str) -> np.ndarray | None:
+        """θ_c when every spike of `source` is worth its channel's threshold (an IF layer whose
+        thresholds repeat from pixel to pixel), else None (MSAT's spikes are s·θ_t)."""
+        op = self.graph.op(source)
+        if not isinstance(op, snn.Neuron) or isinstance(op, snn.MsatNeuron) or self.ilif:
+            return None
+        return self.channel_thresholds(self.graph.node(source))
+
     def channel_thresholds(self, node) -> np.ndarray | None:
         """θ per channel (internal layout: channels last) when the layer's thresholds repeat
         from pixel to pixel, as per-layer and per-channel ones do; else None."""
@@ -466,6 +478,13 @@ def _conv_geometry(op: nn.Conv, in_shape, out_shape, scatter: bool) -> tuple[dic
         PT=pads_begin[0], PL=pads_begin[1], PB=pads_end[0], PR=pads_end[1], G=groups,
     )  # fmt: skip
     return geometry, weight
+
+
+def _scaled_along_input_channels(weight: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """w[c, …]·θ_c for the scatter form's weights, (1, C, KH, KW, O) or a dense layer's (C, O)."""
+    shape = [1] * weight.ndim
+    shape[1 if weight.ndim == 5 else 0] = -1
+    return weight * theta.reshape(shape)
 
 
 def _window_map(op, in_shape) -> tuple[np.ndarray, np.ndarray | None, str]:

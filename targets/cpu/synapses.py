@@ -136,7 +136,8 @@ def list_events(f: Function, channels: int, inputs, events):
 
 def _apply_events(f: Function, k: dict, pixel, count, targets: list[tuple]) -> None:
     """dst[out + o] += Σ_e x[pixel + c_e] · w[c_e, window, o] for each (out, window) target, a
-    register tile of output channels at a time (all targets' accumulators live together)."""
+    register tile of output channels at a time (all targets' accumulators live together).
+    With k["scaled"] (every spike is θ_c, and the weights hold w·θ_c), an event adds its weights."""
     b, a = f.b, f.args
     lanes = vector_width()
     vector = ir.VectorType(F32, lanes)
@@ -152,16 +153,18 @@ def _apply_events(f: Function, k: dict, pixel, count, targets: list[tuple]) -> N
         events = _events_of(f, k, pixel)
         with f.loop(count) as e:
             channel = b.sext(f.load(events, e), I64)
-            value = f.load(a["src"], b.add(pixel, channel))
-            broadcast = splat(f, value, vector)
+            value = None if k.get("scaled") else f.load(a["src"], b.add(pixel, channel))
+            broadcast = None if value is None else splat(f, value, vector)
             for (_, window), row_accs, row_tails in zip(targets, accs, tails):
                 offset = b.add(b.mul(b.add(b.mul(channel, i64(windows)), window), i64(k["O"])), i64(start))
                 weights = f.at(a["weight"], offset)
                 for j, acc in enumerate(row_accs):
                     w = load_vector(f, weights, i64(j * lanes), vector)
-                    b.store(b.call(fmuladd_vector, [broadcast, w, b.load(acc)]), acc)
+                    added = b.fadd(b.load(acc), w) if value is None else None
+                    b.store(added or b.call(fmuladd_vector, [broadcast, w, b.load(acc)]), acc)
                 for j, acc in enumerate(row_tails):
-                    b.store(b.call(fmuladd, [value, f.load(weights, vectors * lanes + j), b.load(acc)]), acc)
+                    w = f.load(weights, vectors * lanes + j)
+                    b.store(b.fadd(b.load(acc), w) if value is None else b.call(fmuladd, [value, w, b.load(acc)]), acc)
         for row, row_accs, row_tails in zip(rows, accs, tails):
             for j, acc in enumerate(row_accs):
                 store_vector(f, b.load(acc), a["dst"], b.add(row, i64(j * lanes)))
