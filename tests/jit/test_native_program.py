@@ -3,6 +3,8 @@ recording through the CLI, and bad input."""
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import os
 import stat
@@ -98,6 +100,36 @@ def test_second_compile_comes_from_the_cache(tmp_path):
     assert not first.native.cached and second.native.cached
     assert len(list((tmp_path / "cache").iterdir())) == 1
     np.testing.assert_array_equal(first.run(x, 8).logits, second.run(x, 8).logits)
+
+
+def _cpu_modules_imported_by(module) -> set[str]:
+    """The snnc.targets.cpu modules that `module`'s source imports."""
+    names = set()
+    for node in ast.walk(ast.parse(Path(module.__file__).read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "snnc.targets.cpu":
+            names |= {f"snnc.targets.cpu.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("snnc.targets.cpu."):
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("runner", ["jit", "jit_fixed"])
+def test_cache_keys_hash_every_module_the_code_generator_uses(runner):
+    """A change to any module that builds the IR must change the cache key (else a cache
+    would serve object code from the code before)."""
+    generator = importlib.import_module(f"snnc.runtime.{runner}").GENERATOR_MODULES
+    hashed = {module.__name__ for module in generator}
+    reached, frontier = set(), set(hashed)
+    while frontier:
+        name = frontier.pop()
+        reached.add(name)
+        frontier |= _cpu_modules_imported_by(importlib.import_module(name)) - reached
+    plan_side = {
+        "snnc.targets.cpu.layout",
+        "snnc.targets.cpu.plan",
+        "snnc.targets.cpu.reuse",
+    }  # their output is the plan's structure
+    assert reached - plan_side <= hashed
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes to read-only directories")
