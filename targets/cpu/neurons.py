@@ -198,8 +198,8 @@ def msat(f: Function, k: dict) -> None:
     packed = {name: f.scratch(THRESHOLD_TILE + unit) for name in inputs}
 
     def reachable(i, typ):
-        """V + I ≥ 0 (or NaN): where θ_t can matter (0 ≤ V + I < θ_t included: V + I = θ_t = 0
-        would fire where a threshold underflows)."""
+        """V + I ≥ 0 (or NaN): where θ_t can matter. V + I = 0 is included: it fires where θ_t
+        underflows to 0."""
         v = b.fadd(load_typed(f, a["membrane"], i, typ), load_typed(f, a["src"], i, typ))
         return b.fcmp_unordered(">=", v, constant_typed(typ, REACHABLE_FROM))
 
