@@ -197,16 +197,19 @@ def msat(f: Function, k: dict) -> None:
     inputs = ("membrane", "total", "src", "theta")  # what θ_t reads, packed for the listed neurons
     packed = {name: f.scratch(THRESHOLD_TILE + unit) for name in inputs}
 
-    def reachable(i, typ):
+    def potential(i, typ):
+        """V + I, before the spike."""
+        return b.fadd(load_typed(f, a["membrane"], i, typ), load_typed(f, a["src"], i, typ))
+
+    def reachable(v):
         """V + I ≥ 0 (or NaN): where θ_t can matter. V + I = 0 is included: it fires where θ_t
         underflows to 0."""
-        v = b.fadd(load_typed(f, a["membrane"], i, typ), load_typed(f, a["src"], i, typ))
-        return b.fcmp_unordered(">=", v, constant_typed(typ, REACHABLE_FROM))
+        return b.fcmp_unordered(">=", v, constant_typed(v.type, REACHABLE_FROM))
 
     def adapted_thresholds(start, length) -> None:
         """thresholds[j] = θ_t of neuron start + j, for the tile's reachable neurons."""
         packs = [(f.at(a[name], start), packed[name]) for name in inputs]
-        count = list_where(f, length, lambda j, typ: reachable(b.add(start, j), typ), listed, packs)
+        count = list_where(f, length, lambda j, typ: reachable(potential(b.add(start, j), typ)), listed, packs)
         with f.loop(unit) as r:
             f.store(ir.Constant(I32, THRESHOLD_TILE), listed, b.add(count, r))
         whole = b.and_(b.add(count, i64(unit - 1)), i64(-unit))
@@ -219,9 +222,8 @@ def msat(f: Function, k: dict) -> None:
         with f.loop(length) as j:
             i = b.add(start, j)
             theta_max = f.load(a["theta"], i)
-            adapted = b.and_(adapting, reachable(i, F32))
-            theta = b.select(adapted, f.load(thresholds, j), theta_max)
-            v = b.fadd(f.load(a["membrane"], i), f.load(a["src"], i))
+            v = potential(i, F32)
+            theta = b.select(b.and_(adapting, reachable(v)), f.load(thresholds, j), theta_max)
             if k["burst"] == 1:
                 fired = b.uitofp(b.fcmp_ordered(">=", v, theta), F32)
             else:

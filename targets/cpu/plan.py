@@ -100,6 +100,8 @@ class _Builder:
         self.exit_flag: Region | None = None
         self.fused_adds: dict[str, tuple[Region, ...]] = {}  # add → its sources, summed by the IF neuron after it
         self.event_lists: dict[str, dict[str, Region]] = {}  # IF layer → the spike lists its kernel makes
+        # IF layer → θ per channel, what each of its spikes is worth (MSAT's spikes are s·θ_t)
+        self.spike_thetas: dict[str, np.ndarray] = {}
 
     # -- allocation ---------------------------------------------------------------------------
     def alloc(self, space: str, size: int) -> Region:
@@ -239,7 +241,7 @@ class _Builder:
                 scratch = dict(events=self.alloc("iws", geometry["C"]), **counting)
             else:
                 scratch = dict(listed=True, **lists, **counting)
-            theta = self.spike_values(source) if geometry["G"] == 1 else None
+            theta = self.spike_thetas.get(source) if geometry["G"] == 1 else None
             if theta is not None:  # the weights carry each spike's θ_c; an event adds its weights
                 weight = _scaled_along_input_channels(weight, theta)
                 scratch["scaled"] = True
@@ -378,6 +380,7 @@ class _Builder:
         per_channel = self.channel_thresholds(node)
         if per_channel is not None:
             common.update(channel_theta=self.param(per_channel), channels=per_channel.size)
+            self.spike_thetas[node.name] = per_channel
         if source in self.fused_adds:
             del common["src"]
             common["addends"] = self.fused_adds[source]
@@ -390,14 +393,6 @@ class _Builder:
     def feeds_event_driven_synapses(self, node) -> bool:
         """Whether a convolution or dense layer reads this neuron layer's spikes directly."""
         return any(isinstance(self.graph.op(user), WEIGHTED_OPS) for user, _ in self.graph.users(node.name))
-
-    def spike_values(self, source: str) -> np.ndarray | None:
-        """θ_c when every spike of `source` is worth its channel's threshold (an IF layer whose
-        thresholds repeat from pixel to pixel), else None (MSAT's spikes are s·θ_t)."""
-        op = self.graph.op(source)
-        if not isinstance(op, snn.Neuron) or isinstance(op, snn.MsatNeuron) or self.ilif:
-            return None
-        return self.channel_thresholds(self.graph.node(source))
 
     def channel_thresholds(self, node) -> np.ndarray | None:
         """θ per channel (internal layout: channels last) when the layer's thresholds repeat

@@ -159,17 +159,20 @@ def _apply_events(f: Function, k: dict, pixel, count, targets: list[tuple]) -> N
                 offset = b.add(b.mul(b.add(b.mul(channel, i64(windows)), window), i64(k["O"])), i64(start))
                 weights = f.at(a["weight"], offset)
                 for j, acc in enumerate(row_accs):
-                    w = load_vector(f, weights, i64(j * lanes), vector)
-                    added = b.fadd(b.load(acc), w) if value is None else None
-                    b.store(added or b.call(fmuladd_vector, [broadcast, w, b.load(acc)]), acc)
+                    _add_event(f, acc, load_vector(f, weights, i64(j * lanes), vector), broadcast, fmuladd_vector)
                 for j, acc in enumerate(row_tails):
-                    w = f.load(weights, vectors * lanes + j)
-                    b.store(b.fadd(b.load(acc), w) if value is None else b.call(fmuladd, [value, w, b.load(acc)]), acc)
+                    _add_event(f, acc, f.load(weights, vectors * lanes + j), value, fmuladd)
         for row, row_accs, row_tails in zip(rows, accs, tails):
             for j, acc in enumerate(row_accs):
                 store_vector(f, b.load(acc), a["dst"], b.add(row, i64(j * lanes)))
             for j, acc in enumerate(row_tails):
                 f.store(b.load(acc), a["dst"], b.add(row, i64(vectors * lanes + j)))
+
+
+def _add_event(f: Function, acc, weights, value, fmuladd) -> None:
+    """acc += value·weights, or acc += weights where the weights carry the value (value None)."""
+    b = f.b
+    b.store(b.fadd(b.load(acc), weights) if value is None else b.call(fmuladd, [value, weights, b.load(acc)]), acc)
 
 
 def _events_of(f: Function, k: dict, pixel):
