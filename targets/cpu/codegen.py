@@ -14,7 +14,7 @@ offsets are constants; T and the parameter values are not.
 from __future__ import annotations
 
 from llvmlite import ir
-from snnc.targets.cpu import neurons, synapses
+from snnc.targets.cpu import msat, neurons, synapses
 from snnc.targets.cpu.irbuild import ENTRY, F32, I8, I32, I64, Function, element, f32, i64, step_loop
 from snnc.targets.cpu.layout import Kernel, Region
 from snnc.targets.cpu.llvm import module_header
@@ -189,7 +189,7 @@ KERNEL_BUILDERS = {
     "scaled-fill": (scaled_fill, {}),
     "if": (neurons.integrate_and_fire, {"counts": I64.as_pointer(), "record": I8.as_pointer()}),
     "ilif": (neurons.ilif, {"counts": I64.as_pointer(), "record": I8.as_pointer(), "T": I64, "scale": F32}),
-    "msat": (neurons.msat, {"counts": I64.as_pointer(), "record": I8.as_pointer(), "step": I64}),
+    "msat": (msat.msat, {"counts": I64.as_pointer(), "record": I8.as_pointer(), "step": I64}),
 }
 
 

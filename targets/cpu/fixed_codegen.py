@@ -20,6 +20,7 @@ from snnc.targets.cpu.fixed_plan import FixedPlan
 from snnc.targets.cpu.irbuild import I8, I64, Function, i64, step_loop
 from snnc.targets.cpu.layout import Kernel, Region
 from snnc.targets.cpu.llvm import module_header
+from snnc.targets.cpu.msat import confidence_window
 from snnc.targets.cpu.synapses import output_coordinate
 
 ENTRY = "snnc_fixed_run"
@@ -205,7 +206,7 @@ def msat(f: Function, k: dict) -> None:
     first = b.icmp_signed("==", step, i64(0))
     elapsed = b.select(first, i64(1), step)
     inverse_step = b.sdiv(b.add(i64(1 << 16), b.sdiv(elapsed, i64(2))), elapsed)  # ⌊2^16/t⌉
-    confidence = neurons.confidence_window(f, k)
+    confidence = confidence_window(f, k)
 
     def update(record: bool) -> None:
         with f.loop(k["n"]) as i:

@@ -9,7 +9,7 @@ over the set bits would mispredict its exit at almost every block."""
 from __future__ import annotations
 
 from llvmlite import ir
-from snnc.targets.cpu.irbuild import F32, I8, I32, I64, Function, i64, load_vector, splat, store_vector
+from snnc.targets.cpu.irbuild import F32, I8, I32, I64, Function, i64, splat, store_vector
 from snnc.targets.cpu.llvm import host_features
 
 BLOCK = 8  # elements listed at a time (a byte of mask; the table has 2^8 rows)
@@ -21,8 +21,9 @@ def list_where(f: Function, count, condition, listed, packs=()) -> ir.Value:
     and returns n (i64); may write up to BLOCK slots past n, never past listed[count − 1].
     condition(i, typ) builds an i1, or a <BLOCK x i1> for elements i … i + BLOCK − 1, as typ is
     F32 or <BLOCK x float>. count: an int, or an i64 known only at run time.
-    packs: (source, packed) float pointers; packed[r] = source[listed[r]] (the listed elements'
-    values, contiguous, so that loops over them need no gathers)."""
+    packs: (value, packed) with value(i, typ) building a float (vector) as condition does and
+    packed a float pointer; packed[r] = value(listed[r]) (the listed elements' values,
+    contiguous, so that loops over them need no gathers)."""
     b = f.b
     vector = ir.VectorType(F32, BLOCK)
     table = _table(f.module)
@@ -33,15 +34,14 @@ def list_where(f: Function, count, condition, listed, packs=()) -> ir.Value:
         mask = b.bitcast(condition(first, vector), I8)
         lanes = b.load(b.gep(table, [ir.Constant(I32, 0), b.zext(mask, I64)], inbounds=True), align=32)
         store_vector(f, b.add(lanes, splat(f, b.trunc(first, I32), lanes.type)), listed, b.load(total))
-        for source, packed in packs:
-            values = permute(f, load_vector(f, source, first, vector), lanes)
-            store_vector(f, values, packed, b.load(total))
+        for value, packed in packs:
+            store_vector(f, permute(f, value(first, vector), lanes), packed, b.load(total))
         f.add_to(total, b.zext(b.call(popcount, [mask]), I64))
 
     def list_one(i) -> None:
         f.store(b.trunc(i, I32), listed, b.load(total))
-        for source, packed in packs:
-            f.store(f.load(source, i), packed, b.load(total))
+        for value, packed in packs:
+            f.store(value(i, F32), packed, b.load(total))
         f.add_to(total, b.zext(condition(i, F32), I64))
 
     if isinstance(count, int) and count // BLOCK <= UNROLLED_BLOCKS:

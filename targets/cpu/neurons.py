@@ -1,7 +1,7 @@
-"""Kernel builders for the time-stepped parts: neuron layers (IF, iLIF, MSAT) and the readout
-(accumulation, the per-step estimate trace, the adaptive-exit check, the final mean). Their
-semantics are the reference simulator's (runtime/snn.py, runtime/adaptive.py), operation for
-operation, so that float32 results agree up to the last bit of exp/log.
+"""Kernel builders for the time-stepped parts: IF and iLIF neuron layers (MSAT has msat.py) and
+the readout (accumulation, the per-step estimate trace, the adaptive-exit check, the final
+mean). Their semantics are the reference simulator's (runtime/snn.py, runtime/adaptive.py),
+operation for operation, so that float32 results agree up to the last bit.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 from llvmlite import ir
-from snnc.targets.cpu import mathlib
 from snnc.targets.cpu.irbuild import (
     F32,
     I8,
@@ -18,13 +17,11 @@ from snnc.targets.cpu.irbuild import (
     Function,
     add_count,
     constant_typed,
-    f32,
     i64,
     load_typed,
     splat,
     store_typed,
 )
-from snnc.targets.cpu.listing import list_where
 from snnc.targets.cpu.llvm import vector_width
 from snnc.targets.cpu.synapses import list_events
 
@@ -172,121 +169,6 @@ def with_optional_record(f: Function, body) -> None:
             body(False)
         with with_record:
             body(True)
-
-
-def msat(f: Function, k: dict) -> None:
-    """MSAT (snnc.ir.ops_snn.MsatNeuron): V += I; θ_t = θ_max at t = 0, else
-    θ_max·sigmoid(DTT + DET); s = [V ≥ θ_t] (γ = 1) or clamp(floor(V/θ_t), 0, γ); V −= s·θ_t;
-    in the first `mask_steps` steps s ×= mask (spike confidence); out = s·θ_t.
-    V_prev, the post-reset V of the last step, is the membrane before this step's input.
-
-    θ_t (three exp and a log) is most of the work, and only matters where V + I ≥ 0: below 0
-    no θ_t > 0 is reached, so s = 0, V and out = 0 do not depend on it. Per tile of
-    THRESHOLD_TILE neurons, those with V + I ≥ 0 (about half) are listed (listing.list_where)
-    and θ_t is computed for them only; the others fire against θ_max, with the same result."""
-    b, a = f.b, f.args
-    spikes = f.variable(I32, ir.Constant(I32, 0))  # i32 lanes: 8 to a vector where i64 gives 4
-    adapting = b.icmp_signed("!=", a["step"], i64(0))
-    elapsed = b.sitofp(a["step"], F32)
-    confidence = confidence_window(f, k)
-    # Whole iterations of the vectorized threshold loop: a scalar remainder of up to unit − 1
-    # neurons per tile would cost as much as the vectors; the extra slots compute garbage and
-    # store it to thresholds[THRESHOLD_TILE], a slot no neuron reads.
-    unit = vector_width() * THRESHOLD_INTERLEAVE
-    listed, thresholds = f.scratch(THRESHOLD_TILE + unit, I32), f.scratch(THRESHOLD_TILE + 1)
-    inputs = ("membrane", "total", "src", "theta")  # what θ_t reads, packed for the listed neurons
-    packed = {name: f.scratch(THRESHOLD_TILE + unit) for name in inputs}
-
-    def potential(i, typ):
-        """V + I, before the spike."""
-        return b.fadd(load_typed(f, a["membrane"], i, typ), load_typed(f, a["src"], i, typ))
-
-    def reachable(v):
-        """V + I ≥ 0 (or NaN): where θ_t can matter. V + I = 0 is included: it fires where θ_t
-        underflows to 0."""
-        return b.fcmp_unordered(">=", v, constant_typed(v.type, REACHABLE_FROM))
-
-    def adapted_thresholds(start, length) -> None:
-        """thresholds[j] = θ_t of neuron start + j, for the tile's reachable neurons."""
-        packs = [(f.at(a[name], start), packed[name]) for name in inputs]
-        count = list_where(f, length, lambda j, typ: reachable(potential(b.add(start, j), typ)), listed, packs)
-        with f.loop(unit) as r:
-            f.store(ir.Constant(I32, THRESHOLD_TILE), listed, b.add(count, r))
-        whole = b.and_(b.add(count, i64(unit - 1)), i64(-unit))
-        with f.loop(whole, THRESHOLD_INTERLEAVE) as q:
-            membrane, total, current, theta_max = (f.load(packed[name], q) for name in inputs)
-            delta = b.fsub(membrane, b.fdiv(total, elapsed))
-            f.store(_msat_threshold(f, k, theta_max, delta, current), thresholds, b.sext(f.load(listed, q), I64))
-
-    def fire(start, length, record: bool) -> None:
-        with f.loop(length) as j:
-            i = b.add(start, j)
-            theta_max = f.load(a["theta"], i)
-            v = potential(i, F32)
-            theta = b.select(b.and_(adapting, reachable(v)), f.load(thresholds, j), theta_max)
-            if k["burst"] == 1:
-                fired = b.uitofp(b.fcmp_ordered(">=", v, theta), F32)
-            else:
-                floor = f.intrinsic("llvm.floor.f32", F32, [F32])
-                ratio = b.call(floor, [b.fdiv(v, theta)])
-                ratio = b.select(b.fcmp_ordered(">", ratio, f32(0.0)), ratio, f32(0.0))
-                fired = b.select(b.fcmp_ordered("<", ratio, f32(k["burst"])), ratio, f32(k["burst"]))
-            v = b.fsub(v, b.fmul(fired, theta))
-            if confidence is not None:
-                in_window, keep = confidence
-                fired = b.select(in_window, b.fmul(fired, keep(i)), fired)
-            f.store(v, a["membrane"], i)
-            f.store(b.fadd(f.load(a["total"], i), v), a["total"], i)
-            f.store(b.fmul(fired, theta), a["dst"], i)
-            f.add_to(spikes, b.fptosi(fired, I32))
-            if record:
-                f.store(b.zext(b.fcmp_unordered("!=", fired, f32(0.0)), I8), a["record"], i)
-
-    def update(record: bool) -> None:
-        with f.tiles(k["n"], THRESHOLD_TILE) as (start, length):
-            with b.if_then(adapting):
-                adapted_thresholds(start, length)
-            fire(start, length, record)
-
-    with_optional_record(f, update)
-    add_count(f, k, b.sext(b.load(spikes), I64))
-
-
-REACHABLE_FROM = 0.0  # θ_t is computed where V + I ≥ this (tests set −inf: every neuron)
-THRESHOLD_TILE = 512  # neurons listed at a time: the list and the thresholds stay in L1
-# The threshold is a chain of ~60 dependent operations per vector, more than the core's
-# scheduler sees past; the vectorizer is asked to run 4 vectors side by side (1.5× faster).
-THRESHOLD_INTERLEAVE = 4
-
-
-def confidence_window(f: Function, k: dict):
-    """MSAT's spike confidence, which scales the spikes of the first k["mask_steps"] steps by
-    mask[step, i]: (whether this step is in that window, i → mask[step, i]), or None when the
-    layer has no mask (outside the window row 0 is read, and the select ignores it)."""
-    if k["mask_steps"] == 0:
-        return None
-    b, step = f.b, f.args["step"]
-    in_window = b.icmp_signed("<", step, i64(k["mask_steps"]))
-    row = b.mul(b.select(in_window, step, i64(0)), i64(k["n"]))
-    return in_window, lambda i: f.load(f.args["mask"], b.add(row, i))
-
-
-def _msat_threshold(f: Function, k: dict, theta_max, delta, current):
-    """θ_t = θ_max·sigmoid(z), z = τ_mp·(α·Δ + V_T + k_a·softplus(Δ/k_i)) + τ_rd·exp(−I/C), in
-    runtime.snn.msat_threshold's operation order (normalized units: Δ, I in units of θ_max)."""
-    b = f.b
-    if k["units"] == "normalized":
-        delta, current = b.fdiv(delta, theta_max), b.fdiv(current, theta_max)
-    vt = f32(-1.0) if k["units"] == "normalized" else b.fneg(theta_max)
-    z = f32(0.0)
-    if k["use_dtt"]:
-        softplus = mathlib.softplus(f, b.fdiv(delta, f32(k["k_i"])))
-        dtt = b.fadd(b.fadd(b.fmul(f32(k["alpha"]), delta), vt), b.fmul(f32(k["k_a"]), softplus))
-        z = b.fadd(z, b.fmul(f32(k["tau_mp"]), dtt))
-    if k["use_det"]:
-        z = b.fadd(z, b.fmul(f32(k["tau_rd"]), mathlib.exp(f, b.fdiv(b.fneg(current), f32(k["c_det"])))))
-    e = mathlib.exp(f, b.fneg(z))
-    return b.fmul(theta_max, b.fdiv(f32(1.0), b.fadd(f32(1.0), e)))
 
 
 # -- the readout ---------------------------------------------------------------------------------

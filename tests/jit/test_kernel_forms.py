@@ -14,7 +14,7 @@ import ctypes
 import numpy as np
 import pytest
 from llvmlite import ir
-from snnc.targets.cpu import layout, listing, neurons
+from snnc.targets.cpu import layout, listing, msat
 from snnc.targets.cpu import plan as plan_module
 from snnc.targets.cpu.irbuild import F32, I32, I64, Function, constant_typed, load_typed
 from snnc.targets.cpu.listing import list_where
@@ -230,7 +230,10 @@ def _listing_program(count: int, known: bool):
     def positive(i, typ):
         return b.fcmp_ordered(">", load_typed(f, a["src"], i, typ), constant_typed(typ, 0.0))
 
-    total = list_where(f, count if known else a["count"], positive, a["listed"], [(a["src"], a["packed"])])
+    def value(i, typ):
+        return load_typed(f, a["src"], i, typ)
+
+    total = list_where(f, count if known else a["count"], positive, a["listed"], [(value, a["packed"])])
     f.store(total, a["total"], 0)
     f.finish()
     library = NativeLibrary(compile_ir(str(module)))
@@ -255,21 +258,31 @@ def test_listing_lists_and_packs_the_elements_that_qualify(monkeypatch, count, k
     assert (listed[count:] == -7).all() and (packed[count:] == -7.0).all()  # nothing written past count
 
 
-@pytest.mark.parametrize("case", ["conv-3x3", "residual"])
-def test_msat_thresholds_of_listed_neurons_only_give_the_same_bits(monkeypatch, case):
-    """MSAT computes θ_t only for the neurons with V + I ≥ 0 (a neuron below 0 cannot fire
-    whatever θ_t is): the same floats as computing it for every neuron. The layers span several
-    tiles and a partial one; the residual network fires bursts (γ = 2)."""
+@pytest.mark.parametrize("case, hyper", [
+    ("conv-3x3", None),
+    ("residual", None),  # γ = 2
+    ("conv-3x3", {"preset": "resnet", "units": "absolute"}),
+    ("residual", {"alpha": -0.5, "k_a": -1.0}),  # τ_mp·k_a < 0: softplus bounded from above
+    ("conv-3x3", {"tau_mp": 3.0, "k_i": 0.05, "c_det": 0.05}),  # big terms: the range guard lists them
+    ("conv-3x3", {"tau_rd": -1.0}),  # no bound for a negative DET: V + I ≥ 0
+    ("residual", {"use_dtt": False}),
+    ("residual", {"use_det": False}),
+])  # fmt: skip
+def test_msat_thresholds_of_listed_neurons_only_give_the_same_bits(monkeypatch, case, hyper):
+    """MSAT computes θ_t only for the neurons that pass msat.may_fire (a neuron below a lower
+    bound of θ_t cannot fire whatever θ_t is): the same floats as computing it for every neuron,
+    for each shape of the bound. The layers span several tiles and a partial one."""
     from snnc.runtime import jit
 
-    monkeypatch.setattr(neurons, "THRESHOLD_TILE", 128)
+    monkeypatch.setattr(msat, "THRESHOLD_TILE", 128)
     ann = network(CASES[case])
     x = RNG.uniform(0, 1, (12, 3, 9, 9)).astype(np.float32)
-    graph = convert(ann, "msat", x, 8)
+    graph = convert(ann, "msat", x, 8, msat=hyper)
     listed = jit.CompiledNetwork(graph, cache=None)
     assert max(k.args["n"] for k in listed.plan.kernels if k.kind == "msat") % 128 > 0  # a partial tile
     expected = listed.run(x[:5], 8, record=listed.layers)
-    monkeypatch.setattr(neurons, "REACHABLE_FROM", float("-inf"))
+    assert sum(expected.spikes.values()) > 0
+    monkeypatch.setattr(msat, "SKIP_BOUNDED", False)
     every = jit.CompiledNetwork(graph, cache=None)
     actual = every.run(x[:5], 8, record=listed.layers)
     np.testing.assert_array_equal(expected.logits, actual.logits)
