@@ -141,55 +141,63 @@ def may_fire(f: Function, k: dict, v, delta, current, theta_max):
     true terms outgrow their bounds (e^y against 1 + y, softplus against its tangent); rounding
     then moves θ_t by far less than the margin. With other signs (α·Δ against softplus, say),
     a neuron whose terms exceed BOUND_RANGE is listed, which keeps the rounding of z small."""
-    b = f.b
-    typ = v.type
+    at_or_above_zero = f.b.fcmp_unordered(">=", v, constant_typed(v.type, 0.0))
+    tau_mp = k["tau_mp"] if k["use_dtt"] else 0.0
+    tau_rd = k["tau_rd"] if k["use_det"] else 0.0
+    if tau_rd < 0 or abs(tau_mp) * (1 + abs(k["k_a"])) > BOUND_RANGE:
+        return at_or_above_zero
+    s = theta_max if k["units"] == "normalized" else constant_typed(v.type, 1.0)
+    w = _scaled_bound(f, k, s, delta, current, theta_max)
+    b, margin = f.b, constant_typed(v.type, 1.0 - BOUND_MARGIN)
+    reaches = b.fcmp_unordered(">=", b.fmul(v, b.fadd(s, w)), b.fmul(b.fmul(theta_max, margin), w))
+    trusted = min(k["alpha"], tau_mp, k["k_a"], tau_rd) >= 0 and tau_mp * (1 + k["k_a"]) + tau_rd <= TRUSTED_SCALE
+    return reaches if trusted else b.or_(reaches, b.not_(_in_range(f, k, s, delta, current, theta_max)))
+
+
+def _scaled_bound(f: Function, k: dict, s, delta, current, theta_max):
+    """W = max(0, s + s·z_lo) = max(0, τ_mp·α·Δ − τ_mp·θ_max + s + softplus term + exp term)."""
+    b, typ = f.b, delta.type
+    tau_mp = k["tau_mp"] if k["use_dtt"] else 0.0
 
     def c(value):
         return constant_typed(typ, float(value))
 
-    def maximum(x, y):
-        return b.select(b.fcmp_ordered(">", x, y), x, y)
-
-    def minimum(x, y):
-        return b.select(b.fcmp_ordered("<", x, y), x, y)
-
     def muladd(x, y, z):
         return b.call(f.intrinsic(f"llvm.fmuladd.{_suffix(typ)}", typ, [typ] * 3), [x, y, z])
 
-    at_or_above_zero = b.fcmp_unordered(">=", v, c(0.0))
-    use_dtt, use_det = k["use_dtt"], k["use_det"]
-    tau_mp, tau_rd = (k["tau_mp"] if use_dtt else 0.0), (k["tau_rd"] if use_det else 0.0)
-    if tau_rd < 0 or abs(tau_mp) * (1 + abs(k["k_a"])) > BOUND_RANGE:
-        return at_or_above_zero
-    normalized = k["units"] == "normalized"
-    s = theta_max if normalized else c(1.0)
-    # s + s·z_lo = τ_mp·α·Δ − τ_mp·θ_max + s + (softplus term) + (exp term)
-    offset = b.fmul(theta_max, c(1.0 - tau_mp)) if normalized else muladd(theta_max, c(-tau_mp), c(1.0))
+    def maximum(x, y):
+        return b.select(b.fcmp_ordered(">", x, y), x, y)
+
+    offset = b.fmul(theta_max, c(1.0 - tau_mp)) if k["units"] == "normalized" else muladd(theta_max, c(-tau_mp), c(1))
     w = muladd(delta, c(tau_mp * k["alpha"]), offset)
-    if use_dtt:
+    if k["use_dtt"]:
         scale = tau_mp * k["k_a"]  # of softplus(Δ/k_i)
-        if scale >= 0:
+        if scale >= 0:  # scale·max(0, ln 2 + x/2)
             softplus = maximum(muladd(delta, c(scale / (2 * k["k_i"])), b.fmul(s, c(scale * math.log(2)))), c(0.0))
-        else:
-            softplus = muladd(s, c(scale * math.log(2)), minimum(b.fmul(delta, c(scale / k["k_i"])), c(0.0)))
+        else:  # scale·(max(0, x) + ln 2)
+            linear = b.fmul(delta, c(scale / k["k_i"]))
+            softplus = muladd(s, c(scale * math.log(2)), b.select(b.fcmp_ordered("<", linear, c(0.0)), linear, c(0.0)))
         w = b.fadd(w, softplus)
-    if use_det:
-        w = b.fadd(w, maximum(muladd(current, c(-tau_rd / k["c_det"]), b.fmul(s, c(tau_rd))), c(0.0)))
-    w = maximum(w, c(0.0))
-    reaches = b.fcmp_unordered(">=", b.fmul(v, b.fadd(s, w)), b.fmul(b.fmul(theta_max, c(1.0 - BOUND_MARGIN)), w))
-    trusted = min(k["alpha"], tau_mp, k["k_a"], tau_rd) >= 0 and tau_mp * (1 + k["k_a"]) + tau_rd <= TRUSTED_SCALE
-    if trusted:
-        return reaches
-    # Listed beyond the range: |τ_mp|·(|α| + |k_a|/k_i)·|Δ| ≤ BOUND_RANGE·s, τ_rd·exp(−I/(C·s)) ≤ BOUND_RANGE
-    bounded = b.fcmp_ordered(">", theta_max, c(0.0))
+    if k["use_det"]:  # τ_rd·max(0, 1 − I/C)
+        w = b.fadd(w, maximum(muladd(current, c(-k["tau_rd"] / k["c_det"]), b.fmul(s, c(k["tau_rd"]))), c(0.0)))
+    return maximum(w, c(0.0))
+
+
+def _in_range(f: Function, k: dict, s, delta, current, theta_max):
+    """|τ_mp|·(|α| + |k_a|/k_i)·|Δ| ≤ BOUND_RANGE·s and τ_rd·exp(−I/(C·s)) ≤ BOUND_RANGE (θ_max > 0):
+    where z's terms are small enough for the margin to cover their rounding."""
+    b, typ = f.b, delta.type
+    inside = b.fcmp_ordered(">", theta_max, constant_typed(typ, 0.0))
+    tau_mp = k["tau_mp"] if k["use_dtt"] else 0.0
     size = abs(tau_mp) * (abs(k["alpha"]) + abs(k["k_a"]) / k["k_i"])
     if size > 0:
         magnitude = b.call(f.intrinsic(f"llvm.fabs.{_suffix(typ)}", typ, [typ]), [delta])
-        bounded = b.and_(bounded, b.fcmp_ordered("<=", magnitude, b.fmul(s, c(BOUND_RANGE / size))))
-    if tau_rd > 0:
-        floor = -k["c_det"] * math.log(BOUND_RANGE / tau_rd)
-        bounded = b.and_(bounded, b.fcmp_ordered(">=", current, b.fmul(s, c(floor))))
-    return b.or_(reaches, b.not_(bounded))
+        limit = b.fmul(s, constant_typed(typ, BOUND_RANGE / size))
+        inside = b.and_(inside, b.fcmp_ordered("<=", magnitude, limit))
+    if k["use_det"] and k["tau_rd"] > 0:
+        floor = b.fmul(s, constant_typed(typ, -k["c_det"] * math.log(BOUND_RANGE / k["tau_rd"])))
+        inside = b.and_(inside, b.fcmp_ordered(">=", current, floor))
+    return inside
 
 
 def _suffix(typ: ir.Type) -> str:

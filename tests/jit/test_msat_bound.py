@@ -6,6 +6,7 @@ both units. And it is worth having: most neurons well below θ_t fail it."""
 from __future__ import annotations
 
 import ctypes
+import math
 
 import numpy as np
 import pytest
@@ -64,6 +65,7 @@ HYPER = [
     {"alpha": -0.5, "k_a": -1.0},  # τ_mp·k_a < 0: softplus bounded from above
     {"tau_mp": -0.5},
     {"tau_rd": 40.0, "c_det": 0.5},
+    {"tau_rd": 1.0 - math.log(2.0)},  # z = 0 at Δ = I = 0, where all three bounds are tight
     {"tau_rd": -1.0},  # no bound: V + I ≥ 0
     {"use_dtt": False},
     {"use_det": False},
@@ -79,6 +81,7 @@ def test_neurons_at_their_threshold_pass(hyper):
     theta = (10.0 ** RNG.uniform(-1, 1, n)).astype(np.float32)
     delta = (signed_magnitudes(n, -3, 6) * theta).astype(np.float32)
     current = (signed_magnitudes(n, -3, 6) * theta).astype(np.float32)
+    delta[:1024], current[:1024] = 0.0, RNG.uniform(-1e-6, 1e-6, 1024) * theta[:1024]  # where the bound is tightest
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         threshold = snn.msat_threshold(op, theta, delta, np.float32(0.0), current)
     fires = np.isfinite(threshold)
