@@ -142,6 +142,13 @@ def constant_typed(typ: ir.Type, value) -> ir.Constant:
     return ir.Constant(typ, [value] * typ.count) if isinstance(typ, ir.VectorType) else ir.Constant(typ, value)
 
 
+def type_suffix(typ: ir.Type) -> str:
+    """An intrinsic's type suffix: i32, f32, v8i32, v8f32, …"""
+    element = typ.element if isinstance(typ, ir.VectorType) else typ
+    name = "f32" if element == F32 else str(element)
+    return f"v{typ.count}{name}" if isinstance(typ, ir.VectorType) else name
+
+
 def splat(f: Function, value, vector: ir.VectorType):
     """The scalar in every lane (a broadcast)."""
     lanes = vector.count

@@ -32,11 +32,11 @@ def _i32(value: int) -> ir.Constant:
     return ir.Constant(I32, value)
 
 
-def _minimum(f: Function, a, b):
+def minimum(f: Function, a, b):
     return f.b.select(f.b.fcmp_ordered("<", a, b), a, b)
 
 
-def _maximum(f: Function, a, b):
+def maximum(f: Function, a, b):
     return f.b.select(f.b.fcmp_ordered(">", a, b), a, b)
 
 
@@ -53,7 +53,7 @@ def exp(f: Function, x):
     """e^x for float32 x; saturates at e^±87.3 (the reference overflows to inf/0 beyond, which
     gives the same thresholds after the sigmoid)."""
     b = f.b
-    x = _maximum(f, _minimum(f, x, f32(88.3)), f32(-87.3))
+    x = maximum(f, minimum(f, x, f32(88.3)), f32(-87.3))
     n = b.call(f.intrinsic("llvm.floor.f32", F32, [F32]), [b.fadd(b.fmul(x, f32(LOG2E)), f32(0.5))])
     r = b.fsub(b.fsub(x, b.fmul(n, f32(LN2_HI))), b.fmul(n, f32(LN2_LO)))
     poly = b.fadd(b.fadd(b.fmul(_horner(f, EXP_POLY, r), b.fmul(r, r)), r), f32(1.0))
@@ -81,4 +81,4 @@ def softplus(f: Function, d):
     """softplus(d) = ln(1 + e^d) = max(d, 0) + log(1 + e^−|d|) (no overflow for large d)."""
     b = f.b
     tail = exp(f, b.select(b.fcmp_ordered("<", d, f32(0.0)), d, b.fneg(d)))
-    return b.fadd(_maximum(f, d, f32(0.0)), log(f, b.fadd(f32(1.0), tail)))
+    return b.fadd(maximum(f, d, f32(0.0)), log(f, b.fadd(f32(1.0), tail)))

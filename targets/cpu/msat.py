@@ -22,7 +22,21 @@ import math
 
 from llvmlite import ir
 from snnc.targets.cpu import mathlib
-from snnc.targets.cpu.irbuild import F32, I8, I32, I64, Function, add_count, constant_typed, f32, i64, load_typed, splat
+from snnc.targets.cpu.irbuild import (
+    F32,
+    I1,
+    I8,
+    I32,
+    I64,
+    Function,
+    add_count,
+    constant_typed,
+    f32,
+    i64,
+    load_typed,
+    splat,
+    type_suffix,
+)
 from snnc.targets.cpu.listing import list_where
 from snnc.targets.cpu.llvm import vector_width
 from snnc.targets.cpu.neurons import with_optional_record
@@ -163,24 +177,24 @@ def _scaled_bound(f: Function, k: dict, s, delta, current, theta_max):
         return constant_typed(typ, float(value))
 
     def muladd(x, y, z):
-        return b.call(f.intrinsic(f"llvm.fmuladd.{_suffix(typ)}", typ, [typ] * 3), [x, y, z])
+        return b.call(f.intrinsic(f"llvm.fmuladd.{type_suffix(typ)}", typ, [typ] * 3), [x, y, z])
 
-    def maximum(x, y):
-        return b.select(b.fcmp_ordered(">", x, y), x, y)
+    def positive_part(x):
+        return mathlib.maximum(f, x, c(0.0))
 
     offset = b.fmul(theta_max, c(1.0 - tau_mp)) if k["units"] == "normalized" else muladd(theta_max, c(-tau_mp), c(1))
     w = muladd(delta, c(tau_mp * k["alpha"]), offset)
     if k["use_dtt"]:
         scale = tau_mp * k["k_a"]  # of softplus(Δ/k_i)
         if scale >= 0:  # scale·max(0, ln 2 + x/2)
-            softplus = maximum(muladd(delta, c(scale / (2 * k["k_i"])), b.fmul(s, c(scale * math.log(2)))), c(0.0))
+            softplus = positive_part(muladd(delta, c(scale / (2 * k["k_i"])), b.fmul(s, c(scale * math.log(2)))))
         else:  # scale·(max(0, x) + ln 2)
             linear = b.fmul(delta, c(scale / k["k_i"]))
-            softplus = muladd(s, c(scale * math.log(2)), b.select(b.fcmp_ordered("<", linear, c(0.0)), linear, c(0.0)))
+            softplus = muladd(s, c(scale * math.log(2)), mathlib.minimum(f, linear, c(0.0)))
         w = b.fadd(w, softplus)
     if k["use_det"]:  # τ_rd·max(0, 1 − I/C)
-        w = b.fadd(w, maximum(muladd(current, c(-k["tau_rd"] / k["c_det"]), b.fmul(s, c(k["tau_rd"]))), c(0.0)))
-    return maximum(w, c(0.0))
+        w = b.fadd(w, positive_part(muladd(current, c(-k["tau_rd"] / k["c_det"]), b.fmul(s, c(k["tau_rd"])))))
+    return positive_part(w)
 
 
 def _in_range(f: Function, k: dict, s, delta, current, theta_max):
@@ -191,7 +205,7 @@ def _in_range(f: Function, k: dict, s, delta, current, theta_max):
     tau_mp = k["tau_mp"] if k["use_dtt"] else 0.0
     size = abs(tau_mp) * (abs(k["alpha"]) + abs(k["k_a"]) / k["k_i"])
     if size > 0:
-        magnitude = b.call(f.intrinsic(f"llvm.fabs.{_suffix(typ)}", typ, [typ]), [delta])
+        magnitude = b.call(f.intrinsic(f"llvm.fabs.{type_suffix(typ)}", typ, [typ]), [delta])
         limit = b.fmul(s, constant_typed(typ, BOUND_RANGE / size))
         inside = b.and_(inside, b.fcmp_ordered("<=", magnitude, limit))
     if k["use_det"] and k["tau_rd"] > 0:
@@ -200,16 +214,9 @@ def _in_range(f: Function, k: dict, s, delta, current, theta_max):
     return inside
 
 
-def _suffix(typ: ir.Type) -> str:
-    return f"v{typ.count}f32" if isinstance(typ, ir.VectorType) else "f32"
-
-
 def _true(typ: ir.Type) -> ir.Constant:
     """An i1 true, or a vector of them as wide as typ."""
     return constant_typed(ir.VectorType(I1, typ.count) if isinstance(typ, ir.VectorType) else I1, 1)
-
-
-I1 = ir.IntType(1)
 
 
 def confidence_window(f: Function, k: dict):

@@ -21,6 +21,7 @@ from snnc.targets.cpu.irbuild import (
     load_typed,
     splat,
     store_typed,
+    type_suffix,
 )
 from snnc.targets.cpu.llvm import vector_width
 from snnc.targets.cpu.synapses import list_events
@@ -91,7 +92,7 @@ def integrate_and_fire(f: Function, k: dict) -> None:
     with_optional_record(f, update)
     total = b.load(spikes)
     if lanes > 1:
-        total = b.call(f.intrinsic(f"llvm.vector.reduce.add.{_suffix(ints)}", I32, [ints]), [total])
+        total = b.call(f.intrinsic(f"llvm.vector.reduce.add.{type_suffix(ints)}", I32, [ints]), [total])
     add_count(f, k, b.sext(total, I64))
 
 
@@ -150,15 +151,10 @@ def _ilif_neurons(f: Function, k: dict, first, lanes: int, vectors: int, spikes,
         bits = b.load(mask)
         store_typed(f, b.fmul(b.fmul(theta, b.uitofp(bits, floats)), scale), a["dst"], start)
         store_typed(f, bits, a["mask"], start)
-        count = b.call(f.intrinsic(f"llvm.ctpop.{_suffix(ints)}", ints, [ints]), [bits])
+        count = b.call(f.intrinsic(f"llvm.ctpop.{type_suffix(ints)}", ints, [ints]), [bits])
         if lanes > 1:
-            count = b.call(f.intrinsic(f"llvm.vector.reduce.add.{_suffix(ints)}", I32, [ints]), [count])
+            count = b.call(f.intrinsic(f"llvm.vector.reduce.add.{type_suffix(ints)}", I32, [ints]), [count])
         f.add_to(spikes, b.zext(count, I64))
-
-
-def _suffix(typ: ir.Type) -> str:
-    """An intrinsic's type suffix: i32, v8i32, …"""
-    return f"v{typ.count}{typ.element}" if isinstance(typ, ir.VectorType) else str(typ)
 
 
 def with_optional_record(f: Function, body) -> None:
