@@ -51,13 +51,14 @@ def scatter_synapses(f: Function, k: dict) -> None:
     wide = I32 if k["narrow"] else I64
     sops = f.variable(wide, ir.Constant(wide, 0))
     with f.loop(k["IH"]) as iy, f.loop(k["IW"]) as ix:
-        pixel = b.mul(b.add(b.mul(iy, i64(k["IW"])), ix), i64(k["C"]))
-        if k.get("listed"):  # the IF kernel before listed them: events[pixel …], event_counts[pixel / C]
-            count = b.sext(f.load(a["event_counts"], b.add(b.mul(iy, i64(k["IW"])), ix)), I64)
+        index = b.add(b.mul(iy, i64(k["IW"])), ix)
+        pixel = b.mul(index, i64(k["C"]))
+        if k.get("listed"):  # the IF kernel before listed them: events[pixel …], event_counts[index]
+            count = b.sext(f.load(a["event_counts"], index), I64)
         else:
             count = list_events(f, k["C"], f.at(a["src"], pixel), a["events"])
         with b.if_then(b.icmp_signed(">", count, i64(0))):
-            fan_out = f.load(a["fan_out"], b.add(b.mul(iy, i64(k["IW"])), ix))
+            fan_out = f.load(a["fan_out"], index)
             if wide is I32:
                 f.add_to(sops, b.mul(b.trunc(count, I32), fan_out))
             else:
