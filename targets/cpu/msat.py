@@ -14,6 +14,10 @@ pass a cheap test that no neuron able to fire fails (`may_fire`: a lower bound o
 terms, with no exp or log), and computes θ_t for those only; the others fire against θ_max.
 On the Fashion-MNIST fixtures 13–15 % of neuron-steps pass the test (11–13 % fire), where
 51 % pass V + I ≥ 0, the test it replaces.
+
+Where convolutions read the layer, the kernel also lists each pixel's spikes for them
+(neurons.list_spikes), a tile at a time while they are in L1, and a residual add before it is
+summed as its input is read (neurons.synaptic_current), as the IF kernel does.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from snnc.targets.cpu.irbuild import (
 )
 from snnc.targets.cpu.listing import list_where
 from snnc.targets.cpu.llvm import vector_width
-from snnc.targets.cpu.neurons import with_optional_record
+from snnc.targets.cpu.neurons import list_spikes, synaptic_current, with_optional_record
 
 THRESHOLD_TILE = 512  # neurons listed at a time: the list and the thresholds stay in L1
 # The threshold is a chain of ~60 dependent operations per vector, more than the core's
@@ -70,14 +74,14 @@ def msat(f: Function, k: dict) -> None:
 
     def potential(i, typ):
         """V + I, before the spike."""
-        return b.fadd(load_typed(f, a["membrane"], i, typ), load_typed(f, a["src"], i, typ))
+        return b.fadd(load_typed(f, a["membrane"], i, typ), synaptic_current(f, k, i, typ))
 
     def threshold_inputs(i, typ) -> dict:
         """What θ_t reads, for neuron i (a vector of them, as typ is): Δ = V_prev − V̄, I, θ_max."""
         span = splat(f, elapsed, typ) if isinstance(typ, ir.VectorType) else elapsed
         mean = b.fdiv(load_typed(f, a["total"], i, typ), span)
         delta = b.fsub(load_typed(f, a["membrane"], i, typ), mean)
-        return dict(delta=delta, current=load_typed(f, a["src"], i, typ), theta=load_typed(f, a["theta"], i, typ))
+        return dict(delta=delta, current=synaptic_current(f, k, i, typ), theta=load_typed(f, a["theta"], i, typ))
 
     def listable(i, typ):
         """Whether θ_t is computed for neuron i."""
@@ -126,11 +130,20 @@ def msat(f: Function, k: dict) -> None:
             if record:
                 f.store(b.zext(b.fcmp_unordered("!=", fired, f32(0.0)), I8), a["record"], i)
 
+    listed_per_tile = "events" in k and THRESHOLD_TILE % k["channels"] == 0
+
     def update(record: bool) -> None:
         with f.tiles(k["n"], THRESHOLD_TILE) as (start, length):
             with b.if_then(adapting):
                 adapted_thresholds(start, length)
             fire(start, length, record)
+            if listed_per_tile:  # the tile's pixels, while their spikes are in L1
+                first = b.udiv(start, i64(k["channels"]))
+                with f.loop(b.udiv(length, i64(k["channels"]))) as p:
+                    list_spikes(f, k, b.add(first, p))
+        if "events" in k and not listed_per_tile:
+            with f.loop(k["n"] // k["channels"]) as p:
+                list_spikes(f, k, p)
 
     with_optional_record(f, update)
     add_count(f, k, b.sext(b.load(spikes), I64))

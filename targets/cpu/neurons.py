@@ -40,17 +40,9 @@ def integrate_and_fire(f: Function, k: dict) -> None:
         channels, lanes = None, 1
     floats, ints = (ir.VectorType(F32, lanes), ir.VectorType(I32, lanes)) if lanes > 1 else (F32, I32)
     spikes = f.variable(ints, constant_typed(ints, 0))  # i32 lanes: 8 to a vector where i64 gives 4
-    inputs = [f"addends{j}" for j in range(len(k["addends"]))] if "addends" in k else ["src"]
-
-    def current(i):
-        """I: src, or the residual add fused into this kernel (addends0 + addends1 + …, left to right)."""
-        total = load_typed(f, a[inputs[0]], i, floats)
-        for name in inputs[1:]:
-            total = b.fadd(total, load_typed(f, a[name], i, floats))
-        return total
 
     def neurons(i, theta, record: bool) -> None:
-        v = b.fadd(load_typed(f, a["membrane"], i, floats), current(i))
+        v = b.fadd(load_typed(f, a["membrane"], i, floats), synaptic_current(f, k, i, floats))
         fired = b.fcmp_ordered(">=", v, theta)
         after = b.fsub(v, theta) if k["reset"] == "subtract" else constant_typed(floats, 0.0)
         store_typed(f, b.select(fired, after, v), a["membrane"], i)
@@ -65,7 +57,7 @@ def integrate_and_fire(f: Function, k: dict) -> None:
                 neurons(i, f.load(a["theta"], i), record)
             if "events" in k:
                 with f.loop(k["n"] // k["channels"]) as p:
-                    list_pixel(p)
+                    list_spikes(f, k, p)
             return
 
         def pixel_vector(p, c) -> None:
@@ -80,14 +72,7 @@ def integrate_and_fire(f: Function, k: dict) -> None:
                 with f.loop(vectors) as j:
                     pixel_vector(p, b.mul(j, i64(lanes)))
             if "events" in k:  # the pixel's spikes while they are in L1
-                list_pixel(p)
-
-    def list_pixel(p) -> None:
-        """events[p·C …] = the channels of pixel p that fired, event_counts[p] = how many: the
-        lists the event-driven synapses after this layer would otherwise make, each of them."""
-        first = b.mul(p, i64(k["channels"]))
-        count = list_events(f, k["channels"], f.at(a["dst"], first), f.at(a["events"], first))
-        f.store(b.trunc(count, I32), a["event_counts"], p)
+                list_spikes(f, k, p)
 
     with_optional_record(f, update)
     total = b.load(spikes)
@@ -97,6 +82,26 @@ def integrate_and_fire(f: Function, k: dict) -> None:
 
 
 UNROLLED_VECTORS = 4  # channel vectors per pixel up to which IF's loop over them is written out
+
+
+def synaptic_current(f: Function, k: dict, i, typ: ir.Type):
+    """I of neuron i (a vector of neurons from i, as typ is): src[i], or the residual add fused
+    into the neuron's kernel, addends0[i] + addends1[i] + …, left to right as the add kernel sums."""
+    inputs = [f"addends{j}" for j in range(len(k["addends"]))] if "addends" in k else ["src"]
+    total = load_typed(f, f.args[inputs[0]], i, typ)
+    for name in inputs[1:]:
+        total = f.b.fadd(total, load_typed(f, f.args[name], i, typ))
+    return total
+
+
+def list_spikes(f: Function, k: dict, p) -> None:
+    """events[p·C …] = the channels of pixel p that spiked (dst ≠ 0), event_counts[p] = how
+    many (C = k["channels"]): the lists the event-driven synapses after this layer would
+    otherwise make, each of them, made while the spikes are in L1."""
+    b, a = f.b, f.args
+    first = b.mul(p, i64(k["channels"]))
+    count = list_events(f, k["channels"], f.at(a["dst"], first), f.at(a["events"], first))
+    f.store(b.trunc(count, I32), a["event_counts"], p)
 
 
 def ilif(f: Function, k: dict) -> None:

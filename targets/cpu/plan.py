@@ -98,8 +98,8 @@ class _Builder:
         self.static_macs: dict[str, int] = {}
         self.classes = 0
         self.exit_flag: Region | None = None
-        self.fused_adds: dict[str, tuple[Region, ...]] = {}  # add → its sources, summed by the IF neuron after it
-        self.event_lists: dict[str, dict[str, Region]] = {}  # IF layer → the spike lists its kernel makes
+        self.fused_adds: dict[str, tuple[Region, ...]] = {}  # add → its sources, summed by the neuron after it
+        self.event_lists: dict[str, dict[str, Region]] = {}  # IF or MSAT layer → the spike lists its kernel makes
         # IF layer → θ per channel, what each of its spikes is worth (MSAT's spikes are s·θ_t)
         self.spike_thetas: dict[str, np.ndarray] = {}
 
@@ -302,7 +302,7 @@ class _Builder:
         if any(self.shape(i) != self.shape(node.name) for i in node.inputs):
             raise UnsupportedError(f"node {node.name!r}: add with broadcasting between values")
         sources = [self.values[i] for i in node.inputs]
-        if self.feeds_only_an_if_neuron(node):  # the neuron adds them as it reads them
+        if self.feeds_only_a_neuron(node):  # the neuron adds them as it reads them
             self.fused_adds[node.name] = tuple(sources)
             return
         self.emit("add", self.phase(node), node.name, srcs=tuple(sources), dst=self.values[node.name],
@@ -311,13 +311,12 @@ class _Builder:
             masks = tuple(self.masks[i] for i in node.inputs if i in self.masks)
             self.emit("or", "static", node.name, srcs=masks, dst=self.masks[node.name], n=self.size(node.name))
 
-    def feeds_only_an_if_neuron(self, node) -> bool:
-        """A step-phase add whose one user is an IF neuron (residual blocks end so)."""
+    def feeds_only_a_neuron(self, node) -> bool:
+        """A step-phase add whose one user is an IF or MSAT neuron (residual blocks end so)."""
         users = self.graph.users(node.name)
         if self.phase(node) != "step" or node.name in self.graph.outputs or len(users) != 1:
             return False
-        user = self.graph.op(users[0][0])
-        return isinstance(user, snn.Neuron) and not isinstance(user, snn.MsatNeuron)
+        return isinstance(self.graph.op(users[0][0]), snn.Neuron)
 
     def affine(self, node) -> None:
         op, source = node.op, node.inputs[0]
@@ -375,15 +374,15 @@ class _Builder:
             return
         membrane = self.alloc("ws", size)
         self.emit("scaled-fill", "init", node.name, dst=membrane, src=theta, value=op.v_init, n=size)
+        if source in self.fused_adds:
+            del common["src"]
+            common["addends"] = self.fused_adds[source]
         if isinstance(op, snn.MsatNeuron):
             return self.msat_neuron(node, membrane, common)
         per_channel = self.channel_thresholds(node)
         if per_channel is not None:
             common.update(channel_theta=self.param(per_channel), channels=per_channel.size)
             self.spike_thetas[node.name] = per_channel
-        if source in self.fused_adds:
-            del common["src"]
-            common["addends"] = self.fused_adds[source]
         if per_channel is not None and self.feeds_event_driven_synapses(node):
             lists = dict(events=self.alloc("iws", size), event_counts=self.alloc("iws", size // per_channel.size))
             self.event_lists[node.name] = lists
@@ -413,6 +412,12 @@ class _Builder:
         if masked:
             mask = confidence_mask(op, self.shape(node.name))
             extra["mask"] = self.param(np.stack([self.full_internal(m, node.name) for m in mask]))
+        if self.feeds_event_driven_synapses(node):
+            shape = self.shape(node.name)
+            channels = shape[0] if len(shape) >= 2 else size
+            lists = dict(events=self.alloc("iws", size), event_counts=self.alloc("iws", size // channels))
+            self.event_lists[node.name] = lists
+            extra.update(lists, channels=channels)
         hyper = {key: getattr(op, key) for key in snn.MSAT_DYNAMICS}
         self.emit("msat", "step", node.name, membrane=membrane, total=total,
                   mask_steps=op.confidence_steps if masked else 0, **hyper, **extra, **common)  # fmt: skip

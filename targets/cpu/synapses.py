@@ -34,26 +34,29 @@ def weighted(f: Function, k: dict) -> None:
 
 def scatter_synapses(f: Function, k: dict) -> None:
     """Event-driven form for sparse spikes: per input pixel, the channels that spiked are listed
-    (a vector compare, then the set bits; with k["listed"], the IF kernel that made the spikes
-    has listed them already, per pixel, while they were in L1), and the output rows the pixel
-    reaches are updated with all of them, accumulating in registers:
+    (a vector compare, then the set bits; with k["listed"], the IF or MSAT kernel that made the
+    spikes has listed them already, per pixel, while they were in L1), and the output windows
+    the pixel reaches are updated with all of them, accumulating in registers:
     out[oy, ox, o] += Σ_events x[iy, ix, c] · w[c, ky, kx, o], with oy·SH = iy + PT − ky·DH
-    (and the same for x). A silent pixel costs a few vector compares. Where a pixel reaches all
-    KW columns of a kernel row (stride 1, away from the borders), the row's KW windows share
-    one pass over the events: more independent accumulators per event, so the adds are not
-    waiting on each other (an FMA's latency is 4 cycles; one window of 16 channels is 2 vectors).
+    (and the same for x). A silent pixel costs a few vector compares. The windows a pixel
+    reaches share one pass over its events where they fit the register tile: all those of a
+    kernel row (all KW at stride 1; at stride SW, the columns with kx·DW ≡ ix + PL mod SW, which
+    the loops know as they run over ix in groups of SW), and those of several rows where a row's
+    windows take few registers (16 channels), away from the borders. More independent
+    accumulators per event, so the adds are not waiting on each other (an FMA's latency is 4
+    cycles; one window of 16 channels is 2 vectors), and fewer loops over the events.
     The synaptic operations are counted on the way, events × the pixel's fan-out (count_events
     counts them for the other forms).
     Weights: (C, KH, KW, Og); grouped convolutions take one event at a time."""
     b, a = f.b, f.args
     _fill_with_bias(f, k)
-    row_fused = k["SW"] == 1 and k["KW"] > 1 and k["G"] == 1
     wide = I32 if k["narrow"] else I64
     sops = f.variable(wide, ir.Constant(wide, 0))
-    with f.loop(k["IH"]) as iy, f.loop(k["IW"]) as ix:
+
+    def pixel_events(iy, ix, rows: list[int], columns: list[int]) -> None:
         index = b.add(b.mul(iy, i64(k["IW"])), ix)
         pixel = b.mul(index, i64(k["C"]))
-        if k.get("listed"):  # the IF kernel before listed them: events[pixel …], event_counts[index]
+        if k.get("listed"):  # the neuron kernel before listed them: events[pixel …], event_counts[index]
             count = b.sext(f.load(a["event_counts"], index), I64)
         else:
             count = list_events(f, k["C"], f.at(a["src"], pixel), a["events"])
@@ -63,14 +66,78 @@ def scatter_synapses(f: Function, k: dict) -> None:
                 f.add_to(sops, b.mul(b.trunc(count, I32), fan_out))
             else:
                 f.add_to(sops, b.mul(count, b.sext(fan_out, I64)))
-            with f.loop(k["KH"]) as ky:
-                oy, valid_y = output_coordinate(f, iy, ky, k["PT"], k["DH"], k["SH"], k["OH"])
-                with b.if_then(valid_y):
-                    if row_fused:
-                        _row_or_windows(f, k, pixel, count, oy, ix, ky)
-                    else:
-                        _each_window(f, k, pixel, count, oy, ix, ky)
+            _pixel_into_outputs(f, k, pixel, count, iy, ix, rows, columns)
+
+    def input_row(iy, row_residue: int) -> None:
+        rows = reaching(row_residue, k["PT"], k["DH"], k["SH"], k["KH"])
+        if rows:  # else no output row is reached from here: the pixels' fan-out is 0
+            by_residue(f, k["IW"], k["SW"], lambda ix, residue: pixel_events(
+                iy, ix, rows, reaching(residue, k["PL"], k["DW"], k["SW"], k["KW"])))  # fmt: skip
+
+    by_residue(f, k["IH"], k["SH"], input_row)
     add_count(f, k, b.load(sops) if wide is I64 else b.zext(b.load(sops), I64))
+
+
+def _pixel_into_outputs(f: Function, k: dict, pixel, count, iy, ix, rows: list[int], columns: list[int]) -> None:
+    """A pixel's events into every output window it reaches, through the kernel rows `rows`
+    and columns `columns` (those whose strides line up with (iy, ix)). Away from the borders,
+    in passes of as many kernel rows as the register tile holds (16 channels: two rows of three
+    windows, 12 vectors; one pass per row takes 3 loops over the events where this takes 2);
+    elsewhere, or when a pass holds one row only, row by row."""
+    b = f.b
+    if not columns:
+        return  # no output column is reached from here: the pixel's fan-out is 0
+    per_pass = SCATTER_ACCUMULATORS // (len(columns) * -(-k["O"] // vector_width()))
+    if k["G"] > 1 or len(rows) < 2 or per_pass < 2 or not ROWS_TOGETHER:
+        _row_by_row(f, k, pixel, count, iy, ix, columns)
+        return
+    out_rows = [output_coordinate(f, iy, i64(ky), k["PT"], k["DH"], k["SH"], k["OH"])[0] for ky in rows]
+    out_columns = [output_coordinate(f, ix, i64(kx), k["PL"], k["DW"], k["SW"], k["OW"])[0] for kx in columns]
+    inside = b.and_(_within(f, out_rows, k["OH"]), _within(f, out_columns, k["OW"]))
+    with b.if_else(inside) as (whole, partial):
+        with whole:
+            for first in range(0, len(rows), per_pass):
+                targets = [_target(f, k, oy, ox, i64(ky), i64(kx))
+                           for ky, oy in zip(rows[first : first + per_pass], out_rows[first : first + per_pass])
+                           for kx, ox in zip(columns, out_columns)]  # fmt: skip
+                _apply_events(f, k, pixel, count, targets)
+        with partial:
+            _row_by_row(f, k, pixel, count, iy, ix, columns)
+
+
+def _within(f: Function, outputs: list, size: int):
+    """Whether all of `outputs` (decreasing, as the kernel position grows) are in [0, size)."""
+    return f.b.and_(f.b.icmp_signed(">=", outputs[-1], i64(0)), f.b.icmp_signed("<", outputs[0], i64(size)))
+
+
+def _row_by_row(f: Function, k: dict, pixel, count, iy, ix, columns: list[int]) -> None:
+    """A pixel's events into the output rows it reaches, one kernel row at a time."""
+    b = f.b
+    with f.loop(k["KH"]) as ky:
+        oy, valid_y = output_coordinate(f, iy, ky, k["PT"], k["DH"], k["SH"], k["OH"])
+        with b.if_then(valid_y):
+            if k["KW"] > 1 and k["G"] == 1:
+                _row_or_windows(f, k, pixel, count, oy, ix, ky, columns)
+            else:
+                _each_window(f, k, pixel, count, oy, ix, ky)
+
+
+def reaching(residue: int, pad: int, dilation: int, stride: int, size: int) -> list[int]:
+    """The kernel positions kk through which an input position i ≡ residue (mod stride) can
+    reach an output: those with (i + pad − kk·dilation) divisible by the stride. A pixel that
+    none reaches has no synapses (fan-out 0), and is skipped."""
+    return [kk for kk in range(size) if (residue + pad - kk * dilation) % stride == 0]
+
+
+def by_residue(f: Function, count: int, stride: int, body) -> None:
+    """body(i, i mod stride) for i < count, in order, with i mod stride known when the code is
+    generated: the loop runs over groups of `stride` positions, written out."""
+    b = f.b
+    with f.loop(count // stride) as group:
+        for residue in range(stride):
+            body(b.add(b.mul(group, i64(stride)), i64(residue)), residue)
+    for residue in range(count % stride):
+        body(i64(count // stride * stride + residue), residue)
 
 
 def _fill_with_bias(f: Function, k: dict) -> None:
@@ -88,18 +155,15 @@ def _fill_with_bias(f: Function, k: dict) -> None:
             store_vector(f, value, a["dst"], b.add(b.mul(p, i64(k["O"])), i64(j * lanes)))
 
 
-def _row_or_windows(f: Function, k: dict, pixel, count, oy, ix, ky) -> None:
-    """The whole kernel row in one pass when the pixel reaches all its columns, else window by window."""
+def _row_or_windows(f: Function, k: dict, pixel, count, oy, ix, ky, columns: list[int]) -> None:
+    """A kernel row's windows in one pass when the pixel reaches the output columns of all of
+    `columns`, else window by window."""
     b = f.b
-    last_column, _ = output_coordinate(f, ix, i64(k["KW"] - 1), k["PL"], k["DW"], 1, k["OW"])
-    first_column, _ = output_coordinate(f, ix, i64(0), k["PL"], k["DW"], 1, k["OW"])
-    whole_row = b.and_(b.icmp_signed(">=", last_column, i64(0)), b.icmp_signed("<", first_column, i64(k["OW"])))
+    outputs = [output_coordinate(f, ix, i64(kx), k["PL"], k["DW"], k["SW"], k["OW"])[0] for kx in columns]
+    whole_row = _within(f, outputs, k["OW"])
     with b.if_else(whole_row) as (whole, partial):
         with whole:
-            targets = []
-            for kx in range(k["KW"]):
-                ox, _ = output_coordinate(f, ix, i64(kx), k["PL"], k["DW"], 1, k["OW"])
-                targets.append(_target(f, k, oy, ox, ky, i64(kx)))
+            targets = [_target(f, k, oy, ox, ky, i64(kx)) for kx, ox in zip(columns, outputs)]
             _apply_events(f, k, pixel, count, targets)
         with partial:
             _each_window(f, k, pixel, count, oy, ix, ky)
@@ -206,6 +270,7 @@ def _apply_events_grouped(f: Function, k: dict, pixel, count, out, window) -> No
 
 
 SCATTER_ACCUMULATORS = 12  # accumulator vectors per tile in the event-driven form (of 16 registers)
+ROWS_TOGETHER = True  # tests set False: one kernel row per pass over the events, to compare with
 PIXEL_TILE = 6  # output pixels computed together: each weight vector loaded serves all of them
 VECTOR_TILE = 2  # weight vectors per channel tile: 6 × 2 accumulators fit in 16 vector registers
 SINGLE_PIXEL_VECTORS = 12  # a one-pixel output (a dense layer) takes 12 vectors of channels at a time

@@ -65,6 +65,7 @@ CASES = {
     "conv-1x1-unpadded": lambda g, h: relu(g, conv(g, h, 24, kernel=1)),
     "conv-5x5-odd-channels": lambda g, h: relu(g, conv(g, h, 7, kernel=5)),
     "12-channel-spikes-into-conv": lambda g, h: relu(g, conv(g, relu(g, conv(g, h, 12)), 8)),
+    "16-channel-spikes-into-strided-conv": lambda g, h: relu(g, conv(g, relu(g, conv(g, h, 16)), 16, strides=(2, 2))),
     "avgpool": lambda g, h: relu(g, conv(g, g.add(AvgPool((2, 2), (2, 2)), [h]), 8)),
     "avgpool-padded-ceil": lambda g, h: relu(g, conv(g, g.add(AvgPool((3, 3), (2, 2), (1, 1, 1, 1), True), [h]), 8)),
     "maxpool": lambda g, h: relu(g, conv(g, g.add(MaxPool((2, 2), (2, 2)), [h]), 8)),

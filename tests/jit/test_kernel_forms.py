@@ -1,11 +1,11 @@
 """The cpu code generator's specialised kernel forms against the reference simulator: kernel
-rows that share one pass over the events (with several channel tiles and scalar tails), pooling
-maps that run along the channels (the gate counting spikes as it reads them), residual adds
-summed by the IF kernel after them, spikes listed by the IF kernel for the synapses after it
-(whose weights carry the spikes' θ),
-the dense form window by window, regions aligned to cache lines, SOP counters summed in 64
-bits when 32 could overflow, the branch-free listing of the elements that qualify, and MSAT's
-thresholds computed only for the neurons that can reach them."""
+rows that share one pass over the events (with several channel tiles and scalar tails; two rows
+of 16 channels; the rows and columns that reach outputs at stride 2), pooling maps that run
+along the channels (the gate counting spikes as it reads them), residual adds summed by the IF
+or MSAT kernel after them, spikes listed by the IF and MSAT kernels for the synapses after them
+(whose weights carry IF's θ), the dense form window by window, regions aligned to cache lines,
+SOP counters summed in 64 bits when 32 could overflow, the branch-free listing of the elements
+that qualify, and MSAT's thresholds computed only for the neurons that can reach them."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from snnc.targets.cpu.llvm import NativeLibrary, compile_ir, module_header
 from snnc.targets.cpu.plan import build_plan, pixel_rows
 from snnc.targets.cpu.synapses import _channel_tiles
 
-from tests.jit.test_jit_vs_reference import CASES, assert_agrees, compare, conv, convert, network, relu
+from tests.jit.test_jit_vs_reference import CASES, assert_agrees, compare, conv, convert, network, neuron_layers, relu
 
 RNG = np.random.default_rng(11)
 
@@ -86,6 +86,27 @@ def test_rows_with_several_channel_tiles_match_the_reference(case, neuron):
     assert_agrees(*compare(graph, x[:6], 12))
 
 
+@pytest.mark.parametrize("neuron", ["if", "msat"])
+@pytest.mark.parametrize("case", ["conv-3x3", "16-channel-spikes-into-strided-conv"])
+def test_kernel_rows_that_share_a_pass_give_the_same_bits(monkeypatch, case, neuron):
+    """16 channels: two kernel rows' windows (12 vectors) in one pass over a pixel's events, or
+    the rows that reach outputs at stride 2; against one row per pass, bit for bit."""
+    from snnc.runtime import jit
+    from snnc.targets.cpu import synapses
+
+    ann = network(CASES[case])
+    x = RNG.uniform(0, 1, (12, 3, 9, 9)).astype(np.float32)
+    graph = convert(ann, neuron, x, 8)
+    expected = jit.CompiledNetwork(graph, cache=None).run(x[:5], 8, record=neuron_layers(graph))
+    monkeypatch.setattr(synapses, "ROWS_TOGETHER", False)
+    separate = jit.CompiledNetwork(graph, cache=None)
+    actual = separate.run(x[:5], 8, record=neuron_layers(graph))
+    np.testing.assert_array_equal(expected.logits, actual.logits)
+    assert expected.spikes == actual.spikes and expected.sops == actual.sops
+    for name, trains in expected.records.items():
+        np.testing.assert_array_equal(trains, actual.records[name])
+
+
 def test_pooling_runs_along_the_channels_in_the_fixtures_shapes():
     ann = network(CASES["maxpool"])
     x = RNG.uniform(0, 1, (8, 3, 9, 9)).astype(np.float32)
@@ -102,16 +123,35 @@ def test_gate_counts_spikes_as_it_reads_them_only_where_windows_are_disjoint(cas
     assert gates and all(k.args["fused_count"] is fused for k in gates)
 
 
-def test_residual_add_is_summed_inside_the_if_kernel_with_thresholds_per_channel():
+@pytest.mark.parametrize("neuron", ["if", "msat"])
+def test_residual_add_is_summed_inside_the_neuron_kernel(neuron):
     ann = network(CASES["residual"])
     x = RNG.uniform(0, 1, (8, 3, 9, 9)).astype(np.float32)
-    kernels = build_plan(convert(ann, "if", x, 8)).kernels
-    neurons = [k for k in kernels if k.kind == "if"]
+    kernels = build_plan(convert(ann, neuron, x, 8)).kernels
+    neurons = [k for k in kernels if k.kind == neuron]
     assert not any(k.kind == "add" for k in kernels)
     assert [len(k.args.get("addends", ())) for k in neurons].count(2) == 1
-    assert all(k.args["channels"] == 8 and k.args["channel_theta"].size == 8 for k in neurons)
-    msat = build_plan(convert(ann, "msat", x, 8)).kernels
-    assert any(k.kind == "add" for k in msat)  # MSAT's kernel reads one input
+    if neuron == "if":  # with thresholds per channel
+        assert all(k.args["channels"] == 8 and k.args["channel_theta"].size == 8 for k in neurons)
+
+
+@pytest.mark.parametrize("neuron", ["if", "msat"])
+def test_residual_add_summed_by_the_neuron_gives_the_same_bits(monkeypatch, neuron):
+    from snnc.runtime import jit
+
+    ann = network(CASES["residual"])
+    x = RNG.uniform(0, 1, (12, 3, 9, 9)).astype(np.float32)
+    graph = convert(ann, neuron, x, 8)
+    fused = jit.CompiledNetwork(graph, cache=None)
+    expected = fused.run(x[:5], 8, record=fused.layers)
+    monkeypatch.setattr(plan_module._Builder, "feeds_only_a_neuron", lambda self, node: False)
+    separate = jit.CompiledNetwork(graph, cache=None)
+    assert any(k.kind == "add" for k in separate.plan.kernels)
+    actual = separate.run(x[:5], 8, record=fused.layers)
+    np.testing.assert_array_equal(expected.logits, actual.logits)
+    assert expected.spikes == actual.spikes and expected.sops == actual.sops
+    for name, trains in expected.records.items():
+        np.testing.assert_array_equal(trains, actual.records[name])
 
 
 @pytest.mark.parametrize("case", ["residual", "concat", "maxpool", "avgpool-padded-ceil"])
@@ -134,18 +174,22 @@ def test_step_local_values_share_memory_without_changing_a_bit(monkeypatch, case
         np.testing.assert_array_equal(trains, actual.records[name])
 
 
+@pytest.mark.parametrize("neuron", ["if", "msat"])
 @pytest.mark.parametrize("case", ["conv-3x3", "conv-grouped", "residual", "12-channel-spikes-into-conv"])
-def test_spikes_listed_by_the_if_kernel_give_the_same_bits(monkeypatch, case):
-    """An IF layer read by event-driven synapses lists its spikes per pixel itself (in vectors,
-    or after its update where its channels do not fill vectors); the synapses read the lists."""
+def test_spikes_listed_by_the_neuron_kernel_give_the_same_bits(monkeypatch, case, neuron):
+    """An IF or MSAT layer read by event-driven synapses lists its spikes per pixel itself (IF
+    in vectors, or after its update where its channels do not fill vectors; MSAT per tile of
+    whole pixels, or after its update where 12 channels do not divide a tile); the synapses
+    read the lists."""
     from snnc.runtime import jit
 
     ann = network(CASES[case])
     x = RNG.uniform(0, 1, (12, 3, 9, 9)).astype(np.float32)
-    graph = convert(ann, "if", x, 8)
+    graph = convert(ann, neuron, x, 8)
     listed = jit.CompiledNetwork(graph, cache=None)
     assert any(k.args.get("listed") for k in listed.plan.kernels)
-    assert any(k.args.get("scaled") for k in listed.plan.kernels) == (case != "conv-grouped")  # weights carry θ_c
+    scaled = neuron == "if" and case != "conv-grouped"  # the weights carry θ_c (MSAT's spikes are graded)
+    assert any(k.args.get("scaled") for k in listed.plan.kernels) == scaled
     expected = listed.run(x[:5], 8, record=listed.layers)
     monkeypatch.setattr(plan_module._Builder, "feeds_event_driven_synapses", lambda self, node: False)
     unlisted = jit.CompiledNetwork(graph, cache=None)
