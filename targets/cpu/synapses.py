@@ -241,7 +241,7 @@ def _add_event(f: Function, acc, weights, value, fmuladd) -> None:
 
 
 def _events_of(f: Function, k: dict, pixel):
-    """The pixel's list of events: the kernel's scratch, or its slots in the lists the IF kernel made."""
+    """The pixel's list of events: the kernel's scratch, or its slots in the lists the neuron kernel made."""
     return f.at(f.args["events"], pixel) if k.get("listed") else f.args["events"]
 
 
