@@ -384,10 +384,21 @@ class _Builder:
             common.update(channel_theta=self.param(per_channel), channels=per_channel.size)
             self.spike_thetas[node.name] = per_channel
         if per_channel is not None and self.feeds_event_driven_synapses(node):
-            lists = dict(events=self.alloc("iws", size), event_counts=self.alloc("iws", size // per_channel.size))
-            self.event_lists[node.name] = lists
-            common.update(lists)
+            common.update(self.spike_lists(node.name, per_channel.size))
         self.emit("if", "step", node.name, membrane=membrane, reset=op.reset, **common)
+
+    def spike_lists(self, name: str, channels: int) -> dict[str, Region]:
+        """Where a neuron kernel lists each pixel's spikes for the event-driven synapses after
+        it: events (a slot per neuron) and event_counts (one per pixel of `channels`)."""
+        size = self.size(name)
+        lists = dict(events=self.alloc("iws", size), event_counts=self.alloc("iws", size // channels))
+        self.event_lists[name] = lists
+        return lists
+
+    def channel_count(self, name: str) -> int:
+        """The channels of a value in the channels-last layout (all of it for a vector)."""
+        shape = self.shape(name)
+        return shape[0] if len(shape) >= 2 else self.size(name)
 
     def feeds_event_driven_synapses(self, node) -> bool:
         """Whether a convolution or dense layer reads this neuron layer's spikes directly."""
@@ -396,9 +407,7 @@ class _Builder:
     def channel_thresholds(self, node) -> np.ndarray | None:
         """θ per channel (internal layout: channels last) when the layer's thresholds repeat
         from pixel to pixel, as per-layer and per-channel ones do; else None."""
-        shape = self.shape(node.name)
-        channels = shape[0] if len(shape) >= 2 else self.size(node.name)
-        full = self.full_internal(node.op.threshold, node.name).reshape(-1, channels)
+        full = self.full_internal(node.op.threshold, node.name).reshape(-1, self.channel_count(node.name))
         return full[0] if (full == full[0]).all() else None
 
     def msat_neuron(self, node, membrane: Region, common: dict) -> None:
@@ -413,11 +422,8 @@ class _Builder:
             mask = confidence_mask(op, self.shape(node.name))
             extra["mask"] = self.param(np.stack([self.full_internal(m, node.name) for m in mask]))
         if self.feeds_event_driven_synapses(node):
-            shape = self.shape(node.name)
-            channels = shape[0] if len(shape) >= 2 else size
-            lists = dict(events=self.alloc("iws", size), event_counts=self.alloc("iws", size // channels))
-            self.event_lists[node.name] = lists
-            extra.update(lists, channels=channels)
+            channels = self.channel_count(node.name)
+            extra.update(self.spike_lists(node.name, channels), channels=channels)
         hyper = {key: getattr(op, key) for key in snn.MSAT_DYNAMICS}
         self.emit("msat", "step", node.name, membrane=membrane, total=total,
                   mask_steps=op.confidence_steps if masked else 0, **hyper, **extra, **common)  # fmt: skip
