@@ -81,11 +81,11 @@ CASES = {
 
 
 def convert(ann: Graph, neuron: str, calibration: np.ndarray, timesteps: int, maxpool: str = "gate",
-            msat: dict | None = None) -> Graph:  # fmt: skip
+            msat: dict | None = None, per_channel: bool = False) -> Graph:  # fmt: skip
     graph = ann.copy()
     ctx = PassContext(calibration=calibration, timesteps=timesteps)
     pipeline = conversion_pipeline(
-        neuron, 99.9, False, "subtract", 0.5, maxpool, True, msat=msat, spike_confidence=True
+        neuron, 99.9, per_channel, "subtract", 0.5, maxpool, True, msat=msat, spike_confidence=True
     )  # MSAT: exercise the confidence mask too
     PassManager(pipeline).run(graph, ctx)
     return graph
@@ -152,6 +152,19 @@ def test_msat_variants_match_the_reference(msat):
     x = RNG.uniform(0, 1, (24, 3, 9, 9)).astype(np.float32)
     graph = convert(ann, "msat", x, 12, msat=msat)
     assert_agrees(*compare(graph, x[:9], 12))
+
+
+@pytest.mark.parametrize("neuron", ["if", "msat"])
+def test_per_channel_thresholds_match_the_reference(neuron):
+    """θ per channel: IF reads it per channel, MSAT per neuron (a per-layer θ_max is compiled
+    into the MSAT kernel instead)."""
+    ann = network(CASES["residual"])
+    x = RNG.uniform(0, 1, (24, 3, 9, 9)).astype(np.float32)
+    graph = convert(ann, neuron, x, 12, per_channel=True)
+    thresholds = [np.asarray(graph.op(name).threshold) for name in neuron_layers(graph)]
+    assert any(np.unique(theta).size > 1 for theta in thresholds)
+    expected, actual, layers = compare(graph, x[:9], 12)
+    assert_agrees(expected, actual, layers)
 
 
 @pytest.mark.filterwarnings("ignore:lower-pooling")

@@ -27,6 +27,15 @@ from tests.jit.test_jit_vs_reference import CASES, assert_agrees, compare, conv,
 RNG = np.random.default_rng(11)
 
 
+def assert_same_bits(expected, actual) -> None:
+    """Two runs of one network: the same logits, spike and SOP counts and spike trains, bit for bit."""
+    np.testing.assert_array_equal(expected.logits, actual.logits)
+    assert expected.spikes == actual.spikes and expected.sops == actual.sops
+    assert expected.records.keys() == actual.records.keys()
+    for name, trains in expected.records.items():
+        np.testing.assert_array_equal(trains, actual.records[name])
+
+
 def pooling_rows(channels: int, size: int, pad: bool) -> np.ndarray:
     """A 2×2 stride-2 window map over a (channels, size, size) value in the channels-last
     layout: row (oy·(size/2) + ox)·channels + c lists the positions of its four inputs
@@ -101,10 +110,7 @@ def test_kernel_rows_that_share_a_pass_give_the_same_bits(monkeypatch, case, neu
     monkeypatch.setattr(synapses, "ROWS_TOGETHER", False)
     separate = jit.CompiledNetwork(graph, cache=None)
     actual = separate.run(x[:5], 8, record=neuron_layers(graph))
-    np.testing.assert_array_equal(expected.logits, actual.logits)
-    assert expected.spikes == actual.spikes and expected.sops == actual.sops
-    for name, trains in expected.records.items():
-        np.testing.assert_array_equal(trains, actual.records[name])
+    assert_same_bits(expected, actual)
 
 
 def test_pooling_runs_along_the_channels_in_the_fixtures_shapes():
@@ -148,10 +154,7 @@ def test_residual_add_summed_by_the_neuron_gives_the_same_bits(monkeypatch, neur
     separate = jit.CompiledNetwork(graph, cache=None)
     assert any(k.kind == "add" for k in separate.plan.kernels)
     actual = separate.run(x[:5], 8, record=fused.layers)
-    np.testing.assert_array_equal(expected.logits, actual.logits)
-    assert expected.spikes == actual.spikes and expected.sops == actual.sops
-    for name, trains in expected.records.items():
-        np.testing.assert_array_equal(trains, actual.records[name])
+    assert_same_bits(expected, actual)
 
 
 @pytest.mark.parametrize("case", ["residual", "concat", "maxpool", "avgpool-padded-ceil"])
@@ -168,10 +171,7 @@ def test_step_local_values_share_memory_without_changing_a_bit(monkeypatch, case
     separate = jit.CompiledNetwork(graph, cache=None)
     actual = separate.run(x[:5], 8, record=shared.layers)
     assert shared.plan.ws_size < separate.plan.ws_size
-    np.testing.assert_array_equal(expected.logits, actual.logits)
-    assert expected.spikes == actual.spikes and expected.sops == actual.sops
-    for name, trains in expected.records.items():
-        np.testing.assert_array_equal(trains, actual.records[name])
+    assert_same_bits(expected, actual)
 
 
 @pytest.mark.parametrize("neuron", ["if", "msat"])
@@ -195,10 +195,7 @@ def test_spikes_listed_by_the_neuron_kernel_give_the_same_bits(monkeypatch, case
     unlisted = jit.CompiledNetwork(graph, cache=None)
     assert not any(k.args.get("listed") for k in unlisted.plan.kernels)
     actual = unlisted.run(x[:5], 8, record=listed.layers)
-    np.testing.assert_array_equal(expected.logits, actual.logits)
-    assert expected.spikes == actual.spikes and expected.sops == actual.sops
-    for name, trains in expected.records.items():
-        np.testing.assert_array_equal(trains, actual.records[name])
+    assert_same_bits(expected, actual)
 
 
 def test_workspace_and_constant_regions_start_on_cache_lines():
@@ -329,7 +326,23 @@ def test_msat_thresholds_of_listed_neurons_only_give_the_same_bits(monkeypatch, 
     monkeypatch.setattr(msat, "SKIP_BOUNDED", False)
     every = jit.CompiledNetwork(graph, cache=None)
     actual = every.run(x[:5], 8, record=listed.layers)
-    np.testing.assert_array_equal(expected.logits, actual.logits)
-    assert expected.spikes == actual.spikes and expected.sops == actual.sops
-    for name, trains in expected.records.items():
-        np.testing.assert_array_equal(trains, actual.records[name])
+    assert_same_bits(expected, actual)
+
+
+@pytest.mark.parametrize("case, hyper", [("conv-3x3", None), ("residual", {"confidence_steps": 4})])
+def test_msat_layer_threshold_compiled_in_gives_the_same_bits(monkeypatch, case, hyper):
+    """A per-layer θ_max is a constant of the MSAT kernel, not an array read per neuron: the
+    same floats as reading it, with and without the confidence mask."""
+    from snnc.runtime import jit
+
+    ann = network(CASES[case])
+    x = RNG.uniform(0, 1, (12, 3, 9, 9)).astype(np.float32)
+    graph = convert(ann, "msat", x, 8, msat=hyper)
+    constant = jit.CompiledNetwork(graph, cache=None)
+    assert all("theta_max" in k.args and "theta" not in k.args for k in constant.plan.kernels if k.kind == "msat")
+    expected = constant.run(x[:5], 8, record=constant.layers)
+    assert sum(expected.spikes.values()) > 0
+    monkeypatch.setattr(plan_module, "CONSTANT_LAYER_THRESHOLD", False)
+    read = jit.CompiledNetwork(graph, cache=None)
+    assert all("theta" in k.args and "theta_max" not in k.args for k in read.plan.kernels if k.kind == "msat")
+    assert_same_bits(expected, read.run(x[:5], 8, record=constant.layers))
