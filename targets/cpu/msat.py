@@ -15,8 +15,9 @@ terms, with no exp or log), and computes θ_t for those only; the others fire ag
 On the Fashion-MNIST fixtures 13–15 % of neuron-steps pass the test (11–13 % fire), where
 51 % pass V + I ≥ 0, the test it replaces.
 
-θ_max, where the layer has one (per-layer balancing, the default), is compiled in as a
-constant: no θ stream to read per neuron and step, none to pack (VGG 1.04×).
+θ_max, where the layer has one (per-layer balancing, the default), is read once per call, not
+per neuron: no θ stream to read per neuron and step, none to pack (VGG 1.04×). It stays a
+run-time value, so recalibrating reuses the object code.
 
 Where convolutions read the layer, the kernel also lists each pixel's spikes for them
 (neurons.list_spikes), a tile at a time while they are in L1, and a residual add before it is
@@ -75,12 +76,15 @@ def msat(f: Function, k: dict) -> None:
     # store it to thresholds[THRESHOLD_TILE], a slot no neuron reads.
     unit = vector_width() * THRESHOLD_INTERLEAVE
     listed, thresholds = f.scratch(THRESHOLD_TILE + unit, I32), f.scratch(THRESHOLD_TILE + 1)
-    uniform = "theta_max" in k  # one θ_max for the whole layer: a constant, not a stream
+    uniform = "layer_theta" in k  # one θ_max for the whole layer: read once, not per neuron
+    layer_theta = f.load(a["layer_theta"], 0) if uniform else None
     packed = {name: f.scratch(THRESHOLD_TILE + unit) for name in ("delta", "current", "theta")[: 2 if uniform else 3]}
 
     def theta_max(i, typ):
         """θ_max of neuron i (a vector of them, as typ is)."""
-        return constant_typed(typ, k["theta_max"]) if uniform else load_typed(f, a["theta"], i, typ)
+        if not uniform:
+            return load_typed(f, a["theta"], i, typ)
+        return splat(f, layer_theta, typ) if isinstance(typ, ir.VectorType) else layer_theta
 
     def potential(i, typ):
         """V + I, before the spike."""
@@ -115,7 +119,7 @@ def msat(f: Function, k: dict) -> None:
         whole = b.and_(b.add(count, i64(unit - 1)), i64(-unit))
         with f.loop(whole, THRESHOLD_INTERLEAVE) as q:
             delta, current = f.load(packed["delta"], q), f.load(packed["current"], q)
-            theta = constant_typed(F32, k["theta_max"]) if uniform else f.load(packed["theta"], q)
+            theta = layer_theta if uniform else f.load(packed["theta"], q)
             f.store(_msat_threshold(f, k, theta, delta, current), thresholds, b.sext(f.load(listed, q), I64))
 
     def fire(start, length, record: bool) -> None:

@@ -47,7 +47,7 @@ from snnc.ir.graph import Graph
 MAX_ILIF_STEPS = 31  # the bits of an iLIF neuron are kept in an int32 mask
 WEIGHTED_OPS = (nn.Conv, nn.Gemm)
 NARROW_COUNT_LIMIT = 2**31  # a kernel's SOP count below this sums in int32 lanes (8 to a vector, not 4)
-CONSTANT_LAYER_THRESHOLD = True  # tests set False: MSAT reads a per-layer θ_max per neuron, to compare with
+LAYER_THRESHOLD_ONCE = True  # tests set False: MSAT reads a per-layer θ_max per neuron, to compare with
 
 
 @dataclass
@@ -426,9 +426,9 @@ class _Builder:
             channels = self.channel_count(node.name)
             extra.update(self.spike_lists(node.name, channels), channels=channels)
         theta = self.full_internal(op.threshold, node.name)
-        if CONSTANT_LAYER_THRESHOLD and (theta == theta.flat[0]).all():  # per-layer balancing
-            del common["theta"]  # θ_max is compiled in: one stream less for every neuron and step
-            extra["theta_max"] = float(theta.flat[0])
+        if LAYER_THRESHOLD_ONCE and (theta == theta.flat[0]).all():  # per-layer balancing
+            del common["theta"]  # θ_max read once per call: one stream less for every neuron and step
+            extra["layer_theta"] = self.param(theta.flat[:1])
         hyper = {key: getattr(op, key) for key in snn.MSAT_DYNAMICS}
         self.emit("msat", "step", node.name, membrane=membrane, total=total,
                   mask_steps=op.confidence_steps if masked else 0, **hyper, **extra, **common)  # fmt: skip

@@ -330,19 +330,19 @@ def test_msat_thresholds_of_listed_neurons_only_give_the_same_bits(monkeypatch, 
 
 
 @pytest.mark.parametrize("case, hyper", [("conv-3x3", None), ("residual", {"confidence_steps": 4})])
-def test_msat_layer_threshold_compiled_in_gives_the_same_bits(monkeypatch, case, hyper):
-    """A per-layer θ_max is a constant of the MSAT kernel, not an array read per neuron: the
-    same floats as reading it, with and without the confidence mask."""
+def test_msat_layer_threshold_read_once_gives_the_same_bits(monkeypatch, case, hyper):
+    """A per-layer θ_max is read once per call of the MSAT kernel, not per neuron: the same
+    floats as reading it per neuron, with and without the confidence mask."""
     from snnc.runtime import jit
 
     ann = network(CASES[case])
     x = RNG.uniform(0, 1, (12, 3, 9, 9)).astype(np.float32)
     graph = convert(ann, "msat", x, 8, msat=hyper)
-    constant = jit.CompiledNetwork(graph, cache=None)
-    assert all("theta_max" in k.args and "theta" not in k.args for k in constant.plan.kernels if k.kind == "msat")
-    expected = constant.run(x[:5], 8, record=constant.layers)
+    once = jit.CompiledNetwork(graph, cache=None)
+    assert all("layer_theta" in k.args and "theta" not in k.args for k in once.plan.kernels if k.kind == "msat")
+    expected = once.run(x[:5], 8, record=once.layers)
     assert sum(expected.spikes.values()) > 0
-    monkeypatch.setattr(plan_module, "CONSTANT_LAYER_THRESHOLD", False)
-    read = jit.CompiledNetwork(graph, cache=None)
-    assert all("theta" in k.args and "theta_max" not in k.args for k in read.plan.kernels if k.kind == "msat")
-    assert_same_bits(expected, read.run(x[:5], 8, record=constant.layers))
+    monkeypatch.setattr(plan_module, "LAYER_THRESHOLD_ONCE", False)
+    per_neuron = jit.CompiledNetwork(graph, cache=None)
+    assert all("theta" in k.args and "layer_theta" not in k.args for k in per_neuron.plan.kernels if k.kind == "msat")
+    assert_same_bits(expected, per_neuron.run(x[:5], 8, record=once.layers))

@@ -24,7 +24,7 @@ from snnc.errors import BAD_DATA, UNSUPPORTED, USAGE, DataError, FileError, Unsu
 from snnc.ir.ops_snn import Neuron
 from snnc.ir.ops_tensor import Pad, Sigmoid
 
-from .test_jit_vs_reference import CASES, assert_agrees, network, neuron_layers
+from .test_jit_vs_reference import CASES, assert_agrees, compare, network, neuron_layers
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -195,6 +195,21 @@ def test_eval_on_the_reference_and_the_cpu_agree(capsys):
         assert report["target"] == target
         accuracy[target] = report["results"][0]["accuracy"]
     assert abs(accuracy["reference"] - accuracy["cpu"]) <= 1 / 16  # at most one rounding flip
+
+
+@pytest.mark.parametrize("neuron", ["if", "msat"])
+def test_recalibrated_thresholds_reuse_the_object_code(tmp_path, neuron):
+    """Thresholds are run-time values (MSAT's per-layer θ_max too): new ones, the same code."""
+    program, x = small_program(neuron)
+    cache = ObjectCache(tmp_path)
+    before = CompiledNetwork(program.graph, cache)
+    changed = program.graph.copy()
+    for node in changed.nodes():
+        if isinstance(node.op, Neuron):
+            node.op.threshold = node.op.threshold * np.float32(1.3)
+    after = CompiledNetwork(changed, cache)
+    assert after.native.cached and after.native.structure_hash == before.native.structure_hash
+    assert_agrees(*compare(changed, x[:6], 8))
 
 
 def test_cache_key_changes_with_what_the_code_depends_on(tmp_path):
