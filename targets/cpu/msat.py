@@ -16,7 +16,7 @@ On the Fashion-MNIST fixtures 13–15 % of neuron-steps pass the test (11–13 %
 51 % pass V + I ≥ 0, the test it replaces.
 
 θ_max, where the layer has one (per-layer balancing, the default), is read once per call, not
-per neuron: no θ stream to read per neuron and step, none to pack (VGG 1.04×). It stays a
+per neuron: no θ stream to read per neuron and step, none to pack (VGG 1.05×). It stays a
 run-time value, so recalibrating reuses the object code.
 
 Where convolutions read the layer, the kernel also lists each pixel's spikes for them
