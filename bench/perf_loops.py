@@ -75,7 +75,7 @@ def innermost_loops(code: list[tuple[int, str]], counts: collections.Counter) ->
 
 def kind(body: list[str]) -> str:
     """What a loop does, from its instructions."""
-    has = {name: any(name in text for text in body) for name in ("vpermps", "vdivps", "vfmadd", "popcnt")}
+    has = {name: any(name in text for text in body) for name in ("vdivps", "vfmadd", "popcnt")}
     if len(body) > 300 and has["vdivps"]:
         return "MSAT threshold θ_t"
     if has["vdivps"]:

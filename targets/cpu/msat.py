@@ -78,7 +78,8 @@ def msat(f: Function, k: dict) -> None:
     listed, thresholds = f.scratch(THRESHOLD_TILE + unit, I32), f.scratch(THRESHOLD_TILE + 1)
     uniform = "layer_theta" in k  # one θ_max for the whole layer: read once, not per neuron
     layer_theta = f.load(a["layer_theta"], 0) if uniform else None
-    packed = {name: f.scratch(THRESHOLD_TILE + unit) for name in ("delta", "current", "theta")[: 2 if uniform else 3]}
+    packed_names = ("delta", "current") if uniform else ("delta", "current", "theta")
+    packed = {name: f.scratch(THRESHOLD_TILE + unit) for name in packed_names}
 
     def theta_max(i, typ):
         """θ_max of neuron i (a vector of them, as typ is)."""

@@ -425,10 +425,10 @@ class _Builder:
         if self.feeds_event_driven_synapses(node):
             channels = self.channel_count(node.name)
             extra.update(self.spike_lists(node.name, channels), channels=channels)
-        theta = self.full_internal(op.threshold, node.name)
-        if LAYER_THRESHOLD_ONCE and (theta == theta.flat[0]).all():  # per-layer balancing
-            del common["theta"]  # θ_max read once per call: one stream less for every neuron and step
-            extra["layer_theta"] = self.param(theta.flat[:1])
+        per_channel = self.channel_thresholds(node)
+        if LAYER_THRESHOLD_ONCE and per_channel is not None and (per_channel == per_channel[0]).all():
+            del common["theta"]  # per-layer θ_max, read once per call: one stream less per neuron and step
+            extra["layer_theta"] = self.param(per_channel[:1])
         hyper = {key: getattr(op, key) for key in snn.MSAT_DYNAMICS}
         self.emit("msat", "step", node.name, membrane=membrane, total=total,
                   mask_steps=op.confidence_steps if masked else 0, **hyper, **extra, **common)  # fmt: skip

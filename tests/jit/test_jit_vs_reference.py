@@ -156,8 +156,8 @@ def test_msat_variants_match_the_reference(msat):
 
 @pytest.mark.parametrize("neuron", ["if", "msat"])
 def test_per_channel_thresholds_match_the_reference(neuron):
-    """θ per channel: IF reads it per channel, MSAT per neuron (a per-layer θ_max is compiled
-    into the MSAT kernel instead)."""
+    """θ per channel: IF reads it per channel, MSAT per neuron (a per-layer θ_max the MSAT
+    kernel reads once per call instead)."""
     ann = network(CASES["residual"])
     x = RNG.uniform(0, 1, (24, 3, 9, 9)).astype(np.float32)
     graph = convert(ann, neuron, x, 12, per_channel=True)
