@@ -2,13 +2,13 @@
 # MSAT against IF, and adaptive timesteps (issue 4), on the full Fashion-MNIST test set with the cpu
 # target (needs Debian's dataset-fashion-mnist); results in bench/results/. Each line is a plain
 # `snnc eval` call. Thresholds and exits are calibrated on the first 2,048 training images (the
-# default for --data fashion-mnist). IF's side of the MSAT comparison is issue 3's full-test-set
-# runs with the same calibration (BENCHMARKS.md: {vgg,resnet}_if_curve_full, _if_t64_full).
+# default for --data fashion-mnist).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/results
 run() { local name=$1; shift; echo "+ snnc $*" >&2; /usr/bin/time -f "$name: %e s, %M KiB peak" snnc "$@" --json -q > "$out/$name.json"; }
 for m in vgg resnet; do
+  run ${m}_if_full eval examples/fmnist_$m.onnx --data fashion-mnist --neuron if -T 8,16,32,64,128
   run ${m}_msat_full eval examples/fmnist_$m.onnx --data fashion-mnist --neuron msat -T 8,16,32,64,128
   run ${m}_adaptive eval examples/fmnist_$m.onnx --data fashion-mnist --neuron if,msat -T 32 --adaptive \
       --plot $out/${m}_adaptive.png

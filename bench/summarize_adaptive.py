@@ -12,7 +12,6 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 MODELS = {"vgg": "VGG", "resnet": "ResNet"}
-IF_RUNS = ("if_curve_full", "if_t64_full")  # issue 3's full-test-set IF runs
 
 
 def load(name: str) -> dict | None:
@@ -26,7 +25,7 @@ def accuracy_curves(key: str) -> tuple[float, dict, dict] | None:
     if msat is None:
         return None
     rows = {"if": {}, "msat": {}}
-    for report in [load(f"{key}_{name}") for name in IF_RUNS] + [msat]:
+    for report in (load(f"{key}_if_full"), msat):
         assert report["images"] == msat["images"] and report["calibration"] == msat["calibration"]
         for row in report["results"]:
             rows[row["neuron"]][row["timesteps"]] = row

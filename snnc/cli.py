@@ -412,7 +412,7 @@ def add_conversion_options(sub: argparse.ArgumentParser, many: bool) -> None:
     sub.add_argument("--maxpool", choices=["gate", "avg"], default="gate", help="rate-coded max pooling")
     sub.add_argument("--no-pipeline", action="store_true", help="iLIF without layer pipelining")
     sub.add_argument("--msat", metavar="KEY=VALUE,...", help="MSAT hyperparameters: preset (auto|vgg|resnet; "
-                     "auto: vgg, with burst 2 in residual networks), alpha, k_a, k_i, c_det, tau_mp, tau_rd, burst, "
+                     "auto: vgg with burst 2), alpha, k_a, k_i, c_det, tau_mp, tau_rd, burst, "
                      "units (absolute|normalized), use_dtt, use_det, confidence_steps, seed")  # fmt: skip
     sub.add_argument(
         "--spike-confidence",

@@ -139,7 +139,7 @@ def test_adaptive_claims_on_a_fixture_subset(neuron, fixture_slice):
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["vgg", "resnet"])
 def test_msat_is_at_least_as_accurate_as_if_at_low_t(model, fixture_slice):
-    """With its defaults (ResNet: the VGG dynamics with bursts of up to 2)."""
+    """With its defaults (the VGG dynamics with bursts of up to 2)."""
     calibration, x, y = fixture_slice
     accuracy = {}
     for neuron in ("if", "msat"):
