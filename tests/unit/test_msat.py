@@ -143,7 +143,7 @@ def test_msat_auto_takes_the_vgg_dynamics_with_bursts_of_two(residual):
 def test_bursts_of_two_follow_activations_a_binary_neuron_clips(steps):
     """Why the default fires bursts: with the VGG dynamics θ_t sits near 0.65·θ_max, so a binary
     neuron driven by a constant 0.9·θ_max falls well behind it (its rate is still 0.05·θ_max short
-    at T = 128), while γ = 2 tracks it as closely as IF tracks any input (within θ_max/T)."""
+    at T = 128), while γ = 2 stays within θ_max/T of it (IF: within θ_max/2T)."""
     theta, current = 1.0, 0.9
     errors = {}
     for burst in (1, 2):
