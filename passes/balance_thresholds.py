@@ -26,6 +26,7 @@ from snnc.ir import ops_nn as nn
 from snnc.ir import ops_tensor as t
 from snnc.ir.graph import Graph
 from snnc.ir.ops_snn import Neuron
+from snnc.resources import activation_bytes, available_memory, check_activation_memory
 
 SAMPLES_PER_BATCH = 400_000  # activations kept per layer and batch (shared among channels) for the percentile
 
@@ -68,7 +69,7 @@ class BalanceThresholds(Pass):
     def _data_based(self, graph: Graph, neurons: list[str], data: np.ndarray) -> dict[str, np.ndarray]:
         samples: dict[str, list[np.ndarray]] = {n: [] for n in neurons}
         maxima: dict[str, np.ndarray] = {}
-        step = self.options.batch_size
+        step = self._batch(graph)
         for start in range(0, len(data), step):
             values = execute(graph, data[start : start + step], keep=True)
             for name in neurons:
@@ -77,6 +78,13 @@ class BalanceThresholds(Pass):
                 maxima[name] = batch_max if name not in maxima else np.maximum(maxima[name], batch_max)
                 samples[name].append(self._subsample(grouped, start))
         return {n: self._threshold(graph, n, maxima[n], samples[n]) for n in neurons}
+
+    def _batch(self, graph: Graph) -> int:
+        """The option's batch, smaller where this machine cannot hold its activations (the
+        subsample then differs); too little memory for one sample is an error (exit 8)."""
+        per_sample, _, _ = activation_bytes(graph)
+        check_activation_memory(graph)
+        return max(1, min(self.options.batch_size, available_memory() // (2 * max(per_sample, 1))))
 
     def _grouped(self, activation: np.ndarray) -> np.ndarray:
         if not self.options.per_channel or activation.ndim < 2:

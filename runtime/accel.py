@@ -27,6 +27,7 @@ from snnc.targets.accel.config import ChipConfig, config_from_stored
 from snnc.targets.accel.qnet import QSynapse
 
 from snnc.errors import FileError
+from snnc.resources import require_memory
 
 
 @dataclass
@@ -111,10 +112,25 @@ def simulate_accel(program: AccelProgram, x: np.ndarray, config: ChipConfig | No
     """Run the program on a batch of float inputs (quantized by the chip's input scale); the
     cycles and energy come back in result.hardware."""
     chip = program_config(program, config)
+    require_memory(simulation_bytes(program, len(x)), f"simulating {len(x)} image(s) at once", " (lower --batch)")
     started = time.perf_counter()
     result = _Machine(program, chip, len(x)).run(x, trace)
     result.hardware.seconds = time.perf_counter() - started
     return result
+
+
+def simulation_bytes(program: AccelProgram, batch: int) -> int:
+    """An upper estimate of the simulator's arrays for a batch: every layer's packets and spike
+    counts over T steps, every synapse's pooled events, every core's registers."""
+    meta = program.meta
+    steps, wide = meta["timesteps"], 8 if meta["model"] == "msat" else 1
+    layers = meta["layers"]
+    total = sum(2 * steps * batch * math.prod(layer["shape"]) * wide for layer in layers)
+    total += sum(2 * 8 * steps * batch * math.prod(s["source_shape"]) for layer in layers for s in layer["synapses"])
+    for core in meta["cores"]:
+        pre = layers[core["layer"]]["pre_shape"]
+        total += 5 * 8 * batch * (core["rows"][1] - core["rows"][0]) * math.prod(pre[1:])  # V, I, S (MSAT: L, Σ)
+    return total
 
 
 class _Machine:
@@ -279,7 +295,8 @@ class _Core:
         self.layer = machine.meta["layers"][core["layer"]]
         self.m0, self.m1 = core["rows"]
         self.rows = self.m1 - self.m0
-        self.weight_sram = np.zeros(machine.chip.weight_bytes, dtype=np.int8)
+        used = max((d["sram"] + d["bytes"] for d in core["descriptors"]), default=0)
+        self.weight_sram = np.zeros(used, dtype=np.int8)  # the bytes its descriptors use (verified to fit the SRAM)
         pre = tuple(self.layer["pre_shape"])
         self.shape = (machine.B, self.rows, *pre[1:])
         self.V = np.zeros(self.shape, dtype=np.int64)
@@ -319,7 +336,7 @@ class _Core:
     # -- load-time --------------------------------------------------------------------------------
     def op_ldw(self, instruction, slot) -> None:
         d = self.core["descriptors"][instruction.operand("syn")]
-        if d["sram"] + d["bytes"] > len(self.weight_sram):
+        if d["sram"] + d["bytes"] > self.m.chip.weight_bytes:
             raise FileError(f"core {self.core['id']}: LDW past the end of weight SRAM")
         self.weight_sram[d["sram"] : d["sram"] + d["bytes"]] = self.m.program.weights[
             d["offset"] : d["offset"] + d["bytes"]

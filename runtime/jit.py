@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from snnc.runtime.ann import bind_inputs
 from snnc.runtime.snn import SimResult, check_recordable, check_step_weights, final_window, replay_final_stage
-from snnc.targets.cpu import codegen, irbuild, listing, llvm, mathlib, msat, neurons, synapses
+from snnc.targets.cpu import codegen, irbuild, listing, llvm, mathlib, msat, neurons, objcache, synapses
 from snnc.targets.cpu.codegen import ENTRY, generate
 from snnc.targets.cpu.layout import aligned_zeros, from_internal, to_internal
 from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cache_key, cached_compile, host_fingerprint
@@ -219,5 +219,5 @@ def source_hash(*modules) -> str:
 
 # The object code is a function of the plan's structure and of the code that turns it into
 # machine code: cache keys hash both (and the host), so a hit needs no IR generation.
-GENERATOR_MODULES = (codegen, irbuild, listing, llvm, mathlib, msat, neurons, synapses)
+GENERATOR_MODULES = (codegen, irbuild, listing, llvm, mathlib, msat, neurons, objcache, synapses)
 GENERATOR = source_hash(*GENERATOR_MODULES)

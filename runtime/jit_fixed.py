@@ -18,7 +18,18 @@ from snnc.runtime import fixed
 from snnc.runtime.jit import batch_slices, default_threads, from_internal_trains, run_parallel, source_hash
 from snnc.runtime.snn import SimResult, check_recordable
 from snnc.targets.accel.qnet import QNet
-from snnc.targets.cpu import fixed_codegen, fixed_plan, irbuild, listing, llvm, mathlib, msat, neurons, synapses
+from snnc.targets.cpu import (
+    fixed_codegen,
+    fixed_plan,
+    irbuild,
+    listing,
+    llvm,
+    mathlib,
+    msat,
+    neurons,
+    objcache,
+    synapses,
+)
 from snnc.targets.cpu.fixed_codegen import ENTRY, generate_fixed
 from snnc.targets.cpu.fixed_plan import build_fixed_plan
 from snnc.targets.cpu.layout import to_internal
@@ -28,7 +39,7 @@ from snnc.errors import DataError
 
 POINTER = ctypes.c_void_p
 SIGNATURE = (POINTER,) * 9 + (ctypes.c_int64, ctypes.c_int64)
-GENERATOR_MODULES = (fixed_codegen, fixed_plan, irbuild, listing, llvm, mathlib, msat, neurons, synapses)
+GENERATOR_MODULES = (fixed_codegen, fixed_plan, irbuild, listing, llvm, mathlib, msat, neurons, objcache, synapses)
 GENERATOR = source_hash(*GENERATOR_MODULES)
 
 

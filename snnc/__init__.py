@@ -2,13 +2,34 @@
 
 graph = snnc.import_onnx("model.onnx")      # the IR (snnc.ir.Graph)
 logits, = snnc.execute(graph, x)            # the ANN on the numpy reference executor
+
+The names below are imported on first use, so that `snnc --version` (and Ctrl-C during
+start-up) does not wait for onnx, onnxruntime and LLVM to load.
 """
 
 __version__ = "0.1.0"
 
-from snnc.errors import SnncError  # noqa: E402
-from snnc.frontend import import_onnx  # noqa: E402
-from snnc.program import Program, compile, load  # noqa: E402
-from snnc.runtime import execute  # noqa: E402
+_EXPORTS = {
+    "Program": "snnc.program",
+    "compile": "snnc.program",
+    "load": "snnc.program",
+    "SnncError": "snnc.errors",
+    "import_onnx": "snnc.frontend",
+    "execute": "snnc.runtime",
+}
 
 __all__ = ["Program", "SnncError", "__version__", "compile", "execute", "import_onnx", "load"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'snnc' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,5 +1,5 @@
 import sys
 
-from snnc.cli import main
+from snnc.entry import main
 
 sys.exit(main())

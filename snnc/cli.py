@@ -10,8 +10,7 @@ import warnings
 from pathlib import Path
 
 from snnc import __version__
-from snnc.errors import EXIT_CODES, INTERNAL, OK, USAGE, DataError, SnncError, UsageError
-from snnc.passes.pipeline import DEFAULT_PASSES
+from snnc.errors import DOES_NOT_FIT, EXIT_CODES, INTERNAL, INTERRUPTED, OK, USAGE, DataError, SnncError, UsageError
 from snnc.plotting import pyplot
 
 
@@ -143,7 +142,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     report = program.report()
     report["artifact"] = str(output)
     if program.settings.target == "accel":
-        from snnc.program import write_atomically
+        from snnc.files import write_atomically
 
         binary = output.with_suffix(".snnx")
         write_atomically(binary, program.accel_binary())
@@ -156,26 +155,34 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return OK
 
 
-def cmd_sim(args: argparse.Namespace) -> int:
-    import numpy as np
+def optional_labels(labels, count: int, output_shape, source: str):
+    """Labels for an accuracy line: none is fine, wrong ones are an error (exit 6)."""
+    from snnc.data import check_labels
 
-    from snnc.data import load_arrays
-    from snnc.errors import FileError
+    if labels is None:
+        return None
+    classes = output_shape[0] if len(output_shape) == 1 else None
+    return check_labels(labels, count, f"labels in {source!r}", classes)
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from snnc.data import check_data, load_arrays
+    from snnc.ir.types import BATCH, TensorType
     from snnc.progress import progress
     from snnc.report import render_accel
-    from snnc.runtime.accel import simulate_accel, simulate_in_batches
-    from snnc.targets.accel import decode_program, load_config
+    from snnc.runtime.accel import program_config, simulate_accel, simulate_in_batches
+    from snnc.targets.accel import load_config, read_program
 
     if args.batch < 1:
         raise UsageError(f"--batch must be at least 1, got {args.batch}")
     if args.plot:
         pyplot()  # a missing matplotlib is an error before the work, not after it
-    path = Path(args.program)
-    if not path.is_file():
-        raise FileError(f"{path}: no such file")
-    program = decode_program(path.read_bytes(), str(path))
+    program = read_program(args.program)
     config = load_config(args.config) if args.config else None
+    program_config(program, config)  # the chip it was built for: checked before the work
     x, labels = load_arrays(args.input, "test", args.limit)
+    x = check_data(x, TensorType((BATCH, *program.meta["input"]["shape"])), f"input {args.input!r}")
+    labels = optional_labels(labels, len(x), program.meta["layers"][-1]["shape"], args.input)
     with progress(len(x), "sim", args.quiet) as bar:
         result = simulate_in_batches(lambda chunk: simulate_accel(program, chunk, config), x, args.batch, bar.update)
     summary = result.hardware.summary()
@@ -183,7 +190,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     summary["spikes_per_image"] = sum(result.spikes.values()) / result.samples
     summary["sops_per_image"] = sum(result.sops.values()) / result.samples
     predictions = result.logits.argmax(axis=1)
-    if labels is not None and np.shape(labels) == predictions.shape:
+    if labels is not None:
         summary["accuracy"] = float((predictions == labels).mean())
     if args.plot:
         from snnc.plotting import plot_accel
@@ -224,9 +231,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     except SnncError as exc:
         report.update(error=str(exc), exit_code=exc.exit_code,
                       resource_error=isinstance(exc, ResourceError))  # fmt: skip
-        if not args.json:
+        if not args.json or args.debug:
             raise
         print(json.dumps(report, indent=1))
+        print(f"snnc: error: {exc}", file=sys.stderr)  # the JSON for machines, the line for people and logs
         return exc.exit_code
     if args.json:
         print(json.dumps(report, indent=1))
@@ -247,19 +255,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from snnc.data import check_data, load_arrays
     from snnc.evaluate import run_with_progress
-    from snnc.program import load, write_atomically
+    from snnc.files import write_atomically
+    from snnc.program import load
     from snnc.report import render_report
 
-    program = load(args.artifact)
+    program = load(args.artifact, trust_native=args.trust_native)
     x, labels = load_arrays(args.input, "test", args.limit)
-    x = check_data(x, program.graph.type(program.graph.inputs[0]), f"input {args.input!r}")
+    graph = program.graph
+    x = check_data(x, graph.type(graph.inputs[0]), f"input {args.input!r}")
+    labels = optional_labels(labels, len(x), graph.type(graph.outputs[0]).sample_shape, args.input)
     record = args.record.split(",") if args.record else ()
     engine = {"float": "native", "fixed": "native-fixed"}.get(args.numeric)
     result = run_with_progress(program, x, args.timesteps, "run", args.quiet, threads=args.threads, record=record,
                                engine=engine)  # fmt: skip
     report = program.report(result)
     predictions = result.logits.argmax(axis=1)
-    if labels is not None and np.shape(labels) == predictions.shape:
+    if labels is not None:
         report["accuracy"] = float((predictions == labels).mean())
     if args.output:
         buffer = io.BytesIO()
@@ -329,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument("model", help="an ONNX file")
     compile_cmd.add_argument("-o", "--output", help="the .snnc file to write (default: MODEL's name, here)")
     add_conversion_options(compile_cmd, many=False)
-    compile_cmd.add_argument("--passes", help=f"comma-separated pass list (default: {','.join(DEFAULT_PASSES)})")
+    compile_cmd.add_argument("--passes", help="comma-separated pass list (default: the whole conversion pipeline)")
     compile_cmd.add_argument("--print-ir-after", metavar="PASS", help="print the IR after these passes ('all')")
     compile_cmd.add_argument("--config", metavar="CHIP.toml", help="accel: chip configuration (docs/accel.md)")
     compile_cmd.set_defaults(handler=cmd_compile)
@@ -359,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--record", metavar="LAYERS", help="comma-separated neuron layers whose spike trains "
                      "(N, T, ...) go to --output as 'spikes/LAYER'")  # fmt: skip
     run.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+    run.add_argument("--trust-native", action="store_true", help="run the object code stored in the artifact "
+                     "instead of compiling its IR here: only for artifacts you trust like an executable")  # fmt: skip
     run.add_argument("--numeric", choices=["float", "fixed"], help="native code in float32, or in fixed point "
                      "(int8 weights, integer state: the accel target's numbers, bit-exact with its simulator); "
                      "default: the program's target (cpu: float; accel: its simulator)")  # fmt: skip
@@ -450,31 +463,39 @@ def _warning_printer(quiet: bool):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
-        argv = ["compile", *argv]  # `snnc model.onnx -t accel` is `snnc compile ...`
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return USAGE
+    """The CLI; returns the exit code. Ctrl-C at any moment, the imports included, exits 130."""
+    debug = False
     try:
+        parser = build_parser()
+        argv = sys.argv[1:] if argv is None else list(argv)
+        if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+            argv = ["compile", *argv]  # `snnc model.onnx -t accel` is `snnc compile ...`
+        args = parser.parse_args(argv)
+        debug = args.debug
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return USAGE
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.showwarning = _warning_printer(getattr(args, "quiet", False))
             return args.handler(args)
     except SnncError as exc:
-        if args.debug:
+        if debug:
             raise
         print(f"snnc: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("snnc: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except BrokenPipeError:
         return OK
+    except MemoryError:
+        if debug:
+            raise
+        print("snnc: error: out of memory (lower --batch or --limit, or set SNNC_MEMORY_LIMIT)", file=sys.stderr)
+        return DOES_NOT_FIT
     except Exception as exc:  # noqa: BLE001  (a bug: one line, unless --debug)
-        if args.debug:
+        if debug:
             raise
         print(
             f"snnc: internal error: {type(exc).__name__}: {exc} (rerun with --debug for a traceback)", file=sys.stderr

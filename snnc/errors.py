@@ -15,6 +15,7 @@ UNSUPPORTED = 5
 BAD_DATA = 6
 NOT_CONVERTIBLE = 7
 DOES_NOT_FIT = 8
+INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
 EXIT_CODES = {
     OK: "success",
@@ -25,7 +26,8 @@ EXIT_CODES = {
     UNSUPPORTED: "an operator or attribute that snnc does not support",
     BAD_DATA: "input or calibration data of the wrong shape, dtype or content",
     NOT_CONVERTIBLE: "the network has no spiking equivalent (e.g. Sigmoid inside)",
-    DOES_NOT_FIT: "the model does not fit the target's resources",
+    DOES_NOT_FIT: "the model does not fit the target's resources (or this machine's memory)",
+    INTERRUPTED: "interrupted (Ctrl-C)",
 }
 
 

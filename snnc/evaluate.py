@@ -50,7 +50,8 @@ def evaluate(
     graph = import_onnx(model_path)
     x, y = load_arrays(data, "test", limit)
     x = check_data(x, graph.type(graph.inputs[0]), f"data {data!r}")
-    y = check_labels(y, len(x), f"data {data!r}")
+    output = graph.type(graph.outputs[0]).sample_shape
+    y = check_labels(y, len(x), f"data {data!r}", output[0] if len(output) == 1 else None)
     if calib is None and data in NAMED_DATASETS:
         calib = data  # its training split
     calibration, calibration_labels = calibration_set(calib, graph.type(graph.inputs[0])) if calib else (None, None)

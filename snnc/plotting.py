@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
+import io
 
 from snnc.errors import UsageError
 
@@ -21,19 +19,15 @@ def pyplot():
 
 
 def save_figure(figure, path) -> None:
-    from snnc.program import give_default_permissions
+    """Render to PNG in memory, then write atomically (an unwritable path is a FileError)."""
+    from snnc.files import write_atomically
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(handle)
+    buffer = io.BytesIO()
     try:
-        figure.savefig(temporary, dpi=120, bbox_inches="tight")
-        give_default_permissions(temporary)
-        os.replace(temporary, path)
+        figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
     finally:
-        Path(temporary).unlink(missing_ok=True)
         pyplot().close(figure)
+    write_atomically(path, buffer.getvalue())
 
 
 def plot_accel(summary: dict, cycles, path) -> None:

@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-import dataclasses
-import io
-import json
-import os
-import tempfile
-import zipfile
-import zlib
+import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from snnc import __version__
 from snnc.data import check_data
-from snnc.errors import FileError, InvalidModelError, IRError, UsageError
+from snnc.errors import InvalidModelError, UsageError
 from snnc.frontend import import_onnx
 from snnc.ir.graph import Graph
-from snnc.ir.text import parse_graph, print_graph
+from snnc.ir.ops_snn import NEURON_MODELS, RESET_MODES
 from snnc.passes import DEFAULT_PASSES, PassContext, PassManager, conversion_pipeline
+from snnc.passes.lower_pooling import MAXPOOL_METHODS
 from snnc.passes.schedule import latency_steps
 from snnc.report import program_report
+from snnc.resources import check_activation_memory
 from snnc.runtime.jit import CompiledNetwork, NativeCode
 from snnc.runtime.snn import SimResult, simulate
 from snnc.targets.cpu.llvm import ObjectCache
 from snnc.targets.cpu.plan import MAX_ILIF_STEPS
 
-FORMAT = "snnc-program"
-FORMAT_VERSION = 1
 TARGETS = ("cpu", "accel")
 # Threshold balancing per neuron model: iLIF per channel at the 99.95th percentile (T = 5 on the
 # full Fashion-MNIST test set: ResNet +0.07, VGG 0.00 points against the ANN; per layer at
@@ -40,8 +34,6 @@ DEFAULT_PER_CHANNEL = {"ilif": True, "if": False, "msat": False}
 # threshold sits near 0.6·θ_max, so its half step is 0.3 (VGG fixture, T = 8: 90 % vs 78 % at 0.5).
 DEFAULT_V_INIT = {"ilif": 0.5, "if": 0.5, "msat": 0.3}
 ENGINES = ("native", "native-fixed", "reference", "accel", "fixed")
-NATIVE_MEMBER = "native.o"
-ACCEL_MEMBER = "program.snnx"
 ACCEL_BATCH = 64  # images the accel simulator and the fixed-point reference run at once (memory: T × batch)
 
 
@@ -67,12 +59,40 @@ class Settings:
     chip: dict | None = None  # accel: the chip configuration (None: the built-in default)
 
     def __post_init__(self) -> None:
-        if self.target not in TARGETS:
-            raise UsageError(f"target must be one of {TARGETS}, got {self.target!r}")
-        if not 1 <= int(self.timesteps) <= 4096:
-            raise UsageError(f"timesteps must be in 1..4096, got {self.timesteps}")
+        """Every field checked: settings also arrive from artifacts that anyone may have written."""
+        for key, choices in (("target", TARGETS), ("neuron", NEURON_MODELS), ("reset", RESET_MODES),
+                             ("maxpool", MAXPOOL_METHODS)):  # fmt: skip
+            _require(getattr(self, key) in choices, key, f"one of {', '.join(choices)}")
+        _require(isinstance(self.timesteps, numbers.Integral) and not isinstance(self.timesteps, bool)
+                 and 1 <= self.timesteps <= 4096, "timesteps", "an integer in 1..4096")  # fmt: skip
         self.timesteps = int(self.timesteps)
+        _require(_finite(self.percentile) and 0 < self.percentile <= 100, "percentile", "a number in (0, 100]")
+        _require(_finite(self.v_init), "v_init", "a finite number")
+        for key in ("per_channel", "pipelined", "calibrated", "spike_confidence"):
+            _require(isinstance(getattr(self, key), (bool, np.bool_)), key, "true or false")
+        _require(isinstance(self.passes, (list, tuple)) and all(isinstance(p, str) for p in self.passes),
+                 "passes", "a list of pass names")  # fmt: skip
         self.passes = tuple(self.passes)
+        for key in ("msat", "adaptive"):
+            value = getattr(self, key)
+            _require(value is None or (isinstance(value, dict) and all(isinstance(k, str) for k in value)), key,
+                     "a table of named values")  # fmt: skip
+        _require(self.input_scale is None or (_finite(self.input_scale) and self.input_scale > 0), "input_scale",
+                 "a positive number")  # fmt: skip
+        _require(self.chip is None or isinstance(self.chip, dict), "chip", "a chip configuration table")
+        if self.chip is not None:
+            from snnc.targets.accel.config import config_from_stored
+
+            config_from_stored(self.chip)  # a UsageError names what is wrong
+
+
+def _finite(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _require(ok: bool, key: str, what: str) -> None:
+    if not ok:
+        raise UsageError(f"setting {key!r} must be {what}")
 
 
 class Program:
@@ -206,28 +226,10 @@ class Program:
         return program_report(self, result)
 
     def save(self, path) -> Path:
-        """Write the artifact atomically: a temporary file renamed into place."""
-        path = Path(path)
-        manifest = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "snnc_version": __version__,
-            "settings": dataclasses.asdict(self.settings),
-            "notes": self.notes,
-        }
-        buffer = io.BytesIO()
-        if self.settings.target == "cpu":
-            native = self.network().native
-            manifest["native"] = {"fingerprint": native.fingerprint, "structure": native.structure_hash}
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("manifest.json", json.dumps(manifest, indent=1))
-            archive.writestr("graph.ir", print_graph(self.graph))
-            if "native" in manifest:
-                archive.writestr(NATIVE_MEMBER, native.code)
-            if self.settings.target == "accel":
-                archive.writestr(ACCEL_MEMBER, self.accel_binary())
-        write_atomically(path, buffer.getvalue())
-        return path
+        """Write the `.snnc` artifact atomically (snnc/artifact.py)."""
+        from snnc.artifact import save_artifact
+
+        return save_artifact(self, path)
 
     def accel_binary(self) -> bytes:
         """The .snnx program file of an accel program."""
@@ -236,59 +238,13 @@ class Program:
         return encode_program(self.accel().program)
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        give_default_permissions(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+def load(path, trust_native: bool = False) -> Program:
+    """Read a `.snnc` artifact written by Program.save. Its object code runs only with
+    `trust_native=True`; by default the program is compiled from its IR on this machine
+    (snnc/artifact.py says what an artifact is trusted for)."""
+    from snnc.artifact import load_artifact
 
-
-def give_default_permissions(path) -> None:
-    """mkstemp makes files private (0600); a written result should get the usual 0666 & ~umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
-def load(path) -> Program:
-    """Read a `.snnc` artifact written by Program.save."""
-    path = Path(path)
-    if not path.exists():
-        raise FileError(f"{path}: no such file")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            manifest = json.loads(archive.read("manifest.json"))
-            text = archive.read("graph.ir").decode()
-            native = _native_code(archive, manifest)
-    except (zipfile.BadZipFile, zlib.error, KeyError, json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
-        raise FileError(f"{path}: not a snnc program, or corrupted ({exc})") from exc
-    if manifest.get("format") != FORMAT:
-        raise FileError(f"{path}: not a snnc program (format {manifest.get('format')!r})")
-    if manifest.get("version") != FORMAT_VERSION:
-        raise FileError(
-            f"{path}: program format version {manifest.get('version')} is not supported by snnc {__version__} "
-            f"(reads version {FORMAT_VERSION}): recompile the model"
-        )
-    try:
-        graph = parse_graph(text)
-        settings = Settings(**manifest["settings"])
-    except (IRError, TypeError, UsageError) as exc:
-        raise FileError(f"{path}: corrupted program ({exc})") from exc
-    return Program(graph, settings, manifest.get("notes", {}), native)
-
-
-def _native_code(archive: zipfile.ZipFile, manifest: dict) -> NativeCode | None:
-    """The stored object code; the program recompiles when it was built for another host."""
-    info = manifest.get("native")
-    if not isinstance(info, dict) or NATIVE_MEMBER not in archive.namelist():
-        return None
-    return NativeCode(archive.read(NATIVE_MEMBER), str(info.get("fingerprint")), str(info.get("structure")))
+    return load_artifact(path, trust_native)
 
 
 def compile(
@@ -314,6 +270,7 @@ def compile(
     `chip`: the accel target's ChipConfig (default: the built-in one)."""
     graph = model.copy() if isinstance(model, Graph) else import_onnx(model, input_shapes)
     check_finite_weights(graph)
+    check_activation_memory(graph)  # a declared shape this machine cannot hold fails here, not in an allocation
     if calibration is not None:
         calibration = check_data(np.asarray(calibration), graph.type(graph.inputs[0]), "calibration data")
     v_init = DEFAULT_V_INIT.get(neuron, 0.5) if v_init is None else v_init

@@ -6,10 +6,20 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from snnc.errors import IRError, UnsupportedError
+from snnc.errors import FileError, InvalidModelError, IRError, UnsupportedError
 from snnc.ir.graph import Graph
 from snnc.ir.op import Op
 from snnc.ir.types import TensorType
+
+
+def tensor_value(tensor: onnx.TensorProto, what: str = "initializer") -> np.ndarray:
+    """A constant tensor as an array; data kept in an external file must have been loaded."""
+    if tensor.data_location == onnx.TensorProto.EXTERNAL:
+        raise FileError(f"{what} '{tensor.name}' keeps its data in an external file: load the model from its path")
+    try:
+        return numpy_helper.to_array(tensor)
+    except Exception as exc:  # noqa: BLE001  (onnx raises many kinds on malformed tensors)
+        raise InvalidModelError(f"{what} '{tensor.name}' is malformed: {exc}") from None
 
 
 def node_label(node: onnx.NodeProto, index: int) -> str:
@@ -44,7 +54,7 @@ class ImportContext:
             if isinstance(value, bytes):
                 value = value.decode()
             elif isinstance(value, onnx.TensorProto):
-                value = numpy_helper.to_array(value)
+                value = tensor_value(value, f"attribute '{attribute.name}'")
             values[attribute.name] = value
         return values
 

@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import helper, numpy_helper
+from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
-from snnc.errors import FileError, InvalidModelError, UnsupportedError
+from snnc.errors import FileError, InvalidModelError, SnncError, UnsupportedError
+from snnc.files import read_file
 from snnc.frontend import converters  # noqa: F401  (registers every converter)
-from snnc.frontend.context import ImportContext
+from snnc.frontend.context import ImportContext, tensor_value
+from snnc.frontend.external import load_external_data
 from snnc.frontend.registry import DEFAULT_DOMAINS, find_converter
 from snnc.ir.graph import Graph
 from snnc.ir.types import BATCH, TensorType
 
 MIN_OPSET = 6
+MAX_TESTED_OPSET = 25  # the ONNX backend cases and the exporters the tests run
+MODEL_LIMIT = 2 << 30  # protobuf's own limit for one message
+FOLD_LIMIT = 1 << 28  # elements a folded constant may have (1 GiB of float32)
 # Ops whose outputs are data-dependent or random: never folded even when inputs are constant.
-NEVER_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
+# Control flow is never folded either: its body could loop for as long as the model says.
+NEVER_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli",
+              "Loop", "Scan", "If"}  # fmt: skip
 FLOAT_TYPES = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16}
 
 
@@ -34,28 +43,45 @@ def load_model(source) -> onnx.ModelProto:
         model = _read(Path(os.fspath(source)))
     if not model.HasField("graph") or not model.graph.node:
         raise FileError("not an ONNX model: it has no graph (truncated, or another kind of file)")
+    check_strings(model)
+    check_opset(model_opset(model))
     try:
         onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as exc:
-        first_line = str(exc).strip().splitlines()[0]
+    except Exception as exc:  # noqa: BLE001  (ValidationError, or whatever else the checker raises on odd input)
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InvalidModelError(f"the model fails ONNX's checker: {first_line}") from exc
     return model
 
 
+def check_strings(message, where: str = "the model") -> None:
+    """Every string field is text: protobuf hands back invalid UTF-8 as bytes, which names cannot be."""
+    for field, value in message.ListFields():
+        repeated = field.is_repeated if hasattr(field, "is_repeated") else field.label == field.LABEL_REPEATED
+        items = value if repeated else [value]
+        if field.type == field.TYPE_STRING and any(not isinstance(item, str) for item in items):
+            raise FileError(f"{where}: field '{field.name}' is not valid UTF-8 text")
+        if field.type == field.TYPE_MESSAGE:
+            for item in items:
+                check_strings(item, where)
+
+
+def check_opset(opset: int) -> None:
+    """Opsets that onnx itself does not know are refused; newer than tested ones get a warning."""
+    known = onnx.defs.onnx_opset_version()
+    if opset > known:
+        raise UnsupportedError(f"the model declares opset {opset}; snnc (with onnx {onnx.__version__}) knows opsets "
+                               f"{MIN_OPSET} to {known}")  # fmt: skip
+    if opset > MAX_TESTED_OPSET:
+        warnings.warn(
+            f"the model declares opset {opset}; snnc is tested with opsets {MIN_OPSET} to {MAX_TESTED_OPSET} "
+            "(an op that changed since is reported as unsupported)",
+            stacklevel=3,
+        )
+
+
 def _read(path: Path) -> onnx.ModelProto:
-    if not path.exists():
-        raise FileError(f"{path}: no such file")
-    if path.is_dir():
-        raise FileError(f"{path}: is a directory, not an ONNX file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise FileError(f"{path}: cannot read: {exc.strerror}") from exc
-    model = _parse(data, str(path))
-    try:
-        onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
-    except (OSError, ValueError) as exc:
-        raise FileError(f"{path}: cannot load external weights: {exc}") from exc
+    model = _parse(read_file(path, "an ONNX model", MODEL_LIMIT), str(path))
+    load_external_data(model, path.parent, str(path))
     return model
 
 
@@ -88,7 +114,7 @@ def import_onnx(source, input_shapes: dict[str, tuple[int, ...]] | None = None) 
     if opset < MIN_OPSET:
         raise UnsupportedError(f"opset {opset} is older than snnc supports (>= {MIN_OPSET})")
     graph = Graph(model.graph.name or "main")
-    constants = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    constants = {init.name: tensor_value(init) for init in model.graph.initializer}
     batch = _declared_batch(model.graph, constants)
     ctx = ImportContext(graph, opset, batch)
     ctx.constants.update(constants)
@@ -152,7 +178,14 @@ def _convert_node(ctx: ImportContext, node: onnx.NodeProto, index: int) -> None:
         _fold(ctx, node)
         return
     convert = find_converter(node.domain, node.op_type, ctx.opset, ctx.where)
-    result = convert(ctx)
+    try:
+        result = convert(ctx)
+    except SnncError:
+        raise
+    except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError, OverflowError) as exc:
+        # the checker does not infer shapes: attributes and weights that do not fit each other arrive here
+        raise InvalidModelError(f"{ctx.where}: its inputs or attributes do not fit together "
+                                f"({type(exc).__name__}: {exc})") from exc  # fmt: skip
     if isinstance(result, np.ndarray):
         ctx.constants[node.output[0]] = result
     else:
@@ -174,6 +207,7 @@ def _fold(ctx: ImportContext, node: onnx.NodeProto) -> None:
     )
     # A model, not a bare node, so the evaluator picks the op version of the model's opset.
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ctx.opset)])
+    _check_fold_size(ctx, node, feeds)
     try:
         results = ReferenceEvaluator(model).run(None, feeds)
     except Exception as exc:  # noqa: BLE001  (any failure of the evaluator means: cannot fold)
@@ -181,6 +215,24 @@ def _fold(ctx: ImportContext, node: onnx.NodeProto) -> None:
     for name, result in zip(node.output, results):
         if name:
             ctx.constants[name] = np.asarray(result)
+
+
+def _check_fold_size(ctx: ImportContext, node: onnx.NodeProto, feeds: dict) -> None:
+    """Ops whose output size is a value, not a shape, are checked before they allocate it."""
+    try:
+        if node.op_type in ("ConstantOfShape", "Expand"):
+            elements = math.prod(int(d) for d in np.ravel(feeds[node.input[-1]]))
+        elif node.op_type == "Tile":
+            elements = feeds[node.input[0]].size * math.prod(int(r) for r in np.ravel(feeds[node.input[1]]))
+        elif node.op_type == "Range":
+            start, limit, delta = (float(np.ravel(feeds[name])[0]) for name in node.input[:3])
+            elements = math.ceil((limit - start) / delta) if delta else math.inf
+        else:
+            return
+    except (KeyError, IndexError, ValueError, TypeError, OverflowError):
+        return  # the evaluator reports what is wrong
+    if not elements <= FOLD_LIMIT:
+        raise ctx.unsupported(f"folding this constant would make {elements:,} elements (at most {FOLD_LIMIT:,})")
 
 
 def _set_outputs(ctx: ImportContext, onnx_graph: onnx.GraphProto) -> None:

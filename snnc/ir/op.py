@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import math
 from typing import ClassVar
 
 import numpy as np
@@ -63,7 +64,10 @@ class Op:
         unknown = set(data) - known
         if unknown:
             raise IRError(f"op {kind!r} has no attribute(s) {sorted(unknown)}")
-        return cls(**{k: decode_value(v) for k, v in data.items()})
+        try:
+            return cls(**{k: decode_value(v) for k, v in data.items()})
+        except (TypeError, ValueError, OverflowError) as exc:  # values of the wrong kind, from a text
+            raise IRError(f"op {kind!r}: bad attribute values ({exc})") from None
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.to_dict() == other.to_dict()
@@ -82,17 +86,33 @@ def encode_value(value):
 
 
 def decode_value(value):
-    """The inverse of encode_value; JSON lists come back as tuples."""
+    """The inverse of encode_value; JSON lists come back as tuples. Text from a file: the dtype
+    must be numeric, the base64 strict and its bytes exactly what dtype and shape declare."""
     if isinstance(value, dict) and set(value) == {"dtype", "shape", "b64"}:
-        raw = base64.b64decode(value["b64"])
-        return (
-            np.frombuffer(raw, dtype=np.dtype(value["dtype"]).newbyteorder("<"))
-            .astype(value["dtype"])
-            .reshape(value["shape"])
-        )
+        return _decode_array(value)
     if isinstance(value, list):
         return tuple(decode_value(v) for v in value)
     return value
+
+
+def _decode_array(value: dict) -> np.ndarray:
+    try:
+        dtype = np.dtype(value["dtype"]) if isinstance(value["dtype"], str) else None
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype.kind not in "biuf":
+        raise IRError(f"arrays hold numbers, not {value['dtype']!r}")
+    shape = value["shape"]
+    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise IRError(f"an array's shape must be a list of sizes, got {shape!r}")
+    try:
+        raw = base64.b64decode(value["b64"], validate=True)
+    except (TypeError, ValueError) as exc:
+        raise IRError(f"an array's data is not base64 ({exc})") from None
+    if len(raw) != dtype.itemsize * math.prod(shape):
+        raise IRError(f"an array of shape {shape} and dtype {dtype} needs {dtype.itemsize * math.prod(shape)} bytes, "
+                      f"the text holds {len(raw)}")  # fmt: skip
+    return np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
 
 
 def as_float_array(value, what: str) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from snnc.targets.accel.binary import AccelProgram, decode_program, encode_program
+from snnc.targets.accel.binary import AccelProgram, decode_program, encode_program, read_program
 from snnc.targets.accel.config import DEFAULT, ChipConfig, load_config
 from snnc.targets.accel.emit import emit
 from snnc.targets.accel.mapper import CoreSlice, place, resource_table
@@ -13,7 +13,16 @@ from snnc.targets.accel.quantize import input_scale, quantize
 
 from snnc.ir.graph import Graph
 
-__all__ = ["AccelBuild", "build", "decode_program", "encode_program", "load_config", "DEFAULT", "input_scale"]
+__all__ = [
+    "AccelBuild",
+    "build",
+    "decode_program",
+    "encode_program",
+    "read_program",
+    "load_config",
+    "DEFAULT",
+    "input_scale",
+]
 
 
 @dataclass

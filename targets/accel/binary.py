@@ -10,8 +10,9 @@
       CODE  u64 instruction words, the cores' programs one after another
 
 Decoding checks everything before anything runs: a truncated or corrupted file, another
-version, a checksum that does not match, an offset outside its section: each is a FileError
-(exit 3), never a crash, and no loop runs longer than the input is long.
+version, a checksum that does not match, an offset outside its section, and then (verify.py)
+a program that is not exactly what snnc emits for the network it describes: each is a
+FileError (exit 3), never a crash, and no loop runs longer than the input is long.
 """
 
 from __future__ import annotations
@@ -106,8 +107,10 @@ def _decode(data: bytes, source: str) -> AccelProgram:
     if len(data) < HEADER.size:
         raise FileError(f"{source}: truncated: {len(data)} bytes, shorter than the {HEADER.size}-byte header")
     magic, version, _flags, config_hash, count, length, checksum = HEADER.unpack_from(data)
+    if magic == b"PK\x03\x04":
+        raise FileError(f"{source}: a snnc program (.snnc), not an accelerator program (.snnx): run it with `snnc run`")
     if magic != MAGIC:
-        raise FileError(f"{source}: not an snnc accelerator program (magic {magic!r}, expected {MAGIC!r})")
+        raise FileError(f"{source}: not an snnc accelerator program (.snnx)")
     if version != VERSION:
         raise FileError(f"{source}: program format version {version}; this snnc reads version {VERSION}: recompile")
     payload = data[HEADER.size :]
@@ -118,16 +121,21 @@ def _decode(data: bytes, source: str) -> AccelProgram:
     if zlib.crc32(payload) != checksum:
         raise FileError(f"{source}: checksum mismatch: the file is corrupted")
     sections = _sections(payload, count, source)
-    meta = json.loads(sections[b"META"].decode())
+    try:
+        meta = json.loads(sections[b"META"].decode())
+    except (ValueError, RecursionError) as exc:
+        raise FileError(f"{source}: corrupted META section ({exc})") from None
     weights = np.frombuffer(sections[b"WGTS"], dtype=np.int8)
     if len(sections[b"PARM"]) % 4 or len(sections[b"CODE"]) % 8:
         raise FileError(f"{source}: PARM or CODE section length is not a whole number of words")
     params = np.frombuffer(sections[b"PARM"], dtype="<i4").astype(np.int64)
     words = np.frombuffer(sections[b"CODE"], dtype="<u8")
-    program = AccelProgram(config_hash, meta, weights, params, [])
-    check_meta(program, len(words), source)
-    program.code = [[isa.decode(int(w)) for w in words[c["code"][0] : c["code"][0] + c["code"][1]]]
-                    for c in meta["cores"]]  # fmt: skip
+    check_code_ranges(meta, len(words), source)
+    code = [[isa.decode(int(w)) for w in words[c["code"][0] : c["code"][0] + c["code"][1]]] for c in meta["cores"]]
+    program = AccelProgram(config_hash, meta, weights, params, code)
+    from snnc.targets.accel.verify import verify_program  # it imports the emitter, which imports this module
+
+    verify_program(program, source)
     return program
 
 
@@ -149,29 +157,20 @@ def _sections(payload: bytes, count: int, source: str) -> dict[bytes, bytes]:
     return sections
 
 
-def check_meta(program: AccelProgram, words: int, source: str) -> None:
-    """Every reference in META points inside its section; shapes agree with the data."""
-    meta = program.meta
-
-    def require(ok, what: str) -> None:
-        if not ok:
-            raise FileError(f"{source}: inconsistent program: {what}")
-
-    require(isinstance(meta, dict) and meta.get("model") in ("if", "ilif", "msat"), "model")
-    require(isinstance(meta.get("timesteps"), int) and 1 <= meta["timesteps"] <= 64, "timesteps")
-    layers, cores = meta.get("layers"), meta.get("cores")
-    require(isinstance(layers, list) and isinstance(cores, list) and layers and cores, "layers and cores")
-    for layer in layers:
-        channels = layer["pre_shape"][0]
-        require(0 <= layer["params"] and layer["params"] + 3 * channels <= len(program.params), "parameter offset")
-        require(len(layer["scale"]) == layer["shape"][0], f"scales of {layer['name']!r}")
-        for synapse in layer["synapses"]:
-            size = int(np.prod(synapse["weight_shape"]))
-            require(0 <= synapse["weights"] and synapse["weights"] + size <= len(program.weights), "weight offset")
+def check_code_ranges(meta, words: int, source: str) -> None:
+    """What splitting CODE into the cores' programs needs; verify.py checks everything else."""
+    cores = meta.get("cores") if isinstance(meta, dict) else None
+    if not isinstance(cores, list) or not cores or not all(isinstance(c, dict) for c in cores):
+        raise FileError(f"{source}: inconsistent program: META has no cores")
     for core in cores:
-        start, count = core["code"]
-        require(0 <= start and 0 <= count and start + count <= words, f"code range of core {core['id']}")
-        require(0 <= core["layer"] < len(layers), f"layer of core {core['id']}")
-        rows = core["rows"]
-        require(0 <= rows[0] < rows[1] <= layers[core["layer"]]["pre_shape"][0], f"rows of core {core['id']}")
-        require(len(core["descriptors"]) == len(layers[core["layer"]]["synapses"]), "descriptors")
+        span = core.get("code")
+        if not (isinstance(span, list) and len(span) == 2 and all(isinstance(v, int) and v >= 0 for v in span)
+                and span[0] + span[1] <= words):  # fmt: skip
+            raise FileError(f"{source}: inconsistent program: the code range of core {core.get('id')!r}")
+
+
+def read_program(path) -> AccelProgram:
+    """Read, decode and verify a `.snnx` file."""
+    from snnc.files import MEMBER_LIMIT_ENV, read_file, size_limit
+
+    return decode_program(read_file(path, "an accelerator program (.snnx)", size_limit(MEMBER_LIMIT_ENV)), str(path))

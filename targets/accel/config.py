@@ -18,7 +18,6 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from snnc.errors import FileError, UsageError
 
@@ -79,12 +78,12 @@ class ChipConfig:
 
     def __post_init__(self) -> None:
         for key in ("cores_x", "cores_y", "lanes", "weight_sram_kib", "state_sram_kib", "sram_bank_kib", "hop_cycles"):
-            _require(isinstance(getattr(self, key), int) and getattr(self, key) >= 1, key, "a positive integer")
+            _require(_integer(getattr(self, key), 1), key, f"an integer in 1..{LARGEST:,}")
         for key in ("barrier_cycles", "exit_cycles"):
-            _require(isinstance(getattr(self, key), int) and getattr(self, key) >= 0, key, "an integer >= 0")
+            _require(_integer(getattr(self, key), 0), key, f"an integer in 0..{LARGEST:,}")
         _require(self.weight_bits == 8, "weight_bits", "8 (int8 weights; other widths are not modeled)")
         _require(self.state_bits in (16, 24, 32), "state_bits", "16, 24 or 32")
-        _require(_positive(self.clock_mhz), "clock_mhz", "a positive number")
+        _require(_positive(self.clock_mhz) and self.clock_mhz <= 1e6, "clock_mhz", "a positive number of MHz")
         _require(self.cores <= 4096, "cores_x·cores_y", "at most 4096 cores (12-bit core ids)")
         table = self.energy
         for key in ("pj_add8", "pj_add32", "pj_mul8", "pj_mul32", "pj_compare", "pj_shift", "pj_hop",
@@ -130,6 +129,13 @@ class ChipConfig:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).digest()[:8]
 
 
+LARGEST = 1 << 20  # any count or size in KiB: a core of 1 GiB SRAM, a million lanes or cycles
+
+
+def _integer(value, low: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= LARGEST
+
+
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -151,13 +157,19 @@ def _require(ok: bool, key: str, what: str) -> None:
 
 
 DEFAULT = ChipConfig()
+CONFIG_LIMIT = 1 << 20  # bytes of a TOML file
 
 
 def config_from_dict(data: dict) -> ChipConfig:
     """{"chip": {...}, "energy": {...}} over the defaults; unknown keys are errors."""
+    if not isinstance(data, dict):
+        raise UsageError("chip configuration: expected the tables [chip] and [energy]")
     unknown_sections = set(data) - {"chip", "energy"}
     if unknown_sections:
         raise UsageError(f"chip configuration: unknown section(s) {sorted(unknown_sections)}; known: chip, energy")
+    for name in ("chip", "energy"):
+        if not isinstance(data.get(name, {}), dict):
+            raise UsageError(f"chip configuration: {name} must be a table ([{name}] with keys), got {data[name]!r}")
     chip, energy = dict(data.get("chip", {})), dict(data.get("energy", {}))
     _check_keys(chip, {f.name for f in dataclasses.fields(ChipConfig)} - {"energy"}, "chip")
     _check_keys(energy, {f.name for f in dataclasses.fields(EnergyTable)}, "energy")
@@ -172,7 +184,11 @@ def config_from_stored(data: dict | None) -> ChipConfig:
     """The inverse of ChipConfig.to_dict (None: the default)."""
     if data is None:
         return DEFAULT
-    return config_from_dict({"chip": {k: v for k, v in data.items() if k != "energy"}, "energy": data["energy"]})
+    if not isinstance(data, dict):
+        raise UsageError("chip configuration: expected a table")
+    return config_from_dict(
+        {"chip": {k: v for k, v in data.items() if k != "energy"}, "energy": data.get("energy", {})}
+    )
 
 
 def _check_keys(section: dict, known: set[str], name: str) -> None:
@@ -185,13 +201,12 @@ def load_config(path) -> ChipConfig:
     """Read a TOML configuration (see the module docstring); None gives the default."""
     if path is None:
         return DEFAULT
-    path = Path(path)
+    from snnc.files import read_file
+
     try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(read_file(path, "a chip configuration (TOML)", CONFIG_LIMIT).decode())
+    except UnicodeDecodeError as exc:
         raise FileError(f"{path}: cannot read ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise UsageError(f"{path}: not valid TOML ({exc})") from None
     return config_from_dict(data)

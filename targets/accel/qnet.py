@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.errors import IRError
+from snnc.ir.ops_snn import EXIT_METRICS
 
 SYNAPSE_KINDS = ("conv", "dense", "identity")
 POOLS = (None, "avg", "gate")
@@ -117,10 +118,7 @@ class QLayer:
                      f"layer {self.name!r}: thresholds must be integers >= 1, one per channel")  # fmt: skip
             _require(self.v0.shape == (channels,), f"layer {self.name!r}: one initial membrane per channel")
         if self.msat is not None:
-            keys = {"alpha", "k_a", "inv_k_i", "inv_c", "tau_mp", "tau_rd", "burst", "use_dtt", "use_det",
-                    "confidence", "confidence_steps", "seed"}  # fmt: skip
-            _require(set(self.msat) == keys, f"layer {self.name!r}: MSAT constants must be {sorted(keys)}")
-            _require(int(self.msat["burst"]) >= 1, "MSAT burst must be >= 1")
+            _check_msat(self.name, self.msat)
         self.pool_kernel = tuple(int(v) for v in self.pool_kernel)
         self.pool_strides = tuple(int(v) for v in self.pool_strides)
         self.depth = int(self.depth)
@@ -128,6 +126,30 @@ class QLayer:
     @property
     def neurons(self) -> int:
         return int(np.prod(self.shape))
+
+
+MSAT_Q8 = ("alpha", "k_a", "inv_k_i", "inv_c", "tau_mp", "tau_rd")  # Q8 integers of runtime/fixed_msat.py
+MSAT_Q8_LIMIT = 1 << 20  # far beyond any hyperparameter; keeps the unit's int64 products exact
+
+
+def _check_msat(name: str, msat: dict) -> None:
+    """The threshold unit's constants: the keys q8_params writes, each of its type and range."""
+    keys = {*MSAT_Q8, "burst", "use_dtt", "use_det", "confidence", "confidence_steps", "seed"}
+    _require(isinstance(msat, dict) and set(msat) == keys, f"layer {name!r}: MSAT constants must be {sorted(keys)}")
+
+    def integer(key: str, low: int, high: int) -> bool:
+        value = msat[key]
+        return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and low <= value <= high
+
+    for key in MSAT_Q8:
+        _require(integer(key, -MSAT_Q8_LIMIT, MSAT_Q8_LIMIT), f"layer {name!r}: MSAT {key} out of range")
+    _require(integer("burst", 1, 255), "MSAT burst must be in 1..255")
+    _require(integer("confidence_steps", 0, 1 << 16) and integer("seed", 0, 2**63 - 1),
+             "MSAT confidence steps and seed must be non-negative integers")  # fmt: skip
+    _require(isinstance(msat["use_dtt"], bool) and isinstance(msat["use_det"], bool), "MSAT switches must be booleans")
+    confidence = msat["confidence"]
+    _require(isinstance(confidence, (int, float)) and not isinstance(confidence, bool) and 0 <= confidence <= 1,
+             "MSAT spike confidence must be in [0, 1]")  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -148,9 +170,15 @@ class QNet:
     def __post_init__(self) -> None:
         _require(self.model in MODELS, f"the accel target runs {MODELS}, got {self.model!r}")
         self.timesteps = int(self.timesteps)
+        _require(self.timesteps >= 1, "T must be at least 1")
         self.input_shape = tuple(int(d) for d in self.input_shape)
+        _require(1 <= len(self.input_shape) <= 3 and min(self.input_shape) >= 1, "the input needs 1 to 3 positive dims")
         self.input_scale = float(self.input_scale)
         _require(self.input_scale > 0 and np.isfinite(self.input_scale), "input scale must be positive")
+        _require(self.exit_metric is None or self.exit_metric in EXIT_METRICS,
+                 f"the exit metric must be one of {EXIT_METRICS}")  # fmt: skip
+        self.exit_threshold = float(self.exit_threshold)
+        _require(bool(np.isfinite(self.exit_threshold)), "the exit threshold must be finite")
         self.layers = [x if isinstance(x, QLayer) else QLayer(**x) for x in self.layers]
         names = {self.input_name}
         for layer in self.layers:
@@ -160,6 +188,8 @@ class QNet:
         _require(self.layers[-1].kind == "readout", "the last layer must be the readout")
         if self.step_weights is not None:
             self.step_weights = np.asarray(self.step_weights, dtype=np.float32)
+            _require(self.step_weights.shape == (self.timesteps,) and bool(np.all(np.isfinite(self.step_weights))),
+                     "step weights must be T finite numbers")  # fmt: skip
 
     def layer(self, name: str) -> QLayer:
         return next(x for x in self.layers if x.name == name)

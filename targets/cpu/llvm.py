@@ -1,5 +1,5 @@
 """The one module that owns LLVM: host target machine, optimization pipeline, verification,
-object emission, the on-disk object cache, and loading object code for calling.
+object emission, and loading object code for calling (the on-disk cache: objcache.py).
 
 llvmlite ≥ 0.45 has only the new pass manager (`create_pass_builder`) and initializes LLVM
 itself (`llvm.initialize()` raises), so only the native target and asm printer are set up here.
@@ -10,18 +10,14 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
-import os
-import tempfile
-import warnings
-from pathlib import Path
 
 import llvmlite
 import llvmlite.binding as llvm
+from snnc.targets.cpu.objcache import ObjectCache
 
 from snnc.errors import SnncError
 
 SPEED_LEVEL = 3
-CACHE_ENV = "SNNC_CACHE_DIR"
 
 
 class CodegenError(SnncError):
@@ -99,52 +95,6 @@ def cache_key(*parts: str) -> str:
         digest.update(part.encode())
         digest.update(b"\0")
     return digest.hexdigest()
-
-
-def default_cache_dir() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "snnc"
-
-
-class ObjectCache:
-    """Object code on disk, one file per key. A cache that cannot be read or written is not an
-    error: compilation falls back to memory with a warning, once per cache."""
-
-    def __init__(self, directory: Path | str | None = None) -> None:
-        self.directory = Path(directory) if directory is not None else default_cache_dir()
-        self._warned = False
-
-    def path(self, key: str) -> Path:
-        return self.directory / f"{key}.o"
-
-    def get(self, key: str) -> bytes | None:
-        try:
-            return self.path(key).read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            self._warn(f"cannot read {self.path(key)}: {exc.strerror}")
-            return None
-
-    def put(self, key: str, data: bytes) -> None:
-        temporary = None
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(prefix=".obj.", dir=self.directory)
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.replace(temporary, self.path(key))
-        except OSError as exc:
-            if temporary:
-                Path(temporary).unlink(missing_ok=True)
-            self._warn(f"cannot write to {self.directory}: {exc.strerror}; compiling in memory")
-
-    def _warn(self, message: str) -> None:
-        if not self._warned:
-            warnings.warn(f"object cache: {message}", stacklevel=3)
-            self._warned = True
 
 
 def cached_compile(key: str, make_ir, cache: ObjectCache | None) -> tuple[bytes, bool]:
