@@ -9,6 +9,20 @@ start-up) does not wait for onnx, onnxruntime and LLVM to load.
 
 __version__ = "0.1.0"
 
+
+def _find_sibling_subpackages() -> None:
+    """`passes/`, `targets/` and `runtime/` sit beside `snnc/` in the source tree and are
+    installed inside it (pyproject's package-dir). Imported from a checkout's root, where this
+    folder shadows the installed package, look for them beside it too."""
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    if not (here / "passes").is_dir() and (here.parent / "passes" / "__init__.py").is_file():
+        __path__.append(str(here.parent))
+
+
+_find_sibling_subpackages()
+
 _EXPORTS = {
     "Program": "snnc.program",
     "compile": "snnc.program",

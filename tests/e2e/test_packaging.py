@@ -37,8 +37,10 @@ def test_wheel_holds_only_the_snnc_package(wheel):
         assert module in names
 
 
-def test_wheel_installs_into_a_fresh_venv(wheel, tmp_path):
-    venv = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> tuple[Path, str]:
+    """A fresh venv with the wheel installed: (its python, its site-packages)."""
+    venv = tmp_path_factory.mktemp("venv")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
@@ -48,12 +50,29 @@ def test_wheel_installs_into_a_fresh_venv(wheel, tmp_path):
         [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True
     ).stdout.strip()
     Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    probe = "import importlib, sys\nfor m in sys.argv[1:]:\n    print(importlib.import_module(m).__file__)"
-    done = subprocess.run([python, "-c", probe, *SUBPACKAGES], capture_output=True, text=True, cwd=tmp_path)
+    return python, site
+
+
+PROBE = "import importlib, sys\nfor m in sys.argv[1:]:\n    print(importlib.import_module(m).__file__)"
+
+
+def test_wheel_installs_into_a_fresh_venv(installed, tmp_path):
+    python, site = installed
+    done = subprocess.run([python, "-c", PROBE, *SUBPACKAGES], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     for path in done.stdout.split():
         assert path.startswith(site), f"{path} was not imported from the fresh venv"
     script = subprocess.run(
-        [venv / "bin" / "snnc", "--version"], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""}
+        [python.parent / "snnc", "--version"], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ""}
     )
     assert script.returncode == 0 and script.stdout.startswith("snnc ")
+
+
+def test_import_snnc_works_from_the_repository_root_after_install(installed):
+    """There the checkout's snnc/ shadows the installed package; its subpackages sit beside it."""
+    python, _ = installed
+    probe = PROBE + "\nimport snnc\nprint(snnc.compile.__module__)"
+    done = subprocess.run([python, "-c", probe, *SUBPACKAGES], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert all(path.startswith(str(ROOT)) for path in done.stdout.split()[:-1])
+    assert done.stdout.split()[-1] == "snnc.program"
