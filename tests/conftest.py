@@ -16,5 +16,5 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture(scope="session")
 def family_data() -> np.ndarray:
-    """Inputs for the small accel-family networks (tests/accel/conftest.py)."""
+    """Inputs for the small accel-family networks (tests/targets/accel/conftest.py)."""
     return np.random.default_rng(1).uniform(0, 1, (24, 3, 9, 9)).astype(np.float32)

@@ -21,7 +21,7 @@ from snnc import errors
 from snnc.cli import main
 from tests.fuzz import mutators
 from tests.fuzz.seeds import tiny_model
-from tests.jit.test_native_program import EXAMPLES
+from tests.targets.cpu.test_native_program import EXAMPLES
 
 
 def cli(capsys, *args) -> tuple[int, str]:

@@ -16,7 +16,7 @@ from snnc.targets.cpu.objcache import MAGIC, ObjectCache
 import snnc
 from snnc.cli import main
 from tests.fuzz.planted import planted_object
-from tests.jit.test_native_program import small_program
+from tests.targets.cpu.test_native_program import small_program
 
 
 @pytest.fixture(scope="module")

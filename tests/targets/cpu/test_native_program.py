@@ -26,7 +26,7 @@ from snnc.ir.ops_tensor import Pad, Sigmoid
 
 from .test_jit_vs_reference import CASES, assert_agrees, compare, network, neuron_layers
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
+EXAMPLES = Path(__file__).parents[3] / "examples"
 
 
 @pytest.fixture(scope="module")

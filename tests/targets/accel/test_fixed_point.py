@@ -11,7 +11,7 @@ from snnc.runtime.fixed import quantize_input, simulate_fixed
 from snnc.targets.accel.qnet import QNet, qnet_from_dict, to_dict
 
 from snnc.ir import ops_nn as nn
-from tests.accel.conftest import FAMILIES, compile_accel, dense_graph, family_graph
+from tests.targets.accel.conftest import FAMILIES, compile_accel, dense_graph, family_graph
 
 
 def integer_ann(qnet: QNet, x_int: np.ndarray) -> np.ndarray:

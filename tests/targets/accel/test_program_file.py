@@ -11,7 +11,7 @@ import pytest
 from snnc.targets.accel import binary
 
 from snnc.errors import FileError
-from tests.accel.conftest import FAMILIES, compile_accel, family_graph
+from tests.targets.accel.conftest import FAMILIES, compile_accel, family_graph
 
 
 @pytest.fixture(scope="module")

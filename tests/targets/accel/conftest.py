@@ -6,7 +6,7 @@ import numpy as np
 
 import snnc
 from snnc.ir import BATCH, Add, AvgPool, Conv, GlobalAvgPool, Graph, MaxPool, Reshape, TensorType
-from tests.jit.test_jit_vs_reference import RNG, conv, head, relu
+from tests.targets.cpu.test_jit_vs_reference import RNG, conv, head, relu
 
 
 def plain(g, x):

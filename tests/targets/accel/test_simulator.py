@@ -16,7 +16,7 @@ from snnc.targets.accel.emit import emit
 from snnc.targets.accel.mapper import place
 
 from snnc.errors import FileError, ResourceError, UnsupportedError
-from tests.accel.conftest import FAMILIES, compile_accel, dense_graph, family_graph, relu
+from tests.targets.accel.conftest import FAMILIES, compile_accel, dense_graph, family_graph, relu
 
 
 def small_chip(**fields) -> ChipConfig:
@@ -117,7 +117,7 @@ def test_models_that_do_not_fit_name_layer_and_resource(chip, resource, family_d
 
 def test_state_sram_overflow_names_the_layer():
     from snnc.ir import BATCH, Graph, TensorType
-    from tests.jit.test_jit_vs_reference import conv, head
+    from tests.targets.cpu.test_jit_vs_reference import conv, head
 
     g = Graph("big-map")
     x = g.add_input("x", TensorType((BATCH, 1, 16, 16)))

@@ -19,9 +19,9 @@ from snnc.targets.cpu.llvm import ObjectCache
 import snnc
 from snnc.cli import main
 from snnc.errors import USAGE, DataError
-from tests.accel.conftest import FAMILIES, compile_accel, dense_graph, family_graph
+from tests.targets.accel.conftest import FAMILIES, compile_accel, dense_graph, family_graph
 
-EXAMPLES = Path(__file__).parents[2] / "examples"
+EXAMPLES = Path(__file__).parents[3] / "examples"
 
 
 def assert_bit_exact(reference, native) -> None:

@@ -22,7 +22,7 @@ from snnc.targets.cpu.llvm import NativeLibrary, compile_ir, module_header
 from snnc.targets.cpu.plan import build_plan, pixel_rows
 from snnc.targets.cpu.synapses import _channel_tiles
 
-from tests.jit.test_jit_vs_reference import CASES, assert_agrees, compare, conv, convert, network, neuron_layers, relu
+from tests.targets.cpu.test_jit_vs_reference import CASES, assert_agrees, compare, conv, convert, network, neuron_layers, relu
 
 RNG = np.random.default_rng(11)
 
