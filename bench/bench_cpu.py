@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 from snnc.runtime.fixed import simulate_fixed
-from snnc.runtime.jit import CompiledNetwork
-from snnc.runtime.jit_fixed import FixedNetwork
 from snnc.runtime.snn import simulate
+from snnc.targets.cpu.fixed_runner import FixedNetwork
 from snnc.targets.cpu.llvm import ObjectCache
+from snnc.targets.cpu.runner import CompiledNetwork
 
 import snnc
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from snnc.runtime.jit import CompiledNetwork
+from snnc.targets.cpu.runner import CompiledNetwork
 
 import snnc
 

@@ -28,7 +28,7 @@ ROOT = Path(__file__).parents[1]
 def run_network(args, folder: Path) -> None:
     """The child under perf: compile, write the object code and its load address, then run."""
     import numpy as np
-    from snnc.runtime.jit import CompiledNetwork
+    from snnc.targets.cpu.runner import CompiledNetwork
 
     import snnc
 

@@ -1,4 +1,4 @@
-"""The fixed-point reference: the integer semantics of a quantized network (targets/accel/qnet.py).
+"""The fixed-point reference: the integer semantics of a quantized network (snnc/ir/qnet.py).
 
 This is the oracle of the accelerator's simulator, as runtime/snn.py is the oracle of the
 float engines: it runs a QNet layer by layer on whole tensors, in int64, with no notion of
@@ -6,7 +6,7 @@ cores, slices, packets or cycles. Integer sums go through float matrix products:
 every partial sum stays below 2^24, float64 (exact below 2^53) otherwise.
 
 The primitives here (`int_conv`, `pool_events`, `synapse_current`, `fan_out_of`) are the
-accelerator's datapath; runtime/accel.py applies them to the slice of a layer each core holds.
+accelerator's datapath; targets/accel/simulator.py applies them to the slice of a layer each core holds.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from snnc.runtime import adaptive, fixed_msat
 from snnc.runtime.ann import conv, sliding_windows
 from snnc.runtime.snn import SimResult, check_recordable
 from snnc.runtime.snn import fan_out as snn_fan_out
-from snnc.targets.accel.qnet import QLayer, QNet, QSynapse
 
 from snnc.errors import DataError
 from snnc.ir import ops_nn as nn
+from snnc.ir.qnet import QLayer, QNet, QSynapse
 
 INPUT_MAX = 127
 

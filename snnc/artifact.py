@@ -152,7 +152,7 @@ def _parse_program(text: bytes, manifest: dict, path: Path):
 
 def _native_code(members: dict, manifest: dict, path: Path):
     """The stored object code, if its hash matches the manifest (the caller trusts the artifact)."""
-    from snnc.runtime.jit import NativeCode
+    from snnc.targets.cpu.runner import NativeCode
 
     info = manifest.get("native")
     code = members.get(NATIVE_MEMBER)

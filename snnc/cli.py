@@ -170,8 +170,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from snnc.ir.types import BATCH, TensorType
     from snnc.progress import progress
     from snnc.report import render_accel
-    from snnc.runtime.accel import program_config, simulate_accel, simulate_in_batches
     from snnc.targets.accel import load_config, read_program
+    from snnc.targets.accel.simulator import program_config, simulate_accel, simulate_in_batches
 
     if args.batch < 1:
         raise UsageError(f"--batch must be at least 1, got {args.batch}")

@@ -19,10 +19,10 @@ from snnc.passes.lower_pooling import MAXPOOL_METHODS
 from snnc.passes.schedule import latency_steps
 from snnc.report import program_report
 from snnc.resources import check_activation_memory
-from snnc.runtime.jit import CompiledNetwork, NativeCode
 from snnc.runtime.snn import SimResult, simulate
 from snnc.targets.cpu.llvm import ObjectCache
 from snnc.targets.cpu.plan import MAX_ILIF_STEPS
+from snnc.targets.cpu.runner import CompiledNetwork, NativeCode
 
 TARGETS = ("cpu", "accel")
 # Threshold balancing per neuron model: iLIF per channel at the 99.95th percentile (T = 5 on the
@@ -137,8 +137,8 @@ class Program:
         if engine == "accel":
             return self._run_accel(x, steps, record, trace)
         if engine == "fixed":
-            from snnc.runtime.accel import simulate_in_batches
             from snnc.runtime.fixed import simulate_fixed
+            from snnc.targets.accel.simulator import simulate_in_batches
 
             qnet = self.qnet(steps)
             return simulate_in_batches(lambda chunk: simulate_fixed(qnet, chunk, record, trace), x, ACCEL_BATCH)
@@ -163,20 +163,20 @@ class Program:
         steps = timesteps or self.settings.timesteps
         if steps in self._accel:
             return self._accel[steps].qnet
-        from snnc.targets.accel import quantize
+        from snnc.passes.quantize import quantize
 
         return quantize(self.graph, steps, self.input_scale)
 
     @property
     def input_scale(self) -> float:
         """The real value of one unit of the int8 input (programs saved without one: inputs in [−1, 1])."""
-        from snnc.targets.accel import input_scale
+        from snnc.passes.quantize import input_scale
 
         return self.settings.input_scale if self.settings.input_scale is not None else input_scale(None)
 
     def fixed_network(self, timesteps: int | None = None, cache: ObjectCache | None = None):
         """The cpu target's fixed-point code for T steps, built on first use (or from the cache)."""
-        from snnc.runtime.jit_fixed import FixedNetwork
+        from snnc.targets.cpu.fixed_runner import FixedNetwork
 
         steps = timesteps or self.settings.timesteps
         if steps not in self._fixed:
@@ -184,7 +184,7 @@ class Program:
         return self._fixed[steps]
 
     def _run_accel(self, x, steps: int, record, trace: bool) -> SimResult:
-        from snnc.runtime.accel import simulate_accel, simulate_in_batches
+        from snnc.targets.accel.simulator import simulate_accel, simulate_in_batches
 
         if record:
             raise UsageError("--record is not available on the accel simulator")
@@ -288,7 +288,7 @@ def compile(
     ctx = PassContext(calibration=calibration, timesteps=settings.timesteps)
     PassManager(pipeline, print_ir_after=print_ir_after).run(graph, ctx)
     program = Program(graph, settings, ctx.notes)
-    from snnc.targets.accel import input_scale
+    from snnc.passes.quantize import input_scale
 
     settings.input_scale = input_scale(calibration)  # the int8 input's unit, for the fixed-point engines
     if target == "accel":

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from snnc.passes.quantize import input_scale, quantize
 from snnc.targets.accel.binary import AccelProgram, decode_program, encode_program, read_program
 from snnc.targets.accel.config import DEFAULT, ChipConfig, load_config
 from snnc.targets.accel.emit import emit
 from snnc.targets.accel.mapper import CoreSlice, place, resource_table
-from snnc.targets.accel.qnet import QNet
-from snnc.targets.accel.quantize import input_scale, quantize
 
 from snnc.ir.graph import Graph
+from snnc.ir.qnet import QNet
 
 __all__ = [
     "AccelBuild",

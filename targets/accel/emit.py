@@ -23,9 +23,9 @@ from snnc.targets.accel import isa
 from snnc.targets.accel.binary import AccelProgram
 from snnc.targets.accel.config import ChipConfig
 from snnc.targets.accel.mapper import CoreSlice, row_bytes
-from snnc.targets.accel.qnet import QLayer, QNet, to_dict
 
 from snnc.errors import ResourceError
+from snnc.ir.qnet import QLayer, QNet, to_dict
 
 PARAM_LIMIT = 2**31 - 1
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from snnc.targets.accel.config import ChipConfig
-from snnc.targets.accel.qnet import QLayer, QNet, QSynapse
 
 from snnc.errors import ResourceError
+from snnc.ir.qnet import QLayer, QNet, QSynapse
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from snnc.targets.accel.binary import AccelProgram
 from snnc.targets.accel.config import config_from_stored
 from snnc.targets.accel.emit import emit
 from snnc.targets.accel.mapper import CoreSlice, bound_bits, state_words, weight_bytes
-from snnc.targets.accel.qnet import QLayer, QNet, QSynapse
 
 from snnc.errors import FileError, SnncError
 from snnc.ir import ops_nn as nn
+from snnc.ir.qnet import QLayer, QNet, QSynapse
 from snnc.ir.types import BATCH, TensorType
 
 MAX_TIMESTEPS = 64  # the slot counter and the iLIF shifts of the program format

@@ -1,4 +1,4 @@
-"""Lowering a quantized network (a QNet, targets/accel/qnet.py) to integer kernels: the cpu
+"""Lowering a quantized network (a QNet, snnc/ir/qnet.py) to integer kernels: the cpu
 target's fixed-point mode, bit-exact with the fixed-point reference (runtime/fixed.py) and so
 with the accelerator's simulator.
 
@@ -15,7 +15,7 @@ Per sample the kernels write (T, C) per-step counters (spikes per layer, synapti
 per synapse) and the readout's (T + 1, K) integer currents: per step, then the input's static
 current. The float estimates, exits and totals are computed from these in numpy by the
 reference's own functions, so the native code's only float work is a conservative exit check
-that stops the time loop (runtime/jit_fixed.py).
+that stops the time loop (targets/cpu/fixed_runner.py).
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from snnc.runtime import fixed_msat
 from snnc.runtime.fixed import fan_out_of
-from snnc.targets.accel.qnet import QLayer, QNet, QSynapse
 from snnc.targets.cpu.layout import Kernel, Region, internal_order, to_internal
 from snnc.targets.cpu.plan import MAX_ILIF_STEPS
 
 from snnc.errors import UnsupportedError
+from snnc.ir.qnet import QLayer, QNet, QSynapse
 
 # element type per buffer: everything integer is int64 but the weights (and drop masks)
 SPACES = ("input", "ws", "params", "weights", "fparams")

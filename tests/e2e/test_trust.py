@@ -10,8 +10,8 @@ import zipfile
 
 import numpy as np
 import pytest
-from snnc.runtime.jit import CompiledNetwork
 from snnc.targets.cpu.objcache import MAGIC, ObjectCache
+from snnc.targets.cpu.runner import CompiledNetwork
 
 import snnc
 from snnc.cli import main

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from snnc.passes import PassContext, PassManager, conversion_pipeline
 from snnc.runtime import adaptive
-from snnc.runtime.jit import CompiledNetwork
 from snnc.runtime.snn import simulate
+from snnc.targets.cpu.runner import CompiledNetwork
 
 from snnc.errors import DataError, UsageError
 from snnc.ir import BATCH, Gemm, Graph, Readout, Relu, TensorType

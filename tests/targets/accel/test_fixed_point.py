@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from snnc.runtime.ann import KERNELS
 from snnc.runtime.fixed import quantize_input, simulate_fixed
-from snnc.targets.accel.qnet import QNet, qnet_from_dict, to_dict
 
 from snnc.ir import ops_nn as nn
+from snnc.ir.qnet import QNet, qnet_from_dict, to_dict
 from tests.targets.accel.conftest import FAMILIES, compile_accel, dense_graph, family_graph
 
 

@@ -8,12 +8,12 @@ import dataclasses
 
 import numpy as np
 import pytest
-from snnc.runtime.accel import simulate_accel
 from snnc.runtime.fixed import simulate_fixed
 from snnc.targets.accel import binary
 from snnc.targets.accel.config import DEFAULT, ChipConfig
 from snnc.targets.accel.emit import emit
 from snnc.targets.accel.mapper import place
+from snnc.targets.accel.simulator import simulate_accel
 
 from snnc.errors import FileError, ResourceError, UnsupportedError
 from tests.targets.accel.conftest import FAMILIES, compile_accel, dense_graph, family_graph, relu

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from snnc.passes import PassContext, PassManager, conversion_pipeline
-from snnc.runtime.jit import CompiledNetwork
 from snnc.runtime.snn import simulate
+from snnc.targets.cpu.runner import CompiledNetwork
 
 from snnc.ir import (
     BATCH,

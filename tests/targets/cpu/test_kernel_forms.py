@@ -22,7 +22,16 @@ from snnc.targets.cpu.llvm import NativeLibrary, compile_ir, module_header
 from snnc.targets.cpu.plan import build_plan, pixel_rows
 from snnc.targets.cpu.synapses import _channel_tiles
 
-from tests.targets.cpu.test_jit_vs_reference import CASES, assert_agrees, compare, conv, convert, network, neuron_layers, relu
+from tests.targets.cpu.test_jit_vs_reference import (
+    CASES,
+    assert_agrees,
+    compare,
+    conv,
+    convert,
+    network,
+    neuron_layers,
+    relu,
+)
 
 RNG = np.random.default_rng(11)
 
@@ -100,7 +109,7 @@ def test_rows_with_several_channel_tiles_match_the_reference(case, neuron):
 def test_kernel_rows_that_share_a_pass_give_the_same_bits(monkeypatch, case, neuron):
     """16 channels: two kernel rows' windows (12 vectors) in one pass over a pixel's events, or
     the rows that reach outputs at stride 2; against one row per pass, bit for bit."""
-    from snnc.runtime import jit
+    from snnc.targets.cpu import runner as jit
     from snnc.targets.cpu import synapses
 
     ann = network(CASES[case])
@@ -143,7 +152,7 @@ def test_residual_add_is_summed_inside_the_neuron_kernel(neuron):
 
 @pytest.mark.parametrize("neuron", ["if", "msat"])
 def test_residual_add_summed_by_the_neuron_gives_the_same_bits(monkeypatch, neuron):
-    from snnc.runtime import jit
+    from snnc.targets.cpu import runner as jit
 
     ann = network(CASES["residual"])
     x = RNG.uniform(0, 1, (12, 3, 9, 9)).astype(np.float32)
@@ -160,7 +169,7 @@ def test_residual_add_summed_by_the_neuron_gives_the_same_bits(monkeypatch, neur
 @pytest.mark.parametrize("case", ["residual", "concat", "maxpool", "avgpool-padded-ceil"])
 @pytest.mark.parametrize("neuron", ["if", "msat"])
 def test_step_local_values_share_memory_without_changing_a_bit(monkeypatch, case, neuron):
-    from snnc.runtime import jit
+    from snnc.targets.cpu import runner as jit
 
     ann = network(CASES[case])
     x = RNG.uniform(0, 1, (12, 3, 9, 9)).astype(np.float32)
@@ -181,7 +190,7 @@ def test_spikes_listed_by_the_neuron_kernel_give_the_same_bits(monkeypatch, case
     in vectors, or after its update where its channels do not fill vectors; MSAT per tile of
     whole pixels, or after its update where 12 channels do not divide a tile); the synapses
     read the lists."""
-    from snnc.runtime import jit
+    from snnc.targets.cpu import runner as jit
 
     ann = network(CASES[case])
     x = RNG.uniform(0, 1, (12, 3, 9, 9)).astype(np.float32)
@@ -199,7 +208,7 @@ def test_spikes_listed_by_the_neuron_kernel_give_the_same_bits(monkeypatch, case
 
 
 def test_workspace_and_constant_regions_start_on_cache_lines():
-    from snnc.runtime.jit import CompiledNetwork
+    from snnc.targets.cpu.runner import CompiledNetwork
 
     ann = network(CASES["residual"])
     x = RNG.uniform(0, 1, (8, 3, 9, 9)).astype(np.float32)
@@ -216,8 +225,8 @@ def test_workspace_and_constant_regions_start_on_cache_lines():
 def test_dense_form_window_by_window_gives_the_same_bits(monkeypatch, case):
     """Channel tiles whose weights pass L1 take the windows as the outer loop, their sums going
     through dst between windows in the same order: the same floats. Forced here on every tile."""
-    from snnc.runtime.jit import CompiledNetwork
     from snnc.targets.cpu import synapses
+    from snnc.targets.cpu.runner import CompiledNetwork
 
     ann = network(CASES[case])
     x = RNG.uniform(0, 1, (12, 3, 9, 9)).astype(np.float32)
@@ -246,7 +255,7 @@ def test_sop_counts_summed_in_64_bits_match_the_reference(monkeypatch):
 
 
 def test_profiling_counts_cycles_without_changing_results():
-    from snnc.runtime.jit import CompiledNetwork
+    from snnc.targets.cpu.runner import CompiledNetwork
 
     ann = network(CASES["maxpool"])
     x = RNG.uniform(0, 1, (8, 3, 9, 9)).astype(np.float32)
@@ -313,7 +322,7 @@ def test_msat_thresholds_of_listed_neurons_only_give_the_same_bits(monkeypatch, 
     """MSAT computes θ_t only for the neurons that pass msat.may_fire (a neuron below a lower
     bound of θ_t cannot fire whatever θ_t is): the same floats as computing it for every neuron,
     for each shape of the bound. The layers span several tiles and a partial one."""
-    from snnc.runtime import jit
+    from snnc.targets.cpu import runner as jit
 
     monkeypatch.setattr(msat, "THRESHOLD_TILE", 128)
     ann = network(CASES[case])
@@ -333,7 +342,7 @@ def test_msat_thresholds_of_listed_neurons_only_give_the_same_bits(monkeypatch, 
 def test_msat_layer_threshold_read_once_gives_the_same_bits(monkeypatch, case, hyper):
     """A per-layer θ_max is read once per call of the MSAT kernel, not per neuron: the same
     floats as reading it per neuron, with and without the confidence mask."""
-    from snnc.runtime import jit
+    from snnc.targets.cpu import runner as jit
 
     ann = network(CASES[case])
     x = RNG.uniform(0, 1, (12, 3, 9, 9)).astype(np.float32)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from snnc.runtime.jit import CompiledNetwork
 from snnc.runtime.snn import simulate
 from snnc.targets.cpu import llvm as native
 from snnc.targets.cpu.llvm import ObjectCache
+from snnc.targets.cpu.runner import CompiledNetwork
 
 import snnc
 from snnc.cli import main
@@ -113,11 +113,11 @@ def _cpu_modules_imported_by(module) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("runner", ["jit", "jit_fixed"])
+@pytest.mark.parametrize("runner", ["runner", "fixed_runner"])
 def test_cache_keys_hash_every_module_the_code_generator_uses(runner):
     """A change to any module that builds the IR must change the cache key (else a cache
     would serve object code from the code before)."""
-    generator = importlib.import_module(f"snnc.runtime.{runner}").GENERATOR_MODULES
+    generator = importlib.import_module(f"snnc.targets.cpu.{runner}").GENERATOR_MODULES
     hashed = {module.__name__ for module in generator}
     reached, frontier = set(), set(hashed)
     while frontier:

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import numpy as np
 from snnc.runtime import fixed_msat
-from snnc.targets.accel.qnet import QLayer, QNet, QSynapse
 
 from snnc.errors import UnsupportedError
 from snnc.ir import ops_nn as nn
 from snnc.ir import ops_snn as snn
 from snnc.ir import ops_tensor as t
 from snnc.ir.graph import Graph
+from snnc.ir.qnet import QLayer, QNet, QSynapse
 
 WEIGHT_MAX = 127
 

@@ -15,9 +15,7 @@ import ctypes
 
 import numpy as np
 from snnc.runtime import fixed
-from snnc.runtime.jit import batch_slices, default_threads, from_internal_trains, run_parallel, source_hash
 from snnc.runtime.snn import SimResult, check_recordable
-from snnc.targets.accel.qnet import QNet
 from snnc.targets.cpu import (
     fixed_codegen,
     fixed_plan,
@@ -34,8 +32,10 @@ from snnc.targets.cpu.fixed_codegen import ENTRY, generate_fixed
 from snnc.targets.cpu.fixed_plan import build_fixed_plan
 from snnc.targets.cpu.layout import to_internal
 from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cache_key, cached_compile
+from snnc.targets.cpu.runner import batch_slices, default_threads, from_internal_trains, run_parallel, source_hash
 
 from snnc.errors import DataError
+from snnc.ir.qnet import QNet
 
 POINTER = ctypes.c_void_p
 SIGNATURE = (POINTER,) * 9 + (ctypes.c_int64, ctypes.c_int64)

@@ -24,9 +24,9 @@ from snnc.runtime.fixed import fan_out_of, gate_pool, max_pool_int, quantize_inp
 from snnc.runtime.snn import SimResult
 from snnc.targets.accel.binary import AccelProgram
 from snnc.targets.accel.config import ChipConfig, config_from_stored
-from snnc.targets.accel.qnet import QSynapse
 
 from snnc.errors import FileError
+from snnc.ir.qnet import QSynapse
 from snnc.resources import require_memory
 
 
