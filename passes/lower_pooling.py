@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from snnc.passes.base import Pass, PassContext, register_pass, single_user
 
+from snnc import models
 from snnc.errors import ConversionError
 from snnc.ir.graph import Graph
 from snnc.ir.ops_nn import AvgPool, GlobalMaxPool, MaxPool
@@ -53,7 +54,7 @@ class LowerPooling(Pass):
 
     def _lower_max_pool(self, graph: Graph, name: str, op: MaxPool, ctx: PassContext) -> None:
         (source,) = graph.inputs_of(name)
-        if self.options.neuron == "ilif":
+        if models.model(self.options.neuron).coding.bit_plane:
             if isinstance(graph.op(source), Relu) and single_user(graph, source) == name:
                 self._swap_with_relu(graph, relu=source, pool=name)
                 ctx.note(self.name, f"max-pool {name!r} moved before its relu: pools the potential (exact)")

@@ -23,14 +23,15 @@ unit for it.
 from __future__ import annotations
 
 import numpy as np
-from snnc.runtime import fixed_msat
 
+from snnc import models
 from snnc.errors import UnsupportedError
 from snnc.ir import ops_nn as nn
 from snnc.ir import ops_snn as snn
 from snnc.ir import ops_tensor as t
 from snnc.ir.graph import Graph
 from snnc.ir.qnet import QLayer, QNet, QSynapse
+from snnc.models import fixed_msat
 
 WEIGHT_MAX = 127
 
@@ -46,14 +47,16 @@ def input_scale(calibration: np.ndarray | None) -> float:
 def quantize(graph: Graph, timesteps: int, scale_in: float) -> QNet:
     """The QNet of a converted graph (after the conversion pipeline) for T steps."""
     neurons = [graph.op(n) for n in graph.nx.nodes if isinstance(graph.op(n), snn.Neuron)]
-    models = {op.model for op in neurons}
+    names = {op.model for op in neurons}
     if any(getattr(op, "units", "normalized") != "normalized" for op in neurons):
         raise UnsupportedError("the accel target's MSAT unit works in normalized units (--msat units=normalized)")
-    if any(op.reset == "zero" for op in neurons) and models & {"ilif", "msat"}:
-        raise UnsupportedError("iLIF and MSAT on the accel target reset by subtraction only")
+    for op in neurons:
+        resets = models.model(op.model).fixed_resets
+        if op.reset not in resets:
+            raise UnsupportedError(f"{op.model} in integers resets by {' or '.join(resets)} only, not {op.reset!r}")
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise UnsupportedError("the accel target takes one input and one output")
-    model = models.pop() if models else "if"
+    model = names.pop() if names else "if"
     lowering = _Lowering(graph, model, scale_in)
     layers = [lowering.layer(node) for node in graph.nodes() if isinstance(node.op, (snn.Neuron, snn.Readout))]
     readouts = [x for x in layers if x.kind == "readout"]
@@ -87,7 +90,7 @@ class _Lowering:
         source = node.inputs[0]
         pool_kernel = pool_strides = ()
         if isinstance(self.graph.op(source), nn.MaxPool) and not isinstance(self.graph.op(source), snn.GatedMaxPool):
-            if self.model != "ilif":
+            if not models.model(self.model).coding.bit_plane:
                 raise self.unsupported(source, "max pooling of a rate-coded current (use --maxpool gate)")
             pool_kernel, pool_strides = self.window(source, self.graph.op(source))
             source = self.graph.inputs_of(source)[0]

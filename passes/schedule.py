@@ -7,8 +7,8 @@ iLIF runs each stage in two windows of T steps, accumulate then emit. Pipelined,
 accumulates in [(d−1)·T, d·T) while stage d−1 emits, so the latency is (D + 1)·T for D neuron
 stages (the first window takes the input); unpipelined, each stage waits for the previous to
 finish: 2·D·T. Branches that meet (residual add, concat) from different stages need the
-earlier one delayed by the difference, reported here. Rate-coded IF layers all run in every
-step: its latency is T.
+earlier one delayed by the difference, reported here. Rate-coded layers all run in every
+step: the latency is T. Each coding computes its own (snnc/models/base.py).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from snnc.passes.base import Pass, PassContext, register_pass
 
+from snnc import models
 from snnc.ir.graph import Graph
 from snnc.ir.ops_snn import Neuron, Readout
 from snnc.ir.ops_tensor import Add, Concat
@@ -37,11 +38,9 @@ def stages(graph: Graph) -> dict[str, int]:
 
 
 def latency_steps(graph: Graph, model: str, timesteps: int, pipelined: bool = True) -> int:
-    """Steps from the first input to the readout's final value."""
-    if model != "ilif":
-        return timesteps
+    """Steps from the first input to the readout's final value (the model's coding says how)."""
     neuron_stages = max((op.depth for op in _ops(graph, Neuron)), default=0)
-    return (neuron_stages + 1) * timesteps if pipelined else 2 * neuron_stages * timesteps
+    return models.model(model).coding.latency(neuron_stages, timesteps, pipelined)
 
 
 def _ops(graph: Graph, kind):
@@ -61,8 +60,8 @@ class Schedule(Pass):
                 graph.replace_op(name, type(op)(**{**op.attributes(), "depth": depth[name]}))
             elif isinstance(op, (Add, Concat)):
                 self._note_alignment(graph, name, depth, ctx)
-        model = next((op.model for op in _ops(graph, Neuron)), "if")
-        steps = latency_steps(graph, model, ctx.timesteps, self.options.pipelined)
+        model = next((op.model for op in _ops(graph, Neuron)), None)
+        steps = latency_steps(graph, model, ctx.timesteps, self.options.pipelined) if model else ctx.timesteps
         mode = "pipelined" if self.options.pipelined else "not pipelined"
         stages_count = max((op.depth for op in _ops(graph, Neuron)), default=0)
         ctx.note(self.name, f"{stages_count} neuron stages, {mode}: latency {steps} steps at T={ctx.timesteps}")

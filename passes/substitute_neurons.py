@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from snnc.passes.base import Pass, PassContext, register_pass
 
+from snnc import models
 from snnc.errors import ConversionError, IRError, UsageError
 from snnc.ir.graph import Graph
 from snnc.ir.ops_nn import LRN
@@ -51,8 +52,9 @@ class SubstituteNeuronsOptions:
             raise ConversionError(f"neuron model must be one of {NEURON_MODELS}, got {self.model!r}")
         if self.reset not in RESET_MODES:
             raise ConversionError(f"reset must be one of {RESET_MODES}, got {self.reset!r}")
-        if self.model == "ilif" and self.reset != "subtract":
-            raise ConversionError("iLIF emits a binary fraction and needs --reset subtract")
+        resets = models.model(self.model).resets
+        if self.reset not in resets:
+            raise ConversionError(f"{self.model} needs --reset {' or '.join(resets)}")
 
     @staticmethod
     def _check_msat(values: dict) -> None:
@@ -75,7 +77,7 @@ class SubstituteNeurons(Pass):
     Options = SubstituteNeuronsOptions
 
     def run(self, graph: Graph, ctx: PassContext) -> None:
-        self.msat = self._msat_parameters(graph, ctx) if self.options.model == "msat" else {}
+        self.msat = self._msat_parameters(graph, ctx) if self.options.model == MsatNeuron.model else {}
         self._seeds = 0  # one seed per neuron layer, in topological order
         count = 0
         for name in graph.topological():
@@ -95,7 +97,7 @@ class SubstituteNeurons(Pass):
 
     def _neuron(self, ceiling: float | None) -> Neuron:
         threshold = 1.0 if ceiling is None else ceiling
-        if self.options.model == "msat":
+        if self.options.model == MsatNeuron.model:
             seed = self.msat.get("seed", 0) * 1_000_003 + self._seeds
             self._seeds += 1
             return MsatNeuron(threshold=threshold, reset=self.options.reset, v_init=self.options.v_init,

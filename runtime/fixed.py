@@ -1,4 +1,5 @@
-"""The fixed-point reference: the integer semantics of a quantized network (snnc/ir/qnet.py).
+"""The fixed-point reference: the integer semantics of a quantized network (snnc/ir/qnet.py);
+each neuron model's integer step is its own (snnc/models).
 
 This is the oracle of the accelerator's simulator, as runtime/snn.py is the oracle of the
 float engines: it runs a QNet layer by layer on whole tensors, in int64, with no notion of
@@ -12,11 +13,12 @@ accelerator's datapath; targets/accel/simulator.py applies them to the slice of 
 from __future__ import annotations
 
 import numpy as np
-from snnc.runtime import adaptive, fixed_msat
+from snnc.runtime import adaptive
 from snnc.runtime.ann import conv, sliding_windows
 from snnc.runtime.snn import SimResult, check_recordable
 from snnc.runtime.snn import fan_out as snn_fan_out
 
+from snnc import models
 from snnc.errors import DataError
 from snnc.ir import ops_nn as nn
 from snnc.ir.qnet import QLayer, QNet, QSynapse
@@ -123,6 +125,7 @@ class _FixedRun:
         self.T = qnet.timesteps
         self.record = tuple(record)
         self.trace = trace
+        self.coding = models.model(qnet.model).coding
         self.step_spikes: dict[str, np.ndarray] = {}
         self.step_sops: dict[str, np.ndarray] = {}
         self.result = SimResult([], np.zeros(0, np.int64))
@@ -157,18 +160,15 @@ class _FixedRun:
         return static, per_step
 
     def fire(self, layer: QLayer, static: np.ndarray, per_step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        channel = (-1,) + (1,) * (len(layer.pre_shape) - 1)
-        theta = layer.threshold.reshape(channel)
-        bias = layer.bias.reshape(channel)
-        if self.qnet.model == "ilif":
-            potential = horner(per_step) + (static << self.T)
+        """The model's integer step (snnc/models) on what its coding delivers: the accumulated,
+        pooled potential (bit-plane) or the current of every step, bias included (rate)."""
+        if self.coding.bit_plane:
+            value = horner(per_step) + (static << self.T)
             if layer.pool_kernel:
-                potential = max_pool_int(potential, layer.pool_kernel, layer.pool_strides)
-            out = counts = ilif_emit(potential + (bias << self.T) + layer.v0.reshape(channel), theta, self.T)
-        elif layer.msat is not None:
-            out, counts = fixed_msat.run(layer.msat, per_step + static + bias, layer.v0.reshape(channel), theta)
+                value = max_pool_int(value, layer.pool_kernel, layer.pool_strides)
         else:
-            out = counts = if_run(per_step + static + bias, layer.v0.reshape(channel), theta, layer.reset)
+            value = per_step + static + layer.bias.reshape((-1,) + (1,) * (len(layer.pre_shape) - 1))
+        out, counts = models.model(self.qnet.model).fire_fixed(layer, value, self.T)
         self.step_spikes[layer.name] = counts.reshape(self.T, len(out[0]), -1).sum(axis=2, dtype=np.int64)
         self.result.neurons[layer.name] = layer.neurons
         if layer.name in self.record:
@@ -183,7 +183,7 @@ class _FixedRun:
         self.result.samples = batch
         if self.trace:
             self.result.trace = estimates
-        truncated = final_window(self.qnet) if self.qnet.model == "ilif" else None
+        truncated = final_window(self.qnet) if self.coding.bit_plane else None
         for table, per in ((self.result.spikes, self.step_spikes), (self.result.sops, self.step_sops)):
             for name, counts in per.items():
                 keep = truncated is not None and name not in truncated
@@ -202,35 +202,11 @@ def horner(per_step: np.ndarray) -> np.ndarray:
     return v
 
 
-def ilif_emit(potential: np.ndarray, theta: np.ndarray, timesteps: int) -> np.ndarray:
-    """T steps of V ← 2V; s = [V ≥ 2^T·Θ]; V −= s·2^T·Θ: the bits of the potential, MSB first."""
-    v = potential.copy()
-    high = theta << timesteps
-    out = np.empty((timesteps, *v.shape), dtype=np.uint8)
-    for step in range(timesteps):
-        v <<= 1
-        fired = v >= high
-        v -= fired * high
-        out[step] = fired
-    return out
-
-
-def if_run(currents: np.ndarray, v0: np.ndarray, theta: np.ndarray, reset: str) -> np.ndarray:
-    v = np.broadcast_to(v0, currents.shape[1:]).copy()
-    out = np.empty(currents.shape, dtype=np.uint8)
-    for step, current in enumerate(currents):
-        v += current
-        fired = v >= theta
-        v = v - fired * theta if reset == "subtract" else np.where(fired, 0, v)
-        out[step] = fired
-    return out
-
-
 def readout_estimates(qnet: QNet, layer: QLayer, static: np.ndarray, per_step: np.ndarray) -> np.ndarray:
     """(B, T, K) float32 estimates from the integer readout currents (adaptive.py's formulas)."""
     scale = layer.scale.astype(np.float32)
     bias = layer.bias
-    if qnet.model == "ilif":
+    if models.model(qnet.model).coding.bit_plane:
         offset = ((static + bias) << qnet.timesteps).astype(np.float32) * scale
         return adaptive.ilif_estimates(per_step.astype(np.float32) * scale, offset, qnet.timesteps)
     currents = (per_step + static + bias).astype(np.float32) * scale
@@ -244,11 +220,11 @@ def exit_steps(qnet: QNet, estimates: np.ndarray) -> np.ndarray:
 
 
 def latency_offset(qnet: QNet) -> int:
-    """Steps before the readout's first (iLIF: its window starts after D stages of T steps)."""
-    return (qnet.readout.depth - 1) * qnet.timesteps if qnet.model == "ilif" else 0
+    """Steps before the readout's window (bit-plane coding: after D stages of T steps)."""
+    return models.model(qnet.model).coding.readout_offset(qnet.readout.depth, qnet.timesteps)
 
 
 def final_window(qnet: QNet) -> set[str]:
-    """iLIF: the counts an early exit cuts: the readout's synapses and the layers feeding them."""
+    """Bit-plane coding: the counts an early exit cuts: the readout's synapses and the layers feeding them."""
     readout = qnet.readout
     return {synapse_key(readout, i) for i in range(len(readout.synapses))} | {s.source for s in readout.synapses}

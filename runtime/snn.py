@@ -8,7 +8,7 @@ step through time. Because the network is feed-forward and a spike reaches the n
 the step it is fired, simulating layer by layer gives the same spikes as stepping the whole
 network, only faster.
 
-iLIF trains carry an offset c so that the value they encode is 2^−T·(Σ_t 2^(T−1−t)·X_t + c):
+Bit-plane trains (iLIF) carry an offset c so that the value they encode is 2^−T·(Σ_t 2^(T−1−t)·X_t + c):
 an emitted spike at emission step t weighs θ·2^−(t+1), and an affine op f maps (X, c) to
 (f(X_t) per step, f(c)), which keeps the encoded value equal to f(encoded input) exactly.
 """
@@ -21,10 +21,11 @@ import numpy as np
 from snnc.runtime import adaptive
 from snnc.runtime.ann import KERNELS, bind_inputs, max_pool, pad_spatial, sliding_windows
 
+from snnc import models
 from snnc.errors import ConversionError, DataError
 from snnc.ir import ops_nn as nn
 from snnc.ir.graph import Graph
-from snnc.ir.ops_snn import GatedMaxPool, MsatNeuron, Neuron, Readout
+from snnc.ir.ops_snn import GatedMaxPool, Neuron, Readout
 from snnc.ir.types import TensorType
 
 SAMPLE_STEPS_PER_CHUNK = 2048  # T × batch processed at once; bounds memory
@@ -106,29 +107,6 @@ def check_step_weights(graph: Graph, timesteps: int) -> None:
                             f"run it with that T, not {timesteps}")  # fmt: skip
 
 
-def confidence_mask(op: MsatNeuron, sample_shape: tuple[int, ...]) -> np.ndarray:
-    """(confidence_steps, *sample_shape) 0/1: which spikes MSAT keeps in its first steps. A seeded
-    function of (seed, step, neuron) only, so a sample's result does not depend on its batch."""
-    draws = np.random.default_rng(op.seed).random((op.confidence_steps, *sample_shape), dtype=np.float32)
-    return (draws < np.float32(op.confidence)).astype(np.float32)
-
-
-def msat_threshold(op: MsatNeuron, theta_max, last, mean, current):
-    """θ_t = θ_max·sigmoid(DTT + DET) for t ≥ 1, in the operation order every engine uses."""
-    one = np.float32(1.0)
-    delta = last - mean
-    vt = -theta_max
-    if op.units == "normalized":
-        delta, current, vt = delta / theta_max, current / theta_max, -one
-    z = np.zeros_like(delta)
-    if op.use_dtt:
-        softplus = np.log1p(np.exp(delta / np.float32(op.k_i)))
-        z = z + np.float32(op.tau_mp) * ((np.float32(op.alpha) * delta + vt) + np.float32(op.k_a) * softplus)
-    if op.use_det:
-        z = z + np.float32(op.tau_rd) * np.exp(-current / np.float32(op.c_det))
-    return theta_max * (one / (one + np.exp(-z)))
-
-
 def check_recordable(record, layers: list[str]) -> None:
     unknown = [name for name in record if name not in layers]
     if unknown:
@@ -142,10 +120,10 @@ class _Simulation:
         self.trace = trace
         self.T = timesteps
         self.dtype = dtype
-        models = {graph.op(n).model for n in graph.nx.nodes if isinstance(graph.op(n), Neuron)}
-        if len(models) > 1:
-            raise ConversionError(f"one neuron model per network, found {sorted(models)}")
-        self.ilif = models == {"ilif"}
+        names = {graph.op(n).model for n in graph.nx.nodes if isinstance(graph.op(n), Neuron)}
+        if len(names) > 1:
+            raise ConversionError(f"one neuron model per network, found {sorted(names)}")
+        self.bit_plane = bool(names) and models.model(names.pop()).coding.bit_plane
         self.scale = dtype(2.0**-timesteps)
         self.counts = SimResult([], np.zeros(0, np.int64))
         self.step_spikes: dict[str, np.ndarray] = {}  # per layer: (T, B) spikes per step and sample
@@ -176,7 +154,7 @@ class _Simulation:
             cutoff, truncated = None, set()
         else:
             cutoff = np.arange(self.T)[:, None] <= self.exits[None, :]
-            truncated = final_window(self.graph) if self.ilif else set(self.step_spikes) | set(self.step_sops)
+            truncated = final_window(self.graph) if self.bit_plane else set(self.step_spikes) | set(self.step_sops)
             counts.steps -= self.T - 1 - self.exits
         for table, per_step in ((counts.spikes, self.step_spikes), (counts.sops, self.step_sops)):
             for name, array in per_step.items():
@@ -193,7 +171,7 @@ class _Simulation:
         if isinstance(op, GatedMaxPool) and isinstance(args[0], Train):
             return self._gated_max_pool(op, args[0])
         if isinstance(op, nn.MaxPool) and isinstance(args[0], Train):
-            if not self.ilif:
+            if not self.bit_plane:
                 raise ConversionError(f"max-pool {node.name!r} on spikes: run lower-pooling for rate coding")
             return max_pool(op, self._decode(args[0]))  # iLIF pools the potential: exact
         if not any(isinstance(a, Train) for a in args):
@@ -206,7 +184,7 @@ class _Simulation:
     def _as_train(self, value) -> Train:
         if isinstance(value, Train):
             return value
-        if self.ilif:  # encodes `value` with no step carrying it: 2^−T·(0 + 2^T·value)
+        if self.bit_plane:  # encodes `value` with no step carrying it: 2^−T·(0 + 2^T·value)
             return Train(np.zeros((1, *value.shape), self.dtype), value / self.scale)
         return Train(value[None])  # rate coding: the same current at every step
 
@@ -218,7 +196,7 @@ class _Simulation:
         out = KERNELS[type(op)](op, *flat).astype(self.dtype, copy=False)
         out = out.reshape(self.T, -1, *out.shape[1:])
         offset = None
-        if self.ilif:
+        if self.bit_plane:
             offsets = [tr.offset if tr.offset is not None else np.zeros_like(s[0]) for tr, s in zip(trains, steps)]
             offset = KERNELS[type(op)](op, *offsets).astype(self.dtype, copy=False)
         return Train(out, offset)
@@ -228,71 +206,20 @@ class _Simulation:
 
     # -- neurons and readout ----------------------------------------------------------------
     def _neuron(self, name: str, op: Neuron, current) -> Train:
+        """The model's own step (snnc/models) on what its coding delivers: the accumulated
+        potential (bit-plane) or the current of every step (rate)."""
         theta = op.threshold.astype(self.dtype)
-        spikes = None
-        if self.ilif:
-            potential = current if not isinstance(current, Train) else self._decode(current)
-            out = self._ilif_emit(potential + self.dtype(op.v_init) * theta * self.scale, theta)
-        elif isinstance(op, MsatNeuron):
-            out, spikes = self._msat_run(op, current, theta)
+        if self.bit_plane:
+            value = current if not isinstance(current, Train) else self._decode(current)
         else:
-            out = self._if_run(op, current, theta)
+            value = self._broadcast_time(current.steps if isinstance(current, Train) else current[None])
+        out, spikes = models.model(op.model).simulate(op, value, theta, self.T, self.dtype)
         per_step = (out != 0) if spikes is None else spikes
         self.step_spikes[name] = per_step.reshape(self.T, len(out[0]), -1).sum(axis=2, dtype=np.int64)
         self.counts.neurons[name] = int(np.prod(out.shape[2:]))
         if name in self.record:
             self.counts.records[name] = np.ascontiguousarray(np.swapaxes(out != 0, 0, 1)).astype(np.uint8)
-        return Train(out, np.zeros_like(out[0]) if self.ilif else None)
-
-    def _if_run(self, op: Neuron, current, theta: np.ndarray) -> np.ndarray:
-        steps = current.steps if isinstance(current, Train) else current[None]
-        steps = self._broadcast_time(steps)
-        v = np.broadcast_to(self.dtype(op.v_init) * theta, steps.shape[1:]).astype(self.dtype)
-        out = np.empty_like(steps, dtype=self.dtype)
-        for step in range(self.T):
-            v += steps[step]
-            fired = v >= theta
-            if op.reset == "subtract":
-                v -= fired * theta
-            else:
-                v[fired] = 0
-            out[step] = fired * theta
-        return out
-
-    def _msat_run(self, op: MsatNeuron, current, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """MSAT (see MsatNeuron): returns the outputs s·θ_t and the spike counts s, per step."""
-        steps = self._broadcast_time(current.steps if isinstance(current, Train) else current[None])
-        theta = np.broadcast_to(theta, steps.shape[1:]).astype(self.dtype)
-        v = (self.dtype(op.v_init) * theta).astype(self.dtype)
-        last, total = np.zeros_like(v), np.zeros_like(v)
-        mask = confidence_mask(op, steps.shape[2:]) if op.confidence < 1 else None
-        out = np.empty_like(steps, dtype=self.dtype)
-        counts = np.empty_like(steps, dtype=np.int64)
-        for step in range(self.T):
-            v = v + steps[step]
-            adapted = theta if step == 0 else msat_threshold(op, theta, last, total / self.dtype(step), steps[step])
-            if op.burst == 1:
-                fired = (v >= adapted).astype(self.dtype)
-            else:
-                fired = np.clip(np.floor(v / adapted), 0, op.burst).astype(self.dtype)
-            v = v - fired * adapted
-            if mask is not None and step < op.confidence_steps:
-                fired = fired * mask[step]  # dropped: the charge is spent, the spike not sent
-            out[step] = fired * adapted
-            counts[step] = fired
-            last, total = v, total + v
-        return out, counts
-
-    def _ilif_emit(self, potential: np.ndarray, theta: np.ndarray) -> np.ndarray:
-        """Emission: V ← 2V; s = [V ≥ θ]; V −= s·θ, T times (the bits of V/θ, MSB first)."""
-        v = potential.astype(self.dtype, copy=True)
-        out = np.empty((self.T, *v.shape), dtype=self.dtype)
-        for step in range(self.T):
-            v *= 2
-            fired = v >= theta
-            v -= fired * theta
-            out[step] = fired * theta
-        return out
+        return Train(out, np.zeros_like(out[0]) if self.bit_plane else None)
 
     def _decode(self, train: Train) -> np.ndarray:
         """Accumulation: V ← 2V + X_t over the window, then 2^−T·(V + c): the encoded value."""
@@ -309,7 +236,7 @@ class _Simulation:
         if not isinstance(value, Train):
             return value
         metric = op.exit_metric if op is not None else None
-        if self.ilif:
+        if self.bit_plane:
             final = self._decode(value)
             if metric is None and not self.trace:
                 return final

@@ -9,7 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from snnc import __version__
+from snnc import __version__, models
 from snnc.errors import DOES_NOT_FIT, EXIT_CODES, INTERNAL, INTERRUPTED, OK, USAGE, DataError, SnncError, UsageError
 from snnc.plotting import pyplot
 
@@ -405,7 +405,7 @@ def add_conversion_options(sub: argparse.ArgumentParser, many: bool) -> None:
         sub.add_argument("-T", "--timesteps", type=csv(int), default=[4, 8, 16, 32], help="default 4,8,16,32")
     else:
         sub.add_argument("-t", "--target", choices=["cpu", "accel"], default="cpu")
-        sub.add_argument("--neuron", choices=["ilif", "if", "msat"], default="ilif")
+        sub.add_argument("--neuron", choices=models.names(), default="ilif")
         sub.add_argument("-T", "--timesteps", type=int, default=8)
     sub.add_argument("--calib", help="calibration data: a .npz with 'x', or a dataset name (its training images)")
     sub.add_argument(

@@ -19,6 +19,7 @@ import dataclasses
 
 import numpy as np
 
+from snnc import models
 from snnc.errors import UsageError
 from snnc.ir.ops_snn import EXIT_METRICS, Readout
 from snnc.runtime import adaptive
@@ -35,10 +36,11 @@ def calibrate_exits(program, x: np.ndarray, labels: np.ndarray | None = None, bu
     graph = program.graph
     readout = _single_readout(graph)
     adaptive.check_class_scores(graph.type(readout).sample_shape)
+    coding = models.model(program.settings.neuron).coding
     if step_weights is None:
-        step_weights = program.settings.neuron != "ilif"
-    if step_weights and program.settings.neuron == "ilif":
-        raise UsageError("step weights are for rate coding (if, msat): iLIF's bits have fixed weights")
+        step_weights = coding.step_weights
+    if step_weights and not coding.step_weights:
+        raise UsageError(f"step weights are for rate coding: {coding.name} coding gives each step a fixed weight")
     adaptive.check_calibration_size(len(x), budget)
     steps = program.settings.timesteps
     _set_readout(program, readout, exit_metric=None, step_weights=None)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from snnc import models
 from snnc.data import check_data
 from snnc.errors import InvalidModelError, UsageError
 from snnc.frontend import import_onnx
@@ -21,18 +22,9 @@ from snnc.report import program_report
 from snnc.resources import check_activation_memory
 from snnc.runtime.snn import SimResult, simulate
 from snnc.targets.cpu.llvm import ObjectCache
-from snnc.targets.cpu.plan import MAX_ILIF_STEPS
 from snnc.targets.cpu.runner import CompiledNetwork, NativeCode
 
 TARGETS = ("cpu", "accel")
-# Threshold balancing per neuron model: iLIF per channel at the 99.95th percentile (T = 5 on the
-# full Fashion-MNIST test set: ResNet +0.07, VGG 0.00 points against the ANN; per layer at
-# p99.99: −0.53 and +0.18); rate coding per layer at p99.9.
-DEFAULT_PERCENTILE = {"ilif": 99.95, "if": 99.9, "msat": 99.9}
-DEFAULT_PER_CHANNEL = {"ilif": True, "if": False, "msat": False}
-# Initial membrane, in thresholds: half a step turns flooring into rounding. MSAT's adapted
-# threshold sits near 0.6·θ_max, so its half step is 0.3 (VGG fixture, T = 8: 90 % vs 78 % at 0.5).
-DEFAULT_V_INIT = {"ilif": 0.5, "if": 0.5, "msat": 0.3}
 ENGINES = ("native", "native-fixed", "reference", "accel", "fixed")
 ACCEL_BATCH = 64  # images the accel simulator and the fixed-point reference run at once (memory: T × batch)
 
@@ -273,14 +265,15 @@ def compile(
     check_activation_memory(graph)  # a declared shape this machine cannot hold fails here, not in an allocation
     if calibration is not None:
         calibration = check_data(np.asarray(calibration), graph.type(graph.inputs[0]), "calibration data")
-    v_init = DEFAULT_V_INIT.get(neuron, 0.5) if v_init is None else v_init
-    per_channel = DEFAULT_PER_CHANNEL.get(neuron, False) if per_channel is None else per_channel
+    defaults = models.model(neuron)  # each model's defaults, and why: snnc/models
+    v_init = defaults.v_init if v_init is None else v_init
+    per_channel = defaults.per_channel if per_channel is None else per_channel
     settings = Settings(
-        target, neuron, timesteps, percentile or DEFAULT_PERCENTILE.get(neuron, 99.99), per_channel, reset, v_init,
+        target, neuron, timesteps, percentile or defaults.percentile, per_channel, reset, v_init,
         maxpool, pipelined, calibration is not None, passes or DEFAULT_PASSES, msat, spike_confidence,
     )  # fmt: skip
-    if target == "cpu" and neuron == "ilif" and settings.timesteps > MAX_ILIF_STEPS:
-        raise UsageError(f"the cpu target runs iLIF with at most {MAX_ILIF_STEPS} steps, got T = {timesteps}")
+    if target == "cpu" and defaults.max_steps is not None and settings.timesteps > defaults.max_steps:
+        raise UsageError(f"the cpu target runs {neuron} with at most {defaults.max_steps} steps, got T = {timesteps}")
     pipeline = conversion_pipeline(
         neuron, settings.percentile, per_channel, reset, v_init, maxpool, pipelined, settings.passes, msat,
         spike_confidence,

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snnc import models
 from snnc.ir.op import Op, as_float_array, register_op, require
 from snnc.ir.ops_nn import MaxPool
 
-NEURON_MODELS = ("if", "ilif", "msat")
+NEURON_MODELS = models.names()
 RESET_MODES = ("subtract", "zero")
 EXIT_METRICS = ("max-softmax", "entropy")
 
@@ -25,11 +26,7 @@ EXIT_METRICS = ("max-softmax", "entropy")
 class Neuron(Op):
     """A spiking neuron layer with per-layer or per-channel threshold θ (shape () or (C, 1, ...)).
 
-    if   (rate coding):  V += I_t;  s = [V ≥ θ];  V −= s·θ (subtract) or V = 0 (zero);  out s·θ.
-                         V starts at v_init·θ.
-    ilif (SpikeConverter, k = 2): accumulate T steps V ← k·V + I_t, then emit T steps
-                         V ← k·V; s = [V ≥ θ]; V −= s·θ; out s·θ. The output is the T-bit binary
-                         fraction of a/θ, MSB first; v_init adds v_init·θ/2^T before emission.
+    model: one of snnc.models (their classes hold the equations: models/if_.py, ilif.py, msat.py).
     ceiling: the ANN's own upper clip (ReLU6 → 6), or None; the ANN view is clip(x, 0, ceiling).
     depth: the pipeline stage the schedule pass assigns (1 = fed by the network input).
     """
@@ -44,7 +41,7 @@ class Neuron(Op):
 
     def __post_init__(self) -> None:
         require(self.model in NEURON_MODELS, f"neuron model must be one of {NEURON_MODELS}, got {self.model!r}")
-        require((self.model == "msat") == isinstance(self, MsatNeuron), "an msat neuron is an MsatNeuron op")
+        require((self.model == MsatNeuron.model) == isinstance(self, MsatNeuron), "an msat neuron is an MsatNeuron op")
         require(self.reset in RESET_MODES, f"reset must be one of {RESET_MODES}, got {self.reset!r}")
         self.threshold = as_float_array(self.threshold, "neuron threshold")
         require(bool(np.all(np.isfinite(self.threshold))), "neuron thresholds must be finite")
@@ -69,15 +66,7 @@ class Neuron(Op):
 @register_op
 @dataclass(eq=False)
 class MsatNeuron(Neuron):
-    """MSAT, the multi-stage adaptive threshold (He et al. 2024). Per neuron and step t, with
-    input current I_t, V the membrane after the reset of step t−1 and V̄ the mean of those
-    post-reset membranes over steps 0..t−1:
-
-        V += I_t
-        θ_t = θ_max                                                        (t = 0)
-        Δ = V_{t−1} − V̄;  DTT = τ_mp·(α·Δ + V_T + k_a·ln(1 + exp(Δ/k_i))),  V_T = −θ_max
-        DET = τ_rd·exp(−I_t / C);  θ_t = θ_max·sigmoid(DTT + DET)          (t ≥ 1)
-        s = clamp(floor(V/θ_t), 0, γ);  V −= s·θ_t;  out = s·θ_t
+    """An MSAT neuron layer (the update: snnc/models/msat.py) and its hyperparameters.
 
     θ_max is the balanced threshold (`threshold`). `units` "absolute" evaluates DTT and DET on
     V, I and θ in the network's units, as published; "normalized" (the default) divides V, I and

@@ -10,7 +10,7 @@ identity (a residual shortcut: one weight per channel).
 
 Semantics (the fixed-point reference, runtime/fixed.py, is their definition):
     rate coding (IF):  I_t = Σ_syn W·events_t + B;  V += I_t;  s = [V ≥ Θ];  V −= s·Θ (or V = 0)
-    MSAT:              the same I_t and V, with the adapted threshold θ_t of runtime/fixed_msat.py;
+    MSAT:              the same I_t and V, with the adapted threshold θ_t of snnc/models/fixed_msat.py;
                        an event carries s·g (its charge in units of θ_max/256), not 1
     iLIF:              P = Σ_syn Σ_t 2^(T−1−t)·W·events_t (+ 2^T·W·x for the input) → max-pool
                        (if any) → + 2^T·B + v0;  T times: V ← 2V; s = [V ≥ 2^T·Θ]; V −= s·2^T·Θ
@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from snnc import models
 from snnc.errors import IRError
 from snnc.ir.ops_snn import EXIT_METRICS
 
 SYNAPSE_KINDS = ("conv", "dense", "identity")
 POOLS = (None, "avg", "gate")
-MODELS = ("if", "ilif", "msat")
+MODELS = models.names()
 
 
 def _require(ok: bool, message: str) -> None:
@@ -96,7 +97,7 @@ class QLayer:
     pool_strides: tuple = ()
     pre_shape: tuple = ()  # the potential's shape before that pool
     depth: int = 1
-    msat: dict | None = None  # MSAT layers: the threshold unit's Q8 constants (runtime/fixed_msat.py)
+    msat: dict | None = None  # MSAT layers: the threshold unit's Q8 constants (snnc/models/fixed_msat.py)
 
     def __post_init__(self) -> None:
         _require(self.kind in ("neuron", "readout"), f"layer kind must be neuron or readout, got {self.kind!r}")
@@ -128,7 +129,7 @@ class QLayer:
         return int(np.prod(self.shape))
 
 
-MSAT_Q8 = ("alpha", "k_a", "inv_k_i", "inv_c", "tau_mp", "tau_rd")  # Q8 integers of runtime/fixed_msat.py
+MSAT_Q8 = ("alpha", "k_a", "inv_k_i", "inv_c", "tau_mp", "tau_rd")  # Q8 integers of snnc/models/fixed_msat.py
 MSAT_Q8_LIMIT = 1 << 20  # far beyond any hyperparameter; keeps the unit's int64 products exact
 
 

@@ -24,6 +24,7 @@ from snnc.targets.accel.binary import AccelProgram
 from snnc.targets.accel.config import ChipConfig
 from snnc.targets.accel.mapper import CoreSlice, row_bytes
 
+from snnc import models
 from snnc.errors import ResourceError
 from snnc.ir.qnet import QLayer, QNet, to_dict
 
@@ -31,8 +32,7 @@ PARAM_LIMIT = 2**31 - 1
 
 
 def slot_count(qnet: QNet) -> int:
-    depth = qnet.readout.depth
-    return depth * qnet.timesteps if qnet.model == "ilif" else qnet.timesteps + depth - 1
+    return models.model(qnet.model).coding.slots(qnet.readout.depth, qnet.timesteps)
 
 
 def emit(qnet: QNet, slices: list[CoreSlice], config: ChipConfig) -> AccelProgram:
@@ -108,8 +108,9 @@ def _consumers(qnet: QNet, slices: list[CoreSlice]) -> list[list[int]]:
 
 def core_program(qnet: QNet, layer: QLayer, slots: int, exits: bool) -> list[isa.Instruction]:
     T = qnet.timesteps
-    ilif = qnet.model == "ilif"
-    start = (layer.depth - 1) * T if ilif else layer.depth - 1
+    coding = models.model(qnet.model).coding
+    ilif = coding.bit_plane
+    start = coding.window_start(layer.depth, T)
     spikes = [k for k, s in enumerate(layer.synapses) if s.source != qnet.input_name]
     inputs = [k for k, s in enumerate(layer.synapses) if s.source == qnet.input_name]
     code = [isa.make("LDW", syn=k) for k in range(len(layer.synapses))] + [isa.make("LDP")]

@@ -29,7 +29,7 @@ OPCODES = {
     "BIAS": (0x15, "iLIF, after POOL: V += 2^T·B + v0"),
     "FIRE": (0x20, "rate coding: s = [V ≥ Θ]; V −= s·Θ (reset=subtract) or V ← 0 (reset=zero)"),
     "EMIT": (0x21, "iLIF: V ← 2V; s = [V ≥ 2^T·Θ]; V −= s·2^T·Θ"),
-    "ADAPT": (0x24, "MSAT: g and θ_t from L, Σ and the step's current I + S + B (runtime/fixed_msat.py)"),
+    "ADAPT": (0x24, "MSAT: g and θ_t from L, Σ and the step's current I + S + B (snnc/models/fixed_msat.py)"),
     "MFIRE": (0x25, "MSAT: s = clamp(⌊V/θ_t⌋, 0, γ); V −= s·θ_t; L ← V; Σ += V; events carry s·g"),
     "SEND": (0x22, "send this slot's spikes as packets to the consumer cores"),
     "READ": (

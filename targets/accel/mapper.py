@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from snnc.targets.accel.config import ChipConfig
 
+from snnc import models
 from snnc.errors import ResourceError
 from snnc.ir.qnet import QLayer, QNet, QSynapse
 
@@ -74,7 +75,7 @@ def bound_bits(qnet: QNet, layer: QLayer) -> int:
         rows = np.abs(synapse.weight.astype(np.float64)).reshape(len(synapse.weight), -1).sum(axis=1)
         per_step = per_step + rows * event_bound(qnet, synapse)
     theta = 0 if layer.threshold is None else float(layer.threshold.max())
-    if qnet.model == "ilif":
+    if models.model(qnet.model).coding.bit_plane:
         largest = max(float(per_step.max()) * 2**T + 2**T * theta, theta * 2 ** (T + 1))
     else:
         largest = float(per_step.max()) * T + theta

@@ -19,14 +19,16 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from snnc.runtime import adaptive, fixed_msat
+from snnc.runtime import adaptive
 from snnc.runtime.fixed import fan_out_of, gate_pool, max_pool_int, quantize_input, sum_pool, synapse_current
 from snnc.runtime.snn import SimResult
 from snnc.targets.accel.binary import AccelProgram
 from snnc.targets.accel.config import ChipConfig, config_from_stored
 
+from snnc import models
 from snnc.errors import FileError
 from snnc.ir.qnet import QSynapse
+from snnc.models import fixed_msat
 from snnc.resources import require_memory
 
 
@@ -123,7 +125,7 @@ def simulation_bytes(program: AccelProgram, batch: int) -> int:
     """An upper estimate of the simulator's arrays for a batch: every layer's packets and spike
     counts over T steps, every synapse's pooled events, every core's registers."""
     meta = program.meta
-    steps, wide = meta["timesteps"], 8 if meta["model"] == "msat" else 1
+    steps, wide = meta["timesteps"], 8 if models.model(meta["model"]).threshold_unit else 1
     layers = meta["layers"]
     total = sum(2 * steps * batch * math.prod(layer["shape"]) * wide for layer in layers)
     total += sum(2 * 8 * steps * batch * math.prod(s["source_shape"]) for layer in layers for s in layer["synapses"])
@@ -141,7 +143,8 @@ class _Machine:
         self.T = self.meta["timesteps"]
         self.S = self.meta["slots"]
         self.B = batch
-        self.ilif = self.meta["model"] == "ilif"
+        self.coding = models.model(self.meta["model"]).coding
+        self.ilif = self.coding.bit_plane
         self.packets: dict[str, np.ndarray] = {}  # layer → (T, B, C, ...) event values by step
         self.spike_counts: dict[str, np.ndarray] = {}  # layer → (T, B, C, ...) spikes (MSAT bursts: > 1)
         self.pooled: dict[tuple[int, int], tuple] = {}  # (layer, synapse) → pooled (values, counts)
@@ -154,7 +157,7 @@ class _Machine:
         self.ops = {
             k: np.zeros((self.S, batch)) for k in ("sops", "macs", "neuron_ops", "adapt_ops", "hops", "packets")
         }
-        self.msat = self.meta["model"] == "msat"
+        self.msat = models.model(self.meta["model"]).threshold_unit
         self.macs: dict[str, int] = {}
 
     # -- the run ----------------------------------------------------------------------------------
@@ -187,9 +190,9 @@ class _Machine:
     def finish(self, trace: bool) -> SimResult:
         estimates = self.estimates(self.T)
         depth = self.meta["layers"][-1]["depth"]
-        first = (depth - 1) * self.T if self.ilif else depth - 1
-        exit_slot = first + self.exits
-        result = SimResult([estimates[np.arange(self.B), self.exits]], self.exits + 1 + (first if self.ilif else 0))
+        exit_slot = self.coding.window_start(depth, self.T) + self.exits
+        steps = self.exits + 1 + self.coding.readout_offset(depth, self.T)
+        result = SimResult([estimates[np.arange(self.B), self.exits]], steps)
         result.samples = self.B
         result.trace = estimates if trace else None
         result.macs = self.macs

@@ -26,6 +26,7 @@ from snnc.targets.accel.config import config_from_stored
 from snnc.targets.accel.emit import emit
 from snnc.targets.accel.mapper import CoreSlice, bound_bits, state_words, weight_bytes
 
+from snnc import models
 from snnc.errors import FileError, SnncError
 from snnc.ir import ops_nn as nn
 from snnc.ir.qnet import QLayer, QNet, QSynapse
@@ -112,17 +113,19 @@ def _synapse(entry: dict, program: AccelProgram) -> QSynapse:
 def _check_geometry(qnet: QNet) -> None:
     """Every shape positive and every synapse mapping its pooled source onto the layer's potential."""
     shapes = {qnet.input_name: qnet.input_shape}
+    model = models.model(qnet.model)
+    coding = model.coding
     _require(len(qnet.layers) == len({layer.name for layer in qnet.layers} | {qnet.input_name}) - 1,
              "layer names must be distinct")  # fmt: skip
     for layer in qnet.layers:
         _require(layer.depth >= 1 and all(d > 0 for d in (*layer.shape, *layer.pre_shape)), f"{layer.name}: shape")
         if layer.pool_kernel or layer.pool_strides:
-            _require(qnet.model == "ilif", f"{layer.name}: only iLIF layers pool their potential")
+            _require(coding.bit_plane, f"{layer.name}: only bit-plane layers (iLIF) pool their potential")
             _require(_pooled(layer.pre_shape, layer.pool_kernel, layer.pool_strides) == layer.shape,
                      f"{layer.name}: the pool does not give the layer's shape")  # fmt: skip
         else:
             _require(layer.shape == layer.pre_shape, f"{layer.name}: shape and potential differ without a pool")
-        _require(layer.msat is None or qnet.model == "msat", f"{layer.name}: MSAT constants in a {qnet.model} network")
+        _require(layer.msat is None or model.threshold_unit, f"{layer.name}: MSAT constants in a {qnet.model} network")
         for synapse in layer.synapses:
             _require(synapse.source_shape == shapes[synapse.source], f"{layer.name}: the shape of its source")
             pooled = synapse.pooled_shape

@@ -6,7 +6,7 @@
 per sample: `counts` (T, C) per-step counters, `readout` (T + 1, K) integer readout currents,
 `steps` the steps the time loop ran (T unless `exits` is set and the exit check fired),
 `records` one (n, T, neurons) uint8 buffer per neuron layer or null. All arithmetic is the
-fixed-point reference's (runtime/fixed.py, runtime/fixed_msat.py) on int64: shifts are
+fixed-point reference's (runtime/fixed.py, snnc/models/fixed_msat.py) on int64: shifts are
 arithmetic (numpy's >> on int64), and a truncating division is used only where a clamp at 0
 follows, where it agrees with numpy's floor division.
 """
@@ -14,7 +14,6 @@ follows, where it agrees with numpy's floor division.
 from __future__ import annotations
 
 from llvmlite import ir
-from snnc.runtime.fixed_msat import LUT_HIGH, LUT_LOW, LUT_SHIFT, ONE
 from snnc.targets.cpu import neurons
 from snnc.targets.cpu.fixed_plan import FixedPlan
 from snnc.targets.cpu.irbuild import I8, I64, Function, i64, step_loop
@@ -22,6 +21,8 @@ from snnc.targets.cpu.layout import Kernel, Region
 from snnc.targets.cpu.llvm import module_header
 from snnc.targets.cpu.msat import confidence_window
 from snnc.targets.cpu.synapses import output_coordinate
+
+from snnc.models.fixed_msat import LUT_HIGH, LUT_LOW, LUT_SHIFT, ONE
 
 ENTRY = "snnc_fixed_run"
 F64 = ir.DoubleType()
@@ -197,7 +198,7 @@ def _q8(f: Function, constant: int, value):
 
 
 def msat(f: Function, k: dict) -> None:
-    """MSAT's threshold unit (runtime/fixed_msat.py), element for element: θ_t = Θ at t = 0,
+    """MSAT's threshold unit (snnc/models/fixed_msat.py), element for element: θ_t = Θ at t = 0,
     else max(1, Θ·SIG(DTT + DET) >> 8); s = [V ≥ θ_t] or clamp(V / θ_t, 0, γ); V −= s·θ_t;
     dropped spikes (confidence) keep their charge spent; the event is the payload s·g."""
     b, a = f.b, f.args

@@ -23,13 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from snnc.runtime import fixed_msat
 from snnc.runtime.fixed import fan_out_of
 from snnc.targets.cpu.layout import Kernel, Region, internal_order, to_internal
-from snnc.targets.cpu.plan import MAX_ILIF_STEPS
 
+from snnc import models
 from snnc.errors import UnsupportedError
 from snnc.ir.qnet import QLayer, QNet, QSynapse
+from snnc.models import fixed_msat
 
 # element type per buffer: everything integer is int64 but the weights (and drop masks)
 SPACES = ("input", "ws", "params", "weights", "fparams")
@@ -64,11 +64,12 @@ def synapse_key(layer: QLayer, index: int) -> str:
 
 class _Builder:
     def __init__(self, qnet: QNet) -> None:
-        if qnet.model == "ilif" and qnet.timesteps > MAX_ILIF_STEPS:
-            raise UnsupportedError(f"the cpu target runs iLIF with at most {MAX_ILIF_STEPS} steps")
+        limit = models.model(qnet.model).max_steps
+        if limit is not None and qnet.timesteps > limit:
+            raise UnsupportedError(f"the cpu target runs {qnet.model} with at most {limit} steps")
         self.qnet = qnet
         self.T = qnet.timesteps
-        self.ilif = qnet.model == "ilif"
+        self.bit_plane = models.model(qnet.model).coding.bit_plane
         self.sizes = dict.fromkeys(SPACES, 0)
         self.constants: dict[str, list[np.ndarray]] = {"params": [], "weights": [], "fparams": []}
         self.kernels: list[Kernel] = []
@@ -106,8 +107,8 @@ class _Builder:
         for layer in qnet.layers:
             if layer.kind == "readout":
                 self.readout(layer)
-            elif self.ilif:
-                self.ilif_layer(layer)
+            elif self.bit_plane:
+                self.bit_plane_layer(layer)
             else:
                 self.rate_layer(layer)
         arrays = {space: np.concatenate(self.constants[space] or [np.zeros(1)]) for space in self.constants}
@@ -148,7 +149,7 @@ class _Builder:
         if synapse.pool == "avg":
             self.emit("sum-pool", phase, layer.name, src=src, dst=pooled, **geometry)
             return pooled
-        if self.ilif:
+        if self.bit_plane:
             raise UnsupportedError(f"layer {layer.name!r}: gated max pooling is for rate coding, not iLIF")
         wins = self.alloc("ws", src.size)
         self.emit("fill", "init", layer.name, dst=wins, value=0)
@@ -191,7 +192,7 @@ class _Builder:
             counts = self.spike_counts.get(synapse.source, src)
             fan_out, shape = pooled_back(synapse, fan_out), synapse.source_shape
         fan_out = self.constant("params", to_internal(fan_out, shape)[0])
-        if self.ilif and phase == "static":  # the source's codes: its bits, step by step
+        if self.bit_plane and phase == "static":  # the source's codes: its bits, step by step
             self.emit("count-bits", "static", layer.name, src=counts, fan_out=fan_out, slot=slot, n=counts.size)
         else:
             self.emit("count", phase, layer.name, src=counts, fan_out=fan_out, slot=slot, n=counts.size)
@@ -212,7 +213,7 @@ class _Builder:
         if static is not None:
             args["static"] = static
         if layer.msat is None:
-            self.emit("if", "step", layer.name, reset=layer.reset, **args)
+            self.emit(self.qnet.model, "step", layer.name, reset=layer.reset, **args)
             return
         self.msat_layer(layer, args)
 
@@ -226,7 +227,7 @@ class _Builder:
             args["mask"] = self.constant("weights", np.stack([to_internal(m, shape)[0] for m in mask]))
         tables = {name: self.constant("params", fixed_msat.table(name)) for name in ("softplus", "exp", "sigmoid")}
         constants = {key: int(p[key]) for key in ("alpha", "k_a", "inv_k_i", "inv_c", "tau_mp", "tau_rd", "burst")}
-        self.emit("msat", "step", layer.name, spike_counts=counts, total=total,
+        self.emit(self.qnet.model, "step", layer.name, spike_counts=counts, total=total,
                   reciprocal=self.per_channel(fixed_msat.reciprocal(layer.threshold, 24), shape),
                   use_dtt=bool(p["use_dtt"]), use_det=bool(p["use_det"]),
                   mask_steps=p["confidence_steps"] if mask is not None else 0,
@@ -241,7 +242,7 @@ class _Builder:
         self.synapses(layer, static, "static", static=True)
         return static
 
-    def ilif_layer(self, layer: QLayer) -> None:
+    def bit_plane_layer(self, layer: QLayer) -> None:
         """P = W·codes + 2^T·W_in·x → max pool → + 2^T·B + v0 → T bits, most significant first."""
         shape = layer.shape
         potential = self.alloc("ws", int(np.prod(layer.pre_shape)))
@@ -257,7 +258,7 @@ class _Builder:
             potential = pooled
         offset = (layer.bias << self.T) + layer.v0
         self.events[layer.name] = self.alloc("ws", layer.neurons)
-        self.emit("ilif", "static", layer.name, src=potential, events=self.events[layer.name],
+        self.emit(self.qnet.model, "static", layer.name, src=potential, events=self.events[layer.name],
                   offset=self.per_channel(offset, shape), theta=self.per_channel(layer.threshold, shape),
                   n=layer.neurons, slot=self.counters.index(layer.name),
                   layer=list(self.neurons).index(layer.name))  # fmt: skip
@@ -270,7 +271,7 @@ class _Builder:
         self.emit("store-row", "static", layer.name, src=static, row="T", n=classes)
         current = self.alloc("ws", classes)
         self.emit("fill", "step", layer.name, dst=current, value=0)
-        if self.ilif:
+        if self.bit_plane:
             planes = {}
             for synapse in layer.synapses:
                 if synapse.source != self.qnet.input_name and synapse.source not in planes:
@@ -281,7 +282,7 @@ class _Builder:
         else:
             self.synapses(layer, current, "step", static=False)
         self.emit("store-row", "step", layer.name, src=current, row="step", n=classes)
-        if self.ilif or self.qnet.exit_metric is None:
+        if self.bit_plane or self.qnet.exit_metric is None:
             return
         self.exit_flag = self.alloc("ws", 1)
         sums = self.alloc("ws", classes)

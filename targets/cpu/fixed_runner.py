@@ -34,6 +34,7 @@ from snnc.targets.cpu.layout import to_internal
 from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cache_key, cached_compile
 from snnc.targets.cpu.runner import batch_slices, default_threads, from_internal_trains, run_parallel, source_hash
 
+from snnc import models
 from snnc.errors import DataError
 from snnc.ir.qnet import QNet
 
@@ -115,9 +116,10 @@ class FixedNetwork:
         totals = native["counts"].sum(axis=1)  # (B, C)
         before_exit = np.arange(T)[None, :] <= chosen[:, None]  # (B, T)
         cut = (native["counts"] * before_exit[:, :, None]).sum(axis=(0, 1))
-        untouched = fixed.final_window(qnet) if qnet.model == "ilif" else set()
+        bit_plane = models.model(qnet.model).coding.bit_plane
+        untouched = fixed.final_window(qnet) if bit_plane else set()
         for column, name in enumerate(self.plan.counters):
-            keep_all = qnet.model == "ilif" and name not in untouched
+            keep_all = bit_plane and name not in untouched
             total = int(totals[:, column].sum()) if keep_all else int(cut[column])
             (result.spikes if name in self.plan.neurons else result.sops)[name] = total
         for layer in qnet.layers:

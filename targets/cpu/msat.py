@@ -262,7 +262,7 @@ def confidence_window(f: Function, k: dict):
 
 def _msat_threshold(f: Function, k: dict, theta_max, delta, current):
     """θ_t = θ_max·sigmoid(z), z = τ_mp·(α·Δ + V_T + k_a·softplus(Δ/k_i)) + τ_rd·exp(−I/C), in
-    runtime.snn.msat_threshold's operation order (normalized units: Δ, I in units of θ_max)."""
+    snnc.models.msat.threshold's operation order (normalized units: Δ, I in units of θ_max)."""
     b = f.b
     if k["units"] == "normalized":
         delta, current = b.fdiv(delta, theta_max), b.fdiv(current, theta_max)

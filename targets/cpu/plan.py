@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from snnc.runtime.ann import KERNELS, avg_pool, ceil_extra, out_spatial, pad_spatial, sliding_windows
-from snnc.runtime.snn import confidence_mask
 from snnc.runtime.snn import fan_out as snn_fan_out
 from snnc.targets.cpu.layout import (
     ALIGNED_SPACES,
@@ -38,13 +37,14 @@ from snnc.targets.cpu.layout import (
 )
 from snnc.targets.cpu.reuse import share_step_local_values
 
+from snnc import models
 from snnc.errors import ConversionError, UnsupportedError
 from snnc.ir import ops_nn as nn
 from snnc.ir import ops_snn as snn
 from snnc.ir import ops_tensor as t
 from snnc.ir.graph import Graph
+from snnc.models.msat import confidence_mask
 
-MAX_ILIF_STEPS = 31  # the bits of an iLIF neuron are kept in an int32 mask
 WEIGHTED_OPS = (nn.Conv, nn.Gemm)
 NARROW_COUNT_LIMIT = 2**31  # a kernel's SOP count below this sums in int32 lanes (8 to a vector, not 4)
 LAYER_THRESHOLD_ONCE = True  # tests set False: MSAT reads a per-layer θ_max per neuron, to compare with
@@ -52,7 +52,7 @@ LAYER_THRESHOLD_ONCE = True  # tests set False: MSAT reads a per-layer θ_max pe
 
 @dataclass
 class Plan:
-    model: str  # "if", "ilif" or "msat"
+    model: str  # the neuron model's name (snnc/models)
     kernels: list[Kernel]
     params: np.ndarray
     index: np.ndarray
@@ -83,11 +83,12 @@ class Plan:
 class _Builder:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
-        models = {n.op.model for n in graph.nodes() if isinstance(n.op, snn.Neuron)}
-        if len(models) > 1:
-            raise UnsupportedError(f"one neuron model per network, found {sorted(models)}")
-        self.model = models.pop() if models else "if"
-        self.ilif = self.model == "ilif"
+        names = {n.op.model for n in graph.nodes() if isinstance(n.op, snn.Neuron)}
+        if len(names) > 1:
+            raise UnsupportedError(f"one neuron model per network, found {sorted(names)}")
+        self.model = names.pop() if names else "if"
+        self.bit_plane = models.model(self.model).coding.bit_plane
+        self.max_steps = models.model(self.model).max_steps or 1
         self.sizes = {"ws": 0, "iws": 0, "input": 0, "output": 0, "params": 0, "index": 0}
         self.constants: dict[str, list[tuple[Region, np.ndarray]]] = {"params": [], "index": []}
         self.kernels: list[Kernel] = []
@@ -147,7 +148,7 @@ class _Builder:
         return int(np.prod(self.shape(name), dtype=np.int64))
 
     def phase(self, node) -> str:
-        return "step" if self.train[node.name] and not self.ilif else "static"
+        return "step" if self.train[node.name] and not self.bit_plane else "static"
 
     def full_internal(self, array: np.ndarray, name: str) -> np.ndarray:
         """A constant broadcast to the value's sample shape, in the internal layout."""
@@ -172,7 +173,7 @@ class _Builder:
             self.train[node.name] = self.is_train(node)
             space = "output" if node.name in outputs else "ws"
             self.values[node.name] = self.alloc(space, self.size(node.name))
-            if self.ilif and self.train[node.name]:
+            if self.bit_plane and self.train[node.name]:
                 self.masks[node.name] = self.alloc("iws", self.size(node.name))
             self.lower(node)
         params, index = self.constants_array("params", np.float32), self.constants_array("index", np.int32)
@@ -189,7 +190,7 @@ class _Builder:
             return True
         if isinstance(node.op, snn.Readout):
             return False
-        if self.ilif and type(node.op) is nn.MaxPool:
+        if self.bit_plane and type(node.op) is nn.MaxPool:
             return False  # iLIF pools the decoded potential: a plain value
         return any(self.train[i] for i in node.inputs)
 
@@ -210,7 +211,7 @@ class _Builder:
         in_shape, out_shape = self.shape(source), self.shape(node.name)
         mode = "none"
         if self.train[source]:
-            mode = "mask" if self.ilif else "spikes"
+            mode = "mask" if self.bit_plane else "spikes"
         elif not self.train[node.name]:
             self.static_macs[node.name] = op.macs([self.graph.type(source)], self.graph.type(node.name))
         if isinstance(op, nn.Gemm):
@@ -229,7 +230,7 @@ class _Builder:
         counting = {}
         if mode != "none":
             fan_out = to_internal(snn_fan_out(op, in_shape), in_shape)[0]
-            bound = int(fan_out.max(initial=0)) * self.size(source) * (MAX_ILIF_STEPS if mode == "mask" else 1)
+            bound = int(fan_out.max(initial=0)) * self.size(source) * (self.max_steps if mode == "mask" else 1)
             counting = dict(fan_out=self.indices(fan_out), narrow=bound < NARROW_COUNT_LIMIT,
                             counter=self.counter("sops", node.name))  # fmt: skip
         scratch = {}
@@ -265,7 +266,7 @@ class _Builder:
 
     def window(self, node) -> None:
         op, source = node.op, node.inputs[0]
-        if type(op) in (nn.MaxPool, snn.GatedMaxPool) and self.train[source] and not self.ilif:
+        if type(op) in (nn.MaxPool, snn.GatedMaxPool) and self.train[source] and not self.bit_plane:
             raise ConversionError(f"max-pool {node.name!r} on spikes: run lower-pooling for rate coding")
         index, coef, reduce = _window_map(op, self.shape(source))
         rows = self.gather_map(source, node.name, index)
@@ -286,7 +287,7 @@ class _Builder:
         source = node.inputs[0]
         if not self.train[source]:
             return self.window(node)
-        if self.ilif:
+        if self.bit_plane:
             raise UnsupportedError(f"node {node.name!r}: gated max pooling is for rate coding, not iLIF")
         index, _, _ = _window_map(node.op, self.shape(source))
         rows = self.gather_map(source, node.name, index)
@@ -370,8 +371,8 @@ class _Builder:
         counter = self.counter("spikes", node.name)
         common = dict(src=self.values[source], dst=self.values[node.name], theta=theta, n=size, counter=counter,
                       layer=len(self.neurons) - 1)  # fmt: skip
-        if self.ilif:
-            self.emit("ilif", "static", node.name, mask=self.masks[node.name], v_init=op.v_init, **common)
+        if self.bit_plane:
+            self.emit(op.model, "static", node.name, mask=self.masks[node.name], v_init=op.v_init, **common)
             return
         membrane = self.alloc("ws", size)
         self.emit("scaled-fill", "init", node.name, dst=membrane, src=theta, value=op.v_init, n=size)
@@ -386,7 +387,7 @@ class _Builder:
             self.spike_thetas[node.name] = per_channel
         if per_channel is not None and self.feeds_event_driven_synapses(node):
             common.update(self.spike_lists(node.name, per_channel.size))
-        self.emit("if", "step", node.name, membrane=membrane, reset=op.reset, **common)
+        self.emit(op.model, "step", node.name, membrane=membrane, reset=op.reset, **common)
 
     def spike_lists(self, name: str, channels: int) -> dict[str, Region]:
         """Where a neuron kernel lists each pixel's spikes for the event-driven synapses after
@@ -430,14 +431,14 @@ class _Builder:
             del common["theta"]  # per-layer θ_max, read once per call: one stream less per neuron and step
             extra["layer_theta"] = self.param(per_channel[:1])
         hyper = {key: getattr(op, key) for key in snn.MSAT_DYNAMICS}
-        self.emit("msat", "step", node.name, membrane=membrane, total=total,
+        self.emit(op.model, "step", node.name, membrane=membrane, total=total,
                   mask_steps=op.confidence_steps if masked else 0, **hyper, **extra, **common)  # fmt: skip
 
     def readout(self, node) -> None:
         source = node.inputs[0]
         size = self.size(node.name)
         first = node.name == self.graph.outputs[0]
-        if self.train[source] and not self.ilif:
+        if self.train[source] and not self.bit_plane:
             acc = self.alloc("ws", size)
             weights = {} if node.op.step_weights is None else {"weights": self.param(node.op.step_weights)}
             self.emit("fill", "init", node.name, dst=acc, value=0.0)

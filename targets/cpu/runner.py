@@ -22,8 +22,9 @@ from snnc.targets.cpu import codegen, irbuild, listing, llvm, mathlib, msat, neu
 from snnc.targets.cpu.codegen import ENTRY, generate
 from snnc.targets.cpu.layout import aligned_zeros, from_internal, to_internal
 from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cache_key, cached_compile, host_fingerprint
-from snnc.targets.cpu.plan import MAX_ILIF_STEPS, build_plan
+from snnc.targets.cpu.plan import build_plan
 
+from snnc import models
 from snnc.errors import DataError
 from snnc.ir.graph import Graph
 
@@ -74,14 +75,13 @@ class CompiledNetwork:
         readout stops each sample at its exit step (iLIF: see _ilif_with_readout_window)."""
         if timesteps < 1:
             raise DataError(f"timesteps must be >= 1, got {timesteps}")
-        if self.plan.model == "ilif" and timesteps > MAX_ILIF_STEPS:
-            raise DataError(f"the cpu target runs iLIF with at most {MAX_ILIF_STEPS} steps, got T = {timesteps}")
+        check_steps(self.plan.model, timesteps)
         if threads is not None and threads < 1:
             raise DataError(f"threads must be >= 1, got {threads}")
         check_recordable(record, self.layers)
         check_step_weights(self.graph, timesteps)
         latency = latency if latency is not None else timesteps
-        if self.plan.model == "ilif" and (trace or self.adaptive):
+        if models.model(self.plan.model).coding.bit_plane and (trace or self.adaptive):
             return self._ilif_with_readout_window(inputs, timesteps, latency, threads, tuple(record))
         return self._run(inputs, timesteps, latency, threads, record, trace)
 
@@ -189,6 +189,13 @@ def from_internal_trains(trains: np.ndarray, sample_shape) -> np.ndarray:
     """(B, T, size) in the internal layout → (B, T, *sample_shape)."""
     batch, steps = trains.shape[:2]
     return from_internal(trains.reshape(batch * steps, -1), sample_shape).reshape(batch, steps, *sample_shape)
+
+
+def check_steps(model: str, timesteps: int) -> None:
+    """The model's step limit on this target (iLIF: its bits live in an int32 mask)."""
+    limit = models.model(model).max_steps
+    if limit is not None and timesteps > limit:
+        raise DataError(f"the cpu target runs {model} with at most {limit} steps, got T = {timesteps}")
 
 
 def batch_slices(batch: int, threads: int) -> list[tuple[int, int]]:

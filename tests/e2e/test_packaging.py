@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBPACKAGES = ["snnc", "snnc.ir", "snnc.frontend", "snnc.frontend.converters", "snnc.passes", "snnc.targets",
-               "snnc.runtime"]  # fmt: skip
+SUBPACKAGES = ["snnc", "snnc.ir", "snnc.models", "snnc.frontend", "snnc.frontend.converters", "snnc.passes",
+               "snnc.targets", "snnc.runtime"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

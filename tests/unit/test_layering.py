@@ -1,5 +1,5 @@
-"""Imports run one way (README, "Layout"; docs/architecture.md): the IR and the frontend at the
-bottom, the passes over them, the numpy references in runtime/ (the semantics), the targets
+"""Imports run one way (README, "Layout"; docs/architecture.md): the neuron models, then the IR
+and the frontend at the bottom, the passes over them, the numpy references in runtime/ (the semantics), the targets
 (lowering, code generation, and what runs their output: the cpu runner, the accel simulator),
 and the drivers (program, CLI) on top. A module may import from its own layer and below."""
 
@@ -12,6 +12,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = {  # folder → packages its modules must not import
+    "snnc/models": (
+        "snnc.ir",
+        "snnc.frontend",
+        "snnc.passes",
+        "snnc.runtime",
+        "snnc.targets",
+        "snnc.program",
+        "snnc.cli",
+    ),  # fmt: skip
     "snnc/ir": ("snnc.frontend", "snnc.passes", "snnc.runtime", "snnc.targets", "snnc.program", "snnc.cli"),
     "snnc/frontend": ("snnc.passes", "snnc.runtime", "snnc.targets", "snnc.program", "snnc.cli"),
     "passes": ("snnc.targets", "snnc.program", "snnc.cli"),

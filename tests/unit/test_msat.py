@@ -10,10 +10,11 @@ import pytest
 from snnc.passes import PassContext
 from snnc.passes.spike_confidence import SpikeConfidence
 from snnc.runtime import snn
-from snnc.runtime.snn import confidence_mask, simulate
+from snnc.runtime.snn import simulate
 
 from snnc.ir import BATCH, Gemm, Graph, MsatNeuron, Readout, TensorType
 from snnc.ir.ops_snn import MSAT_PRESETS
+from snnc.models.msat import confidence_mask
 
 RNG = np.random.default_rng(11)
 

@@ -74,7 +74,7 @@ def test_dense_network_and_qnet_round_trip(family_data):
 
 def test_if_neuron_steps_as_defined(family_data):
     """One IF layer by hand: V = v0; V += I + B; s = V ≥ Θ; V −= s·Θ."""
-    from snnc.runtime.fixed import if_run
+    from snnc.models.if_ import run_integer as if_run
 
     currents = np.array([[5], [5], [-20], [30]])
     out = if_run(currents, np.array([4]), np.array([10]), "subtract")
@@ -87,11 +87,10 @@ def test_if_neuron_steps_as_defined(family_data):
 def test_msat_threshold_unit_follows_the_float_formula(preset):
     """The Q8 threshold unit against runtime/snn.py's float θ_t, on random membranes and currents:
     within the tables' resolution (1/16 in DTT + DET, so about 1.6 % of Θ)."""
-    from snnc.runtime import fixed_msat
-    from snnc.runtime.snn import msat_threshold
-
     from snnc.ir import MsatNeuron
     from snnc.ir.ops_snn import MSAT_PRESETS
+    from snnc.models import fixed_msat
+    from snnc.models.msat import threshold as msat_threshold
 
     op = MsatNeuron(threshold=1.0, **MSAT_PRESETS[preset])
     p = fixed_msat.q8_params(op.alpha, op.k_a, op.k_i, op.c_det, op.tau_mp, op.tau_rd, op.burst, op.use_dtt, op.use_det)

@@ -11,12 +11,12 @@ import math
 import numpy as np
 import pytest
 from llvmlite import ir
-from snnc.runtime import snn
 from snnc.targets.cpu import msat
 from snnc.targets.cpu.irbuild import F32, I8, I64, Function, i64, load_typed, store_typed
 from snnc.targets.cpu.llvm import NativeLibrary, compile_ir, module_header
 
 from snnc.ir.ops_snn import MSAT_DYNAMICS, MsatNeuron
+from snnc.models import msat as msat_model
 
 RNG = np.random.default_rng(5)
 LANES = 8
@@ -83,7 +83,7 @@ def test_neurons_at_their_threshold_pass(hyper):
     current = (signed_magnitudes(n, -3, 6) * theta).astype(np.float32)
     delta[:1024], current[:1024] = 0.0, RNG.uniform(-1e-6, 1e-6, 1024) * theta[:1024]  # where the bound is tightest
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        threshold = snn.msat_threshold(op, theta, delta, np.float32(0.0), current)
+        threshold = msat_model.threshold(op, theta, delta, np.float32(0.0), current)
     fires = np.isfinite(threshold)
     at_threshold = threshold[fires]
     inputs = (delta[fires], current[fires], theta[fires])
@@ -101,5 +101,5 @@ def test_most_neurons_well_below_their_threshold_fail(hyper):
     n = 8 * 1024
     theta = (10.0 ** RNG.uniform(-1, 1, n)).astype(np.float32)
     delta, current = (RNG.uniform(-3, 3, (2, n)) * theta).astype(np.float32)
-    threshold = snn.msat_threshold(op, theta, delta, np.float32(0.0), current)
+    threshold = msat_model.threshold(op, theta, delta, np.float32(0.0), current)
     assert may_fire(threshold * np.float32(0.5), delta, current, theta).mean() < 0.3

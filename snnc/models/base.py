@@ -1,0 +1,109 @@
+"""What every neuron model declares, and the two codings they use.
+
+A model (one class per model, registered by name: snnc/models/__init__.py) owns its equations
+(in its docstring), its defaults, its coding, its step limit, and its two reference steps:
+`simulate`, the float semantics runtime/snn.py runs, and `fire_fixed`, the integer semantics
+runtime/fixed.py runs (the accelerator's numbers). Engines call these hooks and ask the coding
+what differs (Lava's float and fixed-point process models share their hooks the same way).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+
+class Coding:
+    """How a neuron layer's spikes carry its value, and the timing that follows from it."""
+
+    name: ClassVar[str]
+    bit_plane: ClassVar[bool]  # the value is a T-bit binary fraction (else: a spike rate)
+    step_weights: ClassVar[bool]  # whether per-step readout weights apply (adaptive exits)
+
+    def latency(self, stages: int, timesteps: int, pipelined: bool) -> int:
+        """Steps from the first input to the readout's final value, for `stages` neuron stages."""
+        raise NotImplementedError
+
+    def readout_offset(self, readout_depth: int, timesteps: int) -> int:
+        """Steps before the readout's window starts (added to the steps it runs)."""
+        raise NotImplementedError
+
+    def window_start(self, depth: int, timesteps: int) -> int:
+        """The accelerator's slot where the window of the stage at `depth` starts."""
+        raise NotImplementedError
+
+    def slots(self, readout_depth: int, timesteps: int) -> int:
+        """The accelerator's slots for a whole program: the readout's window is the last."""
+        return self.window_start(readout_depth, timesteps) + timesteps
+
+
+class RateCoding(Coding):
+    """Every layer runs in every step; a value is a spike rate (IF) or a mean charge (MSAT)."""
+
+    name = "rate"
+    bit_plane = False
+    step_weights = True
+
+    def latency(self, stages: int, timesteps: int, pipelined: bool) -> int:
+        return timesteps
+
+    def readout_offset(self, readout_depth: int, timesteps: int) -> int:
+        return 0
+
+    def window_start(self, depth: int, timesteps: int) -> int:
+        return depth - 1  # on the chip, a stage handles step t in slot t + depth − 1
+
+
+class BitPlaneCoding(Coding):
+    """Temporal separation (SpikeConverter): a stage accumulates for T steps, then emits the T
+    bits of its value, most significant first. Pipelined, stage d accumulates while d − 1
+    emits: (D + 1)·T steps for D stages; unpipelined, 2·D·T."""
+
+    name = "bit-plane"
+    bit_plane = True
+    step_weights = False  # the bits have fixed weights 2^−(t+1)
+
+    def latency(self, stages: int, timesteps: int, pipelined: bool) -> int:
+        return (stages + 1) * timesteps if pipelined else 2 * stages * timesteps
+
+    def readout_offset(self, readout_depth: int, timesteps: int) -> int:
+        return (readout_depth - 1) * timesteps
+
+    def window_start(self, depth: int, timesteps: int) -> int:
+        return (depth - 1) * timesteps
+
+
+RATE, BIT_PLANE = RateCoding(), BitPlaneCoding()
+
+
+class NeuronModel:
+    """One neuron model. Subclasses set the class attributes and implement both steps."""
+
+    name: ClassVar[str]  # as in `--neuron NAME` and the IR's neuron ops
+    coding: ClassVar[Coding]
+    resets: ClassVar[tuple[str, ...]] = ("subtract", "zero")  # reset modes of the float model
+    fixed_resets: ClassVar[tuple[str, ...]] = ("subtract", "zero")  # ... and of its integer form
+    max_steps: ClassVar[int | None] = None  # the largest T an engine can run (None: no limit)
+    threshold_unit: ClassVar[bool] = False  # its integer form adapts θ in the accelerator's threshold unit,
+    # and its events carry a charge s·g rather than a spike (MSAT)
+    # Conversion defaults (program.compile), each chosen on the fixtures; the reasons are in the subclass.
+    percentile: ClassVar[float] = 99.9
+    per_channel: ClassVar[bool] = False
+    v_init: ClassVar[float] = 0.5
+
+    def simulate(self, op, value: np.ndarray, theta: np.ndarray, timesteps: int, dtype) -> tuple:
+        """The float reference: `value` is what the coding delivers (rate: the per-step currents
+        (T, B, ...); bit-plane: the accumulated potential (B, ...)); returns (outputs (T, B, ...),
+        each spike's value, and the spike counts per step, or None where a spike is 0 or 1)."""
+        raise NotImplementedError
+
+    def fire_fixed(self, layer, value: np.ndarray, timesteps: int) -> tuple[np.ndarray, np.ndarray]:
+        """The integer reference (a QLayer's integer parameters): `value` as for `simulate`, with
+        the bias already added for rate coding; returns (events sent, spike counts), (T, B, ...)."""
+        raise NotImplementedError
+
+
+def channel_shape(shape) -> tuple:
+    """(C, 1, ...) for a per-channel parameter of a value of `shape` (C, ...)."""
+    return (-1,) + (1,) * (len(shape) - 1)
