@@ -1,29 +1,62 @@
 """LLVM IR for a plan: one internal function per kernel (pointer arguments marked noalias, so
-the vectorizer needs no runtime overlap checks) and the entry point that runs them per sample:
+the vectorizer needs no runtime overlap checks) and the entry point that runs them per sample,
+for either number type.
 
-    void snnc_run(float *input, float *output, int64 *counts, float *params, int32 *index,
-                  float *ws, int32 *iws, int8 **records, int64 *steps, float *trace,
-                  int64 n, int64 T, float scale)
-
-`records` holds one pointer per neuron layer (null: not recorded) to a (n, T, neurons) uint8
-buffer; `steps` receives the steps each sample ran (T, or fewer after an adaptive exit);
-`trace` (or null) a (n, T, K) float buffer of the readout's per-step estimates. Loop bounds and
-offsets are constants; T and the parameter values are not.
+One emitter, parameterized by a `Numeric` (numba's Codegen hooks): the float32 code
+(float_kernels.FLOAT) and the fixed-point code (fixed_kernels.FIXED) differ in their element
+types, entry signature, kernel table, per-sample buffers, in whether T is an argument or a
+constant, and in what stops the time loop early. Per sample the entry point runs the kernels of
+each phase in plan order: `static` (once, from the input), `init` (state), `step` (T times,
+unless an adaptive exit stops it), then `final` with T the steps run.
 """
 
 from __future__ import annotations
 
 from llvmlite import ir
-from snnc.targets.cpu import msat, neurons, synapses
-from snnc.targets.cpu.irbuild import ENTRY, F32, I8, I32, I64, Function, element, f32, i64, step_loop
+from snnc.targets.cpu.irbuild import I8, I64, Function, i64, step_loop
 from snnc.targets.cpu.layout import Kernel, Region
 from snnc.targets.cpu.llvm import module_header
-from snnc.targets.cpu.plan import Plan
-
-__all__ = ["ENTRY", "generate"]
 
 
-def pointer_args(kernel: Kernel, extra: dict[str, ir.Type]) -> list[tuple[str, ir.Type]]:
+class Numeric:
+    """What differs between the number types; subclasses set the attributes and the hooks."""
+
+    name: str
+    module_name: str
+    entry: str
+    entry_args: tuple[tuple[str, ir.Type], ...]
+    kernels: dict  # kind → (builder(f, args), extra arguments {name: type})
+
+    def element(self, space: str) -> ir.Type:
+        """The element type of a buffer."""
+        raise NotImplementedError
+
+    def extra_args(self, kernel: Kernel) -> dict:
+        """Arguments a kernel takes beyond its table entry's."""
+        return {}
+
+    def kernel_args(self, plan, kernel: Kernel) -> dict:
+        """What a kernel builder reads: the kernel's arguments (and plan-wide constants)."""
+        return kernel.args
+
+    def bases(self, main: Function, plan, sample) -> dict:
+        """Per-sample pointers, by buffer or argument name."""
+        raise NotImplementedError
+
+    def timesteps(self, main: Function, plan):
+        """T as the code sees it: the entry's argument, or a constant."""
+        raise NotImplementedError
+
+    def stop(self, main: Function, plan):
+        """None, or a callable building the i1 that ends the time loop early."""
+        return None
+
+    def special_argument(self, main: Function, name: str):
+        """A value the numeric type computes for an argument of this name (else None)."""
+        return None
+
+
+def pointer_args(kernel: Kernel, element, extra: dict[str, ir.Type]) -> list[tuple[str, ir.Type]]:
     """The kernel's regions as typed pointer arguments (in a fixed order), then the extras."""
     args = []
     for key, value in kernel.args.items():
@@ -34,226 +67,51 @@ def pointer_args(kernel: Kernel, extra: dict[str, ir.Type]) -> list[tuple[str, i
     return args + list(extra.items())
 
 
-# -- kernels: each builds the body of one function (weighted layers: synapses.py) --------------
-def window(f: Function, k: dict) -> None:
-    """out[i] = reduce over j of src[map[i·K + j]] (entries < 0 are padding), × coef[i] for sums.
-    With k["channels"] = C, the map has a row per output pixel p (its channel-0 sources) and
-    out[p·C + c] reduces src[map[p·K + j] + c]: the loop over c is contiguous and vectorizes."""
-    b, a = f.b, f.args
-    initial = _window_initial(k["reduce"])
-    if "channels" not in k:
-        with f.loop(k["n"]) as i:
-            acc = f.variable(initial.type, initial)
-            with f.loop(k["K"]) as j:
-                source = b.sext(f.load(a["map"], b.add(b.mul(i, i64(k["K"])), j)), I64)
-                with b.if_then(b.icmp_signed(">=", source, i64(0))):
-                    b.store(_window_combine(f, k["reduce"], b.load(acc), f.load(a["src"], source)), acc)
-            _window_store(f, k, b.load(acc), i)
-        return
-    channels = k["channels"]
-    with f.loop(k["n"]) as p:
-        row = f.at(a["dst"], b.mul(p, i64(channels)))
-        with f.loop(channels) as c:
-            f.store(initial, row, c)
-        with f.loop(k["K"]) as j:
-            source = b.sext(f.load(a["map"], b.add(b.mul(p, i64(k["K"])), j)), I64)
-            with b.if_then(b.icmp_signed(">=", source, i64(0))), f.loop(channels) as c:
-                f.store(_window_combine(f, k["reduce"], f.load(row, c), f.load(a["src"], b.add(source, c))), row, c)
-        if "coef" in k:
-            with f.loop(channels) as c:
-                _window_store(f, k, f.load(row, c), b.add(b.mul(p, i64(channels)), c))
-
-
-def _window_initial(reduce: str) -> ir.Constant:
-    return ir.Constant(I32, 0) if reduce == "or" else f32(float("-inf") if reduce == "max" else 0.0)
-
-
-def _window_combine(f: Function, reduce: str, current, value):
-    b = f.b
-    if reduce == "or":
-        return b.or_(current, value)
-    if reduce == "max":
-        return b.select(b.fcmp_ordered(">", value, current), value, current)
-    return b.fadd(current, value)
-
-
-def _window_store(f: Function, k: dict, result, i) -> None:
-    if "coef" in k:
-        result = f.b.fmul(result, f.load(f.args["coef"], i))
-    f.store(result, f.args["dst"], i)
-
-
-def gate(f: Function, k: dict) -> None:
-    """Gated max pooling: count each input's spikes; each window passes the input that has
-    fired most so far (ties: the first in window order)."""
-    b, a = f.b, f.args
-    if not k.get("fused_count"):
-        with f.loop(k["n_in"]) as i:
-            fired = b.uitofp(b.fcmp_unordered("!=", f.load(a["src"], i), f32(0.0)), F32)
-            f.store(b.fadd(f.load(a["counts"], i), fired), a["counts"], i)
-    if "channels" in k:
-        _gate_along_channels(f, k)
-        return
-    with f.loop(k["n"]) as i:  # selects, not branches: which input leads is data, and unpredictable
-        best, passed = f.variable(F32, f32(-1.0)), f.variable(F32, f32(0.0))
-        with f.loop(k["K"]) as j:
-            source = b.sext(f.load(a["map"], b.add(b.mul(i, i64(k["K"])), j)), I64)
-            valid = b.icmp_signed(">=", source, i64(0))
-            source = b.select(valid, source, i64(0))
-            count = b.select(valid, f.load(a["counts"], source), f32(-1.0))  # padding never leads
-            leads = b.fcmp_ordered(">", count, b.load(best))
-            b.store(b.select(leads, count, b.load(best)), best)
-            b.store(b.select(leads, f.load(a["src"], source), b.load(passed)), passed)
-        f.store(b.load(passed), a["dst"], i)
-
-
-def _gate_along_channels(f: Function, k: dict) -> None:
-    """The gate with a map row per output pixel (see window). The window's K sources are
-    unrolled inside the loop over the channels, so the leader stays in registers and the loop
-    vectorizes. With k["fused_count"] (every input in exactly one window, no padding), the
-    spike counts are updated here as they are read, not in a pass of their own."""
-    b, a = f.b, f.args
-    channels = k["channels"]
-    with f.loop(k["n"]) as p:
-        sources = []
-        for j in range(k["K"]):
-            source = b.sext(f.load(a["map"], b.add(b.mul(p, i64(k["K"])), i64(j))), I64)
-            valid = b.icmp_signed(">=", source, i64(0))
-            sources.append((b.select(valid, source, i64(0)), valid))
-        row = f.at(a["dst"], b.mul(p, i64(channels)))
-        with f.loop(channels) as c:
-            best, passed = f32(-1.0), f32(0.0)
-            for source, valid in sources:
-                i = b.add(source, c)
-                value, count = f.load(a["src"], i), f.load(a["counts"], i)
-                if k.get("fused_count"):
-                    count = b.fadd(count, b.uitofp(b.fcmp_unordered("!=", value, f32(0.0)), F32))
-                    f.store(count, a["counts"], i)
-                else:
-                    count = b.select(valid, count, f32(-1.0))  # padding never leads
-                leads = b.fcmp_ordered(">", count, best)
-                best, passed = b.select(leads, count, best), b.select(leads, value, passed)
-            f.store(passed, row, c)
-
-
-def elementwise_sum(f: Function, k: dict, combine: str) -> None:
-    """dst = src0 + src1 + … (left to right, as the reference adds), or their bitwise OR."""
-    b, a = f.b, f.args
-    sources = [a[f"srcs{i}"] for i in range(len(k["srcs"]))]
-    with f.loop(k["n"]) as i:
-        total = f.load(sources[0], i)
-        for source in sources[1:]:
-            total = b.or_(total, f.load(source, i)) if combine == "or" else b.fadd(total, f.load(source, i))
-        f.store(total, a["dst"], i)
-
-
-def affine(f: Function, k: dict) -> None:
-    b, a = f.b, f.args
-    with f.loop(k["n"]) as i:
-        scaled = b.fmul(f.load(a["src"], i), f.load(a["scale"], i))
-        f.store(b.fadd(scaled, f.load(a["shift"], i)), a["dst"], i)
-
-
-def scatter(f: Function, k: dict) -> None:
-    with f.loop(k["n"]) as i:
-        f.store(f.load(f.args["src"], i), f.args["dst"], f.b.sext(f.load(f.args["map"], i), I64))
-
-
-def fill(f: Function, k: dict) -> None:
-    value = f.args["value"] if "value" in f.args else ir.Constant(element(k["dst"].space), k["value"])
-    with f.loop(k["dst"].size) as i:
-        f.store(value, f.args["dst"], i)
-
-
-def scaled_fill(f: Function, k: dict) -> None:
-    """The initial membrane v_init·θ."""
-    with f.loop(k["n"]) as i:
-        f.store(f.b.fmul(f32(k["value"]), f.load(f.args["src"], i)), f.args["dst"], i)
-
-
-# -- the module --------------------------------------------------------------------------------
-KERNEL_BUILDERS = {
-    "weighted": (synapses.weighted, {}),
-    "count-events": (synapses.count_events, {"counts": I64.as_pointer()}),
-    "window": (window, {}),
-    "gate": (gate, {}),
-    "add": (lambda f, k: elementwise_sum(f, k, "add"), {}),
-    "or": (lambda f, k: elementwise_sum(f, k, "or"), {}),
-    "accumulate": (neurons.accumulate, {"step": I64}),
-    "trace": (neurons.trace, {"trace": F32.as_pointer(), "sample": I64, "step": I64, "T": I64}),
-    "exit-check": (neurons.exit_check, {"step": I64}),
-    "mean": (neurons.mean, {"T": I64}),
-    "affine": (affine, {}),
-    "scatter": (scatter, {}),
-    "fill": (fill, {}),
-    "scaled-fill": (scaled_fill, {}),
-    "if": (neurons.integrate_and_fire, {"counts": I64.as_pointer(), "record": I8.as_pointer()}),
-    "ilif": (neurons.ilif, {"counts": I64.as_pointer(), "record": I8.as_pointer(), "T": I64, "scale": F32}),
-    "msat": (msat.msat, {"counts": I64.as_pointer(), "record": I8.as_pointer(), "step": I64}),
-}
-
-
-def generate(plan: Plan, profile: bool = False) -> str:
+def generate(plan, numeric: Numeric, profile: bool = False) -> str:
     """The LLVM IR text of the whole program. With `profile`, each kernel call adds its cycle
     count (llvm.readcyclecounter) to counts[plan.counters + kernel index]."""
-    module = ir.Module(name="snnc")
+    module = ir.Module(name=numeric.module_name)
     module.triple, module.data_layout = module_header()
-    main = Function(module, ENTRY, [
-        ("input", F32.as_pointer()), ("output", F32.as_pointer()), ("counts", I64.as_pointer()),
-        ("params", F32.as_pointer()), ("index", I32.as_pointer()), ("ws", F32.as_pointer()),
-        ("iws", I32.as_pointer()), ("records", I8.as_pointer().as_pointer()), ("steps", I64.as_pointer()),
-        ("trace", F32.as_pointer()), ("n", I64), ("T", I64), ("scale", F32),
-    ], internal=False)  # fmt: skip
-    functions = [_kernel_function(module, index, kernel) for index, kernel in enumerate(plan.kernels)]
-    a, b = main.args, main.b
+    main = Function(module, numeric.entry, list(numeric.entry_args), internal=False)
+    functions = [_kernel_function(module, index, kernel, plan, numeric) for index, kernel in enumerate(plan.kernels)]
+    a = main.args
+    T = numeric.timesteps(main, plan)
     with main.loop(a["n"]) as sample:
-        bases = {
-            "input": main.at(a["input"], b.mul(sample, i64(plan.input_size))),
-            "output": main.at(a["output"], b.mul(sample, i64(plan.output_size))),
-        }
-        calls = lambda phase, **scalars: [  # noqa: E731
-            _call(main, bases, fn, kernel, plan.counters + i if profile else None, sample=sample, **scalars)
-            for i, (fn, kernel) in enumerate(zip(functions, plan.kernels)) if kernel.phase == phase
-        ]  # fmt: skip
+        bases = numeric.bases(main, plan, sample)
+
+        def calls(phase: str, **scalars) -> None:
+            for i, (fn, kernel) in enumerate(zip(functions, plan.kernels)):
+                if kernel.phase == phase:
+                    slot = plan.counters + i if profile else None
+                    _call(main, numeric, bases, fn, kernel, slot, sample, T, scalars)
+
         calls("static")
         calls("init")
-        steps_run = a["T"]
+        steps_run = T
         if any(k.phase == "step" for k in plan.kernels):
-            steps_run = _step_loop(main, plan, lambda step: calls("step", step=step))
+            steps_run = step_loop(main, T, lambda step: calls("step", step=step), numeric.stop(main, plan))
         main.store(steps_run, a["steps"], sample)
         calls("final", T=steps_run)
     main.finish()
     return str(module)
 
 
-def _step_loop(main: Function, plan: Plan, body):
-    """for (t = 0; t < T; t++) { body(t); if (exit flag) break; } → the steps run."""
-    b, a = main.b, main.args
-    stop = None
-    if plan.exit_flag is not None:
-        flag = main.at(a["iws"], plan.exit_flag.offset)
-        stop = lambda: b.icmp_signed("!=", b.load(flag), ir.Constant(I32, 0))  # noqa: E731
-    return step_loop(main, a["T"], body, stop)
-
-
-def _kernel_function(module: ir.Module, index: int, kernel: Kernel) -> ir.Function:
-    build, extra = KERNEL_BUILDERS[kernel.kind]
-    extra = dict(extra)
-    if kernel.kind == "fill" and kernel.args["value"] == "full":
-        extra["value"] = I32
-    if kernel.kind == "weighted" and "counter" in kernel.args:  # the event-driven form counts its SOPs
-        extra["counts"] = I64.as_pointer()
-    f = Function(module, f"k{index}_{kernel.kind.replace('-', '_')}", pointer_args(kernel, extra))
-    build(f, kernel.args)
+def _kernel_function(module: ir.Module, index: int, kernel: Kernel, plan, numeric: Numeric) -> ir.Function:
+    build, extra = numeric.kernels[kernel.kind]
+    extra = {**extra, **numeric.extra_args(kernel)}
+    f = Function(module, f"k{index}_{kernel.kind.replace('-', '_')}", pointer_args(kernel, numeric.element, extra))
+    build(f, numeric.kernel_args(plan, kernel))
     f.finish()
     return f.fn
 
 
-def _call(main: Function, bases: dict, fn: ir.Function, kernel: Kernel, slot, sample, step=None, **scalars) -> None:
-    """Call a kernel: regions become pointers into their buffers; other arguments come from
-    `scalars` (the phase's step, the steps run) or the entry point's own arguments."""
+def _call(main: Function, numeric: Numeric, bases: dict, fn: ir.Function, kernel: Kernel, slot, sample, T,
+          scalars: dict) -> None:  # fmt: skip
+    """Call a kernel: regions become pointers into their buffers; other arguments come from the
+    per-sample bases, the numeric type, `scalars` (the steps run) or the entry point's own."""
     b, a = main.b, main.args
-    scalars = {"sample": sample, "step": step, **scalars}
+    step = scalars.get("step")
+    scalars = {"sample": sample, **scalars}
     values = []
     for arg in fn.args:
         name = arg.name
@@ -262,9 +120,13 @@ def _call(main: Function, bases: dict, fn: ir.Function, kernel: Kernel, slot, sa
             base = bases.get(region.space, a.get(region.space))
             values.append(main.at(base, region.offset))
         elif name == "record":
-            values.append(_record_pointer(main, kernel, sample, step))
-        elif name == "value":  # the all-steps mask (1 << T) − 1
-            values.append(b.sub(b.shl(ir.Constant(I32, 1), b.trunc(a["T"], I32)), ir.Constant(I32, 1)))
+            values.append(_record_pointer(main, kernel, sample, step, T))
+        elif name == "step":
+            values.append(i64(0) if step is None else step)
+        elif name in bases:
+            values.append(bases[name])
+        elif (special := numeric.special_argument(main, name)) is not None:
+            values.append(special)
         elif scalars.get(name) is not None:
             values.append(scalars[name])
         else:
@@ -286,11 +148,12 @@ def _tuple_member(args: dict, name: str) -> Region | None:
     return members[int(name[len(stem) :])] if isinstance(members, tuple) and stem != name else None
 
 
-def _record_pointer(main: Function, kernel: Kernel, sample, step):
-    """records[layer] + (sample·T + step)·n, or null when the layer is not recorded."""
+def _record_pointer(main: Function, kernel: Kernel, sample, step, T):
+    """records[layer] + (sample·T + step)·n (a whole-window kernel: the sample's first step), or
+    null when the layer is not recorded."""
     b, a = main.b, main.args
     base = b.load(main.at(a["records"], kernel.args["layer"]))
-    row = b.mul(sample, a["T"])
+    row = b.mul(sample, T)
     if step is not None:
         row = b.add(row, step)
     offset = b.mul(row, i64(kernel.args["n"]))

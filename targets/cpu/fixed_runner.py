@@ -17,7 +17,8 @@ import numpy as np
 from snnc.runtime import fixed
 from snnc.runtime.snn import SimResult, check_recordable
 from snnc.targets.cpu import (
-    fixed_codegen,
+    codegen,
+    fixed_kernels,
     fixed_plan,
     irbuild,
     listing,
@@ -28,7 +29,8 @@ from snnc.targets.cpu import (
     objcache,
     synapses,
 )
-from snnc.targets.cpu.fixed_codegen import ENTRY, generate_fixed
+from snnc.targets.cpu.codegen import generate
+from snnc.targets.cpu.fixed_kernels import FIXED
 from snnc.targets.cpu.fixed_plan import build_fixed_plan
 from snnc.targets.cpu.layout import to_internal
 from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cache_key, cached_compile
@@ -40,7 +42,8 @@ from snnc.ir.qnet import QNet
 
 POINTER = ctypes.c_void_p
 SIGNATURE = (POINTER,) * 9 + (ctypes.c_int64, ctypes.c_int64)
-GENERATOR_MODULES = (fixed_codegen, fixed_plan, irbuild, listing, llvm, mathlib, msat, neurons, objcache, synapses)
+GENERATOR_MODULES = (codegen, fixed_kernels, fixed_plan, irbuild, listing, llvm, mathlib, msat, neurons, objcache,
+                     synapses)  # fmt: skip
 GENERATOR = source_hash(*GENERATOR_MODULES)
 
 
@@ -51,9 +54,9 @@ class FixedNetwork:
         self.qnet = qnet
         self.plan = build_fixed_plan(qnet)
         key = cache_key(GENERATOR, self.plan.structure())
-        self.code, self.cached = cached_compile(key, lambda: generate_fixed(self.plan), cache)
+        self.code, self.cached = cached_compile(key, lambda: generate(self.plan, FIXED), cache)
         self.library = NativeLibrary(self.code)
-        self.entry = self.library.function(ENTRY, None, *SIGNATURE)
+        self.entry = self.library.function(FIXED.entry, None, *SIGNATURE)
 
     def run(self, x, record=(), trace: bool = False, threads: int | None = None) -> SimResult:
         """Simulate a float batch (quantized here, as the chip's input is)."""

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 from snnc.runtime.ann import bind_inputs
 from snnc.runtime.snn import SimResult, check_recordable, check_step_weights, final_window, replay_final_stage
-from snnc.targets.cpu import codegen, irbuild, listing, llvm, mathlib, msat, neurons, objcache, synapses
-from snnc.targets.cpu.codegen import ENTRY, generate
+from snnc.targets.cpu import codegen, float_kernels, irbuild, listing, llvm, mathlib, msat, neurons, objcache, synapses
+from snnc.targets.cpu.codegen import generate
+from snnc.targets.cpu.float_kernels import FLOAT
 from snnc.targets.cpu.layout import aligned_zeros, from_internal, to_internal
 from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cache_key, cached_compile, host_fingerprint
 from snnc.targets.cpu.plan import build_plan
@@ -59,14 +60,14 @@ class CompiledNetwork:
             binary, cached = cached_compile(key, lambda: self.ir, cache)
             self.native = NativeCode(binary, host_fingerprint(), key, cached)
         self.library = NativeLibrary(self.native.code)
-        self.entry = self.library.function(ENTRY, None, *SIGNATURE)
+        self.entry = self.library.function(FLOAT.entry, None, *SIGNATURE)
         self.layers = list(self.plan.neurons)
         self._spare: list[tuple[np.ndarray, np.ndarray]] = []
 
     @functools.cached_property
     def ir(self) -> str:
         """The program's LLVM IR (generated only when the code is compiled, or on request)."""
-        return generate(self.plan, profile=self.profile)
+        return generate(self.plan, FLOAT, profile=self.profile)
 
     def run(self, inputs, timesteps: int, latency: int | None = None, threads: int | None = None,
             record: list[str] | tuple[str, ...] = (), trace: bool = False) -> SimResult:  # fmt: skip
@@ -226,5 +227,5 @@ def source_hash(*modules) -> str:
 
 # The object code is a function of the plan's structure and of the code that turns it into
 # machine code: cache keys hash both (and the host), so a hit needs no IR generation.
-GENERATOR_MODULES = (codegen, irbuild, listing, llvm, mathlib, msat, neurons, objcache, synapses)
+GENERATOR_MODULES = (codegen, float_kernels, irbuild, listing, llvm, mathlib, msat, neurons, objcache, synapses)
 GENERATOR = source_hash(*GENERATOR_MODULES)

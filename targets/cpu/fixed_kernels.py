@@ -1,4 +1,5 @@
-"""LLVM IR for a fixed-point plan (fixed_plan.py): integer kernels and the entry point
+"""The fixed-point code's kernels and its entry point (codegen.Numeric hooks for integers), for a
+fixed-point plan (fixed_plan.py):
 
     void snnc_fixed_run(int64 *input, int64 *counts, int64 *readout, int64 *params, int8 *weights,
                         double *fparams, int64 *ws, int8 **records, int64 *steps, int64 n, int64 exits)
@@ -15,10 +16,9 @@ from __future__ import annotations
 
 from llvmlite import ir
 from snnc.targets.cpu import neurons
-from snnc.targets.cpu.fixed_plan import FixedPlan
-from snnc.targets.cpu.irbuild import I8, I64, Function, i64, step_loop
-from snnc.targets.cpu.layout import Kernel, Region
-from snnc.targets.cpu.llvm import module_header
+from snnc.targets.cpu.codegen import Numeric
+from snnc.targets.cpu.irbuild import I8, I64, Function, i64
+from snnc.targets.cpu.layout import Kernel
 from snnc.targets.cpu.msat import confidence_window
 from snnc.targets.cpu.synapses import output_coordinate
 
@@ -344,81 +344,45 @@ KERNEL_BUILDERS = {
 }
 
 
-# -- the module ------------------------------------------------------------------------------------
-def generate_fixed(plan: FixedPlan) -> str:
-    module = ir.Module(name="snnc_fixed")
-    module.triple, module.data_layout = module_header()
-    main = Function(module, ENTRY, [
+class Fixed(Numeric):
+    """int64 values, int8 weights, float64 exit arithmetic; T a constant; per-sample counters and
+    readout rows; the time loop stops on the exit flag only when the call asks for exits."""
+
+    name = "fixed"
+    module_name = "snnc_fixed"
+    entry = ENTRY
+    entry_args = (
         ("input", I64.as_pointer()), ("counts", I64.as_pointer()), ("readout", I64.as_pointer()),
         ("params", I64.as_pointer()), ("weights", I8.as_pointer()), ("fparams", F64.as_pointer()),
         ("ws", I64.as_pointer()), ("records", I8.as_pointer().as_pointer()), ("steps", I64.as_pointer()),
         ("n", I64), ("exits", I64),
-    ], internal=False)  # fmt: skip
-    constants = dict(T=plan.timesteps, counters=len(plan.counters))
-    functions = [_kernel_function(module, i, kernel, constants) for i, kernel in enumerate(plan.kernels)]
-    a, b = main.args, main.b
-    T = plan.timesteps
-    with main.loop(a["n"]) as sample:
-        bases = {
+    )  # fmt: skip
+    kernels = KERNEL_BUILDERS
+
+    def element(self, space: str) -> ir.Type:
+        return ELEMENT[space]
+
+    def kernel_args(self, plan, kernel: Kernel) -> dict:
+        return {"T": plan.timesteps, "counters": len(plan.counters), **kernel.args}
+
+    def bases(self, main: Function, plan, sample) -> dict:
+        a, b = main.args, main.b
+        T = plan.timesteps
+        return {
             "input": main.at(a["input"], b.mul(sample, i64(plan.input_size))),
             "counts": main.at(a["counts"], b.mul(sample, i64(T * len(plan.counters)))),
             "readout": main.at(a["readout"], b.mul(sample, i64((T + 1) * plan.classes))),
         }
 
-        def calls(phase: str, step=None) -> None:
-            for fn, kernel in zip(functions, plan.kernels):
-                if kernel.phase == phase:
-                    b.call(fn, _arguments(main, fn, kernel, bases, sample, step, T))
+    def timesteps(self, main: Function, plan):
+        return i64(plan.timesteps)
 
-        calls("static")
-        calls("init")
-        steps_run = _step_loop(main, plan, lambda step: calls("step", step))
-        main.store(steps_run, a["steps"], sample)
-    main.finish()
-    return str(module)
-
-
-def _step_loop(main: Function, plan: FixedPlan, body):
-    """for (t = 0; t < T; t++) { body(t); if (exits && flag) break; } → the steps run."""
-    b, a = main.b, main.args
-    stop = None
-    if plan.exit_flag is not None:
+    def stop(self, main: Function, plan):
+        if plan.exit_flag is None:
+            return None
+        b, a = main.b, main.args
         flag = main.at(a["ws"], plan.exit_flag.offset)
-        stop = lambda: b.and_(b.icmp_signed("!=", b.load(flag), i64(0)), b.icmp_signed("!=", a["exits"], i64(0)))  # noqa: E731
-    return step_loop(main, i64(plan.timesteps), body, stop)
+        return lambda: b.and_(b.icmp_signed("!=", b.load(flag), i64(0)), b.icmp_signed("!=", a["exits"], i64(0)))
 
 
-def _kernel_function(module: ir.Module, index: int, kernel: Kernel, constants: dict) -> ir.Function:
-    build, extra = KERNEL_BUILDERS[kernel.kind]
-    args = [(key, ELEMENT[value.space].as_pointer()) for key, value in kernel.args.items() if isinstance(value, Region)]
-    f = Function(module, f"k{index}_{kernel.kind.replace('-', '_')}", args + list(extra.items()))
-    build(f, {**constants, **kernel.args})
-    f.finish()
-    return f.fn
-
-
-def _arguments(main: Function, fn: ir.Function, kernel: Kernel, bases: dict, sample, step, T: int) -> list:
-    a = main.args
-    values = []
-    for arg in fn.args:
-        region = kernel.args.get(arg.name)
-        if isinstance(region, Region):
-            values.append(main.at(bases.get(region.space, a.get(region.space)), region.offset))
-        elif arg.name in ("counts", "readout"):
-            values.append(bases[arg.name])
-        elif arg.name == "step":
-            values.append(i64(0) if step is None else step)
-        elif arg.name == "record":
-            values.append(_record_pointer(main, kernel, sample, step, T))
-    return values
-
-
-def _record_pointer(main: Function, kernel: Kernel, sample, step, T: int):
-    """records[layer] + (sample·T + step)·n (iLIF: the sample's first step), or null."""
-    b, a = main.b, main.args
-    base = b.load(main.at(a["records"], kernel.args["layer"]))
-    row = b.mul(sample, i64(T))
-    if step is not None:
-        row = b.add(row, step)
-    null = ir.Constant(I8.as_pointer(), None)
-    return b.select(b.icmp_unsigned("==", base, null), null, b.gep(base, [b.mul(row, i64(kernel.args["n"]))]))
+FIXED = Fixed()
