@@ -23,9 +23,8 @@ import numpy as np
 import onnxruntime as ort
 from snnc.runtime.fixed import simulate_fixed
 from snnc.runtime.snn import simulate
-from snnc.targets.cpu.fixed_runner import FixedNetwork
 from snnc.targets.cpu.llvm import ObjectCache
-from snnc.targets.cpu.runner import CompiledNetwork
+from snnc.targets.cpu.runner import CompiledNetwork, FixedNetwork
 
 import snnc
 

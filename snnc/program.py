@@ -168,7 +168,7 @@ class Program:
 
     def fixed_network(self, timesteps: int | None = None, cache: ObjectCache | None = None):
         """The cpu target's fixed-point code for T steps, built on first use (or from the cache)."""
-        from snnc.targets.cpu.fixed_runner import FixedNetwork
+        from snnc.targets.cpu.runner import FixedNetwork
 
         steps = timesteps or self.settings.timesteps
         if steps not in self._fixed:

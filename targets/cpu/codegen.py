@@ -69,7 +69,7 @@ def pointer_args(kernel: Kernel, element, extra: dict[str, ir.Type]) -> list[tup
 
 def generate(plan, numeric: Numeric, profile: bool = False) -> str:
     """The LLVM IR text of the whole program. With `profile`, each kernel call adds its cycle
-    count (llvm.readcyclecounter) to counts[plan.counters + kernel index]."""
+    count (llvm.readcyclecounter) to counts[len(plan.counters) + kernel index]."""
     module = ir.Module(name=numeric.module_name)
     module.triple, module.data_layout = module_header()
     main = Function(module, numeric.entry, list(numeric.entry_args), internal=False)
@@ -82,7 +82,7 @@ def generate(plan, numeric: Numeric, profile: bool = False) -> str:
         def calls(phase: str, **scalars) -> None:
             for i, (fn, kernel) in enumerate(zip(functions, plan.kernels)):
                 if kernel.phase == phase:
-                    slot = plan.counters + i if profile else None
+                    slot = len(plan.counters) + i if profile else None
                     _call(main, numeric, bases, fn, kernel, slot, sample, T, scalars)
 
         calls("static")

@@ -15,95 +15,42 @@ Per sample the kernels write (T, C) per-step counters (spikes per layer, synapti
 per synapse) and the readout's (T + 1, K) integer currents: per step, then the input's static
 current. The float estimates, exits and totals are computed from these in numpy by the
 reference's own functions, so the native code's only float work is a conservative exit check
-that stops the time loop (targets/cpu/fixed_runner.py).
+that stops the time loop (targets/cpu/runner.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
-from snnc.runtime.fixed import fan_out_of
-from snnc.targets.cpu.layout import Kernel, Region, internal_order, to_internal
+from snnc.runtime.fixed import fan_out_of, synapse_key
+from snnc.targets.cpu.layout import Region, internal_order, to_internal
+from snnc.targets.cpu.planning import Plan, PlanBuilder
 
 from snnc import models
 from snnc.errors import UnsupportedError
 from snnc.ir.qnet import QLayer, QNet, QSynapse
 from snnc.models import fixed_msat
 
-# element type per buffer: everything integer is int64 but the weights (and drop masks)
-SPACES = ("input", "ws", "params", "weights", "fparams")
 
-
-@dataclass
-class FixedPlan:
-    model: str
-    timesteps: int
-    kernels: list[Kernel]
-    params: np.ndarray  # int64
-    weights: np.ndarray  # int8
-    fparams: np.ndarray  # float64
-    ws_size: int
-    input_size: int
-    classes: int
-    counters: list[str]  # column names of the per-step counters: neuron layers, then synapse keys
-    neurons: dict[str, int]  # neuron layer → neurons per sample (records use this order)
-    exit_flag: Region | None = None
-    shapes: dict[str, tuple] = field(default_factory=dict)  # neuron layer → sample shape
-
-    def structure(self) -> str:
-        """Everything the generated code depends on (not the values in the buffers)."""
-        kernels = [(k.kind, k.phase, sorted(k.args.items())) for k in self.kernels]
-        return repr((self.model, self.timesteps, kernels, self.ws_size, self.input_size, self.classes,
-                     len(self.counters), self.exit_flag))  # fmt: skip
-
-
-def synapse_key(layer: QLayer, index: int) -> str:
-    return f"{layer.name}#{index}"
-
-
-class _Builder:
+class _Builder(PlanBuilder):
     def __init__(self, qnet: QNet) -> None:
         limit = models.model(qnet.model).max_steps
         if limit is not None and qnet.timesteps > limit:
             raise UnsupportedError(f"the cpu target runs {qnet.model} with at most {limit} steps")
+        super().__init__({"params": np.int64, "weights": np.int8, "fparams": np.float64})
         self.qnet = qnet
         self.T = qnet.timesteps
         self.bit_plane = models.model(qnet.model).coding.bit_plane
-        self.sizes = dict.fromkeys(SPACES, 0)
-        self.constants: dict[str, list[np.ndarray]] = {"params": [], "weights": [], "fparams": []}
-        self.kernels: list[Kernel] = []
         self.events: dict[str, Region] = {}  # what a layer sends: spikes, MSAT payloads, iLIF codes
         self.spike_counts: dict[str, Region] = {}  # its spike counts, where they differ from events
-        self.counters: list[str] = []
         self.neurons = {layer.name: layer.neurons for layer in qnet.layers if layer.kind == "neuron"}
         self.exit_flag: Region | None = None
 
-    # -- buffers --------------------------------------------------------------------------------
-    def alloc(self, space: str, size: int) -> Region:
-        region = Region(space, self.sizes[space], int(size))
-        self.sizes[space] += int(size)
-        return region
-
-    def constant(self, space: str, array) -> Region:
-        dtype = {"params": np.int64, "weights": np.int8, "fparams": np.float64}[space]
-        flat = np.ascontiguousarray(array, dtype=dtype).ravel()
-        self.constants[space].append(flat)
-        return self.alloc(space, flat.size)
-
-    def emit(self, kind: str, phase: str, node: str, **args) -> None:
-        self.kernels.append(Kernel(kind, phase, node, args))
-
-    def counter(self, name: str) -> int:
-        self.counters.append(name)
-        return len(self.counters) - 1
-
     # -- the walk -------------------------------------------------------------------------------
-    def build(self) -> FixedPlan:
+    def build(self) -> Plan:
         qnet = self.qnet
         self.events[qnet.input_name] = self.alloc("input", int(np.prod(qnet.input_shape)))
         for name in self.neurons:
-            self.counter(name)
+            self.counter("spikes", name)
         for layer in qnet.layers:
             if layer.kind == "readout":
                 self.readout(layer)
@@ -111,12 +58,9 @@ class _Builder:
                 self.bit_plane_layer(layer)
             else:
                 self.rate_layer(layer)
-        arrays = {space: np.concatenate(self.constants[space] or [np.zeros(1)]) for space in self.constants}
-        return FixedPlan(
-            qnet.model, self.T, self.kernels, arrays["params"].astype(np.int64), arrays["weights"].astype(np.int8),
-            arrays["fparams"].astype(np.float64), self.sizes["ws"], self.sizes["input"], qnet.readout.neurons,
-            self.counters, self.neurons, self.exit_flag, {x.name: x.shape for x in qnet.layers if x.kind == "neuron"},
-        )  # fmt: skip
+        shapes = {layer.name: layer.shape for layer in qnet.layers if layer.kind == "neuron"}
+        return Plan("fixed", qnet.model, self.kernels, self.constant_buffers(), self.sizes, self.counters, self.neurons,
+                    qnet.readout.neurons, self.exit_flag, self.T, shapes=shapes)  # fmt: skip
 
     def per_channel(self, values: np.ndarray, shape: tuple) -> Region:
         """A per-channel constant broadcast to every position, in the internal layout."""
@@ -181,7 +125,7 @@ class _Builder:
         """Synaptic operations per step: Σ spike counts × fan-out (the reference's definition).
         A sum pool is linear, so its counts are taken before it with the fan-out pooled back;
         a gate is not: it is applied to the counts themselves (MSAT events carry payloads)."""
-        slot = self.counter(synapse_key(layer, index))
+        slot = self.counter("sops", synapse_key(layer, index))
         fan_out = fan_out_of(synapse)
         if synapse.pool == "gate":
             counts = pooled
@@ -208,7 +152,7 @@ class _Builder:
         self.emit("copy", "init", layer.name, src=self.per_channel(layer.v0, shape), dst=membrane, n=size)
         events = self.events[layer.name] = self.alloc("ws", size)
         args = dict(current=current, membrane=membrane, events=events, theta=self.per_channel(layer.threshold, shape),
-                    bias=self.per_channel(layer.bias, shape), n=size, slot=self.counters.index(layer.name),
+                    bias=self.per_channel(layer.bias, shape), n=size, slot=self.counters.index(("spikes", layer.name)),
                     layer=list(self.neurons).index(layer.name))  # fmt: skip
         if static is not None:
             args["static"] = static
@@ -260,7 +204,7 @@ class _Builder:
         self.events[layer.name] = self.alloc("ws", layer.neurons)
         self.emit(self.qnet.model, "static", layer.name, src=potential, events=self.events[layer.name],
                   offset=self.per_channel(offset, shape), theta=self.per_channel(layer.threshold, shape),
-                  n=layer.neurons, slot=self.counters.index(layer.name),
+                  n=layer.neurons, slot=self.counters.index(("spikes", layer.name)),
                   layer=list(self.neurons).index(layer.name))  # fmt: skip
 
     def readout(self, layer: QLayer) -> None:
@@ -317,5 +261,5 @@ def pooled_back(synapse: QSynapse, fan_out: np.ndarray) -> np.ndarray:
     return back
 
 
-def build_fixed_plan(qnet: QNet) -> FixedPlan:
+def build_fixed_plan(qnet: QNet) -> Plan:
     return _Builder(qnet).build()

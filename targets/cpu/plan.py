@@ -20,21 +20,18 @@ reshape or pad here is by construction the one the reference computes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-from snnc.runtime.ann import KERNELS, avg_pool, ceil_extra, out_spatial, pad_spatial, sliding_windows
+from snnc.runtime.ann import KERNELS
 from snnc.runtime.snn import fan_out as snn_fan_out
+from snnc.targets.cpu.geometry import conv_geometry, pixel_rows, scaled_along_input_channels, window_map
 from snnc.targets.cpu.layout import (
     ALIGNED_SPACES,
-    ALIGNMENT,
-    Kernel,
     Region,
-    aligned_zeros,
     internal_order,
     storage_position,
     to_internal,
 )
+from snnc.targets.cpu.planning import Plan, PlanBuilder
 from snnc.targets.cpu.reuse import share_step_local_values
 
 from snnc import models
@@ -50,38 +47,9 @@ NARROW_COUNT_LIMIT = 2**31  # a kernel's SOP count below this sums in int32 lane
 LAYER_THRESHOLD_ONCE = True  # tests set False: MSAT reads a per-layer θ_max per neuron, to compare with
 
 
-@dataclass
-class Plan:
-    model: str  # the neuron model's name (snnc/models)
-    kernels: list[Kernel]
-    params: np.ndarray
-    index: np.ndarray
-    ws_size: int
-    iws_size: int
-    input_size: int
-    output_size: int
-    inputs: list[tuple[str, Region]]
-    outputs: list[tuple[str, Region]]
-    spike_counters: dict[str, int]  # neuron layer -> counter slot
-    sop_counters: dict[str, int]  # weighted op -> counter slot
-    neurons: dict[str, int]  # neuron layer -> neurons per sample
-    static_macs: dict[str, int]  # weighted ops on static values -> MACs per sample
-    classes: int = 0  # K of the first output, whose per-step estimates can be traced
-    exit_flag: Region | None = None  # iws slot the exit check sets (adaptive readout, rate coding)
-
-    @property
-    def counters(self) -> int:
-        return len(self.spike_counters) + len(self.sop_counters)
-
-    def structure(self) -> str:
-        """Everything the generated code depends on (not the values in params and index)."""
-        return repr((self.model, [(k.kind, k.phase, sorted(k.args.items())) for k in self.kernels],
-                     self.ws_size, self.iws_size, self.input_size, self.output_size, self.counters,
-                     self.classes, self.exit_flag))  # fmt: skip
-
-
-class _Builder:
+class _Builder(PlanBuilder):
     def __init__(self, graph: Graph) -> None:
+        super().__init__({"params": np.float32, "index": np.int32}, aligned=ALIGNED_SPACES)
         self.graph = graph
         names = {n.op.model for n in graph.nodes() if isinstance(n.op, snn.Neuron)}
         if len(names) > 1:
@@ -89,13 +57,9 @@ class _Builder:
         self.model = names.pop() if names else "if"
         self.bit_plane = models.model(self.model).coding.bit_plane
         self.max_steps = models.model(self.model).max_steps or 1
-        self.sizes = {"ws": 0, "iws": 0, "input": 0, "output": 0, "params": 0, "index": 0}
-        self.constants: dict[str, list[tuple[Region, np.ndarray]]] = {"params": [], "index": []}
-        self.kernels: list[Kernel] = []
         self.values: dict[str, Region] = {}
         self.masks: dict[str, Region] = {}
         self.train: dict[str, bool] = {}
-        self.plan_counters = {"spikes": {}, "sops": {}}
         self.neurons: dict[str, int] = {}
         self.static_macs: dict[str, int] = {}
         self.classes = 0
@@ -105,40 +69,11 @@ class _Builder:
         # IF layer → θ per channel, what each of its spikes is worth (MSAT's spikes are s·θ_t)
         self.spike_thetas: dict[str, np.ndarray] = {}
 
-    # -- allocation ---------------------------------------------------------------------------
-    def alloc(self, space: str, size: int) -> Region:
-        """The next region of a buffer; in the workspaces and constants, it starts a cache line."""
-        offset = self.sizes[space]
-        if space in ALIGNED_SPACES:
-            offset = -(-offset // ALIGNMENT) * ALIGNMENT
-        self.sizes[space] = offset + int(size)
-        return Region(space, offset, int(size))
-
-    def constant(self, space: str, array, dtype) -> Region:
-        flat = np.ascontiguousarray(array, dtype=dtype).ravel()
-        region = self.alloc(space, flat.size)
-        self.constants[space].append((region, flat))
-        return region
-
-    def constants_array(self, space: str, dtype) -> np.ndarray:
-        array = aligned_zeros(max(self.sizes[space], 1), dtype)
-        for region, flat in self.constants[space]:
-            array[region.offset : region.offset + region.size] = flat
-        return array
-
     def param(self, array) -> Region:
-        return self.constant("params", array, np.float32)
+        return self.constant("params", array)
 
     def indices(self, array) -> Region:
-        return self.constant("index", array, np.int32)
-
-    def counter(self, kind: str, node: str) -> int:
-        table = self.plan_counters[kind]
-        table[node] = sum(len(v) for v in self.plan_counters.values())
-        return table[node]
-
-    def emit(self, kind: str, phase: str, node: str, **args) -> None:
-        self.kernels.append(Kernel(kind, phase, node, args))
+        return self.constant("index", array)
 
     # -- helpers ------------------------------------------------------------------------------
     def shape(self, name: str) -> tuple[int, ...]:
@@ -176,12 +111,10 @@ class _Builder:
             if self.bit_plane and self.train[node.name]:
                 self.masks[node.name] = self.alloc("iws", self.size(node.name))
             self.lower(node)
-        params, index = self.constants_array("params", np.float32), self.constants_array("index", np.int32)
         return Plan(
-            self.model, self.kernels, params, index, self.sizes["ws"], self.sizes["iws"], self.sizes["input"],
-            self.sizes["output"], [(n, self.values[n]) for n in self.graph.inputs],
-            [(n, self.values[n]) for n in self.graph.outputs], self.plan_counters["spikes"],
-            self.plan_counters["sops"], self.neurons, self.static_macs, self.classes, self.exit_flag,
+            "float", self.model, self.kernels, self.constant_buffers(), self.sizes, self.counters, self.neurons,
+            self.classes, self.exit_flag, None, [(n, self.values[n]) for n in self.graph.inputs],
+            [(n, self.values[n]) for n in self.graph.outputs], self.static_macs,
         )  # fmt: skip
 
     def is_train(self, node) -> bool:
@@ -223,7 +156,7 @@ class _Builder:
         else:
             if len(op.kernel) > 2:
                 raise UnsupportedError(f"node {node.name!r}: {len(op.kernel)}-D convolution")
-            geometry, weight = _conv_geometry(op, in_shape, out_shape, scatter=mode == "spikes")
+            geometry, weight = conv_geometry(op, in_shape, out_shape, scatter=mode == "spikes")
         src = self.values[source]
         if mode != "spikes" and (geometry["PT"] or geometry["PL"] or geometry["PB"] or geometry["PR"]):
             src = self.zero_padded(node, source, geometry)
@@ -245,7 +178,7 @@ class _Builder:
                 scratch = dict(listed=True, **lists, **counting)
             theta = self.spike_thetas.get(source) if geometry["G"] == 1 else None
             if theta is not None:  # the weights carry each spike's θ_c; an event adds its weights
-                weight = _scaled_along_input_channels(weight, theta)
+                weight = scaled_along_input_channels(weight, theta)
                 scratch["scaled"] = True
         self.emit("weighted", self.phase(node), node.name, src=src, dst=self.values[node.name],
                   weight=self.param(weight), bias=self.param(op.bias), mode=mode, **scratch, **geometry)  # fmt: skip
@@ -268,7 +201,7 @@ class _Builder:
         op, source = node.op, node.inputs[0]
         if type(op) in (nn.MaxPool, snn.GatedMaxPool) and self.train[source] and not self.bit_plane:
             raise ConversionError(f"max-pool {node.name!r} on spikes: run lower-pooling for rate coding")
-        index, coef, reduce = _window_map(op, self.shape(source))
+        index, coef, reduce = window_map(op, self.shape(source))
         rows = self.gather_map(source, node.name, index)
         args = dict(src=self.values[source], dst=self.values[node.name], reduce=reduce)
         pixels = pixel_rows(rows, self.shape(source))
@@ -289,7 +222,7 @@ class _Builder:
             return self.window(node)
         if self.bit_plane:
             raise UnsupportedError(f"node {node.name!r}: gated max pooling is for rate coding, not iLIF")
-        index, _, _ = _window_map(node.op, self.shape(source))
+        index, _, _ = window_map(node.op, self.shape(source))
         rows = self.gather_map(source, node.name, index)
         counts = self.alloc("ws", self.size(source))
         self.emit("fill", "init", node.name, dst=counts, value=0.0)
@@ -471,73 +404,7 @@ LOWERINGS = [
 ]
 
 
-def _conv_geometry(op: nn.Conv, in_shape, out_shape, scatter: bool) -> tuple[dict, np.ndarray]:
-    """Loop bounds, and the weight as (C, KH, KW, Og) for the scatter form or as
-    (G, KH, KW, Cg, Og) for the gather form (synapses.scatter_synapses / gather_synapses)."""
-    spatial_in, spatial_out = list(in_shape[1:]), list(out_shape[1:])
-    kernel, strides, dilations = list(op.kernel), list(op.strides), list(op.dilations)
-    pads_begin, pads_end = list(op.pads[: len(op.kernel)]), list(op.pads[len(op.kernel) :])
-    if len(op.kernel) == 1:  # 1-D: a 2-D convolution of height 1
-        spatial_in, spatial_out = [1, *spatial_in], [1, *spatial_out]
-        kernel, strides, dilations = [1, *kernel], [1, *strides], [1, *dilations]
-        pads_begin, pads_end = [0, *pads_begin], [0, *pads_end]
-    groups, out_channels = op.groups, op.weight.shape[0]
-    weight = op.weight.reshape(groups, out_channels // groups, -1, kernel[0], kernel[1])  # (G, Og, Cg, KH, KW)
-    weight = weight.transpose(0, 2, 3, 4, 1) if scatter else weight.transpose(0, 3, 4, 2, 1)
-    geometry = dict(
-        IH=spatial_in[0], IW=spatial_in[1], C=in_shape[0], OH=spatial_out[0], OW=spatial_out[1], O=out_channels,
-        KH=kernel[0], KW=kernel[1], SH=strides[0], SW=strides[1], DH=dilations[0], DW=dilations[1],
-        PT=pads_begin[0], PL=pads_begin[1], PB=pads_end[0], PR=pads_end[1], G=groups,
-    )  # fmt: skip
-    return geometry, weight
-
-
-def _scaled_along_input_channels(weight: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """w[c, …]·θ_c for the scatter form's weights, (1, C, KH, KW, O) or a dense layer's (C, O)."""
-    shape = [1] * weight.ndim
-    shape[1 if weight.ndim == 5 else 0] = -1
-    return weight * theta.reshape(shape)
-
-
-def _window_map(op, in_shape) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """(row-major source index per output and window slot (−1: padding), coefficients, reduction)."""
-    index = np.arange(int(np.prod(in_shape)), dtype=np.float64).reshape(1, *in_shape) + 1
-    if isinstance(op, (t.Reshape, t.Transpose, t.Identity, t.Pad)):
-        if isinstance(op, t.Pad) and op.value != 0:
-            raise UnsupportedError(f"pad with value {op.value} on the cpu target (only zero padding)")
-        return KERNELS[type(op)](op, index).astype(np.int64) - 1, None, "sum"
-    if isinstance(op, nn.GlobalAvgPool):  # GlobalMaxPool too
-        rows = index.reshape(in_shape[0], -1).astype(np.int64) - 1
-        coef = None if isinstance(op, nn.GlobalMaxPool) else np.full(in_shape[0], 1 / rows.shape[1])
-        return rows, coef, "max" if coef is None else "sum"
-    nsp = len(op.kernel)
-    dilations = getattr(op, "dilations", None) or (1,) * nsp
-    extra = ceil_extra(op, index, out_spatial(op, index), dilations)
-    windows = sliding_windows(pad_spatial(index, op.pads, 0.0, extra), op.kernel, op.strides, dilations)
-    rows = windows.reshape(*windows.shape[: 2 + nsp], -1).astype(np.int64) - 1
-    if isinstance(op, nn.MaxPool):
-        return rows, None, "max"
-    inside = np.maximum((rows >= 0).sum(axis=-1), 1)
-    coef = avg_pool(op, np.ones((1, *in_shape))) / inside  # the divisor the reference uses, per output
-    return rows, coef, "sum"
-
-
-def pixel_rows(rows: np.ndarray, source_shape) -> np.ndarray | None:
-    """In the channels-last layout, a pooling window's sources for channel c are its sources for
-    channel 0 shifted by c. When a map has that form, its rows per output pixel (those of
-    channel 0; the channel count is the source's) let a kernel run along the channels, which
-    are contiguous and vectorize. None when it has not (reshapes, transposes, one channel)."""
-    channels = source_shape[0] if len(source_shape) >= 2 else 1
-    if channels < 2 or rows.shape[0] % channels:
-        return None
-    grouped = rows.reshape(-1, channels, rows.shape[1])
-    first = grouped[:, :1, :]
-    if not np.array_equal(grouped, np.where(first >= 0, first + np.arange(channels)[None, :, None], -1)):
-        return None
-    return first[:, 0, :]
-
-
 def build_plan(graph: Graph) -> Plan:
     plan = _Builder(graph).build()
-    plan.kernels, plan.ws_size = share_step_local_values(plan.kernels)
+    plan.kernels, plan.sizes["ws"] = share_step_local_values(plan.kernels)
     return plan

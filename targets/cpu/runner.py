@@ -1,8 +1,11 @@
-"""Running cpu-target programs: native kernels called through ctypes on numpy buffers.
+"""Running cpu-target programs: native code called through ctypes on numpy buffers.
 
-A batch is split into contiguous slices, one per thread; each thread has its own workspace
-and counters, and ctypes releases the GIL while native code runs, so the slices run in
-parallel. Results come back as the reference simulator's SimResult.
+One runner for both number types: `NativeProgram` compiles a plan (or takes its object code
+from the object cache, or from a trusted artifact), loads it and calls its entry point on a
+batch split into contiguous slices, one per thread; each thread has its own workspace and
+counters, and ctypes releases the GIL while native code runs, so the slices run in parallel.
+`CompiledNetwork` (an SNN graph, float32) and `FixedNetwork` (a QNet, fixed point) pack the
+inputs and turn the native outputs into the references' SimResult.
 """
 
 from __future__ import annotations
@@ -16,10 +19,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from snnc.runtime import fixed
 from snnc.runtime.ann import bind_inputs
 from snnc.runtime.snn import SimResult, check_recordable, check_step_weights, final_window, replay_final_stage
-from snnc.targets.cpu import codegen, float_kernels, irbuild, listing, llvm, mathlib, msat, neurons, objcache, synapses
+from snnc.targets.cpu import (
+    codegen,
+    fixed_kernels,
+    fixed_plan,
+    float_kernels,
+    irbuild,
+    listing,
+    llvm,
+    mathlib,
+    msat,
+    neurons,
+    objcache,
+    planning,
+    synapses,
+)
 from snnc.targets.cpu.codegen import generate
+from snnc.targets.cpu.fixed_kernels import FIXED
+from snnc.targets.cpu.fixed_plan import build_fixed_plan
 from snnc.targets.cpu.float_kernels import FLOAT
 from snnc.targets.cpu.layout import aligned_zeros, from_internal, to_internal
 from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cache_key, cached_compile, host_fingerprint
@@ -28,9 +48,9 @@ from snnc.targets.cpu.plan import build_plan
 from snnc import models
 from snnc.errors import DataError
 from snnc.ir.graph import Graph
+from snnc.ir.qnet import QNet
 
 POINTER = ctypes.c_void_p
-SIGNATURE = (POINTER,) * 10 + (ctypes.c_int64, ctypes.c_int64, ctypes.c_float)
 
 
 @dataclass
@@ -43,31 +63,60 @@ class NativeCode:
     cached: bool = False
 
 
-class CompiledNetwork:
-    """An SNN graph compiled to native code. `run` has the reference simulator's signature."""
+class NativeProgram:
+    """A plan as callable native code; subclasses set `numeric` (codegen.Numeric) and the entry
+    point's ctypes `signature`."""
 
-    def __init__(self, graph: Graph, cache: ObjectCache | None = None, code: NativeCode | None = None,
-                 profile: bool = False) -> None:  # fmt: skip
-        """`profile`: every kernel call adds its cycle count to kernel_cycles (for bench/profile_cpu.py)."""
-        self.graph = graph
-        self.plan = build_plan(graph)
+    numeric: codegen.Numeric
+    signature: tuple
+
+    def __init__(self, plan, cache: ObjectCache | None, code: NativeCode | None = None, profile: bool = False):
+        self.plan = plan
         self.profile = profile
-        self.kernel_cycles = np.zeros(len(self.plan.kernels), np.int64)
-        key = cache_key(GENERATOR, self.plan.structure(), "profile" if profile else "")
+        key = cache_key(GENERATOR, plan.structure(), "profile" if profile else "")
         if code is not None and code.fingerprint == host_fingerprint() and code.structure_hash == key:
             self.native = code
         else:  # none given, or built for another CPU or llvmlite: compile (or take from the cache)
             binary, cached = cached_compile(key, lambda: self.ir, cache)
             self.native = NativeCode(binary, host_fingerprint(), key, cached)
         self.library = NativeLibrary(self.native.code)
-        self.entry = self.library.function(FLOAT.entry, None, *SIGNATURE)
-        self.layers = list(self.plan.neurons)
-        self._spare: list[tuple[np.ndarray, np.ndarray]] = []
+        self.entry = self.library.function(self.numeric.entry, None, *self.signature)
 
     @functools.cached_property
     def ir(self) -> str:
         """The program's LLVM IR (generated only when the code is compiled, or on request)."""
-        return generate(self.plan, FLOAT, profile=self.profile)
+        return generate(self.plan, self.numeric, profile=self.profile)
+
+    @property
+    def cached(self) -> bool:
+        return self.native.cached
+
+    @property
+    def layers(self) -> list[str]:
+        """The neuron layers, in the order of the entry's `records` table."""
+        return list(self.plan.neurons)
+
+    def record_table(self, records: dict, lo: int):
+        """The entry's `records` argument: per neuron layer, its buffer from sample lo on (or null)."""
+        table = (ctypes.c_void_p * max(len(self.layers), 1))()
+        for index, name in enumerate(self.layers):
+            table[index] = records[name][lo:].ctypes.data if name in records else None
+        return table
+
+
+class CompiledNetwork(NativeProgram):
+    """An SNN graph compiled to float32 native code. `run` has the reference simulator's signature."""
+
+    numeric = FLOAT
+    signature = (POINTER,) * 10 + (ctypes.c_int64, ctypes.c_int64, ctypes.c_float)
+
+    def __init__(self, graph: Graph, cache: ObjectCache | None = None, code: NativeCode | None = None,
+                 profile: bool = False) -> None:  # fmt: skip
+        """`profile`: every kernel call adds its cycle count to kernel_cycles (for bench/profile_cpu.py)."""
+        self.graph = graph
+        super().__init__(build_plan(graph), cache, code, profile)
+        self.kernel_cycles = np.zeros(len(self.plan.kernels), np.int64)
+        self._spare: list[tuple[np.ndarray, np.ndarray]] = []
 
     def run(self, inputs, timesteps: int, latency: int | None = None, threads: int | None = None,
             record: list[str] | tuple[str, ...] = (), trace: bool = False) -> SimResult:  # fmt: skip
@@ -134,7 +183,7 @@ class CompiledNetwork:
     def _run_threads(self, packed, buffers: dict, timesteps: int, threads: int) -> np.ndarray:
         slices = batch_slices(len(packed), threads)
         profiled = len(self.plan.kernels) if self.profile else 0
-        counts = np.zeros((len(slices), max(self.plan.counters + profiled, 1)), np.int64)
+        counts = np.zeros((len(slices), max(len(self.plan.counters) + profiled, 1)), np.int64)
         workspaces = self._workspaces(len(slices))
 
         records, trace = buffers["records"], buffers["trace"]
@@ -142,9 +191,7 @@ class CompiledNetwork:
         def work(task: int) -> None:
             lo, hi = slices[task]
             ws, iws = workspaces[task]
-            table = (ctypes.c_void_p * max(len(self.layers), 1))()
-            for layer, name in enumerate(self.layers):
-                table[layer] = records[name][lo:].ctypes.data if name in records else None
+            table = self.record_table(records, lo)
             self.entry(packed[lo:].ctypes.data, buffers["outputs"][lo:].ctypes.data, counts[task].ctypes.data,
                        self.plan.params.ctypes.data, self.plan.index.ctypes.data, ws.ctypes.data, iws.ctypes.data,
                        ctypes.addressof(table), buffers["steps"][lo:].ctypes.data,
@@ -157,7 +204,7 @@ class CompiledNetwork:
             self._spare = workspaces
         totals = counts.sum(axis=0)
         if profiled:
-            self.kernel_cycles += totals[self.plan.counters :]
+            self.kernel_cycles += totals[len(self.plan.counters) :]
         return totals
 
     def _workspaces(self, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -175,14 +222,99 @@ class CompiledNetwork:
             outputs=[from_internal(outputs[:, r.offset : r.offset + r.size], self.graph.type(n).sample_shape)
                      for n, r in self.plan.outputs],
             steps=steps,
-            spikes={name: int(counts[slot]) for name, slot in self.plan.spike_counters.items()},
+            spikes={name: int(counts[slot]) for name, slot in self.plan.slots("spikes").items()},
             neurons=dict(self.plan.neurons),
-            sops={name: int(counts[slot]) for name, slot in self.plan.sop_counters.items()},
+            sops={name: int(counts[slot]) for name, slot in self.plan.slots("sops").items()},
             macs={name: int(macs) * batch for name, macs in self.plan.static_macs.items()},
             samples=batch,
         )  # fmt: skip
         result.records = {name: from_internal_trains(trains, self.graph.type(name).sample_shape)
                           for name, trains in records.items()}  # fmt: skip
+        return result
+
+
+class FixedNetwork(NativeProgram):
+    """A QNet compiled to native integer code. `run` returns the fixed-point reference's SimResult."""
+
+    numeric = FIXED
+    signature = (POINTER,) * 9 + (ctypes.c_int64, ctypes.c_int64)
+
+    def __init__(self, qnet: QNet, cache: ObjectCache | None = None) -> None:
+        self.qnet = qnet
+        super().__init__(build_fixed_plan(qnet), cache)
+
+    def run(self, x, record=(), trace: bool = False, threads: int | None = None) -> SimResult:
+        """Simulate a float batch (quantized here, as the chip's input is)."""
+        if threads is not None and threads < 1:
+            raise DataError(f"threads must be >= 1, got {threads}")
+        threads = threads or default_threads()
+        check_recordable(record, self.layers)
+        qnet = self.qnet
+        packed = to_internal(fixed.quantize_input(x, qnet.input_shape, qnet.input_scale), qnet.input_shape)
+        # records and traces cover every step, as the reference's do: no early stop then
+        exits = qnet.exit_metric is not None and not record and not trace
+        native = self._native(packed, tuple(record), exits, threads)
+        estimates, chosen = self._exits(native)
+        short = chosen >= native["steps"]  # stopped before the exact exit: run those again in full
+        if np.any(short):
+            again = self._native(packed[short], (), False, threads)
+            for key in ("readout", "counts"):
+                native[key][short] = again[key]
+            estimates, chosen = self._exits(native)
+        return self._result(native, estimates, chosen, record, trace)
+
+    def _exits(self, native: dict) -> tuple[np.ndarray, np.ndarray]:
+        """(estimates (B, T, K), exit step per sample) from the integer readout currents."""
+        per_step, static = np.swapaxes(native["readout"][:, :-1], 0, 1), native["readout"][:, -1]
+        estimates = fixed.readout_estimates(self.qnet, self.qnet.readout, static, per_step)
+        return estimates, fixed.exit_steps(self.qnet, estimates)
+
+    def _native(self, packed: np.ndarray, record: tuple, exits: bool, threads: int) -> dict:
+        plan, batch, T = self.plan, len(packed), self.plan.timesteps
+        packed = np.ascontiguousarray(packed, dtype=np.int64)
+        out = {
+            "counts": np.zeros((batch, T, len(plan.counters)), np.int64),
+            "readout": np.zeros((batch, T + 1, plan.classes), np.int64),
+            "steps": np.zeros(batch, np.int64),
+            "records": {name: np.zeros((batch, T, plan.neurons[name]), np.uint8) for name in record},
+        }
+        slices = batch_slices(batch, threads)
+        workspaces = [np.zeros(max(plan.ws_size, 1), np.int64) for _ in slices]
+
+        def work(task: int) -> None:
+            lo, hi = slices[task]
+            table = self.record_table(out["records"], lo)
+            self.entry(packed[lo:].ctypes.data, out["counts"][lo:].ctypes.data, out["readout"][lo:].ctypes.data,
+                       plan.params.ctypes.data, plan.weights.ctypes.data, plan.fparams.ctypes.data,
+                       workspaces[task].ctypes.data, ctypes.addressof(table), out["steps"][lo:].ctypes.data,
+                       hi - lo, int(exits))  # fmt: skip
+
+        run_parallel(work, len(slices))
+        return out
+
+    def _result(self, native: dict, estimates: np.ndarray, chosen: np.ndarray, record, trace: bool) -> SimResult:
+        """The reference's result (runtime/fixed.py _FixedRun.readout) from the native counts."""
+        qnet, batch, T = self.qnet, len(chosen), self.plan.timesteps
+        result = SimResult([estimates[np.arange(batch), chosen]], chosen + 1 + fixed.latency_offset(qnet))
+        result.samples = batch
+        result.trace = estimates if trace else None
+        totals = native["counts"].sum(axis=1)  # (B, C)
+        before_exit = np.arange(T)[None, :] <= chosen[:, None]  # (B, T)
+        cut = (native["counts"] * before_exit[:, :, None]).sum(axis=(0, 1))
+        bit_plane = models.model(qnet.model).coding.bit_plane
+        untouched = fixed.final_window(qnet) if bit_plane else set()
+        for column, (_, name) in enumerate(self.plan.counters):
+            keep_all = bit_plane and name not in untouched
+            total = int(totals[:, column].sum()) if keep_all else int(cut[column])
+            (result.spikes if name in self.plan.neurons else result.sops)[name] = total
+        for layer in qnet.layers:
+            if layer.kind == "neuron":
+                result.neurons[layer.name] = layer.neurons
+            for index, synapse in enumerate(layer.synapses):
+                if synapse.source == qnet.input_name:
+                    result.macs[fixed.synapse_key(layer, index)] = int(fixed.fan_out_of(synapse).sum()) * batch
+        result.records = {name: from_internal_trains(native["records"][name], self.plan.shapes[name])
+                          for name in record}  # fmt: skip
         return result
 
 
@@ -227,5 +359,6 @@ def source_hash(*modules) -> str:
 
 # The object code is a function of the plan's structure and of the code that turns it into
 # machine code: cache keys hash both (and the host), so a hit needs no IR generation.
-GENERATOR_MODULES = (codegen, float_kernels, irbuild, listing, llvm, mathlib, msat, neurons, objcache, synapses)
+GENERATOR_MODULES = (codegen, fixed_kernels, fixed_plan, float_kernels, irbuild, listing, llvm, mathlib, msat, neurons,
+                     objcache, planning, synapses)  # fmt: skip
 GENERATOR = source_hash(*GENERATOR_MODULES)

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from snnc.runtime.fixed import latency_offset, quantize_input, simulate_fixed
 from snnc.targets.cpu import fixed_plan
-from snnc.targets.cpu.fixed_runner import FixedNetwork
 from snnc.targets.cpu.layout import to_internal
 from snnc.targets.cpu.llvm import ObjectCache
+from snnc.targets.cpu.runner import FixedNetwork
 
 import snnc
 from snnc.cli import main

@@ -113,7 +113,7 @@ def _cpu_modules_imported_by(module) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("runner", ["runner", "fixed_runner"])
+@pytest.mark.parametrize("runner", ["runner"])
 def test_cache_keys_hash_every_module_the_code_generator_uses(runner):
     """A change to any module that builds the IR must change the cache key (else a cache
     would serve object code from the code before)."""
