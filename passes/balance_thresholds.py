@@ -15,10 +15,11 @@ A neuron with a ceiling (from Clip(0, hi)) never gets θ above it.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from snnc.passes.base import Pass, PassContext, register_pass
+from snnc.passes.settings import setting
 from snnc.runtime.ann import execute
 
 from snnc.errors import ConversionError, DataError
@@ -33,8 +34,16 @@ SAMPLES_PER_BATCH = 400_000  # activations kept per layer and batch (shared amon
 
 @dataclass
 class BalanceThresholdsOptions:
-    percentile: float = 99.99
-    per_channel: bool = False
+    percentile: float = field(
+        default=99.99,
+        metadata=setting(
+            "percentile", "threshold percentile of activations (100: max); default: the model's", model_default=True
+        ),
+    )
+    per_channel: bool = field(
+        default=False,
+        metadata=setting("per_channel", "one threshold per channel (default: the model's)", model_default=True),
+    )
     batch_size: int = 256
 
     def __post_init__(self) -> None:

@@ -12,9 +12,10 @@ Global max pooling becomes max pooling over the whole map first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from snnc.passes.base import Pass, PassContext, register_pass, single_user
+from snnc.passes.settings import setting
 
 from snnc import models
 from snnc.errors import ConversionError
@@ -28,8 +29,8 @@ MAXPOOL_METHODS = ("gate", "avg")
 
 @dataclass
 class LowerPoolingOptions:
-    neuron: str = "ilif"
-    maxpool: str = "gate"  # for rate coding: one of MAXPOOL_METHODS
+    neuron: str = field(default="ilif", metadata=setting("neuron", "the neuron model", models.names()))
+    maxpool: str = field(default="gate", metadata=setting("maxpool", "rate-coded max pooling", MAXPOOL_METHODS))
 
     def __post_init__(self) -> None:
         if self.maxpool not in MAXPOOL_METHODS:

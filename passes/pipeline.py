@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from snnc.passes.balance_thresholds import BalanceThresholds
+from snnc.passes import (  # noqa: F401  (each registers its pass)
+    balance_thresholds,
+    canonicalize,
+    fold_bn,
+    fold_constants,
+    lower_pooling,
+    schedule,
+    spike_confidence,
+    substitute_neurons,
+)
 from snnc.passes.base import PASSES, Pass
-from snnc.passes.canonicalize import Canonicalize
-from snnc.passes.fold_bn import FoldBatchNorm
-from snnc.passes.fold_constants import FoldConstants
-from snnc.passes.lower_pooling import LowerPooling
-from snnc.passes.schedule import Schedule
-from snnc.passes.spike_confidence import SpikeConfidence
-from snnc.passes.substitute_neurons import SubstituteNeurons
+from snnc.passes.settings import check_value, settings
 
 from snnc.errors import UsageError
 
@@ -26,30 +29,23 @@ DEFAULT_PASSES = (
 )
 
 
-def conversion_pipeline(
-    neuron: str = "ilif",
-    percentile: float = 99.99,
-    per_channel: bool = False,
-    reset: str = "subtract",
-    v_init: float = 0.5,
-    maxpool: str = "gate",
-    pipelined: bool = True,
-    names: tuple[str, ...] = DEFAULT_PASSES,
-    msat: dict | None = None,
-    spike_confidence: bool = False,
-) -> list[Pass]:
-    """The passes in `names`, each configured from these settings."""
-    build = {
-        FoldConstants.name: lambda: FoldConstants(),
-        Canonicalize.name: lambda: Canonicalize(),
-        FoldBatchNorm.name: lambda: FoldBatchNorm(),
-        LowerPooling.name: lambda: LowerPooling(neuron=neuron, maxpool=maxpool),
-        SubstituteNeurons.name: lambda: SubstituteNeurons(model=neuron, reset=reset, v_init=v_init, msat=msat),
-        BalanceThresholds.name: lambda: BalanceThresholds(percentile=percentile, per_channel=per_channel),
-        SpikeConfidence.name: lambda: SpikeConfidence(apply=spike_confidence),
-        Schedule.name: lambda: Schedule(pipelined=pipelined),
-    }
-    unknown = [n for n in names if n not in build]
+def conversion_pipeline(neuron: str = "ilif", passes=None, **values) -> list[Pass]:
+    """The conversion passes, each configured from the conversion settings (passes/settings.py):
+    `neuron` and `values` by setting name; a setting left out (or None) keeps the pass option's
+    own default. `passes`: pass names or (name, overrides) specs (default: DEFAULT_PASSES)."""
+    table = settings()
+    unknown = sorted(set(values) - set(table))
     if unknown:
-        raise UsageError(f"unknown pass(es) {unknown}; known: {', '.join(PASSES)}")
-    return [build[n]() for n in names]
+        raise UsageError(f"unknown setting(s) {unknown}; known: {', '.join(table)}")
+    values = {**values, "neuron": neuron}
+    for name, value in values.items():
+        check_value(table[name], value)
+    specs = [(spec, {}) if isinstance(spec, str) else spec for spec in (passes or DEFAULT_PASSES)]
+    pipeline = []
+    for name, overrides in specs:
+        if name not in PASSES:
+            raise UsageError(f"unknown pass(es) {[name]}; known: {', '.join(PASSES)}")
+        options = {field: values[item.name] for item in table.values() for pass_name, field in item.fields
+                   if pass_name == name and values.get(item.name) is not None}  # fmt: skip
+        pipeline.append(PASSES[name](**{**options, **overrides}))
+    return pipeline

@@ -13,9 +13,10 @@ step: the latency is T. Each coding computes its own (snnc/models/base.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from snnc.passes.base import Pass, PassContext, register_pass
+from snnc.passes.settings import setting
 
 from snnc import models
 from snnc.ir.graph import Graph
@@ -25,7 +26,9 @@ from snnc.ir.ops_tensor import Add, Concat
 
 @dataclass
 class ScheduleOptions:
-    pipelined: bool = True
+    pipelined: bool = field(
+        default=True, metadata=setting("pipelined", "iLIF: pipeline the layers' windows", flag="pipeline")
+    )
 
 
 def stages(graph: Graph) -> dict[str, int]:

@@ -15,10 +15,11 @@ data (noted).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from snnc.passes.base import Pass, PassContext, register_pass
+from snnc.passes.settings import setting
 from snnc.runtime.ann import execute
 from snnc.runtime.snn import final_window, simulate
 
@@ -29,7 +30,10 @@ from snnc.ir.ops_snn import MsatNeuron
 
 @dataclass
 class SpikeConfidenceOptions:
-    apply: bool = False
+    apply: bool = field(
+        default=False,
+        metadata=setting("spike_confidence", "MSAT: drop early spikes of the last layer by their measured confidence"),
+    )
     samples: int = 32  # calibration samples simulated (by the reference simulator: it is slow)
     batch_size: int = 32
 

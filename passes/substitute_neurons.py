@@ -22,9 +22,10 @@ LRN, or a softmax inside the network is an error naming the node.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from snnc.passes.base import Pass, PassContext, register_pass
+from snnc.passes.settings import setting
 
 from snnc import models
 from snnc.errors import ConversionError, IRError, UsageError
@@ -41,10 +42,15 @@ NO_SPIKING_FORM = (Sigmoid, Tanh, LeakyRelu, LRN, Softmax)
 
 @dataclass
 class SubstituteNeuronsOptions:
-    model: str = "ilif"
-    reset: str = "subtract"
-    v_init: float = 0.5
-    msat: dict | None = None  # MSAT hyperparameters to override; "preset": "auto" | "vgg" | "resnet"
+    model: str = field(default="ilif", metadata=setting("neuron", "the neuron model", models.names()))
+    reset: str = field(default="subtract", metadata=setting("reset", "reset by subtraction or to zero", RESET_MODES))
+    v_init: float = field(default=0.5, metadata=setting(
+        "v_init", "initial membrane, in thresholds (IF, MSAT) or steps (iLIF); default: the model's",
+        model_default=True))  # fmt: skip
+    msat: dict | None = field(default=None, metadata=setting(
+        "msat", "MSAT hyperparameters: preset (auto|vgg|resnet; auto: vgg with burst 2), alpha, k_a, k_i, c_det, "
+        "tau_mp, tau_rd, burst, units (absolute|normalized), use_dtt, use_det, confidence_steps, seed",
+        metavar="KEY=VALUE,..."))  # fmt: skip
 
     def __post_init__(self) -> None:
         self._check_msat(dict(self.msat or {}))

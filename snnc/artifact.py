@@ -14,7 +14,6 @@ manifest and it was built for this CPU, llvmlite and code generator.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -45,7 +44,7 @@ def save_artifact(program, path) -> Path:
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "snnc_version": __version__,
-        "settings": dataclasses.asdict(program.settings),
+        "settings": program.settings.to_dict(),
         "notes": program.notes,
     }
     members = {GRAPH: print_graph(program.graph).encode()}
@@ -140,7 +139,7 @@ def _parse_program(text: bytes, manifest: dict, path: Path):
     from snnc.program import Settings, check_finite_weights
     from snnc.resources import check_activation_memory
 
-    settings = Settings(**manifest["settings"])
+    settings = Settings.from_dict(manifest["settings"])
     graph = parse_graph(text.decode())
     check_finite_weights(graph)
     models = {node.op.model for node in graph.nodes() if isinstance(node.op, Neuron)}

@@ -9,7 +9,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from snnc import __version__, models
+from snnc import __version__
 from snnc.errors import DOES_NOT_FIT, EXIT_CODES, INTERNAL, INTERRUPTED, OK, USAGE, DataError, SnncError, UsageError
 from snnc.plotting import pyplot
 
@@ -88,22 +88,18 @@ def parse_msat(text: str | None) -> dict | None:
     return values
 
 
-def conversion_options(args: argparse.Namespace) -> dict:
-    """What compile() takes besides the target, neuron model and T."""
-    return {
-        "percentile": args.percentile,
-        "per_channel": args.per_channel,
-        "reset": args.reset,
-        "v_init": args.v_init,
-        "maxpool": args.maxpool,
-        "pipelined": not args.no_pipeline,
-        "msat": parse_msat(args.msat),
-        "spike_confidence": args.spike_confidence,
-    }
+def conversion_options(args: argparse.Namespace, sweep: bool = False) -> dict:
+    """The conversion settings given on the command line (None: the default), by name; in a
+    sweep (`eval`) the neuron model is an axis of its own."""
+    from snnc.passes.settings import settings
+
+    options = {name: getattr(args, name) for name in settings() if not (sweep and name == "neuron")}
+    options["msat"] = parse_msat(options["msat"])
+    return options
 
 
 def compile_options(args: argparse.Namespace) -> dict:
-    options = {"target": args.target, "neuron": args.neuron, "timesteps": args.timesteps, **conversion_options(args)}
+    options = {"target": args.target, "timesteps": args.timesteps, **conversion_options(args)}
     if getattr(args, "config", None):
         from snnc.targets.accel import load_config
 
@@ -132,7 +128,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         raise UsageError("--adaptive calibrates its exit threshold on --calib data: pass --calib")
     graph = import_onnx(args.model, parse_input_shapes(args.input_shape))
     calibration, labels = calibration_set(args.calib, graph.type(graph.inputs[0])) if args.calib else (None, None)
-    passes = tuple(args.passes.split(",")) if args.passes else None
+    passes = args.passes or None  # pass specs: name or name{key=value,...}
     after = set(args.print_ir_after.split(",")) if args.print_ir_after else None
     program = compile(graph, calibration=calibration, passes=passes, print_ir_after=after, **compile_options(args))
     if exits is not None:
@@ -296,7 +292,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         pyplot()  # a missing matplotlib is an error before the work, not after it
     report = evaluate(
         args.model, args.data, args.neuron, args.timesteps, args.calib, args.limit, args.target,
-        conversion_options(args), exit_options(args), args.quiet, args.threads, args.numeric,
+        conversion_options(args, sweep=True), exit_options(args), args.quiet, args.threads, args.numeric,
     )  # fmt: skip
     if args.plot:
         plot_evaluation(report, args.plot)
@@ -340,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument("model", help="an ONNX file")
     compile_cmd.add_argument("-o", "--output", help="the .snnc file to write (default: MODEL's name, here)")
     add_conversion_options(compile_cmd, many=False)
-    compile_cmd.add_argument("--passes", help="comma-separated pass list (default: the whole conversion pipeline)")
+    compile_cmd.add_argument("--passes", metavar="SPECS", help="comma-separated passes, each `name` or "
+                             "`name{key=value,...}` (default: the whole conversion pipeline)")  # fmt: skip
     compile_cmd.add_argument("--print-ir-after", metavar="PASS", help="print the IR after these passes ('all')")
     compile_cmd.add_argument("--config", metavar="CHIP.toml", help="accel: chip configuration (docs/accel.md)")
     compile_cmd.set_defaults(handler=cmd_compile)
@@ -405,33 +402,9 @@ def add_conversion_options(sub: argparse.ArgumentParser, many: bool) -> None:
         sub.add_argument("-T", "--timesteps", type=csv(int), default=[4, 8, 16, 32], help="default 4,8,16,32")
     else:
         sub.add_argument("-t", "--target", choices=["cpu", "accel"], default="cpu")
-        sub.add_argument("--neuron", choices=models.names(), default="ilif")
         sub.add_argument("-T", "--timesteps", type=int, default=8)
     sub.add_argument("--calib", help="calibration data: a .npz with 'x', or a dataset name (its training images)")
-    sub.add_argument(
-        "--percentile",
-        type=float,
-        help="threshold percentile of activations (100: max; default 99.95 iLIF, 99.9 IF and MSAT)",
-    )
-    sub.add_argument(
-        "--per-channel",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="one threshold per channel (default: on for iLIF, off for rate coding)",
-    )
-    sub.add_argument("--reset", choices=["subtract", "zero"], default="subtract")
-    sub.add_argument("--v-init", type=float, help="initial membrane, in thresholds (IF, MSAT) or steps (iLIF); "
-                     "default 0.5 (MSAT: 0.3)")  # fmt: skip
-    sub.add_argument("--maxpool", choices=["gate", "avg"], default="gate", help="rate-coded max pooling")
-    sub.add_argument("--no-pipeline", action="store_true", help="iLIF without layer pipelining")
-    sub.add_argument("--msat", metavar="KEY=VALUE,...", help="MSAT hyperparameters: preset (auto|vgg|resnet; "
-                     "auto: vgg with burst 2), alpha, k_a, k_i, c_det, tau_mp, tau_rd, burst, "
-                     "units (absolute|normalized), use_dtt, use_det, confidence_steps, seed")  # fmt: skip
-    sub.add_argument(
-        "--spike-confidence",
-        action="store_true",
-        help="MSAT: drop early spikes of the last layer by their measured confidence",
-    )
+    add_setting_options(sub, sweep=many)
     sub.add_argument("--adaptive", action="store_true", help="stop each input at its first confident step")
     sub.add_argument("--exit-metric", choices=["max-softmax", "entropy"], default="max-softmax")
     sub.add_argument(
@@ -449,6 +422,25 @@ def add_conversion_options(sub: argparse.ArgumentParser, many: bool) -> None:
     )
     sub.add_argument("--input-shape", action="append", metavar="NAME=DIMS", help=argparse.SUPPRESS)
     add_common_options(sub)
+
+
+def add_setting_options(sub: argparse.ArgumentParser, sweep: bool) -> None:
+    """One option per conversion setting, derived from its declaration on a pass's options
+    (passes/settings.py): --name-with-dashes, its type, choices and help; booleans as
+    --x/--no-x; unset means the default (None: the neuron model's)."""
+    from snnc.passes.settings import settings
+
+    for item in settings().values():
+        if sweep and item.name == "neuron":
+            continue  # eval's neuron models are a list
+        flag = "--" + (item.flag or item.name).replace("_", "-")
+        if item.type is bool:
+            sub.add_argument(flag, dest=item.name, action=argparse.BooleanOptionalAction, default=None,
+                             help=item.help)  # fmt: skip
+        else:
+            kind = str if item.type is dict else item.type  # a table arrives as KEY=VALUE,... (parse_msat)
+            sub.add_argument(flag, dest=item.name, type=kind, choices=item.choices, metavar=item.metavar,
+                             default=None, help=item.help)  # fmt: skip
 
 
 COMMANDS = ("inspect", "compile", "run", "eval", "check", "sim")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,9 @@ from snnc.data import check_data
 from snnc.errors import InvalidModelError, UsageError
 from snnc.frontend import import_onnx
 from snnc.ir.graph import Graph
-from snnc.ir.ops_snn import NEURON_MODELS, RESET_MODES
 from snnc.passes import DEFAULT_PASSES, PassContext, PassManager, conversion_pipeline
-from snnc.passes.lower_pooling import MAXPOOL_METHODS
 from snnc.passes.schedule import latency_steps
+from snnc.passes.settings import format_spec, parse_pass_specs, resolve
 from snnc.report import program_report
 from snnc.resources import check_activation_memory
 from snnc.runtime.snn import SimResult, simulate
@@ -31,44 +31,31 @@ ACCEL_BATCH = 64  # images the accel simulator and the fixed-point reference run
 
 @dataclass
 class Settings:
-    """How a program was compiled; stored in the artifact."""
+    """How a program was compiled, stored in the artifact: the target, T, the pass pipeline (pass
+    specs), what was calibrated, and the conversion settings by name (snnc.passes.settings():
+    each declared once, on its pass's options), read as attributes: settings.neuron."""
 
     target: str = "cpu"
-    neuron: str = "ilif"
     timesteps: int = 8
-    percentile: float = 99.99
-    per_channel: bool = False
-    reset: str = "subtract"
-    v_init: float = 0.5
-    maxpool: str = "gate"
-    pipelined: bool = True
+    conversion: dict = field(default_factory=dict)
     calibrated: bool = False
     passes: tuple[str, ...] = DEFAULT_PASSES
-    msat: dict | None = None  # MSAT hyperparameter overrides (see substitute-neurons)
-    spike_confidence: bool = False
     adaptive: dict | None = None  # how the exit threshold was calibrated (see calibrate_exits)
     input_scale: float | None = None  # accel: the real value of one unit of the int8 input
     chip: dict | None = None  # accel: the chip configuration (None: the built-in default)
 
     def __post_init__(self) -> None:
         """Every field checked: settings also arrive from artifacts that anyone may have written."""
-        for key, choices in (("target", TARGETS), ("neuron", NEURON_MODELS), ("reset", RESET_MODES),
-                             ("maxpool", MAXPOOL_METHODS)):  # fmt: skip
-            _require(getattr(self, key) in choices, key, f"one of {', '.join(choices)}")
+        _require(self.target in TARGETS, "target", f"one of {', '.join(TARGETS)}")
         _require(isinstance(self.timesteps, numbers.Integral) and not isinstance(self.timesteps, bool)
                  and 1 <= self.timesteps <= 4096, "timesteps", "an integer in 1..4096")  # fmt: skip
         self.timesteps = int(self.timesteps)
-        _require(_finite(self.percentile) and 0 < self.percentile <= 100, "percentile", "a number in (0, 100]")
-        _require(_finite(self.v_init), "v_init", "a finite number")
-        for key in ("per_channel", "pipelined", "calibrated", "spike_confidence"):
-            _require(isinstance(getattr(self, key), (bool, np.bool_)), key, "true or false")
+        _require(isinstance(self.calibrated, (bool, np.bool_)), "calibrated", "true or false")
         _require(isinstance(self.passes, (list, tuple)) and all(isinstance(p, str) for p in self.passes),
-                 "passes", "a list of pass names")  # fmt: skip
+                 "passes", "a list of pass specs")  # fmt: skip
         self.passes = tuple(self.passes)
-        for key in ("msat", "adaptive"):
-            value = getattr(self, key)
-            _require(value is None or (isinstance(value, dict) and all(isinstance(k, str) for k in value)), key,
-                     "a table of named values")  # fmt: skip
+        _require(self.adaptive is None or (isinstance(self.adaptive, dict) and all(isinstance(k, str)
+                 for k in self.adaptive)), "adaptive", "a table of named values")  # fmt: skip
         _require(self.input_scale is None or (_finite(self.input_scale) and self.input_scale > 0), "input_scale",
                  "a positive number")  # fmt: skip
         _require(self.chip is None or isinstance(self.chip, dict), "chip", "a chip configuration table")
@@ -76,6 +63,33 @@ class Settings:
             from snnc.targets.accel.config import config_from_stored
 
             config_from_stored(self.chip)  # a UsageError names what is wrong
+        _require(isinstance(self.conversion, dict), "conversion", "a table of settings")
+        self.conversion = resolve(self.conversion)
+        values = {k: v for k, v in self.conversion.items() if k != "neuron"}
+        conversion_pipeline(self.conversion["neuron"], pass_specs(self.passes), **values)  # the passes check them
+
+    def __getattr__(self, name: str):
+        conversion = self.__dict__.get("conversion", {})
+        if name in conversion:
+            return conversion[name]
+        raise AttributeError(f"settings have no {name!r}")
+
+    def to_dict(self) -> dict:
+        """One flat table (the artifact's `settings`)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "conversion"}
+        return {**fields, **self.conversion}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Settings:
+        own = {f.name for f in dataclasses.fields(cls)} - {"conversion"}
+        return cls(**{k: v for k, v in data.items() if k in own}, conversion={k: v for k, v in data.items()
+                                                                              if k not in own})  # fmt: skip
+
+
+def pass_specs(passes) -> list[tuple[str, dict]]:
+    """Pass specs from a text (`a,b{k=v}`) or a sequence of them."""
+    texts = [passes] if isinstance(passes, str) else list(passes)
+    return [spec for text in texts for spec in parse_pass_specs(text)]
 
 
 def _finite(value) -> bool:
@@ -242,42 +256,37 @@ def load(path, trust_native: bool = False) -> Program:
 def compile(
     model,
     target: str = "cpu",
-    neuron: str = "ilif",
     timesteps: int = 8,
     calibration: np.ndarray | None = None,
-    percentile: float | None = None,
-    per_channel: bool | None = None,
-    reset: str = "subtract",
-    v_init: float | None = None,
-    maxpool: str = "gate",
-    pipelined: bool = True,
-    passes: tuple[str, ...] | None = None,
+    passes=None,
     print_ir_after: set[str] | None = None,
     input_shapes: dict | None = None,
-    msat: dict | None = None,
-    spike_confidence: bool = False,
     chip=None,
+    **conversion,
 ) -> Program:
-    """Compile an ONNX model (path, bytes, ModelProto) or an IR Graph into an SNN Program.
-    `chip`: the accel target's ChipConfig (default: the built-in one)."""
+    """Compile an ONNX model (path, bytes, ModelProto) or an IR Graph into an SNN Program for
+    `target` ("cpu" or "accel", with `chip` its ChipConfig: the built-in one by default) and T
+    `timesteps`, with thresholds from `calibration` (inputs; without, model-based thresholds).
+
+    `conversion`: the conversion settings by name (`snnc.passes.settings()` lists them with
+    their help): neuron ("ilif", "if" or "msat"; default "ilif"), percentile, per_channel,
+    reset, v_init, maxpool, pipelined, msat, spike_confidence; unset ones take the neuron
+    model's defaults (snnc/models). `passes`: pass specs, "a,b{key=value}" or a list of them
+    (default: the whole conversion pipeline); `print_ir_after`: pass names, or "all".
+    """
+    conversion = resolve(conversion)  # unset settings: their defaults, or the neuron model's (snnc/models)
+    neuron = conversion["neuron"]
+    defaults = models.model(neuron)
     graph = model.copy() if isinstance(model, Graph) else import_onnx(model, input_shapes)
     check_finite_weights(graph)
     check_activation_memory(graph)  # a declared shape this machine cannot hold fails here, not in an allocation
     if calibration is not None:
         calibration = check_data(np.asarray(calibration), graph.type(graph.inputs[0]), "calibration data")
-    defaults = models.model(neuron)  # each model's defaults, and why: snnc/models
-    v_init = defaults.v_init if v_init is None else v_init
-    per_channel = defaults.per_channel if per_channel is None else per_channel
-    settings = Settings(
-        target, neuron, timesteps, percentile or defaults.percentile, per_channel, reset, v_init,
-        maxpool, pipelined, calibration is not None, passes or DEFAULT_PASSES, msat, spike_confidence,
-    )  # fmt: skip
+    specs = pass_specs(passes or DEFAULT_PASSES)
+    settings = Settings(target, timesteps, conversion, calibration is not None, tuple(format_spec(s) for s in specs))
     if target == "cpu" and defaults.max_steps is not None and settings.timesteps > defaults.max_steps:
         raise UsageError(f"the cpu target runs {neuron} with at most {defaults.max_steps} steps, got T = {timesteps}")
-    pipeline = conversion_pipeline(
-        neuron, settings.percentile, per_channel, reset, v_init, maxpool, pipelined, settings.passes, msat,
-        spike_confidence,
-    )  # fmt: skip
+    pipeline = conversion_pipeline(neuron, specs, **{k: v for k, v in settings.conversion.items() if k != "neuron"})
     ctx = PassContext(calibration=calibration, timesteps=settings.timesteps)
     PassManager(pipeline, print_ir_after=print_ir_after).run(graph, ctx)
     program = Program(graph, settings, ctx.notes)

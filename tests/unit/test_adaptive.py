@@ -102,7 +102,11 @@ def classifier(neuron: str, timesteps: int, calibration: np.ndarray) -> Graph:
     h = g.add(Relu(), [g.add(Gemm(RNG.standard_normal((16, 12)) * 0.5, RNG.standard_normal(16) * 0.1), [x])])
     g.outputs = [g.add(Gemm(RNG.standard_normal((4, 16)), RNG.standard_normal(4) * 0.1), [h])]
     ctx = PassContext(calibration=calibration, timesteps=timesteps)
-    PassManager(conversion_pipeline(neuron, 99.9, False, "subtract", 0.5, "gate", True)).run(g, ctx)
+    PassManager(
+        conversion_pipeline(
+            neuron, percentile=99.9, per_channel=False, reset="subtract", v_init=0.5, maxpool="gate", pipelined=True
+        )
+    ).run(g, ctx)
     return g
 
 

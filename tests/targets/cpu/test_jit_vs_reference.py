@@ -85,7 +85,15 @@ def convert(ann: Graph, neuron: str, calibration: np.ndarray, timesteps: int, ma
     graph = ann.copy()
     ctx = PassContext(calibration=calibration, timesteps=timesteps)
     pipeline = conversion_pipeline(
-        neuron, 99.9, per_channel, "subtract", 0.5, maxpool, True, msat=msat, spike_confidence=True
+        neuron,
+        percentile=99.9,
+        per_channel=per_channel,
+        reset="subtract",
+        v_init=0.5,
+        maxpool=maxpool,
+        pipelined=True,
+        msat=msat,
+        spike_confidence=True,
     )  # MSAT: exercise the confidence mask too
     PassManager(pipeline).run(graph, ctx)
     return graph

@@ -1,0 +1,83 @@
+"""Conversion settings are declared once, on the passes' options; the CLI, the stored Settings
+and compile() are derived from them, and `--passes` takes pass specs with options."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from snnc.passes.base import PASSES
+from snnc.passes.pipeline import conversion_pipeline
+from snnc.passes.settings import MODEL_DEFAULT, format_spec, parse_pass_specs, resolve, settings
+
+import snnc
+from snnc.cli import build_parser
+from snnc.errors import UsageError
+from snnc.program import Settings
+from tests.targets.cpu.test_jit_vs_reference import CASES, network
+
+# what artifacts have stored since the first version: loading them must keep working
+STORED_KEYS = {"target", "neuron", "timesteps", "percentile", "per_channel", "reset", "v_init", "maxpool", "pipelined",
+               "calibrated", "passes", "msat", "spike_confidence", "adaptive", "input_scale", "chip"}  # fmt: skip
+
+
+def test_every_setting_is_a_field_of_a_registered_pass():
+    for item in settings().values():
+        for pass_name, field in item.fields:
+            assert field in {f.name for f in dataclasses.fields(PASSES[pass_name].Options)}
+    assert settings()["neuron"].fields == (("lower-pooling", "neuron"), ("substitute-neurons", "model"))
+
+
+def test_the_command_line_offers_each_setting_once():
+    compile_parser = build_parser()._subparsers._group_actions[0].choices["compile"]
+    destinations = [action.dest for action in compile_parser._actions]
+    for name in settings():
+        assert destinations.count(name) == 1, name
+
+
+def test_stored_settings_keep_their_keys():
+    stored = Settings(conversion={"neuron": "if"}).to_dict()
+    assert set(stored) == STORED_KEYS
+    assert Settings.from_dict(stored) == Settings(conversion={"neuron": "if"})
+
+
+def test_unset_settings_take_the_model_defaults():
+    assert resolve({"neuron": "ilif"})["per_channel"] is True and resolve({"neuron": "if"})["per_channel"] is False
+    assert resolve({"neuron": "msat"})["v_init"] == 0.3
+    assert settings()["percentile"].default is MODEL_DEFAULT
+
+
+@pytest.mark.parametrize("call", [
+    lambda: resolve({"percentile": "high"}),
+    lambda: resolve({"bogus": 1}),
+    lambda: resolve({"neuron": "lif"}),
+    lambda: conversion_pipeline("if", pipelined="yes"),
+    lambda: parse_pass_specs("fold-bn{depth=2}"),
+    lambda: parse_pass_specs("balance-thresholds{percentile=much}"),
+    lambda: parse_pass_specs("nope"),
+    lambda: parse_pass_specs("schedule{pipelined=true"),
+])  # fmt: skip
+def test_bad_settings_and_specs_are_usage_errors(call):
+    with pytest.raises(UsageError):
+        call()
+
+
+def test_pass_specs_parse_and_print_back():
+    specs = parse_pass_specs("fold-constants, balance-thresholds{percentile=99.5,per_channel=true},schedule")
+    assert specs == [("fold-constants", {}), ("balance-thresholds", {"percentile": 99.5, "per_channel": True}),
+                     ("schedule", {})]  # fmt: skip
+    assert parse_pass_specs(",".join(format_spec(s) for s in specs)) == specs
+
+
+def test_a_spec_overrides_the_setting_for_its_pass():
+    x = np.random.default_rng(0).uniform(0, 1, (32, 3, 9, 9)).astype(np.float32)
+    passes = (
+        "fold-constants,canonicalize,fold-bn,lower-pooling,substitute-neurons,"
+        "balance-thresholds{percentile=100.0},schedule"
+    )
+    maxima = snnc.compile(network(CASES["conv-3x3"]), neuron="if", calibration=x, percentile=50.0, passes=passes)
+    median = snnc.compile(network(CASES["conv-3x3"]), neuron="if", calibration=x, percentile=50.0)
+    theta = lambda p: [float(n.op.threshold) for n in p.graph.nodes() if n.op.name == "neuron"]  # noqa: E731
+    assert all(a > b for a, b in zip(theta(maxima), theta(median)))
+    assert maxima.settings.passes[5] == "balance-thresholds{percentile=100.0}" and maxima.settings.percentile == 50.0
