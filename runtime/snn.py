@@ -53,7 +53,7 @@ class SimResult:
     samples: int = 0
     records: dict[str, np.ndarray] = field(default_factory=dict)  # per-step spike trains (B, T, ...)
     trace: np.ndarray | None = None  # per-step readout estimates (B, T, K), when asked for
-    hardware: object = None  # the accel simulator's cycles and energy (targets/accel/simulator.py AccelResult)
+    hardware: object = None  # the accel simulator's cycles and energy (targets/accel/costs.py AccelResult)
 
     @property
     def logits(self) -> np.ndarray:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 from snnc.runtime import adaptive
@@ -24,64 +23,13 @@ from snnc.runtime.fixed import fan_out_of, gate_pool, max_pool_int, quantize_inp
 from snnc.runtime.snn import SimResult
 from snnc.targets.accel.binary import AccelProgram
 from snnc.targets.accel.config import ChipConfig, config_from_stored
+from snnc.targets.accel.costs import geometry, machine_costs
 
 from snnc import models
 from snnc.errors import FileError
 from snnc.ir.qnet import QSynapse
 from snnc.models import fixed_msat
 from snnc.resources import require_memory
-
-
-@dataclass
-class AccelResult:
-    """The hardware side of a simulation (SimResult.hardware): per sample, cycles and energy."""
-
-    cycles: np.ndarray  # latency, pipelined (the program's barrier-per-slot schedule)
-    cycles_sequential: np.ndarray  # latency if layers did not overlap
-    interval: np.ndarray  # cycles between images streaming through the pipeline
-    energy: dict[str, np.ndarray]  # pJ per sample, by kind
-    ann_energy: dict[str, float]  # pJ per sample of the same network as an ANN on MAC lanes
-    sram_bytes: dict[str, np.ndarray]  # per sample: weight reads, state reads, state writes
-    packets: np.ndarray
-    clock_mhz: float
-    cores: int
-    seconds: float = 0.0
-    sops_simulated: int = 0
-    extra: dict = field(default_factory=dict)
-
-    def merge(self, other: AccelResult) -> AccelResult:
-        """Results of consecutive batches as one (per-sample arrays joined, totals added)."""
-        join = np.concatenate
-        return AccelResult(
-            join([self.cycles, other.cycles]), join([self.cycles_sequential, other.cycles_sequential]),
-            join([self.interval, other.interval]), {k: join([v, other.energy[k]]) for k, v in self.energy.items()},
-            self.ann_energy, {k: join([v, other.sram_bytes[k]]) for k, v in self.sram_bytes.items()},
-            join([self.packets, other.packets]), self.clock_mhz, self.cores, self.seconds + other.seconds,
-            self.sops_simulated + other.sops_simulated,
-        )  # fmt: skip
-
-    def summary(self) -> dict:
-        """Means per image (and p95 latency) for reports and BENCHMARKS."""
-        snn = float(sum(v.mean() for v in self.energy.values()))
-        ann = float(sum(self.ann_energy.values()))
-        us = 1.0 / self.clock_mhz
-        return {
-            "images": len(self.cycles),
-            "cores": self.cores,
-            "cycles": float(self.cycles.mean()),
-            "cycles_p95": float(np.percentile(self.cycles, 95)),
-            "latency_us": float(self.cycles.mean()) * us,
-            "cycles_unpipelined": float(self.cycles_sequential.mean()),
-            "images_per_s_streaming": self.clock_mhz * 1e6 / float(self.interval.mean()),
-            "energy_uj": snn * 1e-6,
-            "energy_breakdown_uj": {k: float(v.mean()) * 1e-6 for k, v in self.energy.items()},
-            "ann_energy_uj": ann * 1e-6,
-            "ann_breakdown_uj": {k: v * 1e-6 for k, v in self.ann_energy.items()},
-            "snn_ann_energy_ratio": snn / ann if ann else float("nan"),
-            "sram_bytes": {k: float(v.mean()) for k, v in self.sram_bytes.items()},
-            "packets": float(self.packets.mean()),
-            "sim_sops_per_s": self.sops_simulated / self.seconds if self.seconds else float("nan"),
-        }
 
 
 def program_config(program: AccelProgram, config: ChipConfig | None) -> ChipConfig:
@@ -198,7 +146,7 @@ class _Machine:
         result.macs = self.macs
         self.cut_counts(result)
         alive = np.arange(self.S)[:, None] <= exit_slot[None, :]  # (S, B)
-        result.hardware = self.costs(alive)
+        result.hardware = machine_costs(self, alive)
         return result
 
     def cut_counts(self, result: SimResult) -> None:
@@ -214,78 +162,6 @@ class _Machine:
         for layer in self.meta["layers"]:
             if layer["kind"] == "neuron":
                 result.neurons[layer["name"]] = int(np.prod(layer["shape"]))
-
-    # -- costs ------------------------------------------------------------------------------------
-    def costs(self, alive: np.ndarray) -> AccelResult:
-        chip, e = self.chip, self.chip.energy
-        per_slot = self.cycles * alive[None]  # (cores, S, B)
-        slot_overhead = chip.barrier_cycles + self.diameter() * chip.hop_cycles
-        cycles = per_slot.max(axis=0).sum(axis=0) + slot_overhead * alive.sum(axis=0)
-        layer_of = np.array([c["layer"] for c in self.meta["cores"]])
-        by_layer = np.stack([per_slot[layer_of == i].max(axis=0) for i in np.unique(layer_of)])  # (L, S, B)
-        sequential = by_layer.sum(axis=(0, 1)) + slot_overhead * (by_layer > 0).sum(axis=(0, 1))
-        interval = by_layer.sum(axis=1).max(axis=0) + slot_overhead * self.T
-        ops = {k: (v * alive).sum(axis=0) for k, v in self.ops.items()}
-        bits = chip.state_bits
-        w8, s8 = chip.access_pj(chip.weight_sram_kib, 8), chip.access_pj(chip.state_sram_kib, 8)
-        sw = chip.access_pj(chip.state_sram_kib, bits)
-        cores_used = len(self.meta["cores"])
-        payload = 2 * e.pj_mul8 if self.msat else 0.0  # MSAT events carry s·g: an 8 × 9-bit multiply per SOP
-        lut = chip.access_pj(1, 16)  # a threshold-unit table read
-        energy = {
-            "synaptic_adds": ops["sops"] * (e.pj_add32 + payload),
-            "threshold_units": ops["adapt_ops"] * (4 * e.pj_mul32 + 3 * lut + 4 * e.pj_add32 + 4 * sw),
-            "macs": ops["macs"] * (e.pj_mul8 + e.pj_add32),
-            "neuron_updates": ops["neuron_ops"] * e.pj_add32,
-            "weight_sram": (ops["sops"] + ops["macs"]) * w8,
-            "state_sram": 2 * (ops["sops"] + ops["neuron_ops"]) * sw + ops["macs"] * s8,
-            "noc": ops["hops"] * e.pj_hop,
-            "static": e.static_mw_per_core * cores_used * 1e3 * cycles / chip.clock_mhz,
-        }
-        if not self.msat:
-            del energy["threshold_units"]  # no threshold unit works in IF and iLIF programs
-        state_words = ops["sops"] + ops["neuron_ops"] + 2 * ops["adapt_ops"]  # read and written alike
-        sram = {"weight_reads": ops["sops"] + ops["macs"], "state_reads": state_words * bits / 8 + ops["macs"],
-                "state_writes": state_words * bits / 8}  # bytes per image  # fmt: skip
-        simulated = int(sum(v.sum() for v in self.step_sops.values()))
-        return AccelResult(cycles, sequential, interval, energy, self.ann_energy(), sram, ops["packets"],
-                           chip.clock_mhz, cores_used, sops_simulated=simulated)  # fmt: skip
-
-    def diameter(self) -> int:
-        routes = [self.chip.hops(c["id"], d) for c in self.meta["cores"] for d in c["consumers"]]
-        return max(routes, default=0)
-
-    def ann_energy(self) -> dict[str, float]:
-        """The same network as an ANN on the same cores: every MAC (int8 × int8 → int32) reads
-        its weight and input from SRAM; every activation is written once, ReLU-ed and sent."""
-        chip, e = self.chip, self.chip.energy
-        macs = neurons = hops = 0.0
-        cycles = 0.0
-        for index, layer in enumerate(self.meta["layers"]):
-            layer_macs = sum(float(fan_out_of(geometry(s)).sum()) for s in layer["synapses"])
-            cores = [c for c in self.meta["cores"] if c["layer"] == index]
-            macs += layer_macs
-            count = float(np.prod(layer["shape"]))
-            neurons += count
-            hops += count * sum(self.chip.hops(c["id"], d) for c in cores for d in c["consumers"]) / len(cores)
-            cycles += math.ceil(layer_macs / len(cores) / chip.lanes)
-        bits = chip.state_bits
-        return {
-            "macs": macs * (e.pj_mul8 + e.pj_add32),
-            "neuron_updates": neurons * e.pj_add32,
-            "weight_sram": macs * chip.access_pj(chip.weight_sram_kib, 8),
-            "state_sram": macs * chip.access_pj(chip.state_sram_kib, 8)
-            + 2 * neurons * chip.access_pj(chip.state_sram_kib, bits),
-            "noc": hops * e.pj_hop,
-            "static": e.static_mw_per_core * len(self.meta["cores"]) * 1e3 * cycles / chip.clock_mhz,
-        }
-
-
-def geometry(entry: dict, weight: np.ndarray | None = None) -> QSynapse:
-    """A synapse's geometry from META (with placeholder weights unless `weight` is given)."""
-    fields = {k: v for k, v in entry.items() if k not in ("weight_shape", "weights")}
-    shape = entry["weight_shape"]
-    return QSynapse(weight=np.zeros(shape, np.int8) if weight is None else weight, **fields)
 
 
 class _Core:
