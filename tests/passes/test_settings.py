@@ -14,8 +14,9 @@ from snnc.passes.settings import MODEL_DEFAULT, format_spec, parse_pass_specs, r
 import snnc
 from snnc.cli import build_parser
 from snnc.errors import UsageError
+from snnc.ir import Conv, Relu
 from snnc.program import Settings
-from tests.targets.cpu.test_jit_vs_reference import CASES, network
+from tests.passes.helpers import chain
 
 # what artifacts have stored since the first version: loading them must keep working
 STORED_KEYS = {"target", "neuron", "timesteps", "percentile", "per_channel", "reset", "v_init", "maxpool", "pipelined",
@@ -70,14 +71,22 @@ def test_pass_specs_parse_and_print_back():
     assert parse_pass_specs(",".join(format_spec(s) for s in specs)) == specs
 
 
+def small_network():
+    """conv → relu → conv → relu, with weights of its own (the shared test RNGs stay untouched)."""
+    rng = np.random.default_rng(11)
+    ops = [Conv(rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3), pads=(1,) * 4), Relu(),
+           Conv(rng.standard_normal((3, 3, 3, 3)), rng.standard_normal(3), pads=(1,) * 4), Relu()]  # fmt: skip
+    return chain(*ops)
+
+
 def test_a_spec_overrides_the_setting_for_its_pass():
-    x = np.random.default_rng(0).uniform(0, 1, (32, 3, 9, 9)).astype(np.float32)
+    x = np.random.default_rng(0).uniform(0, 1, (32, 2, 6, 6)).astype(np.float32)
     passes = (
         "fold-constants,canonicalize,fold-bn,lower-pooling,substitute-neurons,"
         "balance-thresholds{percentile=100.0},schedule"
     )
-    maxima = snnc.compile(network(CASES["conv-3x3"]), neuron="if", calibration=x, percentile=50.0, passes=passes)
-    median = snnc.compile(network(CASES["conv-3x3"]), neuron="if", calibration=x, percentile=50.0)
+    maxima = snnc.compile(small_network(), neuron="if", calibration=x, percentile=50.0, passes=passes)
+    median = snnc.compile(small_network(), neuron="if", calibration=x, percentile=50.0)
     theta = lambda p: [float(n.op.threshold) for n in p.graph.nodes() if n.op.name == "neuron"]  # noqa: E731
     assert all(a > b for a, b in zip(theta(maxima), theta(median)))
     assert maxima.settings.passes[5] == "balance-thresholds{percentile=100.0}" and maxima.settings.percentile == 50.0
