@@ -139,6 +139,12 @@ def parse_pass_specs(text: str) -> list[tuple[str, dict]]:
     return specs
 
 
+def pass_specs(passes) -> list[tuple[str, dict]]:
+    """Pass specs from a text (`a,b{k=v}`) or a sequence of such texts."""
+    texts = [passes] if isinstance(passes, str) else list(passes)
+    return [spec for text in texts for spec in parse_pass_specs(text)]
+
+
 def format_spec(spec: tuple[str, dict]) -> str:
     """The text of a pass spec (parse_pass_specs reads it back)."""
     name, options = spec

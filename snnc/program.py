@@ -17,7 +17,7 @@ from snnc.frontend import import_onnx
 from snnc.ir.graph import Graph
 from snnc.passes import DEFAULT_PASSES, PassContext, PassManager, conversion_pipeline
 from snnc.passes.schedule import latency_steps
-from snnc.passes.settings import format_spec, parse_pass_specs, resolve
+from snnc.passes.settings import format_spec, pass_specs, resolve
 from snnc.report import program_report
 from snnc.resources import check_activation_memory
 from snnc.runtime.snn import SimResult, simulate
@@ -84,12 +84,6 @@ class Settings:
         own = {f.name for f in dataclasses.fields(cls)} - {"conversion"}
         return cls(**{k: v for k, v in data.items() if k in own}, conversion={k: v for k, v in data.items()
                                                                               if k not in own})  # fmt: skip
-
-
-def pass_specs(passes) -> list[tuple[str, dict]]:
-    """Pass specs from a text (`a,b{k=v}`) or a sequence of them."""
-    texts = [passes] if isinstance(passes, str) else list(passes)
-    return [spec for text in texts for spec in parse_pass_specs(text)]
 
 
 def _finite(value) -> bool:
