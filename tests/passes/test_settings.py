@@ -12,7 +12,7 @@ from snnc.passes.pipeline import conversion_pipeline
 from snnc.passes.settings import MODEL_DEFAULT, format_spec, parse_pass_specs, resolve, settings
 
 import snnc
-from snnc.cli import build_parser
+from snnc.cli_options import build_parser
 from snnc.errors import UsageError
 from snnc.ir import Conv, Relu
 from snnc.program import Settings
