@@ -27,7 +27,7 @@ from snnc.ir import ops_nn as nn
 from snnc.ir import ops_tensor as t
 from snnc.ir.graph import Graph
 from snnc.ir.ops_snn import Neuron
-from snnc.resources import activation_bytes, available_memory, check_activation_memory
+from snnc.resources import available_memory, check_activation_memory
 
 SAMPLES_PER_BATCH = 400_000  # activations kept per layer and batch (shared among channels) for the percentile
 
@@ -91,8 +91,7 @@ class BalanceThresholds(Pass):
     def _batch(self, graph: Graph) -> int:
         """The option's batch, smaller where this machine cannot hold its activations (the
         subsample then differs); too little memory for one sample is an error (exit 8)."""
-        per_sample, _, _ = activation_bytes(graph)
-        check_activation_memory(graph)
+        per_sample = check_activation_memory(graph)
         return max(1, min(self.options.batch_size, available_memory() // (2 * max(per_sample, 1))))
 
     def _grouped(self, activation: np.ndarray) -> np.ndarray:

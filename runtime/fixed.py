@@ -22,6 +22,7 @@ from snnc import models
 from snnc.errors import DataError
 from snnc.ir import ops_nn as nn
 from snnc.ir.qnet import QLayer, QNet, QSynapse
+from snnc.models.base import channel_shape
 
 INPUT_MAX = 127
 
@@ -167,7 +168,7 @@ class _FixedRun:
             if layer.pool_kernel:
                 value = max_pool_int(value, layer.pool_kernel, layer.pool_strides)
         else:
-            value = per_step + static + layer.bias.reshape((-1,) + (1,) * (len(layer.pre_shape) - 1))
+            value = per_step + static + layer.bias.reshape(channel_shape(layer.pre_shape))
         out, counts = models.model(self.qnet.model).fire_fixed(layer, value, self.T)
         self.step_spikes[layer.name] = counts.reshape(self.T, len(out[0]), -1).sum(axis=2, dtype=np.int64)
         self.result.neurons[layer.name] = layer.neurons

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc import models
 from snnc.data import check_data
 from snnc.errors import InvalidModelError, UsageError
 from snnc.frontend import import_onnx
@@ -22,6 +21,7 @@ from snnc.report import program_report
 from snnc.resources import check_activation_memory
 from snnc.runtime.snn import SimResult, simulate
 from snnc.targets.cpu.llvm import ObjectCache
+from snnc.targets.cpu.planning import check_steps
 from snnc.targets.cpu.runner import CompiledNetwork, NativeCode
 
 TARGETS = ("cpu", "accel")
@@ -270,7 +270,6 @@ def compile(
     """
     conversion = resolve(conversion)  # unset settings: their defaults, or the neuron model's (snnc/models)
     neuron = conversion["neuron"]
-    defaults = models.model(neuron)
     graph = model.copy() if isinstance(model, Graph) else import_onnx(model, input_shapes)
     check_finite_weights(graph)
     check_activation_memory(graph)  # a declared shape this machine cannot hold fails here, not in an allocation
@@ -278,8 +277,8 @@ def compile(
         calibration = check_data(np.asarray(calibration), graph.type(graph.inputs[0]), "calibration data")
     specs = pass_specs(passes or DEFAULT_PASSES)
     settings = Settings(target, timesteps, conversion, calibration is not None, tuple(format_spec(s) for s in specs))
-    if target == "cpu" and defaults.max_steps is not None and settings.timesteps > defaults.max_steps:
-        raise UsageError(f"the cpu target runs {neuron} with at most {defaults.max_steps} steps, got T = {timesteps}")
+    if target == "cpu":
+        check_steps(neuron, settings.timesteps, UsageError)
     pipeline = conversion_pipeline(neuron, specs, **{k: v for k, v in settings.conversion.items() if k != "neuron"})
     ctx = PassContext(calibration=calibration, timesteps=settings.timesteps)
     PassManager(pipeline, print_ir_after=print_ir_after).run(graph, ctx)

@@ -55,11 +55,13 @@ def activation_bytes(graph, samples: int = 1) -> tuple[int, str, int]:
     return total, largest, largest_bytes
 
 
-def check_activation_memory(graph, samples: int = 1) -> None:
-    """A network whose tensors for `samples` samples cannot fit is refused, naming its largest."""
+def check_activation_memory(graph, samples: int = 1) -> int:
+    """A network whose tensors for `samples` samples cannot fit is refused, naming its largest;
+    else their bytes."""
     total, largest, largest_bytes = activation_bytes(graph, samples)
     what = "one sample's activations" if samples == 1 else f"the activations of {samples} samples"
     require_memory(total, f"{what} (the largest, {largest!r}: {format_bytes(largest_bytes)})")
+    return total
 
 
 def _meminfo_available() -> int | None:

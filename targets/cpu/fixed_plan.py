@@ -23,19 +23,18 @@ from __future__ import annotations
 import numpy as np
 from snnc.runtime.fixed import fan_out_of, synapse_key
 from snnc.targets.cpu.layout import Region, internal_order, to_internal
-from snnc.targets.cpu.planning import Plan, PlanBuilder
+from snnc.targets.cpu.planning import Plan, PlanBuilder, check_steps
 
 from snnc import models
 from snnc.errors import UnsupportedError
 from snnc.ir.qnet import QLayer, QNet, QSynapse
 from snnc.models import fixed_msat
+from snnc.models.base import channel_shape
 
 
 class _Builder(PlanBuilder):
     def __init__(self, qnet: QNet) -> None:
-        limit = models.model(qnet.model).max_steps
-        if limit is not None and qnet.timesteps > limit:
-            raise UnsupportedError(f"the cpu target runs {qnet.model} with at most {limit} steps")
+        check_steps(qnet.model, qnet.timesteps, UnsupportedError)
         super().__init__({"params": np.int64, "weights": np.int8, "fparams": np.float64})
         self.qnet = qnet
         self.T = qnet.timesteps
@@ -64,8 +63,7 @@ class _Builder(PlanBuilder):
 
     def per_channel(self, values: np.ndarray, shape: tuple) -> Region:
         """A per-channel constant broadcast to every position, in the internal layout."""
-        channel = (-1,) + (1,) * (len(shape) - 1)
-        full = np.broadcast_to(np.asarray(values).reshape(channel), shape)
+        full = np.broadcast_to(np.asarray(values).reshape(channel_shape(shape)), shape)
         return self.constant("params", to_internal(full, shape)[0])
 
     # -- synapses -------------------------------------------------------------------------------

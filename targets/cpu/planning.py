@@ -15,6 +15,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from snnc.targets.cpu.layout import ALIGNMENT, Kernel, Region, aligned_zeros
 
+from snnc import models
+from snnc.errors import DataError
+
+
+def check_steps(model: str, timesteps: int, error=DataError) -> None:
+    """The model's step limit on this target (iLIF: its bits live in an int32 mask)."""
+    limit = models.model(model).max_steps
+    if limit is not None and timesteps > limit:
+        raise error(f"the cpu target runs {model} with at most {limit} steps, got T = {timesteps}")
+
 
 @dataclass
 class Plan:

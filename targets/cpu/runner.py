@@ -44,6 +44,7 @@ from snnc.targets.cpu.float_kernels import FLOAT
 from snnc.targets.cpu.layout import aligned_zeros, from_internal, to_internal
 from snnc.targets.cpu.llvm import NativeLibrary, ObjectCache, cache_key, cached_compile, host_fingerprint
 from snnc.targets.cpu.plan import build_plan
+from snnc.targets.cpu.planning import check_steps
 
 from snnc import models
 from snnc.errors import DataError
@@ -322,13 +323,6 @@ def from_internal_trains(trains: np.ndarray, sample_shape) -> np.ndarray:
     """(B, T, size) in the internal layout → (B, T, *sample_shape)."""
     batch, steps = trains.shape[:2]
     return from_internal(trains.reshape(batch * steps, -1), sample_shape).reshape(batch, steps, *sample_shape)
-
-
-def check_steps(model: str, timesteps: int) -> None:
-    """The model's step limit on this target (iLIF: its bits live in an int32 mask)."""
-    limit = models.model(model).max_steps
-    if limit is not None and timesteps > limit:
-        raise DataError(f"the cpu target runs {model} with at most {limit} steps, got T = {timesteps}")
 
 
 def batch_slices(batch: int, threads: int) -> list[tuple[int, int]]:
