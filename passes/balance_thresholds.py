@@ -1,35 +1,51 @@
 """balance-thresholds: set each neuron's threshold θ to the activation range it must carry.
 
-Data-based (calibration data given): run the ANN view of the graph on the calibration set and
-take, per layer or per channel, the p-th percentile of the positive activations (p = 100: the
-maximum). A rate-coded neuron saturates at θ (rate ≤ 1), an iLIF neuron at θ·(1 − 2^−T), so θ
-trades clipping (θ too low) against resolution (θ too high).
+Data-based (calibration data given): run the ANN view of the graph on the calibration set (on
+onnxruntime, in batches small enough that the neurons' values of one batch stay within
+CALIBRATION_BYTES; option engine=reference: the numpy reference) and take, per layer or per
+channel, the p-th percentile of the positive activations (p = 100: the maximum). A rate-coded
+neuron saturates at θ (rate ≤ 1), an iLIF neuron at θ·(1 − 2^−T), so θ trades
+clipping (θ too low) against resolution (θ too high).
 
 Model-based (no data, with a warning): propagate an upper bound of |x| from an input in
 [−1, 1] through the layers (Σ|W|·bound + |b| for weighted ops) and set θ to the bound: safe,
 but coarse, so accuracy at low T suffers.
+
+Data-based thresholds are kept in the pass context's cache, keyed by the graph, the data, the
+options and this code, so a second compile of the same model skips the calibration.
 
 A neuron with a ceiling (from Clip(0, hi)) never gets θ above it.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import io
+import sys
 import warnings
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from snnc.passes.base import Pass, PassContext, register_pass
 from snnc.passes.settings import setting
-from snnc.runtime.ann import execute
 
 from snnc.errors import ConversionError, DataError
 from snnc.ir import ops_nn as nn
 from snnc.ir import ops_tensor as t
 from snnc.ir.graph import Graph
 from snnc.ir.ops_snn import Neuron
+from snnc.ir.text import graph_digest
+from snnc.progress import progress
 from snnc.resources import available_memory, check_activation_memory
+from snnc.timing import showing
 
 SAMPLES_PER_BATCH = 400_000  # activations kept per layer and batch (shared among channels) for the percentile
+SAMPLE_BUDGET = 64 << 20  # activations kept in all (256 MiB): beyond it, each batch keeps fewer
+CALIBRATION_BYTES = 128 << 20  # the neurons' values of one batch: ResNet-50 at 224², 3 images
+ENGINES = ("onnxruntime", "reference")
 
 
 @dataclass
@@ -45,8 +61,11 @@ class BalanceThresholdsOptions:
         metadata=setting("per_channel", "one threshold per channel (default: the model's)", model_default=True),
     )
     batch_size: int = 256
+    engine: str = "onnxruntime"  # what runs the ANN: onnxruntime, or the numpy reference (the oracle)
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConversionError(f"balance-thresholds engine must be one of {ENGINES}, got {self.engine!r}")
         if not 0 < self.percentile <= 100:
             raise ConversionError(f"--percentile must be in (0, 100], got {self.percentile}")
 
@@ -64,7 +83,7 @@ class BalanceThresholds(Pass):
             ctx.warn(self.name, "no calibration data: thresholds from weight bounds (model-based); pass --calib")
             thresholds = model_based_thresholds(graph)
         else:
-            thresholds = self._data_based(graph, neurons, ctx.calibration)
+            thresholds = self._cached(graph, neurons, ctx)
         for name in neurons:
             op = graph.op(name)
             theta = thresholds[name]
@@ -75,33 +94,71 @@ class BalanceThresholds(Pass):
         source = f"p{self.options.percentile:g} of calibration activations" if ctx.calibration is not None else "bounds"
         ctx.note(self.name, f"{len(neurons)} thresholds {kind} from {source}")
 
+    def _cached(self, graph: Graph, neurons: list[str], ctx: PassContext) -> dict[str, np.ndarray]:
+        """Data-based thresholds, from the cache when it holds them for this graph and data."""
+        key = None if ctx.cache is None else self._cache_key(graph, ctx.calibration)
+        if key is not None:
+            thresholds = _decode(ctx.cache.get(key), neurons)
+            if thresholds is not None:
+                ctx.note(self.name, "calibration results from the cache")
+                return thresholds
+        thresholds = self._data_based(graph, neurons, ctx.calibration)
+        if key is not None:
+            ctx.cache.put(key, _encode(thresholds))
+        return thresholds
+
+    def _cache_key(self, graph: Graph, data: np.ndarray) -> str:
+        digest = hashlib.sha256(b"balance-thresholds\0" + _code_version().encode() + repr(self.options).encode())
+        digest.update(graph_digest(graph).encode())
+        digest.update(repr((data.dtype.str, data.shape)).encode())
+        digest.update(np.ascontiguousarray(data).view(np.uint8).data)
+        return digest.hexdigest()
+
     def _data_based(self, graph: Graph, neurons: list[str], data: np.ndarray) -> dict[str, np.ndarray]:
+        from snnc.runtime.ort import stream_values  # deferred: it loads onnx (start-up time)
+
         samples: dict[str, list[np.ndarray]] = {n: [] for n in neurons}
         maxima: dict[str, np.ndarray] = {}
-        step = self._batch(graph)
-        for start in range(0, len(data), step):
-            values = execute(graph, data[start : start + step], keep=True)
-            for name in neurons:
-                grouped = self._grouped(values[name])  # (groups, values)
-                batch_max = grouped.max(axis=1)
-                maxima[name] = batch_max if name not in maxima else np.maximum(maxima[name], batch_max)
-                samples[name].append(self._subsample(grouped, start))
+        batch = self._batch(graph, neurons)
+        share = self._sample_share(graph, neurons, batch, -(-len(data) // batch))
+        with progress(len(data), "calibrate", quiet=not showing()) as bar:
+            for start, values in stream_values(graph, data, neurons, batch, self.options.engine):
+                for name in neurons:
+                    grouped = self._grouped(values[name])  # (groups, values)
+                    batch_max = grouped.max(axis=1)
+                    maxima[name] = batch_max if name not in maxima else np.maximum(maxima[name], batch_max)
+                    samples[name].append(self._subsample(grouped, start, share))
+                bar.update(len(next(iter(values.values()))))
         return {n: self._threshold(graph, n, maxima[n], samples[n]) for n in neurons}
 
-    def _batch(self, graph: Graph) -> int:
-        """The option's batch, smaller where this machine cannot hold its activations (the
-        subsample then differs); too little memory for one sample is an error (exit 8)."""
+    def _batch(self, graph: Graph, neurons: list[str]) -> int:
+        """The option's batch, smaller where the neurons' values would pass CALIBRATION_BYTES or
+        this machine cannot hold a batch's activations (the subsample then differs); too little
+        memory for one sample is an error (exit 8)."""
         per_sample = check_activation_memory(graph)
-        return max(1, min(self.options.batch_size, available_memory() // (2 * max(per_sample, 1))))
+        kept = 4 * sum(graph.type(name).sample_size for name in neurons)
+        fits = min(CALIBRATION_BYTES // max(kept, 1), available_memory() // (2 * max(per_sample, 1)))
+        return max(1, min(self.options.batch_size, fits))
 
     def _grouped(self, activation: np.ndarray) -> np.ndarray:
         if not self.options.per_channel or activation.ndim < 2:
             return activation.reshape(1, -1)
         return np.moveaxis(activation, 1, 0).reshape(activation.shape[1], -1)
 
+    def _sample_share(self, graph: Graph, neurons: list[str], batch: int, batches: int) -> float:
+        """The share of each batch's subsample kept, so that all batches' stay within SAMPLE_BUDGET
+        (1 on the fixtures; ResNet-50 at 224², 64 images: about a sixth)."""
+        kept = 0
+        for name in neurons:
+            shape = graph.type(name).sample_shape
+            groups = shape[0] if self.options.per_channel and len(shape) >= 1 else 1
+            per_group = batch * int(np.prod(shape)) // groups
+            kept += groups * min(per_group, _per_group_keep(groups)) * batches
+        return min(1.0, SAMPLE_BUDGET / max(kept, 1))
+
     @staticmethod
-    def _subsample(grouped: np.ndarray, seed: int) -> np.ndarray:
-        keep = min(grouped.shape[1], max(2_000, SAMPLES_PER_BATCH // grouped.shape[0]))
+    def _subsample(grouped: np.ndarray, seed: int, share: float = 1.0) -> np.ndarray:
+        keep = min(grouped.shape[1], max(1, int(share * _per_group_keep(grouped.shape[0]))))
         index = np.random.default_rng(seed).choice(grouped.shape[1], keep, replace=False)
         return grouped[:, index]
 
@@ -121,6 +178,45 @@ class BalanceThresholds(Pass):
             raise DataError(f"neuron {name!r}: activations on the calibration data are not finite")
         shape = (-1,) + (1,) * (graph.type(name).rank - 2) if self.options.per_channel else ()
         return theta.reshape(shape) if self.options.per_channel else np.float32(theta[0])
+
+
+@functools.cache
+def _code_version() -> str:
+    """What the thresholds depend on besides graph, data and options: this code and the engines'."""
+    import onnxruntime
+    from snnc.runtime import ann, ort
+
+    from snnc.frontend import export
+
+    sources = b"".join(Path(m.__file__).read_bytes() for m in (sys.modules[__name__], export, ort, ann))
+    return f"{hashlib.sha256(sources).hexdigest()}|onnxruntime {onnxruntime.__version__}|numpy {np.__version__}"
+
+
+def _encode(thresholds: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"t{i}": np.asarray(theta) for i, theta in enumerate(thresholds.values())},
+             names=np.array(list(thresholds)))  # fmt: skip
+    return buffer.getvalue()
+
+
+def _decode(data: bytes | None, neurons: list[str]) -> dict[str, np.ndarray] | None:
+    """The cached thresholds (None when absent, or not for these neurons)."""
+    if data is None:
+        return None
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            names = [str(n) for n in arrays["names"]]
+            thresholds = {name: arrays[f"t{i}"] for i, name in enumerate(names)}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+    if names != neurons or not all(t.dtype.kind == "f" and np.all(np.isfinite(t)) for t in thresholds.values()):
+        return None
+    return thresholds
+
+
+def _per_group_keep(groups: int) -> int:
+    """Activations a batch keeps per group (layer or channel) for the percentile."""
+    return max(2_000, SAMPLES_PER_BATCH // groups)
 
 
 def model_based_thresholds(graph: Graph, input_bound: float = 1.0) -> dict[str, np.ndarray]:

@@ -15,6 +15,7 @@ import numpy as np
 from snnc.errors import IRError
 from snnc.ir.graph import Graph
 from snnc.ir.text import print_graph
+from snnc.timing import stage
 
 PASSES: dict[str, type[Pass]] = {}
 
@@ -28,10 +29,13 @@ def register_pass(cls: type[Pass]) -> type[Pass]:
 
 @dataclass
 class PassContext:
-    """What passes share: calibration data, the timestep count, and the notes for the report."""
+    """What passes share: calibration data, the timestep count, the notes for the report, and a
+    cache (bytes by key: `get(key)`, `put(key, data)`; the object cache) where a pass may keep
+    what it computed for the next compile of the same graph."""
 
     calibration: np.ndarray | None = None
     timesteps: int = 8
+    cache: object | None = None
     notes: dict[str, list[str]] = field(default_factory=dict)
 
     def note(self, pass_name: str, message: str) -> None:
@@ -84,7 +88,8 @@ class PassManager:
 
     def run(self, graph: Graph, ctx: PassContext) -> Graph:
         for p in self.passes:
-            p.run(graph, ctx)
+            with stage(p.name):
+                p.run(graph, ctx)
             if self.verify:
                 try:
                     graph.verify()

@@ -71,7 +71,7 @@ class SpikeConfidence(Pass):
         pos = dict.fromkeys(layers, 0)
         for start in range(0, len(data), self.options.batch_size):
             batch = data[start : start + self.options.batch_size]
-            active = execute(graph, batch, keep=True)
+            active = execute(graph, batch, keep=layers)
             records = simulate(graph, batch, steps, record=layers).records
             for name in layers:
                 fired = records[name].sum(axis=1, dtype=np.int64)  # (B, ...) spikes per neuron

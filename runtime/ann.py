@@ -271,11 +271,13 @@ def check_input(graph: Graph, name: str, array: np.ndarray) -> np.ndarray:
     return array.astype(np.float32, copy=False)
 
 
-def execute(graph: Graph, inputs, keep: bool = False) -> list[np.ndarray] | dict[str, np.ndarray]:
-    """Run the graph on numpy inputs; returns the outputs in order (or every tensor with keep=True).
+def execute(graph: Graph, inputs, keep=False) -> list[np.ndarray] | dict[str, np.ndarray]:
+    """Run the graph on numpy inputs; returns the outputs in order, or with `keep` a dict of
+    every tensor (keep=True) or of the tensors named in `keep`.
 
-    Intermediate tensors are freed as soon as their last consumer has run.
+    Intermediate tensors are freed as soon as their last consumer has run (unless kept).
     """
+    kept = set(graph.nx.nodes) if keep is True else set(keep or ())
     values: dict[str, np.ndarray] = bind_inputs(graph, inputs)
     remaining = {n: graph.nx.out_degree(n) for n in graph.nx.nodes}
     for node in graph.nodes():
@@ -283,11 +285,12 @@ def execute(graph: Graph, inputs, keep: bool = False) -> list[np.ndarray] | dict
             continue
         args = [values[i] for i in node.inputs]
         values[node.name] = np.asarray(KERNELS[type(node.op)](node.op, *args), dtype=np.float32)
-        if not keep:
-            for source in set(node.inputs):
-                remaining[source] -= graph.nx.number_of_edges(source, node.name)
-                if remaining[source] == 0 and source not in graph.outputs:
-                    del values[source]
-    if keep:
+        for source in set(node.inputs):
+            remaining[source] -= graph.nx.number_of_edges(source, node.name)
+            if remaining[source] == 0 and source not in graph.outputs and source not in kept:
+                del values[source]
+    if keep is True:
         return values
+    if keep:
+        return {name: values[name] for name in keep}
     return [values[o] for o in graph.outputs]

@@ -99,8 +99,9 @@ def simulate(graph: Graph, inputs, timesteps: int, latency: int | None = None, d
     return result
 
 
-def check_step_weights(graph: Graph, timesteps: int) -> None:
-    for node in graph.nodes():
+def check_step_weights(graph: Graph, timesteps: int, nodes=None) -> None:
+    """Readout step weights fit T (`nodes`: the graph's, when the caller holds them already)."""
+    for node in nodes if nodes is not None else graph.nodes():
         weights = getattr(node.op, "step_weights", None)
         if weights is not None and len(weights) != timesteps:
             raise DataError(f"readout {node.name!r} has step weights fitted for T = {len(weights)}; "

@@ -41,20 +41,24 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from snnc.frontend import import_onnx
     from snnc.program import compile
     from snnc.report import render_report
+    from snnc.timing import recording
 
     exits = exit_options(args)
     if exits is not None and args.calib is None:
         raise UsageError("--adaptive calibrates its exit threshold on --calib data: pass --calib")
-    graph = import_onnx(args.model, parse_input_shapes(args.input_shape))
-    calibration, labels = calibration_set(args.calib, graph.type(graph.inputs[0])) if args.calib else (None, None)
     passes = args.passes or None  # pass specs: name or name{key=value,...}
     after = set(args.print_ir_after.split(",")) if args.print_ir_after else None
-    program = compile(graph, calibration=calibration, passes=passes, print_ir_after=after, **compile_options(args))
-    if exits is not None:
-        program.calibrate_exits(calibration, labels, **exits)
     output = Path(args.output or Path(args.model).with_suffix(".snnc").name)
-    program.save(output)
+    with recording(show=not (args.quiet or args.json)) as stages:
+        graph = import_onnx(args.model, parse_input_shapes(args.input_shape))
+        calibration, labels = calibration_set(args.calib, graph.type(graph.inputs[0])) if args.calib else (None, None)
+        program = compile(graph, calibration=calibration, passes=passes, print_ir_after=after,
+                          **compile_options(args))  # fmt: skip
+        if exits is not None:
+            program.calibrate_exits(calibration, labels, **exits)
+        program.save(output)
     report = program.report()
+    report["stages"] = stages.table()
     report["artifact"] = str(output)
     if program.settings.target == "accel":
         from snnc.files import write_atomically

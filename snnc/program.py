@@ -23,6 +23,7 @@ from snnc.runtime.snn import SimResult, simulate
 from snnc.targets.cpu.llvm import ObjectCache
 from snnc.targets.cpu.planning import check_steps
 from snnc.targets.cpu.runner import CompiledNetwork, NativeCode
+from snnc.timing import stage
 
 TARGETS = ("cpu", "accel")
 ENGINES = ("native", "native-fixed", "reference", "accel", "fixed")
@@ -280,7 +281,7 @@ def compile(
     if target == "cpu":
         check_steps(neuron, settings.timesteps, UsageError)
     pipeline = conversion_pipeline(neuron, specs, **{k: v for k, v in settings.conversion.items() if k != "neuron"})
-    ctx = PassContext(calibration=calibration, timesteps=settings.timesteps)
+    ctx = PassContext(calibration=calibration, timesteps=settings.timesteps, cache=ObjectCache())
     PassManager(pipeline, print_ir_after=print_ir_after).run(graph, ctx)
     program = Program(graph, settings, ctx.notes)
     from snnc.passes.quantize import input_scale
@@ -288,7 +289,8 @@ def compile(
     settings.input_scale = input_scale(calibration)  # the int8 input's unit, for the fixed-point engines
     if target == "accel":
         settings.chip = None if chip is None else chip.to_dict()
-        build = program.accel()  # quantize, map and emit now: a model that does not fit fails here
+        with stage("accel"):
+            build = program.accel()  # quantize, map and emit now: a model that does not fit fails here
         program.notes["accel"] = [f"{len(build.slices)} of {build.config.cores} cores, input scale "
                                   f"{settings.input_scale:.6g} per unit"]  # fmt: skip
     return program

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from tqdm import tqdm
 
+def progress(total: int, desc: str, quiet: bool = False, unit: str = "img"):
+    from tqdm import tqdm  # deferred: start-up (--version, --help) does not need it
 
-def progress(total: int, desc: str, quiet: bool = False) -> tqdm:
-    return tqdm(total=total, desc=desc, unit="img", disable=quiet or not sys.stderr.isatty(), leave=False)
+    return tqdm(total=total or None, desc=desc, unit=unit, disable=quiet or not sys.stderr.isatty(), leave=False)

@@ -21,6 +21,7 @@ from snnc.frontend.external import load_external_data
 from snnc.frontend.registry import DEFAULT_DOMAINS, find_converter
 from snnc.ir.graph import Graph
 from snnc.ir.types import BATCH, TensorType
+from snnc.timing import stage
 
 MIN_OPSET = 6
 MAX_TESTED_OPSET = 25  # the ONNX backend cases and the exporters the tests run
@@ -109,6 +110,11 @@ def import_onnx(source, input_shapes: dict[str, tuple[int, ...]] | None = None) 
     `input_shapes` fixes dimensions the model leaves dynamic, by input name (the batch
     dimension stays symbolic either way).
     """
+    with stage("import"):
+        return _import(source, input_shapes)
+
+
+def _import(source, input_shapes: dict[str, tuple[int, ...]] | None) -> Graph:
     model = load_model(source)
     opset = model_opset(model)
     if opset < MIN_OPSET:

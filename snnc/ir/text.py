@@ -12,6 +12,7 @@ full form parses back.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -42,6 +43,16 @@ def _attributes_text(op: Op, elide_weights: bool) -> str:
             if isinstance(value, np.ndarray):
                 data[key] = _array_type(value)
     return " " + json.dumps(data, separators=(", ", ": "))
+
+
+def graph_digest(graph: Graph) -> str:
+    """SHA-256 of everything the graph computes: its structure, attributes and array bytes."""
+    digest = hashlib.sha256(print_graph(graph, elide_weights=True).encode())
+    for node in graph.nodes():
+        for value in node.op.attributes().values():
+            if isinstance(value, np.ndarray):
+                digest.update(np.ascontiguousarray(value).view(np.uint8).data)
+    return digest.hexdigest()
 
 
 def print_graph(graph: Graph, elide_weights: bool = False) -> str:

@@ -8,6 +8,12 @@ types, entry signature, kernel table, per-sample buffers, in whether T is an arg
 constant, and in what stops the time loop early. Per sample the entry point runs the kernels of
 each phase in plan order: `static` (once, from the input), `init` (state), `step` (T times,
 unless an adaptive exit stops it), then `final` with T the steps run.
+
+Kernels whose code would be the same — the same kind, sizes and options, whatever regions they
+read — are generated once and called with their own pointers: LLVM's work grows with a
+network's distinct kernels (a ResNet-50 repeats its blocks), not with its layers. So a kernel
+body reads nothing that differs between calls except through its arguments: region offsets and
+counter slots (CALL_SITE) are applied where it is called.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from llvmlite import ir
 from snnc.targets.cpu.irbuild import I8, I64, Function, i64, step_loop
 from snnc.targets.cpu.layout import Kernel, Region
 from snnc.targets.cpu.llvm import module_header
+
+CALL_SITE = ("counter", "slot", "layer")  # kernel arguments applied by the caller, not in the body
 
 
 class Numeric:
@@ -73,7 +81,7 @@ def generate(plan, numeric: Numeric, profile: bool = False) -> str:
     module = ir.Module(name=numeric.module_name)
     module.triple, module.data_layout = module_header()
     main = Function(module, numeric.entry, list(numeric.entry_args), internal=False)
-    functions = [_kernel_function(module, index, kernel, plan, numeric) for index, kernel in enumerate(plan.kernels)]
+    functions = _kernel_functions(module, plan, numeric)
     a = main.args
     T = numeric.timesteps(main, plan)
     with main.loop(a["n"]) as sample:
@@ -96,13 +104,36 @@ def generate(plan, numeric: Numeric, profile: bool = False) -> str:
     return str(module)
 
 
-def _kernel_function(module: ir.Module, index: int, kernel: Kernel, plan, numeric: Numeric) -> ir.Function:
-    build, extra = numeric.kernels[kernel.kind]
-    extra = {**extra, **numeric.extra_args(kernel)}
-    f = Function(module, f"k{index}_{kernel.kind.replace('-', '_')}", pointer_args(kernel, numeric.element, extra))
-    build(f, numeric.kernel_args(plan, kernel))
-    f.finish()
-    return f.fn
+def _kernel_functions(module: ir.Module, plan, numeric: Numeric) -> list[ir.Function]:
+    """The function each kernel calls, one per distinct body (see the module's docstring)."""
+    bodies: dict[str, ir.Function] = {}
+    functions = []
+    for kernel in plan.kernels:
+        build, extra = numeric.kernels[kernel.kind]
+        args = pointer_args(kernel, numeric.element, {**extra, **numeric.extra_args(kernel)})
+        key = body_key(kernel, args)
+        if key not in bodies:
+            f = Function(module, f"k{len(bodies)}_{kernel.kind.replace('-', '_')}", args)
+            build(f, numeric.kernel_args(plan, kernel))
+            f.finish()
+            bodies[key] = f.fn
+        functions.append(bodies[key])
+    return functions
+
+
+def body_key(kernel: Kernel, args: list[tuple[str, ir.Type]]) -> str:
+    """What a kernel's code depends on: its kind, typed arguments, and the values of its other
+    arguments, with regions by space and size (never offset) and call-site values by presence."""
+
+    def plain(value):
+        if isinstance(value, Region):
+            return ("region", value.space, value.size)
+        if isinstance(value, tuple):
+            return tuple(plain(v) for v in value)
+        return value
+
+    body = sorted((key, "call-site" if key in CALL_SITE else plain(value)) for key, value in kernel.args.items())
+    return repr((kernel.kind, [(name, str(typ)) for name, typ in args], body))
 
 
 def _call(main: Function, numeric: Numeric, bases: dict, fn: ir.Function, kernel: Kernel, slot, sample, T,
@@ -123,6 +154,9 @@ def _call(main: Function, numeric: Numeric, bases: dict, fn: ir.Function, kernel
             values.append(_record_pointer(main, kernel, sample, step, T))
         elif name == "step":
             values.append(i64(0) if step is None else step)
+        elif name == "counts":  # at the kernel's counter slot
+            counts = bases.get(name, a.get(name))
+            values.append(main.at(counts, kernel.args.get("counter", kernel.args.get("slot", 0))))
         elif name in bases:
             values.append(bases[name])
         elif (special := numeric.special_argument(main, name)) is not None:

@@ -118,8 +118,9 @@ def gate(f: Function, k: dict) -> None:
 
 # -- counters ------------------------------------------------------------------------------------
 def _counter(f: Function, k: dict, step):
-    """Pointer to counts[step·C + slot] (the plan's C counters per step)."""
-    return f.at(f.args["counts"], f.b.add(f.b.mul(step, i64(k["counters"])), i64(k["slot"])))
+    """Pointer to counts[step·C + slot] (the plan's C counters per step; the caller passes
+    counts at the slot: codegen.CALL_SITE)."""
+    return f.at(f.args["counts"], f.b.mul(step, i64(k["counters"])))
 
 
 def _add_to_counter(f: Function, k: dict, step, value) -> None:

@@ -145,6 +145,18 @@ def scatter(f: Function, k: dict) -> None:
         f.store(f.load(f.args["src"], i), f.args["dst"], f.b.sext(f.load(f.args["map"], i), I64))
 
 
+def pad(f: Function, k: dict) -> None:
+    """The input inside a zero border (plan.zero_padded): row r of the input, IW·C floats, to
+    dst[((r + PT)·(IW + PL + PR) + PL)·C …]. Contiguous rows: the copy vectorizes."""
+    b, a = f.b, f.args
+    row, padded_row = k["IW"] * k["C"], (k["IW"] + k["PL"] + k["PR"]) * k["C"]
+    with f.loop(k["IH"]) as r:
+        source = f.at(a["src"], b.mul(r, i64(row)))
+        target = f.at(a["dst"], b.add(b.mul(r, i64(padded_row)), i64(k["PT"] * padded_row + k["PL"] * k["C"])))
+        with f.loop(row) as i:
+            f.store(f.load(source, i), target, i)
+
+
 def fill(f: Function, k: dict) -> None:
     value = f.args["value"] if "value" in f.args else ir.Constant(element(k["dst"].space), k["value"])
     with f.loop(k["dst"].size) as i:
@@ -170,6 +182,7 @@ KERNEL_BUILDERS = {
     "mean": (neurons.mean, {"T": I64}),
     "affine": (affine, {}),
     "scatter": (scatter, {}),
+    "pad": (pad, {}),
     "fill": (fill, {}),
     "scaled-fill": (scaled_fill, {}),
     "if": (neurons.integrate_and_fire, {"counts": I64.as_pointer(), "record": I8.as_pointer()}),

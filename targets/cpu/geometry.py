@@ -13,8 +13,9 @@ from snnc.ir import ops_tensor as t
 
 
 def conv_geometry(op: nn.Conv, in_shape, out_shape, scatter: bool) -> tuple[dict, np.ndarray]:
-    """Loop bounds, and the weight as (C, KH, KW, Og) for the scatter form or as
-    (G, KH, KW, Cg, Og) for the gather form (synapses.scatter_synapses / gather_synapses)."""
+    """Loop bounds, and the weight as (C, KH, KW, Og) for the scatter form, as (KH, KW, C) for
+    a depthwise convolution in the dense form (geometry["depthwise"]), or as (G, KH, KW, Cg, Og)
+    for the gather form (synapses.scatter_synapses / depthwise_synapses / gather_synapses)."""
     spatial_in, spatial_out = list(in_shape[1:]), list(out_shape[1:])
     kernel, strides, dilations = list(op.kernel), list(op.strides), list(op.dilations)
     pads_begin, pads_end = list(op.pads[: len(op.kernel)]), list(op.pads[len(op.kernel) :])
@@ -30,6 +31,9 @@ def conv_geometry(op: nn.Conv, in_shape, out_shape, scatter: bool) -> tuple[dict
         KH=kernel[0], KW=kernel[1], SH=strides[0], SW=strides[1], DH=dilations[0], DW=dilations[1],
         PT=pads_begin[0], PL=pads_begin[1], PB=pads_end[0], PR=pads_end[1], G=groups,
     )  # fmt: skip
+    if not scatter and groups == in_shape[0] == out_channels:
+        geometry["depthwise"] = True
+        weight = weight.reshape(groups, kernel[0], kernel[1]).transpose(1, 2, 0)
     return geometry, weight
 
 

@@ -16,8 +16,11 @@ import llvmlite.binding as llvm
 from snnc.targets.cpu.objcache import ObjectCache
 
 from snnc.errors import SnncError
+from snnc.timing import stage
 
+# The optimizer's and the code generator's levels (bench/opt_level.py measures the choice).
 SPEED_LEVEL = 3
+CODEGEN_LEVEL = 3
 
 
 class CodegenError(SnncError):
@@ -31,12 +34,12 @@ def target_machine() -> llvm.TargetMachine:
 
 
 def new_target_machine() -> llvm.TargetMachine:
-    """The host CPU with all its features (AVX2/AVX-512 where present), opt level 3, JIT code
+    """The host CPU with all its features (AVX2/AVX-512 where present), CODEGEN_LEVEL, JIT code
     model. An execution engine takes ownership of its machine, so each engine gets a new one."""
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     target = llvm.Target.from_default_triple()
-    return target.create_target_machine(cpu=host_cpu(), features=host_features(), opt=3, jit=True)
+    return target.create_target_machine(cpu=host_cpu(), features=host_features(), opt=CODEGEN_LEVEL, jit=True)
 
 
 def host_cpu() -> str:
@@ -53,6 +56,11 @@ def vector_width() -> int:
     if "+avx512f" in features:
         return 16
     return 8 if "+avx" in features else 4
+
+
+def vector_registers() -> int:
+    """The host's vector registers: 32 with AVX-512, else 16."""
+    return 32 if "+avx512f" in host_features() else 16
 
 
 def host_fingerprint() -> str:
@@ -79,13 +87,16 @@ def optimize(module: llvm.ModuleRef) -> None:
 
 def compile_ir(ir_text: str) -> bytes:
     """Parse, verify, optimize and emit native object code for LLVM IR text."""
-    try:
-        module = llvm.parse_assembly(ir_text)
-        module.verify()
-    except RuntimeError as exc:
-        raise CodegenError(f"generated LLVM IR is invalid (a bug in snnc): {exc}") from exc
-    optimize(module)
-    return target_machine().emit_object(module)
+    with stage("llvm-parse"):
+        try:
+            module = llvm.parse_assembly(ir_text)
+            module.verify()
+        except RuntimeError as exc:
+            raise CodegenError(f"generated LLVM IR is invalid (a bug in snnc): {exc}") from exc
+    with stage("llvm-optimize"):
+        optimize(module)
+    with stage("llvm-emit"):
+        return target_machine().emit_object(module)
 
 
 def cache_key(*parts: str) -> str:
@@ -105,7 +116,9 @@ def cached_compile(key: str, make_ir, cache: ObjectCache | None) -> tuple[bytes,
         code = cache.get(key)
         if code is not None:
             return code, True
-    code = compile_ir(make_ir())
+    with stage("codegen"):
+        ir_text = make_ir()
+    code = compile_ir(ir_text)
     if cache is not None:
         cache.put(key, code)
     return code, False
@@ -116,12 +129,13 @@ class NativeLibrary:
     ctypes callable (which releases the GIL while it runs)."""
 
     def __init__(self, code: bytes) -> None:
-        self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
-        try:
-            self._engine.add_object_file(llvm.ObjectFileRef.from_data(code))
-            self._engine.finalize_object()
-        except RuntimeError as exc:
-            raise CodegenError(f"cannot load object code: {exc}") from exc
+        with stage("load"):
+            self._engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
+            try:
+                self._engine.add_object_file(llvm.ObjectFileRef.from_data(code))
+                self._engine.finalize_object()
+            except RuntimeError as exc:
+                raise CodegenError(f"cannot load object code: {exc}") from exc
 
     def function(self, name: str, restype, *argtypes):
         address = self._engine.get_function_address(name)

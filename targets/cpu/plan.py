@@ -41,6 +41,7 @@ from snnc.ir import ops_snn as snn
 from snnc.ir import ops_tensor as t
 from snnc.ir.graph import Graph
 from snnc.models.msat import confidence_mask
+from snnc.timing import stage
 
 WEIGHTED_OPS = (nn.Conv, nn.Gemm)
 NARROW_COUNT_LIMIT = 2**31  # a kernel's SOP count below this sums in int32 lanes (8 to a vector, not 4)
@@ -191,10 +192,8 @@ class _Builder(PlanBuilder):
         """A copy of the input inside a zero border (written once: the workspace starts zeroed)."""
         height, width = g["IH"] + g["PT"] + g["PB"], g["IW"] + g["PL"] + g["PR"]
         padded = self.alloc("ws", height * width * g["C"])
-        rows, cols, channels = np.meshgrid(np.arange(g["IH"]), np.arange(g["IW"]), np.arange(g["C"]), indexing="ij")
-        slots = ((rows + g["PT"]) * width + cols + g["PL"]) * g["C"] + channels
-        self.emit("scatter", self.phase(node), node.name, src=self.values[source], dst=padded,
-                  map=self.indices(slots.ravel()), n=slots.size)  # fmt: skip
+        shape = {key: g[key] for key in ("IH", "IW", "C", "PT", "PL", "PR")}
+        self.emit("pad", self.phase(node), node.name, src=self.values[source], dst=padded, **shape)
         return padded
 
     def window(self, node) -> None:
@@ -405,6 +404,7 @@ LOWERINGS = [
 
 
 def build_plan(graph: Graph) -> Plan:
-    plan = _Builder(graph).build()
-    plan.kernels, plan.sizes["ws"] = share_step_local_values(plan.kernels)
+    with stage("plan"):
+        plan = _Builder(graph).build()
+        plan.kernels, plan.sizes["ws"] = share_step_local_values(plan.kernels)
     return plan

@@ -115,6 +115,7 @@ class CompiledNetwork(NativeProgram):
                  profile: bool = False) -> None:  # fmt: skip
         """`profile`: every kernel call adds its cycle count to kernel_cycles (for bench/profile_cpu.py)."""
         self.graph = graph
+        self.nodes = graph.nodes()  # the graph is fixed for the network's life (Program rebuilds it after edits)
         super().__init__(build_plan(graph), cache, code, profile)
         self.kernel_cycles = np.zeros(len(self.plan.kernels), np.int64)
         self._spare: list[tuple[np.ndarray, np.ndarray]] = []
@@ -130,7 +131,7 @@ class CompiledNetwork(NativeProgram):
         if threads is not None and threads < 1:
             raise DataError(f"threads must be >= 1, got {threads}")
         check_recordable(record, self.layers)
-        check_step_weights(self.graph, timesteps)
+        check_step_weights(self.graph, timesteps, self.nodes)
         latency = latency if latency is not None else timesteps
         if models.model(self.plan.model).coding.bit_plane and (trace or self.adaptive):
             return self._ilif_with_readout_window(inputs, timesteps, latency, threads, tuple(record))
@@ -179,7 +180,7 @@ class CompiledNetwork(NativeProgram):
 
     @property
     def adaptive(self) -> bool:
-        return any(getattr(n.op, "exit_metric", None) is not None for n in self.graph.nodes())
+        return any(getattr(n.op, "exit_metric", None) is not None for n in self.nodes)
 
     def _run_threads(self, packed, buffers: dict, timesteps: int, threads: int) -> np.ndarray:
         slices = batch_slices(len(packed), threads)

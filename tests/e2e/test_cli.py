@@ -79,6 +79,17 @@ def test_version_and_help(capsys):
     assert "exit codes:" in capsys.readouterr().out
 
 
+def test_version_and_help_load_no_heavy_module():
+    """Start-up stays short: --version and --help import neither onnx, onnxruntime, LLVM nor tqdm
+    (they load with the commands that use them)."""
+    heavy = ("onnx", "onnxruntime", "llvmlite", "tqdm")
+    script = ("import sys\nfrom snnc.cli import main\nfor argv in (['--version'], ['--help']):\n"
+              "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+              f"print(sorted(m for m in {heavy!r} if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
 def test_no_command_is_a_usage_error(capsys):
     assert main([]) == errors.USAGE
 

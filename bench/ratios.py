@@ -1,0 +1,92 @@
+"""JIT time ÷ onnxruntime's ANN time, one thread each, paired rounds: the cpu target's speed
+against the network it came from.
+
+    python bench/ratios.py [--rounds 5] [--out bench/results/ratios.json]
+
+Configurations: both Fashion-MNIST fixtures × iLIF T=8, IF T=32 and MSAT T=32 at batch 64, and
+iLIF T=8 at batch 1 (64 calls of one image, against 64 such calls of onnxruntime); CIFAR
+ResNet-18 (`snnc zoo`, seed 0) iLIF T=8 at batch 64. Fixtures calibrate on the 512 bundled
+calibration images and run the bundled test images; the CIFAR network on uniform random
+images (seed 1). Each round times the compiled program, then onnxruntime, on the same inputs
+(CPU seconds of this process); the figure is the median of the per-round ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+import snnc
+from snnc import zoo
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = [(fixture, neuron, steps, batch) for fixture in ("fmnist_vgg", "fmnist_resnet")
+           for neuron, steps, batch in (("ilif", 8, 64), ("ilif", 8, 1), ("if", 32, 64), ("msat", 32, 64))]  # fmt: skip
+CONFIGS.append(("cifar-resnet18", "ilif", 8, 64))
+
+
+def inputs(name: str) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """(the ONNX model, calibration images, test images)."""
+    if name.startswith("fmnist"):
+        calibration = np.load(ROOT / "examples" / "fmnist_calib.npz")["x"]
+        test = np.load(ROOT / "examples" / "fmnist_test.npz")["x"][:64]
+        return (ROOT / "examples" / f"{name}.onnx").read_bytes(), calibration, test
+    rng = np.random.default_rng(1)
+    calibration, test = (rng.random((64, 3, 32, 32), dtype=np.float32) for _ in range(2))
+    return zoo.build(name, seed=0).SerializeToString(), calibration, test
+
+
+def cpu_seconds(fn) -> float:
+    start = time.process_time()
+    fn()
+    return time.process_time() - start
+
+
+def ratio(name: str, neuron: str, steps: int, batch: int, rounds: int) -> dict:
+    model, calibration, test = inputs(name)
+    program = snnc.compile(model, "cpu", steps, calibration=calibration, neuron=neuron)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    feed_name = session.get_inputs()[0].name
+    chunks = [test[i : i + batch] for i in range(0, len(test), batch)]
+
+    def jit() -> None:
+        for chunk in chunks:
+            program.run(chunk, threads=1)
+
+    def ann() -> None:
+        for chunk in chunks:
+            session.run(None, {feed_name: chunk})
+
+    jit()
+    ann()  # warm-up: the object code is loaded, onnxruntime has planned its memory
+    times = [(cpu_seconds(jit), cpu_seconds(ann)) for _ in range(rounds)]
+    return {"network": name, "neuron": neuron, "T": steps, "batch": batch,
+            "jit_ms_per_image": round(1e3 * statistics.median(j for j, _ in times) / len(test), 4),
+            "ann_ms_per_image": round(1e3 * statistics.median(a for _, a in times) / len(test), 4),
+            "jit_over_ann": round(statistics.median(j / a for j, a in times), 3)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "ratios.json"))
+    args = parser.parse_args()
+    rows = []
+    for config in CONFIGS:
+        rows.append(ratio(*config, args.rounds))
+        print(json.dumps(rows[-1]), flush=True)
+    result = {"command": "python bench/ratios.py" + (f" --rounds {args.rounds}" if args.rounds != 5 else ""),
+              "threads": 1, "rows": rows}  # fmt: skip
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
