@@ -339,10 +339,7 @@ def _gather_tile(f: Function, k: dict, g, first, pixels: int, start: int, vector
     channel0 = b.add(b.mul(g, i64(per_group_out)), i64(start))
     padded_width = k["IW"] + k["PL"] + k["PR"]
     bases, outs = [], []
-    for p in range(pixels):
-        position = b.add(first, i64(p))
-        oy, ox = b.sdiv(position, i64(k["OW"])), b.srem(position, i64(k["OW"]))
-        pixel = b.add(b.mul(b.mul(oy, i64(k["SH"])), i64(padded_width)), b.mul(ox, i64(k["SW"])))
+    for position, pixel in _tile_pixels(f, k, first, pixels):
         bases.append(f.at(a["src"], b.add(b.mul(pixel, i64(k["C"])), b.mul(g, i64(per_group_in)))))
         outs.append(b.add(b.mul(position, i64(k["O"])), channel0))
     at_first_window = None if window is None else b.icmp_signed("==", b.add(*window), i64(0))
@@ -412,13 +409,9 @@ def _depthwise_tile(f: Function, k: dict, first, pixels: int, vectors: int) -> N
     b, a = f.b, f.args
     lanes = vector_width()
     padded_width = k["IW"] + k["PL"] + k["PR"]
-    bases, outs = [], []
-    for p in range(pixels):
-        position = b.add(first, i64(p))
-        oy, ox = b.sdiv(position, i64(k["OW"])), b.srem(position, i64(k["OW"]))
-        pixel = b.add(b.mul(b.mul(oy, i64(k["SH"])), i64(padded_width)), b.mul(ox, i64(k["SW"])))
-        bases.append(f.at(a["src"], b.mul(pixel, i64(k["C"]))))
-        outs.append(f.at(a["dst"], b.mul(position, i64(k["C"]))))
+    tile = _tile_pixels(f, k, first, pixels)
+    bases = [f.at(a["src"], b.mul(pixel, i64(k["C"]))) for _, pixel in tile]
+    outs = [f.at(a["dst"], b.mul(position, i64(k["C"]))) for position, _ in tile]
 
     def channels(channel, typ) -> None:
         fmuladd = _fmuladd(f, ir.VectorType(F32, lanes))[0 if isinstance(typ, ir.VectorType) else 1]
@@ -437,6 +430,19 @@ def _depthwise_tile(f: Function, k: dict, first, pixels: int, vectors: int) -> N
         channels(b.mul(j, i64(lanes)), ir.VectorType(F32, lanes))
     for channel in range(vectors * lanes, k["C"]):
         channels(i64(channel), F32)
+
+
+def _tile_pixels(f: Function, k: dict, first, pixels: int) -> list[tuple]:
+    """(output position, the zero-padded input pixel its window starts at) for `pixels`
+    positions from `first` (the dense forms read the padded copy: plan.zero_padded)."""
+    b = f.b
+    padded_width = k["IW"] + k["PL"] + k["PR"]
+    tile = []
+    for p in range(pixels):
+        position = b.add(first, i64(p))
+        oy, ox = b.sdiv(position, i64(k["OW"])), b.srem(position, i64(k["OW"]))
+        tile.append((position, b.add(b.mul(b.mul(oy, i64(k["SH"])), i64(padded_width)), b.mul(ox, i64(k["SW"])))))
+    return tile
 
 
 def _fmuladd(f: Function, vector: ir.VectorType) -> tuple[ir.Function, ir.Function]:
