@@ -207,7 +207,7 @@ def _decode(data: bytes | None, neurons: list[str]) -> dict[str, np.ndarray] | N
         with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
             names = [str(n) for n in arrays["names"]]
             thresholds = {name: arrays[f"t{i}"] for i, name in enumerate(names)}
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile):
         return None
     if names != neurons or not all(t.dtype.kind == "f" and np.all(np.isfinite(t)) for t in thresholds.values()):
         return None
@@ -220,7 +220,13 @@ def _per_group_keep(groups: int) -> int:
 
 
 def model_based_thresholds(graph: Graph, input_bound: float = 1.0) -> dict[str, np.ndarray]:
-    """θ = an upper bound of each neuron's input, propagated layer by layer."""
+    """θ = an upper bound of each neuron's input, propagated layer by layer (a bound past
+    float32's range is a ConversionError)."""
+    with np.errstate(over="ignore"):
+        return _bounds(graph, input_bound)
+
+
+def _bounds(graph: Graph, input_bound: float) -> dict[str, np.ndarray]:
     bound: dict[str, float] = {}
     thresholds: dict[str, np.ndarray] = {}
     for node in graph.nodes():
@@ -242,6 +248,9 @@ def model_based_thresholds(graph: Graph, input_bound: float = 1.0) -> dict[str, 
             value = sum(inputs)
         elif isinstance(op, Neuron):
             value = inputs[0] if op.ceiling is None else min(inputs[0], op.ceiling)
+            if not value < np.finfo(np.float32).max:
+                hint = "(too coarse for a network this deep): pass calibration data (--calib)"
+                raise ConversionError(f"neuron {node.name!r}: its bound from the weights overflows float32 {hint}")
             thresholds[node.name] = np.float32(max(value, 1e-6))
         elif isinstance(op, t.Pad):
             value = max(inputs[0], abs(op.value))

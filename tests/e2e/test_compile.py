@@ -63,6 +63,9 @@ def test_compile_writes_a_program_that_loads_and_runs(capsys, tmp_path, model_pa
     report = json.loads(stdout)
     assert report["settings"]["timesteps"] == 6 and report["latency_steps"] == (1 + 1) * 6  # one neuron stage
     assert [layer["stage"] for layer in report["layers"]] == [1]
+    stages = report["stages"]  # each pass, and the cpu target's stages (LLVM's unless the cache had the code)
+    assert {"import", "fold-bn", "balance-thresholds", "schedule", "plan", "load", "save"} <= set(stages)
+    assert all(row["cpu"] >= 0 and row["wall"] >= 0 and row["peak_mib"] > 0 for row in stages.values())
     assert sorted(p.name for p in out.parent.iterdir()) == ["tiny.snnc"]  # no temporary left behind
     umask = os.umask(0)
     os.umask(umask)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from snnc.passes import PassContext, PassManager, balance_thresholds
 from snnc.passes.balance_thresholds import BalanceThresholds, model_based_thresholds
 from snnc.passes.substitute_neurons import SubstituteNeurons
 from snnc.runtime import execute
 
+from snnc.errors import ConversionError
 from snnc.ir import (
+    Conv,
     Relu,
 )
 from tests.passes.helpers import RNG, chain, conv, run_pass
@@ -50,3 +53,89 @@ def test_model_based_thresholds_bound_the_activations():
     bounds = model_based_thresholds(g)
     for name in ("n1", "n3"):
         assert values[name].max() <= bounds[name]
+
+
+class DictCache:
+    """The object cache's interface (get, put), in memory."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes | None:
+        return self.entries.get(key)
+
+    def put(self, key: str, data: bytes) -> None:
+        self.entries[key] = data
+
+
+def calibrated(x, cache=None, **options) -> tuple:
+    g = neurons_graph_seeded()
+    ctx = PassContext(calibration=x, cache=cache)
+    PassManager([BalanceThresholds(**options)], verify=True).run(g, ctx)
+    return {n: np.asarray(g.op(n).threshold) for n in ("n1", "n3")}, ctx.notes["balance-thresholds"]
+
+
+def neurons_graph_seeded():
+    """The same network every call (the module's RNG would draw new weights)."""
+    rng = np.random.default_rng(11)
+    g = chain(Conv(rng.standard_normal((3, 2, 3, 3)), rng.standard_normal(3), pads=(1,) * 4), Relu(),
+              Conv(rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4), pads=(1,) * 4), Relu())  # fmt: skip
+    run_pass(g, SubstituteNeurons(model="if"))
+    return g
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_onnxruntime_and_the_reference_give_the_same_thresholds(per_channel):
+    x = np.random.default_rng(5).uniform(0, 1, (96, 2, 6, 6)).astype(np.float32)
+    ours, _ = calibrated(x, percentile=99.5, per_channel=per_channel)
+    reference, _ = calibrated(x, percentile=99.5, per_channel=per_channel, engine="reference")
+    for name in ours:
+        np.testing.assert_allclose(ours[name], reference[name], rtol=1e-5)
+
+
+def test_small_batches_give_the_maxima_of_one_batch(monkeypatch):
+    x = np.random.default_rng(6).uniform(0, 1, (50, 2, 6, 6)).astype(np.float32)
+    whole, _ = calibrated(x, percentile=100.0)
+    monkeypatch.setattr(balance_thresholds, "CALIBRATION_BYTES", 4 * 7 * 6 * 6 * 7)  # 7 images a batch
+    assert BalanceThresholds()._batch(neurons_graph_seeded(), ["n1", "n3"]) == 7
+    batched, _ = calibrated(x, percentile=100.0)
+    for name in whole:
+        np.testing.assert_array_equal(whole[name], batched[name])
+
+
+def test_thresholds_come_from_the_cache_the_second_time():
+    x = np.random.default_rng(7).uniform(0, 1, (40, 2, 6, 6)).astype(np.float32)
+    cache = DictCache()
+    first, notes = calibrated(x, cache, percentile=99.0)
+    assert len(cache.entries) == 1 and not any("cache" in n for n in notes)
+    second, notes = calibrated(x, cache, percentile=99.0)
+    assert "calibration results from the cache" in notes
+    for name in first:
+        np.testing.assert_array_equal(first[name], second[name])
+    calibrated(x[:39], cache, percentile=99.0)  # other data, other options: other entries
+    calibrated(x, cache, percentile=98.0)
+    assert len(cache.entries) == 3
+
+
+def test_a_damaged_cache_entry_is_recomputed():
+    x = np.random.default_rng(8).uniform(0, 1, (40, 2, 6, 6)).astype(np.float32)
+    cache = DictCache()
+    expected, _ = calibrated(x, cache)
+    (key,) = cache.entries
+    for damaged in (b"not an npz", cache.entries[key][:-20], b""):
+        cache.entries[key] = damaged
+        thresholds, notes = calibrated(x, cache)
+        assert not any("cache" in n for n in notes)
+        for name in expected:
+            np.testing.assert_array_equal(expected[name], thresholds[name])
+
+
+def test_model_based_bounds_that_overflow_are_a_conversion_error():
+    rng = np.random.default_rng(9)
+    layers = []
+    for _ in range(3):  # each layer multiplies the bound by about 9·3·1e15
+        layers += [Conv(rng.standard_normal((3, 3, 3, 3)) * 1e15, np.zeros(3), pads=(1,) * 4), Relu()]
+    g = chain(Conv(rng.standard_normal((3, 2, 3, 3)), np.zeros(3), pads=(1,) * 4), Relu(), *layers)
+    run_pass(g, SubstituteNeurons(model="if"))
+    with pytest.warns(UserWarning, match="no calibration data"), pytest.raises(ConversionError, match="--calib"):
+        run_pass(g, BalanceThresholds())
