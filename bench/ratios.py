@@ -5,10 +5,14 @@ against the network it came from.
 
 Configurations: both Fashion-MNIST fixtures × iLIF T=8, IF T=32 and MSAT T=32 at batch 64, and
 iLIF T=8 at batch 1 (64 calls of one image, against 64 such calls of onnxruntime); CIFAR
-ResNet-18 (`snnc zoo`, seed 0) iLIF T=8 at batch 64. Fixtures calibrate on the 512 bundled
+ResNet-18 (`snnc zoo`, seed 0) iLIF T=8 at batch 64. Every iLIF configuration runs in both
+numeric modes: float32 ("native") and the fixed-point mode ("native-fixed": int8 weights, the
+accelerator's numbers; its hidden synapses on VNNI where the CPU has it). Fixtures calibrate on the 512 bundled
 calibration images and run the bundled test images; the CIFAR network on uniform random
 images (seed 1). Each round times the compiled program, then onnxruntime, on the same inputs
-(CPU seconds of this process); the figure is the median of the per-round ratios.
+(CPU seconds of this process); the figure is the median of the per-round ratios. Fixture rows
+at batch 64 also give the engine's accuracy on the full Fashion-MNIST test set (10,000 images;
+`apt-get install dataset-fashion-mnist`; skipped without it).
 """
 
 from __future__ import annotations
@@ -24,11 +28,14 @@ import onnxruntime as ort
 
 import snnc
 from snnc import zoo
+from snnc.data import load_arrays
+from snnc.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = [(fixture, neuron, steps, batch) for fixture in ("fmnist_vgg", "fmnist_resnet")
-           for neuron, steps, batch in (("ilif", 8, 64), ("ilif", 8, 1), ("if", 32, 64), ("msat", 32, 64))]  # fmt: skip
-CONFIGS.append(("cifar-resnet18", "ilif", 8, 64))
+CONFIGS = [(fixture, neuron, steps, batch, engine) for fixture in ("fmnist_vgg", "fmnist_resnet")
+           for neuron, steps, batch in (("ilif", 8, 64), ("ilif", 8, 1), ("if", 32, 64), ("msat", 32, 64))
+           for engine in (("native", "native-fixed") if neuron == "ilif" else ("native",))]  # fmt: skip
+CONFIGS += [("cifar-resnet18", "ilif", 8, 64, engine) for engine in ("native", "native-fixed")]
 
 
 def inputs(name: str) -> tuple[bytes, np.ndarray, np.ndarray]:
@@ -48,7 +55,7 @@ def cpu_seconds(fn) -> float:
     return time.process_time() - start
 
 
-def ratio(name: str, neuron: str, steps: int, batch: int, rounds: int) -> dict:
+def ratio(name: str, neuron: str, steps: int, batch: int, engine: str, rounds: int) -> dict:
     model, calibration, test = inputs(name)
     program = snnc.compile(model, "cpu", steps, calibration=calibration, neuron=neuron)
     options = ort.SessionOptions()
@@ -59,7 +66,7 @@ def ratio(name: str, neuron: str, steps: int, batch: int, rounds: int) -> dict:
 
     def jit() -> None:
         for chunk in chunks:
-            program.run(chunk, threads=1)
+            program.run(chunk, threads=1, engine=engine)
 
     def ann() -> None:
         for chunk in chunks:
@@ -68,10 +75,19 @@ def ratio(name: str, neuron: str, steps: int, batch: int, rounds: int) -> dict:
     jit()
     ann()  # warm-up: the object code is loaded, onnxruntime has planned its memory
     times = [(cpu_seconds(jit), cpu_seconds(ann)) for _ in range(rounds)]
-    return {"network": name, "neuron": neuron, "T": steps, "batch": batch,
+    accuracy = test_accuracy(program, engine) if name.startswith("fmnist") and batch == 64 else None
+    return {"network": name, "neuron": neuron, "T": steps, "batch": batch, "engine": engine, "accuracy": accuracy,
             "jit_ms_per_image": round(1e3 * statistics.median(j for j, _ in times) / len(test), 4),
             "ann_ms_per_image": round(1e3 * statistics.median(a for _, a in times) / len(test), 4),
             "jit_over_ann": round(statistics.median(j / a for j, a in times), 3)}  # fmt: skip
+
+
+def test_accuracy(program, engine: str) -> float | None:
+    try:
+        x, y = load_arrays("fashion-mnist", "test")
+    except DataError:
+        return None
+    return float(np.mean(program.run(x, engine=engine).logits.argmax(1) == y))
 
 
 def main() -> None:

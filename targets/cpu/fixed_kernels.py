@@ -15,7 +15,7 @@ follows, where it agrees with numpy's floor division.
 from __future__ import annotations
 
 from llvmlite import ir
-from snnc.targets.cpu import neurons
+from snnc.targets.cpu import neurons, vnni
 from snnc.targets.cpu.codegen import Numeric
 from snnc.targets.cpu.irbuild import I8, I64, Function, i64
 from snnc.targets.cpu.layout import Kernel
@@ -138,15 +138,16 @@ def count(f: Function, k: dict) -> None:
 
 
 def count_bits(f: Function, k: dict) -> None:
-    """The same per step t from T-bit codes: the spike of step t is bit T − 1 − t."""
+    """The same per step t from T-bit codes: the spike of step t is bit T − 1 − t (all steps
+    in one pass over the codes)."""
     b, a = f.b, f.args
-    with f.loop(k["T"]) as t:
-        total = f.variable(I64, i64(0))
-        shift = b.sub(i64(k["T"] - 1), t)
-        with f.loop(k["n"]) as j:
-            bit = b.and_(b.ashr(f.load(a["src"], j), shift), i64(1))
-            f.add_to(total, b.mul(bit, f.load(a["fan_out"], j)))
-        _add_to_counter(f, k, t, b.load(total))
+    totals = [f.variable(I64, i64(0)) for _ in range(k["T"])]
+    with f.loop(k["n"]) as j:
+        code, fan_out = f.load(a["src"], j), f.load(a["fan_out"], j)
+        for t, total in enumerate(totals):
+            f.add_to(total, b.mul(b.and_(b.ashr(code, i64(k["T"] - 1 - t)), i64(1)), fan_out))
+    for t, total in enumerate(totals):
+        _add_to_counter(f, k, i64(t), b.load(total))
 
 
 def bit_plane(f: Function, k: dict) -> None:
@@ -262,29 +263,39 @@ def _msat_fraction(f: Function, k: dict, i, current, inverse_step):
 
 def ilif(f: Function, k: dict) -> None:
     """V = P + 2^T·B + v0; T times V ← 2V, s = [V ≥ 2^T·Θ], V −= s·2^T·Θ; the bits, most
-    significant first, form the code the next layers read. Steps are the outer loop so that
-    the update vectorizes across neurons (src holds V)."""
+    significant first, form the code the next layers read. That is binary long division: the
+    code is ⌊V/Θ⌋ clamped to [0, 2^T − 1], computed here in one pass: in float64, then corrected
+    in integers (a quotient rounded up to the next integer is one too high), so exactly. Each
+    step's spikes are the codes' bit T − 1 − t, counted on the way."""
     b, a = f.b, f.args
     steps = k["T"]
-    with f.loop(k["n"]) as i:
-        f.store(b.add(f.load(a["src"], i), f.load(a["offset"], i)), a["src"], i)
-        f.store(i64(0), a["events"], i)
+    floor = f.intrinsic("llvm.floor.f64", F64, [F64])
 
     def emit(record: bool) -> None:
-        with f.loop(steps) as t:
-            spikes = f.variable(I64, i64(0))
-            with f.loop(k["n"]) as i:
-                high = b.shl(f.load(a["theta"], i), i64(steps))
-                doubled = b.shl(f.load(a["src"], i), i64(1))
-                fired = b.icmp_signed(">=", doubled, high)
-                f.store(b.select(fired, b.sub(doubled, high), doubled), a["src"], i)
-                f.store(b.or_(b.shl(f.load(a["events"], i), i64(1)), b.zext(fired, I64)), a["events"], i)
-                f.add_to(spikes, b.zext(fired, I64))
+        spikes = [f.variable(I64, i64(0)) for _ in range(steps)]
+        with f.loop(k["n"]) as i:
+            potential = b.add(f.load(a["src"], i), f.load(a["offset"], i))
+            theta = f.load(a["theta"], i)
+            quotient = b.fdiv(b.sitofp(potential, F64), b.sitofp(theta, F64))
+            quotient = _clamp(b, quotient, f64(-1.0), f64(2.0**steps), b.fcmp_ordered)
+            code = b.fptosi(b.call(floor, [quotient]), I64)
+            code = b.sub(code, b.zext(b.icmp_signed(">", b.mul(code, theta), potential), I64))
+            code = _clamp(b, code, i64(0), i64(2**steps - 1), b.icmp_signed)
+            f.store(code, a["events"], i)
+            for t, count in enumerate(spikes):
+                bit = b.and_(b.lshr(code, i64(steps - 1 - t)), i64(1))
+                f.add_to(count, bit)
                 if record:
-                    f.store(b.zext(fired, I8), a["record"], b.add(b.mul(t, i64(k["n"])), i))
-            _add_to_counter(f, k, t, b.load(spikes))
+                    f.store(b.trunc(bit, I8), a["record"], b.add(i64(t * k["n"]), i))
+        for t, count in enumerate(spikes):
+            _add_to_counter(f, k, i64(t), b.load(count))
 
     neurons.with_optional_record(f, emit)
+
+
+def _clamp(b: ir.IRBuilder, value, low, high, compare):
+    value = b.select(compare("<", value, low), low, value)
+    return b.select(compare(">", value, high), high, value)
 
 
 # -- the readout -----------------------------------------------------------------------------------
@@ -329,6 +340,8 @@ def copy(f: Function, k: dict) -> None:
 COUNTS, RECORD, STEP = I64.as_pointer(), I8.as_pointer(), I64
 KERNEL_BUILDERS = {
     "synapse": (synapse, {}),
+    "pack-codes": (vnni.pack_codes, {}),
+    "vnni-synapse": (vnni.synapse, {}),
     "sum-pool": (sum_pool, {}),
     "max-pool": (max_pool, {}),
     "gate": (gate, {}),

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 from snnc.runtime.fixed import fan_out_of, synapse_key
+from snnc.targets.cpu import vnni
 from snnc.targets.cpu.layout import Region, internal_order, to_internal
+from snnc.targets.cpu.llvm import host_features
 from snnc.targets.cpu.planning import Plan, PlanBuilder, check_steps
 
 from snnc import models
@@ -30,6 +32,8 @@ from snnc.errors import UnsupportedError
 from snnc.ir.qnet import QLayer, QNet, QSynapse
 from snnc.models import fixed_msat
 from snnc.models.base import channel_shape
+
+VNNI = True  # tests set False: every synapse in the scatter form, to compare with
 
 
 class _Builder(PlanBuilder):
@@ -76,9 +80,40 @@ class _Builder(PlanBuilder):
                 continue
             src = (source_of or (lambda s: self.events[s.source]))(synapse)
             pooled = self.pool(layer, synapse, src, phase)
-            self.emit("synapse", phase, layer.name, src=pooled, dst=dst, shift=shift, **self.weights(synapse))
+            if phase == "static" and self.on_vnni(synapse, static, shift):
+                self.vnni_synapse(layer, synapse, src, dst)
+            else:
+                self.emit("synapse", phase, layer.name, src=pooled, dst=dst, shift=shift, **self.weights(synapse))
             if not static:
                 self.count_sops(layer, index, synapse, src, pooled, phase)
+
+    def on_vnni(self, synapse: QSynapse, static: bool, shift: int) -> bool:
+        """Whether a synapse runs as vnni.synapse: a hidden iLIF layer's conv or dense synapse
+        (the readout's take the bits step by step) on T ≤ 8-bit codes, unpooled, whose sums
+        int32 holds exactly, on a CPU with VNNI."""
+        fan_in = synapse.weight[0].size
+        fits = synapse.kind in ("conv", "dense") and synapse.pool is None and fan_in <= vnni.INT32_PRODUCTS
+        hidden = self.bit_plane and not static and shift == 0 and self.T <= 8
+        return VNNI and fits and hidden and vnni.available(host_features())
+
+    def vnni_synapse(self, layer: QLayer, synapse: QSynapse, src: Region, dst: Region) -> None:
+        """Pack the source's codes into bytes inside a zero border, then the VNNI product."""
+        shape = self.weights(synapse)
+        del shape["form"], shape["weight"]
+        if synapse.kind == "dense":
+            columns = synapse.weight[:, internal_order(synapse.pooled_shape)]  # the source's internal order
+            weight = columns.reshape(*columns.shape, 1, 1)
+        else:
+            weight = synapse.weight
+        cp = -(-shape["C"] // 4) * 4
+        width = max(shape["PL"] + shape["IW"], (shape["OW"] - 1) * shape["SW"] + (shape["KW"] - 1) * shape["DW"] + 1)
+        height = max(shape["PT"] + shape["IH"], (shape["OH"] - 1) * shape["SH"] + (shape["KH"] - 1) * shape["DH"] + 1)
+        packed = self.alloc("ws", -(-height * width * cp // 8))  # bytes, in int64 slots
+        geometry = dict(Cp=cp, Wp=width, Op=-(-shape["O"] // vnni.LANES) * vnni.LANES)
+        self.emit("pack-codes", "static", layer.name, src=src, dst=packed, IH=shape["IH"], IW=shape["IW"],
+                  C=shape["C"], PT=shape["PT"], PL=shape["PL"], Wp=width, Cp=cp)  # fmt: skip
+        self.emit("vnni-synapse", "static", layer.name, src=packed, dst=dst,
+                  weight=self.constant("weights", vnni.weight_layout(weight)), **shape, **geometry)  # fmt: skip
 
     def pool(self, layer: QLayer, synapse: QSynapse, src: Region, phase: str) -> Region:
         if synapse.pool is None:

@@ -36,6 +36,7 @@ from snnc.targets.cpu import (
     objcache,
     planning,
     synapses,
+    vnni,
 )
 from snnc.targets.cpu.codegen import generate
 from snnc.targets.cpu.fixed_kernels import FIXED
@@ -245,6 +246,13 @@ class FixedNetwork(NativeProgram):
         self.qnet = qnet
         super().__init__(build_fixed_plan(qnet), cache)
 
+    @functools.cached_property
+    def input_macs(self) -> dict[str, int]:
+        """MACs per image of the synapses from the input (the reference's count), by synapse key."""
+        return {fixed.synapse_key(layer, index): int(fixed.fan_out_of(synapse).sum())
+                for layer in self.qnet.layers for index, synapse in enumerate(layer.synapses)
+                if synapse.source == self.qnet.input_name}  # fmt: skip
+
     def run(self, x, record=(), trace: bool = False, threads: int | None = None) -> SimResult:
         """Simulate a float batch (quantized here, as the chip's input is)."""
         if threads is not None and threads < 1:
@@ -309,12 +317,8 @@ class FixedNetwork(NativeProgram):
             keep_all = bit_plane and name not in untouched
             total = int(totals[:, column].sum()) if keep_all else int(cut[column])
             (result.spikes if name in self.plan.neurons else result.sops)[name] = total
-        for layer in qnet.layers:
-            if layer.kind == "neuron":
-                result.neurons[layer.name] = layer.neurons
-            for index, synapse in enumerate(layer.synapses):
-                if synapse.source == qnet.input_name:
-                    result.macs[fixed.synapse_key(layer, index)] = int(fixed.fan_out_of(synapse).sum()) * batch
+        result.neurons = {layer.name: layer.neurons for layer in qnet.layers if layer.kind == "neuron"}
+        result.macs = {key: macs * batch for key, macs in self.input_macs.items()}
         result.records = {name: from_internal_trains(native["records"][name], self.plan.shapes[name])
                           for name in record}  # fmt: skip
         return result
@@ -355,5 +359,5 @@ def source_hash(*modules) -> str:
 # The object code is a function of the plan's structure and of the code that turns it into
 # machine code: cache keys hash both (and the host), so a hit needs no IR generation.
 GENERATOR_MODULES = (codegen, fixed_kernels, fixed_plan, float_kernels, irbuild, listing, llvm, mathlib, msat, neurons,
-                     objcache, planning, synapses)  # fmt: skip
+                     objcache, planning, synapses, vnni)  # fmt: skip
 GENERATOR = source_hash(*GENERATOR_MODULES)

@@ -327,12 +327,12 @@ def test_a_full_disk_is_exit_3_and_keeps_the_old_file(files, tmp_path):
 
 
 # -- Ctrl-C ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("delay", [0.15, 0.3, 0.6, 1.2, 2.5])
+@pytest.mark.parametrize("delay", [0.15, 0.3, 0.6, 1.2, 1.8])  # the whole command takes 2.5 s here
 def test_ctrl_c_at_any_moment_exits_130_without_a_traceback(tmp_path, delay):
     """From start-up (the imports) through compilation: SIGINT after `delay` seconds."""
     command = [sys.executable, "-m", "snnc", str(EXAMPLES / "fmnist_vgg.onnx"), "--calib",
                str(EXAMPLES / "fmnist_calib.npz"), "-o", str(tmp_path / "v.snnc"), "-q"]  # fmt: skip
-    env = {**os.environ, "SNNC_CACHE_DIR": str(tmp_path / "cache")}  # empty: the whole compile runs (3.7 s here)
+    env = {**os.environ, "SNNC_CACHE_DIR": str(tmp_path / "cache")}  # empty: no cached calibration
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     time.sleep(delay)
     child.send_signal(signal.SIGINT)
