@@ -106,13 +106,20 @@ class Program:
         self.notes = notes or {}
         self.native = native  # object code loaded from an artifact (used if built for this host)
         self._network = None
+        self._latencies: dict[int, int] = {}  # T → latency_steps
         self._accel: dict[int, object] = {}  # T → AccelBuild
         self._fixed: dict[int, object] = {}  # T → FixedNetwork
 
     @property
     def latency_steps(self) -> int:
-        s = self.settings
-        return latency_steps(self.graph, s.neuron, s.timesteps, s.pipelined)
+        return self._latency(self.settings.timesteps)
+
+    def _latency(self, steps: int) -> int:
+        """Steps from the first input to the readout's final value at T = steps (kept per T: a
+        run of one image should not walk the graph)."""
+        if steps not in self._latencies:
+            self._latencies[steps] = latency_steps(self.graph, self.settings.neuron, steps, self.settings.pipelined)
+        return self._latencies[steps]
 
     def run(self, x, timesteps: int | None = None, threads: int | None = None, record=(),
             engine: str | None = None, trace: bool = False) -> SimResult:  # fmt: skip
@@ -131,7 +138,7 @@ class Program:
         name = self.graph.inputs[0]
         x = check_data(np.asarray(x), self.graph.type(name), "input")
         steps = timesteps or self.settings.timesteps
-        latency = latency_steps(self.graph, self.settings.neuron, steps, self.settings.pipelined)
+        latency = self._latency(steps)
         engine = engine or ("native" if self.settings.target == "cpu" else "accel")
         if engine not in ENGINES:
             raise UsageError(f"engine must be one of {ENGINES}, got {engine!r}")
@@ -214,6 +221,7 @@ class Program:
         """The graph changed: compile again on the next native run."""
         self._network = None
         self.native = None
+        self._latencies = {}
         self._accel = {}
         self._fixed = {}
 

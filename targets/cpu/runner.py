@@ -317,7 +317,7 @@ class FixedNetwork(NativeProgram):
             keep_all = bit_plane and name not in untouched
             total = int(totals[:, column].sum()) if keep_all else int(cut[column])
             (result.spikes if name in self.plan.neurons else result.sops)[name] = total
-        result.neurons = {layer.name: layer.neurons for layer in qnet.layers if layer.kind == "neuron"}
+        result.neurons = dict(self.plan.neurons)  # the neuron layers' sizes, in the qnet's order
         result.macs = {key: macs * batch for key, macs in self.input_macs.items()}
         result.records = {name: from_internal_trains(native["records"][name], self.plan.shapes[name])
                           for name in record}  # fmt: skip
