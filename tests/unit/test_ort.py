@@ -82,3 +82,18 @@ def test_streamed_batches_match_one_batch():
         for name in names:
             joined = np.concatenate([values[name] for _, values in parts])
             np.testing.assert_allclose(joined, whole[name], rtol=1e-4, atol=1e-5)
+
+
+def test_a_session_onnxruntime_refuses_falls_back_to_the_reference(monkeypatch):
+    from snnc.runtime import ort
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("onnxruntime says no")
+
+    monkeypatch.setattr(ort, "OrtGraph", refuse)
+    graph = snnc.import_onnx(EXAMPLES / "fmnist_vgg.onnx")
+    names = _every_value(graph)[:3]
+    data = np.load(EXAMPLES / "fmnist_calib.npz")["x"][:4]
+    ((start, values),) = list(stream_values(graph, data, names, 4))
+    expected = execute(graph, data, keep=names)
+    assert start == 0 and all(np.array_equal(values[n], expected[n]) for n in names)
