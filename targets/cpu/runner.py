@@ -117,6 +117,7 @@ class CompiledNetwork(NativeProgram):
         """`profile`: every kernel call adds its cycle count to kernel_cycles (for bench/profile_cpu.py)."""
         self.graph = graph
         self.nodes = graph.nodes()  # the graph is fixed for the network's life (Program rebuilds it after edits)
+        self.adaptive = any(getattr(n.op, "exit_metric", None) is not None for n in self.nodes)
         super().__init__(build_plan(graph), cache, code, profile)
         self.kernel_cycles = np.zeros(len(self.plan.kernels), np.int64)
         self._spare: list[tuple[np.ndarray, np.ndarray]] = []
@@ -178,10 +179,6 @@ class CompiledNetwork(NativeProgram):
         result = self._result(outputs, counts, records, batch, latency - (timesteps - steps))
         result.trace = estimates
         return result
-
-    @property
-    def adaptive(self) -> bool:
-        return any(getattr(n.op, "exit_metric", None) is not None for n in self.nodes)
 
     def _run_threads(self, packed, buffers: dict, timesteps: int, threads: int) -> np.ndarray:
         slices = batch_slices(len(packed), threads)
@@ -332,7 +329,11 @@ def from_internal_trains(trains: np.ndarray, sample_shape) -> np.ndarray:
 
 def batch_slices(batch: int, threads: int) -> list[tuple[int, int]]:
     """Contiguous [lo, hi) slices of a batch, one per thread (none empty)."""
-    bounds = np.linspace(0, batch, min(threads, max(batch, 1)) + 1).astype(int)
+    if batch < 1:
+        return []
+    if threads <= 1 or batch == 1:
+        return [(0, batch)]
+    bounds = np.linspace(0, batch, min(threads, batch) + 1).astype(int)
     return [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
 
 
