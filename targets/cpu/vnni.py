@@ -65,6 +65,9 @@ def synapse(f: Function, k: dict) -> None:
 
 
 def _tile(f: Function, k: dict, first, pixels: int, first_block: int, vectors: int) -> None:
+    """`pixels` output positions from `first` × `vectors` blocks of 16 output channels from
+    `first_block`: int32 sums in registers over every window and channel group, then widened
+    into dst."""
     b, a = f.b, f.args
     dot = f.intrinsic("llvm.x86.avx512.vpdpbusd.512", VECTOR, [VECTOR] * 3)
     packed = b.bitcast(a["src"], I8.as_pointer())
