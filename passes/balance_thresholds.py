@@ -26,13 +26,13 @@ import sys
 import warnings
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from snnc.passes.base import Pass, PassContext, register_pass
 from snnc.passes.settings import setting
 
 from snnc.errors import ConversionError, DataError
+from snnc.files import source_hash
 from snnc.ir import ops_nn as nn
 from snnc.ir import ops_tensor as t
 from snnc.ir.graph import Graph
@@ -188,8 +188,8 @@ def _code_version() -> str:
 
     from snnc.frontend import export
 
-    sources = b"".join(Path(m.__file__).read_bytes() for m in (sys.modules[__name__], export, ort, ann))
-    return f"{hashlib.sha256(sources).hexdigest()}|onnxruntime {onnxruntime.__version__}|numpy {np.__version__}"
+    code = source_hash(sys.modules[__name__], export, ort, ann)
+    return f"{code}|onnxruntime {onnxruntime.__version__}|numpy {np.__version__}"
 
 
 def _encode(thresholds: dict[str, np.ndarray]) -> bytes:

@@ -20,14 +20,12 @@ from snnc.ir.graph import Graph
 class OrtGraph:
     """A graph's ANN view in an onnxruntime session whose outputs are `names`."""
 
-    def __init__(self, graph: Graph, names: list[str], threads: int | None = None) -> None:
+    def __init__(self, graph: Graph, names: list[str]) -> None:
         import onnxruntime as ort  # deferred: loading it costs start-up time
 
         self.names = list(names)
         options = ort.SessionOptions()
         options.log_severity_level = 3  # onnxruntime's warnings are about its own graph rewrites
-        if threads:
-            options.intra_op_num_threads = threads
         model = to_onnx(graph, self.names).SerializeToString()
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.input = graph.inputs[0]

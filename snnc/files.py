@@ -10,10 +10,12 @@ declares for its members (zipfile then refuses a member that inflates past what 
 
 Both default to 2 GiB. Writing: a temporary file in the same folder, renamed over the target,
 so an existing result survives any failure; an unwritable place is a FileError naming the path.
+`source_hash` digests snnc's own modules, for cache keys that must change with the code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tempfile
@@ -104,3 +106,11 @@ def give_default_permissions(path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)
+
+
+def source_hash(*modules) -> str:
+    """SHA-256 of the modules' source files (snnc's own code: what a cached result was made by)."""
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()

@@ -18,7 +18,6 @@ from snnc.ir import ops_nn as nn
 from snnc.ir import ops_snn as snn
 from snnc.ir import ops_tensor as t
 from snnc.ir.graph import Graph
-from snnc.ir.types import BATCH
 
 OPSET = 17
 EXPORTERS: dict[type, object] = {}
@@ -66,8 +65,7 @@ def to_onnx(graph: Graph, outputs: list[str] | None = None) -> onnx.ModelProto:
 
 
 def _value_info(graph: Graph, name: str) -> onnx.ValueInfoProto:
-    shape = [BATCH if dim == BATCH else dim for dim in graph.type(name).shape]
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(graph.type(name).shape))  # N: a symbolic dim
 
 
 @exporter(nn.Conv)

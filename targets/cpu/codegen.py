@@ -23,7 +23,7 @@ from snnc.targets.cpu.irbuild import I8, I64, Function, i64, step_loop
 from snnc.targets.cpu.layout import Kernel, Region
 from snnc.targets.cpu.llvm import module_header
 
-CALL_SITE = ("counter", "slot", "layer")  # kernel arguments applied by the caller, not in the body
+CALL_SITE = ("counter", "layer")  # kernel arguments applied by the caller, not in the body
 
 
 class Numeric:
@@ -156,7 +156,7 @@ def _call(main: Function, numeric: Numeric, bases: dict, fn: ir.Function, kernel
             values.append(i64(0) if step is None else step)
         elif name == "counts":  # at the kernel's counter slot
             counts = bases.get(name, a.get(name))
-            values.append(main.at(counts, kernel.args.get("counter", kernel.args.get("slot", 0))))
+            values.append(main.at(counts, kernel.args.get("counter", 0)))
         elif name in bases:
             values.append(bases[name])
         elif (special := numeric.special_argument(main, name)) is not None:

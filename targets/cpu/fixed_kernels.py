@@ -118,8 +118,8 @@ def gate(f: Function, k: dict) -> None:
 
 # -- counters ------------------------------------------------------------------------------------
 def _counter(f: Function, k: dict, step):
-    """Pointer to counts[step·C + slot] (the plan's C counters per step; the caller passes
-    counts at the slot: codegen.CALL_SITE)."""
+    """Pointer to counts[step·C + counter] (the plan's C counters per step; the caller passes
+    counts at the kernel's counter: codegen.CALL_SITE)."""
     return f.at(f.args["counts"], f.b.mul(step, i64(k["counters"])))
 
 

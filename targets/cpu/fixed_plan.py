@@ -170,9 +170,9 @@ class _Builder(PlanBuilder):
             fan_out, shape = pooled_back(synapse, fan_out), synapse.source_shape
         fan_out = self.constant("params", to_internal(fan_out, shape)[0])
         if self.bit_plane and phase == "static":  # the source's codes: its bits, step by step
-            self.emit("count-bits", "static", layer.name, src=counts, fan_out=fan_out, slot=slot, n=counts.size)
+            self.emit("count-bits", "static", layer.name, src=counts, fan_out=fan_out, counter=slot, n=counts.size)
         else:
-            self.emit("count", phase, layer.name, src=counts, fan_out=fan_out, slot=slot, n=counts.size)
+            self.emit("count", phase, layer.name, src=counts, fan_out=fan_out, counter=slot, n=counts.size)
 
     # -- layers ---------------------------------------------------------------------------------
     def rate_layer(self, layer: QLayer) -> None:
@@ -184,8 +184,9 @@ class _Builder(PlanBuilder):
         membrane = self.alloc("ws", size)
         self.emit("copy", "init", layer.name, src=self.per_channel(layer.v0, shape), dst=membrane, n=size)
         events = self.events[layer.name] = self.alloc("ws", size)
-        args = dict(current=current, membrane=membrane, events=events, theta=self.per_channel(layer.threshold, shape),
-                    bias=self.per_channel(layer.bias, shape), n=size, slot=self.counters.index(("spikes", layer.name)),
+        theta, bias = self.per_channel(layer.threshold, shape), self.per_channel(layer.bias, shape)
+        args = dict(current=current, membrane=membrane, events=events, theta=theta, bias=bias, n=size,
+                    counter=self.counters.index(("spikes", layer.name)),
                     layer=list(self.neurons).index(layer.name))  # fmt: skip
         if static is not None:
             args["static"] = static
@@ -237,7 +238,7 @@ class _Builder(PlanBuilder):
         self.events[layer.name] = self.alloc("ws", layer.neurons)
         self.emit(self.qnet.model, "static", layer.name, src=potential, events=self.events[layer.name],
                   offset=self.per_channel(offset, shape), theta=self.per_channel(layer.threshold, shape),
-                  n=layer.neurons, slot=self.counters.index(("spikes", layer.name)),
+                  n=layer.neurons, counter=self.counters.index(("spikes", layer.name)),
                   layer=list(self.neurons).index(layer.name))  # fmt: skip
 
     def readout(self, layer: QLayer) -> None:

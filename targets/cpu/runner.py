@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from snnc.runtime import fixed
@@ -49,6 +47,7 @@ from snnc.targets.cpu.planning import check_steps
 
 from snnc import models
 from snnc.errors import DataError
+from snnc.files import source_hash
 from snnc.ir.graph import Graph
 from snnc.ir.qnet import QNet
 
@@ -348,13 +347,6 @@ def run_parallel(work, tasks: int) -> None:
 
 def default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def source_hash(*modules) -> str:
-    digest = hashlib.sha256()
-    for module in modules:
-        digest.update(Path(module.__file__).read_bytes())
-    return digest.hexdigest()
 
 
 # The object code is a function of the plan's structure and of the code that turns it into

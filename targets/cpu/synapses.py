@@ -339,7 +339,7 @@ def _gather_tile(f: Function, k: dict, g, first, pixels: int, start: int, vector
     channel0 = b.add(b.mul(g, i64(per_group_out)), i64(start))
     padded_width = k["IW"] + k["PL"] + k["PR"]
     bases, outs = [], []
-    for position, pixel in _tile_pixels(f, k, first, pixels):
+    for position, pixel in tile_pixels(f, k, first, pixels, padded_width):
         bases.append(f.at(a["src"], b.add(b.mul(pixel, i64(k["C"])), b.mul(g, i64(per_group_in)))))
         outs.append(b.add(b.mul(position, i64(k["O"])), channel0))
     at_first_window = None if window is None else b.icmp_signed("==", b.add(*window), i64(0))
@@ -409,7 +409,7 @@ def _depthwise_tile(f: Function, k: dict, first, pixels: int, vectors: int) -> N
     b, a = f.b, f.args
     lanes = vector_width()
     padded_width = k["IW"] + k["PL"] + k["PR"]
-    tile = _tile_pixels(f, k, first, pixels)
+    tile = tile_pixels(f, k, first, pixels, padded_width)
     bases = [f.at(a["src"], b.mul(pixel, i64(k["C"]))) for _, pixel in tile]
     outs = [f.at(a["dst"], b.mul(position, i64(k["C"]))) for position, _ in tile]
 
@@ -432,11 +432,10 @@ def _depthwise_tile(f: Function, k: dict, first, pixels: int, vectors: int) -> N
         channels(i64(channel), F32)
 
 
-def _tile_pixels(f: Function, k: dict, first, pixels: int) -> list[tuple]:
+def tile_pixels(f: Function, k: dict, first, pixels: int, padded_width: int) -> list[tuple]:
     """(output position, the zero-padded input pixel its window starts at) for `pixels`
-    positions from `first` (the dense forms read the padded copy: plan.zero_padded)."""
+    positions from `first` (the dense forms read a padded copy: plan.zero_padded, vnni.pack_codes)."""
     b = f.b
-    padded_width = k["IW"] + k["PL"] + k["PR"]
     tile = []
     for p in range(pixels):
         position = b.add(first, i64(p))

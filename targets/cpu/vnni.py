@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from llvmlite import ir
 from snnc.targets.cpu.irbuild import I8, I32, I64, Function, i64, splat
+from snnc.targets.cpu.synapses import tile_pixels
 
 LANES = 16  # int32 lanes of a zmm register
 PIXELS, VECTORS = 6, 4  # the register tile: 24 accumulators of AVX-512's 32 registers
@@ -71,13 +72,8 @@ def _tile(f: Function, k: dict, first, pixels: int, first_block: int, vectors: i
     b, a = f.b, f.args
     dot = f.intrinsic("llvm.x86.avx512.vpdpbusd.512", VECTOR, [VECTOR] * 3)
     packed = b.bitcast(a["src"], I8.as_pointer())
-    bases, positions = [], []
-    for p in range(pixels):
-        position = b.add(first, i64(p))
-        oy, ox = b.sdiv(position, i64(k["OW"])), b.srem(position, i64(k["OW"]))
-        pixel = b.add(b.mul(b.mul(oy, i64(k["SH"])), i64(k["Wp"])), b.mul(ox, i64(k["SW"])))
-        bases.append(f.at(packed, b.mul(pixel, i64(k["Cp"]))))
-        positions.append(position)
+    tile = tile_pixels(f, k, first, pixels, k["Wp"])
+    bases = [f.at(packed, b.mul(pixel, i64(k["Cp"]))) for _, pixel in tile]
     zero = ir.Constant(VECTOR, [0] * LANES)
     accs = [[f.variable(VECTOR, zero) for _ in range(vectors)] for _ in range(pixels)]
     groups = k["Cp"] // 4
@@ -93,8 +89,8 @@ def _tile(f: Function, k: dict, first, pixels: int, first_block: int, vectors: i
                 codes = splat(f, _load(f, bases[p], offset, I32), VECTOR)
                 for acc, weight in zip(accs[p], weights):
                     b.store(b.call(dot, [b.load(acc), codes, weight]), acc)
-    for p in range(pixels):
-        out = f.at(a["dst"], b.mul(positions[p], i64(k["O"])))
+    for p, (position, _) in enumerate(tile):
+        out = f.at(a["dst"], b.mul(position, i64(k["O"])))
         for v in range(vectors):
             _add_into(f, out, (first_block + v) * LANES, b.load(accs[p][v]), k["O"])
 
