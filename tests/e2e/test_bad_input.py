@@ -348,3 +348,30 @@ def test_a_damaged_deflate_stream_is_a_file_error(files, tmp_path, capsys):
     (tmp_path / "bad.snnc").write_bytes(bytes(data))
     code, _ = cli(capsys, "run", tmp_path / "bad.snnc", "--input", files / "d.npz", "-q")
     assert code == errors.BAD_FILE
+
+
+# -- conversion -------------------------------------------------------------------------------------
+def test_an_unknown_calibration_engine_is_exit_7(files, tmp_path, capsys):
+    passes = "fold-constants,canonicalize,fold-bn,lower-pooling,substitute-neurons,balance-thresholds{engine=gpu}"
+    code, err = cli(capsys, files / "m.onnx", "--calib", files / "d.npz", "--passes", passes, "-o", tmp_path / "m.snnc")
+    assert code == errors.NOT_CONVERTIBLE and "engine must be one of" in err and "Traceback" not in err
+
+
+def test_weight_bounds_past_float32_without_calibration_are_exit_7(tmp_path, capsys):
+    """Model-based thresholds (no --calib) of a deep network with huge weights: a one-line error."""
+    rng = np.random.default_rng(0)
+    nodes, initializers, source = [], [], "x"
+    for i in range(4):
+        scale = 1.0 if i == 0 else 1e15
+        initializers.append(helper.make_tensor(f"w{i}", TensorProto.FLOAT, [3, 3, 3, 3],
+                                               (rng.standard_normal(81) * scale).tolist()))  # fmt: skip
+        nodes += [helper.make_node("Conv", [source, f"w{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Relu", [f"c{i}"], [f"r{i}"])]  # fmt: skip
+        source = f"r{i}"
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 5, 5])]
+    outputs = [helper.make_tensor_value_info(source, TensorProto.FLOAT, ["N", 3, 5, 5])]
+    graph = helper.make_graph(nodes, "deep", inputs, outputs, initializers)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "deep.onnx")
+    code, err = cli(capsys, tmp_path / "deep.onnx", "-t", "cpu", "-o", tmp_path / "deep.snnc")
+    assert code == errors.NOT_CONVERTIBLE and "--calib" in err and "Traceback" not in err
+    assert not (tmp_path / "deep.snnc").exists()
