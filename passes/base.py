@@ -8,6 +8,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import ClassVar, TextIO
 
 import numpy as np
@@ -77,8 +78,12 @@ class PassManager:
         verify: bool | None = None,
         print_ir_after: set[str] | None = None,
         stream: TextIO | None = None,
+        checks: dict[str, Callable[[Graph], None]] | None = None,
     ) -> None:
+        """`checks`: by pass name, a function of the graph to run before that pass (a target's
+        early check: what the target cannot take is an error before calibration, not after)."""
         self.passes = passes
+        self.checks = checks or {}
         self.verify = os.environ.get("SNNC_VERIFY") == "1" if verify is None else verify
         self.print_ir_after = set(print_ir_after or ())
         unknown = self.print_ir_after - {p.name for p in passes} - {"all"}
@@ -88,6 +93,8 @@ class PassManager:
 
     def run(self, graph: Graph, ctx: PassContext) -> Graph:
         for p in self.passes:
+            if p.name in self.checks:
+                self.checks[p.name](graph)
             with stage(p.name):
                 p.run(graph, ctx)
             if self.verify:

@@ -148,3 +148,17 @@ def test_unmapped_models_are_unsupported(family_data):
 
     with pytest.raises(UnsupportedError, match="groups"):
         compile_accel(family_graph(lambda g, x: grouped(g, x)), "if", 8, family_data)
+
+
+def test_an_unmapped_operator_fails_before_calibration(family_data):
+    """The accel target's operator check runs before balance-thresholds: a network the chip
+    cannot take costs no calibration (a ResNet-50's is tens of CPU-seconds)."""
+    from snnc.ir import Conv
+    from snnc.timing import recording
+
+    def grouped(g, x):
+        return relu(g, g.add(Conv(np.ones((8, 1, 3, 3)), np.zeros(8), pads=(1, 1, 1, 1), groups=8), [x]))
+
+    with recording() as stages, pytest.raises(UnsupportedError, match="groups"):
+        compile_accel(family_graph(grouped), "if", 8, family_data)
+    assert "substitute-neurons" in stages.table() and "balance-thresholds" not in stages.table()
