@@ -7,8 +7,8 @@ import dataclasses
 import os
 import sys
 import warnings
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import ClassVar, TextIO
 
 import numpy as np

@@ -23,6 +23,7 @@ unit for it.
 from __future__ import annotations
 
 import numpy as np
+from snnc.runtime.ann import ceil_extra
 
 from snnc import models
 from snnc.errors import UnsupportedError
@@ -88,11 +89,11 @@ class _Lowering:
     def layer(self, node) -> QLayer:
         op = node.op
         source = node.inputs[0]
-        pool_kernel = pool_strides = ()
+        pool_kernel = pool_strides = pool_pads = ()
         if isinstance(self.graph.op(source), nn.MaxPool) and not isinstance(self.graph.op(source), snn.GatedMaxPool):
             if not models.model(self.model).coding.bit_plane:
                 raise self.unsupported(source, "max pooling of a rate-coded current (use --maxpool gate)")
-            pool_kernel, pool_strides = self.window(source, self.graph.op(source))
+            pool_kernel, pool_strides, pool_pads = self.window(source, self.graph.op(source), padded=True)
             source = self.graph.inputs_of(source)[0]
         terms = self.terms(source)
         shape = self.graph.type(node.name).sample_shape
@@ -102,7 +103,7 @@ class _Lowering:
         scale = self.channel_scale(effective, op, pre_shape[0])
         synapses = [self.synapse(weighted, path, w_eff, scale) for (weighted, path), w_eff in zip(terms, effective)]
         fields = dict(bias=np.round(bias / scale), scale=scale, pool_kernel=pool_kernel, pool_strides=pool_strides,
-                      pre_shape=pre_shape, depth=op.depth)  # fmt: skip
+                      pool_pads=pool_pads, pre_shape=pre_shape, depth=op.depth)  # fmt: skip
         if isinstance(op, snn.Readout):
             return QLayer(node.name, "readout", shape, synapses, **fields)
         threshold = np.maximum(1, np.round(per_channel(op.threshold, pre_shape[0]) / scale))
@@ -148,21 +149,26 @@ class _Lowering:
                                    "(through at most one pool and a flatten)")  # fmt: skip
         if pool is not None and isinstance(op, t.Input):
             raise self.unsupported(pool, "pooling the analog input is not mapped")
-        if pool is not None:
-            self.window(pool, self.graph.op(pool))  # a window the chip cannot pool is an error here
+        if pool is not None:  # a window the chip cannot pool is an error here
+            self.window(pool, self.graph.op(pool), padded=isinstance(self.graph.op(pool), snn.GatedMaxPool))
         return name, pool, reshape
 
-    def window(self, name: str, op) -> tuple[tuple, tuple]:
-        """A pool's 2-D kernel and strides; padding and ceil_mode are not mapped."""
+    def window(self, name: str, op, padded: bool = False) -> tuple[tuple, tuple, tuple]:
+        """A pool's 2-D kernel, strides and pads (top, left, bottom, right; ceil_mode's extra
+        cells in the end pads). Pads are mapped where `padded`: a max-pool of the potential
+        or a gate, whose padded cells never win; an average pool sums events, and takes none."""
         shape = self.graph.type(self.graph.inputs_of(name)[0]).sample_shape
         if len(shape) != 3:
             raise self.unsupported(name, "the accel target pools 2-D maps only")
         if isinstance(op, nn.GlobalAvgPool) and not isinstance(op, nn.GlobalMaxPool):
-            return shape[1:], shape[1:]
-        if isinstance(op, nn.GlobalMaxPool) or any(op.pads) or getattr(op, "ceil_mode", False) \
-                or any(d != 1 for d in getattr(op, "dilations", (1, 1))):  # fmt: skip
-            raise self.unsupported(name, "pooling with padding, ceil_mode or dilation is not mapped")
-        return tuple(op.kernel), tuple(op.strides)
+            return shape[1:], shape[1:], (0, 0, 0, 0)
+        if isinstance(op, nn.GlobalMaxPool) or any(d != 1 for d in getattr(op, "dilations", (1, 1))):
+            raise self.unsupported(name, "global max pooling and dilated pooling are not mapped")
+        extra = ceil_extra(op, np.broadcast_to(0, (1, *shape)), self.graph.type(name).sample_shape[1:], (1, 1))
+        pads = (*op.pads[:2], op.pads[2] + extra[0], op.pads[3] + extra[1])
+        if any(pads) and not padded:
+            raise self.unsupported(name, "average pooling with padding or ceil_mode is not mapped")
+        return tuple(op.kernel), tuple(op.strides), pads
 
     # -- weights --------------------------------------------------------------------------------
     def unit(self, source: str, pool: str | None) -> tuple[np.ndarray, float]:
@@ -176,7 +182,7 @@ class _Lowering:
             theta = theta / fixed_msat.ONE
         factor = 1.0
         if pool is not None and not isinstance(self.graph.op(pool), snn.GatedMaxPool):
-            kernel, _ = self.window(pool, self.graph.op(pool))
+            kernel, _, _ = self.window(pool, self.graph.op(pool))
             factor = 1.0 / float(np.prod(kernel))  # a sum pool: the 1/k of the average goes into the weights
         return theta.astype(np.float64), factor
 
@@ -210,9 +216,11 @@ class _Lowering:
         per_row = scale.reshape((-1,) + (1,) * (w_eff.ndim - 1))
         weight = np.clip(np.round(w_eff / per_row), -WEIGHT_MAX, WEIGHT_MAX)
         pool_kind = None if pool is None else ("gate" if isinstance(self.graph.op(pool), snn.GatedMaxPool) else "avg")
-        kernel, strides = self.window(pool, self.graph.op(pool)) if pool else ((), ())
+        kernel, strides, pads = ((),) * 3
+        if pool is not None:
+            kernel, strides, pads = self.window(pool, self.graph.op(pool), padded=pool_kind == "gate")
         common = dict(source=source, weight=weight, source_shape=self.graph.type(source).sample_shape,
-                      pool=pool_kind, pool_kernel=kernel, pool_strides=strides)  # fmt: skip
+                      pool=pool_kind, pool_kernel=kernel, pool_strides=strides, pool_pads=pads)  # fmt: skip
         if weighted is None:
             return QSynapse(kind="identity", **common)
         op = self.graph.op(weighted)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 from snnc.runtime import adaptive
-from snnc.runtime.ann import conv, sliding_windows
+from snnc.runtime.ann import conv, pad_spatial, sliding_windows
 from snnc.runtime.snn import SimResult, check_recordable
 from snnc.runtime.snn import fan_out as snn_fan_out
 
@@ -64,16 +64,19 @@ def pool_events(synapse: QSynapse, spikes: np.ndarray) -> np.ndarray:
     flat = spikes.reshape(steps * batch, *spikes.shape[2:])
     if synapse.pool == "avg":
         return sum_pool(flat, synapse.pool_kernel, synapse.pool_strides).reshape(steps, batch, *synapse.pooled_shape)
-    return gate_pool(spikes, synapse.pool_kernel, synapse.pool_strides)
+    return gate_pool(spikes, synapse.pool_kernel, synapse.pool_strides, synapse.pool_pads)
 
 
-def gate_pool(spikes: np.ndarray, kernel, strides) -> np.ndarray:
-    """Per window and step, the spike of the input with the highest count so far (ties: the first)."""
+def gate_pool(spikes: np.ndarray, kernel, strides, pads=(0, 0, 0, 0)) -> np.ndarray:
+    """Per window and step, the spike of the input with the highest count so far (ties: the
+    first); a padded cell (count −1, no spike) never wins."""
     counts = np.zeros(spikes.shape[1:], dtype=np.int64)
     out = []
     for step in spikes:
         counts += step != 0
-        windows = sliding_windows(counts, kernel, strides, (1, 1))
+        if any(pads):
+            step = pad_spatial(step, pads, 0)
+        windows = sliding_windows(pad_spatial(counts, pads, -1) if any(pads) else counts, kernel, strides, (1, 1))
         winner = windows.reshape(*windows.shape[:4], -1).argmax(axis=-1)[..., None]
         values = sliding_windows(step, kernel, strides, (1, 1))
         out.append(np.take_along_axis(values.reshape(*values.shape[:4], -1), winner, axis=-1)[..., 0])
@@ -109,7 +112,10 @@ def fan_out_of(synapse: QSynapse, rows: slice = slice(None)) -> np.ndarray:
     return snn_fan_out(op, pooled)
 
 
-def max_pool_int(x: np.ndarray, kernel, strides) -> np.ndarray:
+def max_pool_int(x: np.ndarray, kernel, strides, pads=(0, 0, 0, 0)) -> np.ndarray:
+    """Max over each window of (N, C, H, W); padded cells (top, left, bottom, right) never win."""
+    if any(pads):
+        x = pad_spatial(x, pads, np.iinfo(x.dtype).min)
     return sliding_windows(x, kernel, strides, (1, 1)).max(axis=(-2, -1))
 
 
@@ -166,7 +172,7 @@ class _FixedRun:
         if self.coding.bit_plane:
             value = horner(per_step) + (static << self.T)
             if layer.pool_kernel:
-                value = max_pool_int(value, layer.pool_kernel, layer.pool_strides)
+                value = max_pool_int(value, layer.pool_kernel, layer.pool_strides, layer.pool_pads)
         else:
             value = per_step + static + layer.bias.reshape(channel_shape(layer.pre_shape))
         out, counts = models.model(self.qnet.model).fire_fixed(layer, value, self.T)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from snnc.runtime import adaptive
-from snnc.runtime.ann import KERNELS, bind_inputs, max_pool, pad_spatial, sliding_windows
+from snnc.runtime.ann import KERNELS, bind_inputs, ceil_extra, max_pool, out_spatial, pad_spatial, sliding_windows
 
 from snnc import models
 from snnc.errors import ConversionError, DataError
@@ -265,13 +265,15 @@ class _Simulation:
         """Per window and step, pass the spikes of the input with the highest count so far."""
         steps = self._broadcast_time(train.steps)
         counts = np.zeros(steps.shape[1:], dtype=np.float32)
+        extra = ceil_extra(op, counts, out_spatial(op, counts), op.dilations)  # ceil_mode's last windows
         out = []
         for step in range(self.T):
             counts += steps[step] != 0
-            windows = sliding_windows(pad_spatial(counts, op.pads, -1.0), op.kernel, op.strides, op.dilations)
+            windows = sliding_windows(pad_spatial(counts, op.pads, -1.0, extra), op.kernel, op.strides, op.dilations)
             flat = windows.reshape(*windows.shape[: -len(op.kernel)], -1)
             winner = flat.argmax(axis=-1)[..., None]
-            values = sliding_windows(pad_spatial(steps[step], op.pads, 0.0), op.kernel, op.strides, op.dilations)
+            padded = pad_spatial(steps[step], op.pads, 0.0, extra)
+            values = sliding_windows(padded, op.kernel, op.strides, op.dilations)
             values = values.reshape(*values.shape[: -len(op.kernel)], -1)
             out.append(np.take_along_axis(values, winner, axis=-1)[..., 0])
         return Train(np.stack(out))

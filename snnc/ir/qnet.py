@@ -44,6 +44,18 @@ def _ints(value, what: str, dtype=np.int64) -> np.ndarray:
     return array.astype(dtype)
 
 
+def _pads(owner: str, pads, pooled: bool) -> tuple:
+    """A pool's (top, left, bottom, right) as ints: (0, 0, 0, 0) for an unpadded pool, () without one."""
+    pads = tuple(int(v) for v in pads) or ((0, 0, 0, 0) if pooled else ())
+    _require(len(pads) in (0, 4) and min(pads, default=0) >= 0, f"{owner}: pool pads are 4 non-negative integers")
+    return pads
+
+
+def pooled_spatial(spatial, kernel, strides, pads=(0, 0, 0, 0)) -> list[int]:
+    """The spatial size of a pool's output: windows over the input inside its pads."""
+    return [(size + pads[i] + pads[i + 2] - k) // s + 1 for i, (size, k, s) in enumerate(zip(spatial, kernel, strides))]
+
+
 @dataclass(eq=False)
 class QSynapse:
     """One incoming path: source → [pool] → conv | dense | identity (int8 weights)."""
@@ -55,6 +67,7 @@ class QSynapse:
     pool: str | None = None
     pool_kernel: tuple = ()
     pool_strides: tuple = ()
+    pool_pads: tuple = ()  # a gate's (top, left, bottom, right): cells that never win (QLayer.pool_pads)
     strides: tuple = ()
     pads: tuple = ()
     dilations: tuple = ()
@@ -68,16 +81,20 @@ class QSynapse:
             setattr(self, key, tuple(int(v) for v in getattr(self, key)))
         expected = {"conv": 4, "dense": 2, "identity": 1}[self.kind]
         _require(self.weight.ndim == expected, f"{self.kind} weights must be {expected}-D, got {self.weight.shape}")
+        self.pool_pads = _pads(self.name_of_pool(), self.pool_pads, bool(self.pool_kernel))
         if self.pool is not None:
             _require(len(self.pool_kernel) == 2 and len(self.pool_strides) == 2, "pools are 2-D windows")
+            _require(self.pool == "gate" or not any(self.pool_pads), "only a gate pool has padding")
+
+    def name_of_pool(self) -> str:
+        return f"the pool of a synapse from {self.source!r}"
 
     @property
     def pooled_shape(self) -> tuple[int, ...]:
         if self.pool is None:
             return self.source_shape
         channels, *spatial = self.source_shape
-        out = [(size - k) // s + 1 for size, k, s in zip(spatial, self.pool_kernel, self.pool_strides)]
-        return (channels, *out)
+        return (channels, *pooled_spatial(spatial, self.pool_kernel, self.pool_strides, self.pool_pads))
 
 
 @dataclass(eq=False)
@@ -95,6 +112,9 @@ class QLayer:
     reset: str = "subtract"
     pool_kernel: tuple = ()  # iLIF: max-pool on the accumulated potential
     pool_strides: tuple = ()
+    # (top, left, bottom, right): cells past the potential that never win a window (ONNX pads,
+    # and ceil_mode's last windows, which reach past the end pad)
+    pool_pads: tuple = ()
     pre_shape: tuple = ()  # the potential's shape before that pool
     depth: int = 1
     msat: dict | None = None  # MSAT layers: the threshold unit's Q8 constants (snnc/models/fixed_msat.py)
@@ -122,6 +142,7 @@ class QLayer:
             _check_msat(self.name, self.msat)
         self.pool_kernel = tuple(int(v) for v in self.pool_kernel)
         self.pool_strides = tuple(int(v) for v in self.pool_strides)
+        self.pool_pads = _pads(f"layer {self.name!r}", self.pool_pads, bool(self.pool_kernel))
         self.depth = int(self.depth)
 
     @property

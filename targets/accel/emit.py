@@ -85,7 +85,8 @@ def _sections(qnet: QNet) -> tuple[np.ndarray, np.ndarray, list[dict]]:
             synapses.append(entry)
         layers.append({
             "name": layer.name, "kind": layer.kind, "shape": list(layer.shape), "pre_shape": list(layer.pre_shape),
-            "pool_kernel": list(layer.pool_kernel), "pool_strides": list(layer.pool_strides), "reset": layer.reset,
+            "pool_kernel": list(layer.pool_kernel), "pool_strides": list(layer.pool_strides),
+            "pool_pads": list(layer.pool_pads), "reset": layer.reset,
             "depth": layer.depth, "scale": layer.scale.tolist(), "params": param_offset, "synapses": synapses,
             "msat": layer.msat,
         })  # fmt: skip

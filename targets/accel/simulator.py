@@ -278,7 +278,7 @@ class _Core:
             pooled = sum_pool(train.reshape(-1, *train.shape[2:]), entry["pool_kernel"], entry["pool_strides"])
             return pooled.reshape(*train.shape[:2], *pooled.shape[1:])
         if entry["pool"] == "gate":
-            return gate_pool(train, entry["pool_kernel"], entry["pool_strides"])
+            return gate_pool(train, entry["pool_kernel"], entry["pool_strides"], entry["pool_pads"])
         return train
 
     def op_acc(self, instruction, slot) -> None:
@@ -316,7 +316,7 @@ class _Core:
 
     def op_pool(self, instruction, slot) -> None:
         self.neuron_op(slot)
-        self.V = max_pool_int(self.V, self.layer["pool_kernel"], self.layer["pool_strides"])
+        self.V = max_pool_int(self.V, self.layer["pool_kernel"], self.layer["pool_strides"], self.layer["pool_pads"])
 
     def op_adds(self, instruction, slot) -> None:
         self.V = self.V + (self.S << self.m.T)

@@ -33,9 +33,9 @@ from snnc.ir.qnet import QLayer, QNet, QSynapse
 from snnc.ir.types import BATCH, TensorType
 
 MAX_TIMESTEPS = 64  # the slot counter and the iLIF shifts of the program format
-LAYER_KEYS = {"name", "kind", "shape", "pre_shape", "pool_kernel", "pool_strides", "reset", "depth", "scale",
-              "params", "synapses", "msat"}  # fmt: skip
-SYNAPSE_KEYS = {"source", "kind", "source_shape", "pool", "pool_kernel", "pool_strides", "strides", "pads",
+LAYER_KEYS = {"name", "kind", "shape", "pre_shape", "pool_kernel", "pool_strides", "pool_pads", "reset", "depth",
+              "scale", "params", "synapses", "msat"}  # fmt: skip
+SYNAPSE_KEYS = {"source", "kind", "source_shape", "pool", "pool_kernel", "pool_strides", "pool_pads", "strides", "pads",
                 "dilations", "weight_shape", "weights"}  # fmt: skip
 
 
@@ -121,7 +121,7 @@ def _check_geometry(qnet: QNet) -> None:
         _require(layer.depth >= 1 and all(d > 0 for d in (*layer.shape, *layer.pre_shape)), f"{layer.name}: shape")
         if layer.pool_kernel or layer.pool_strides:
             _require(coding.bit_plane, f"{layer.name}: only bit-plane layers (iLIF) pool their potential")
-            _require(_pooled(layer.pre_shape, layer.pool_kernel, layer.pool_strides) == layer.shape,
+            _require(_pooled(layer.pre_shape, layer.pool_kernel, layer.pool_strides, layer.pool_pads) == layer.shape,
                      f"{layer.name}: the pool does not give the layer's shape")  # fmt: skip
         else:
             _require(layer.shape == layer.pre_shape, f"{layer.name}: shape and potential differ without a pool")
@@ -130,18 +130,23 @@ def _check_geometry(qnet: QNet) -> None:
             _require(synapse.source_shape == shapes[synapse.source], f"{layer.name}: the shape of its source")
             pooled = synapse.pooled_shape
             if synapse.pool is not None:
-                _require(_pooled(synapse.source_shape, synapse.pool_kernel, synapse.pool_strides) == pooled,
+                _require(_pooled(synapse.source_shape, synapse.pool_kernel, synapse.pool_strides, synapse.pool_pads)
+                         == pooled,
                          f"{layer.name}: a synapse's pool")  # fmt: skip
             _require(_synapse_output(synapse, pooled) == layer.pre_shape, f"{layer.name}: a synapse's geometry")
         shapes[layer.name] = layer.shape
 
 
-def _pooled(shape: tuple, kernel: tuple, strides: tuple) -> tuple | None:
-    if len(kernel) != 2 or len(strides) != 2 or len(shape) != 3:
+def _pooled(shape: tuple, kernel: tuple, strides: tuple, pads: tuple = (0, 0, 0, 0)) -> tuple | None:
+    """The pooled shape; None where a window could hold padding only (a pad as wide as the kernel)."""
+    if len(kernel) != 2 or len(strides) != 2 or len(shape) != 3 or len(pads) != 4:
         return None
-    if min(*kernel, *strides) < 1 or any(k > size for k, size in zip(kernel, shape[1:])):
+    if min(*kernel, *strides) < 1 or any(p >= k for p, k in zip(pads, (*kernel, *kernel))):
         return None
-    return (shape[0], *((size - k) // s + 1 for size, k, s in zip(shape[1:], kernel, strides)))
+    spans = [size + pads[i] + pads[i + 2] for i, size in enumerate(shape[1:])]
+    if any(k > span for k, span in zip(kernel, spans)):
+        return None
+    return (shape[0], *((span - k) // s + 1 for span, k, s in zip(spans, kernel, strides)))
 
 
 def _synapse_output(synapse: QSynapse, pooled: tuple) -> tuple | None:

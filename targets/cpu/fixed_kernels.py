@@ -60,19 +60,34 @@ def synapse(f: Function, k: dict) -> None:
                         f.store(b.add(f.load(out, o), b.mul(value, b.sext(f.load(weights, o), I64))), out, o)
 
 
-def _windows(f: Function, k: dict, visit) -> None:
+def _windows(f: Function, k: dict, visit, padded: bool = False) -> None:
     """For each pooled (py, px, c): visit(output index, [source index per window slot]) in the
-    window's row-major order (channel-last layout, no padding)."""
+    window's row-major order (channel-last layout). `padded`: the window starts PT rows and PL
+    columns before the input (k["PT"], k["PL"]), and each slot is (index, inside: i1), its
+    index 0 where it lies outside."""
     b = f.b
     with f.loop(k["OH"]) as py, f.loop(k["OW"]) as px, f.loop(k["C"]) as c:
         out = b.add(b.mul(b.add(b.mul(py, i64(k["OW"])), px), i64(k["C"])), c)
         sources = []
         for ky in range(k["KH"]):
             for kx in range(k["KW"]):
-                y = b.add(b.mul(py, i64(k["SH"])), i64(ky))
-                x = b.add(b.mul(px, i64(k["SW"])), i64(kx))
-                sources.append(b.add(b.mul(b.add(b.mul(y, i64(k["IW"])), x), i64(k["C"])), c))
+                y = b.add(b.mul(py, i64(k["SH"])), i64(ky - (k["PT"] if padded else 0)))
+                x = b.add(b.mul(px, i64(k["SW"])), i64(kx - (k["PL"] if padded else 0)))
+                index = b.add(b.mul(b.add(b.mul(y, i64(k["IW"])), x), i64(k["C"])), c)
+                if padded:
+                    inside = b.and_(_below(f, y, k["IH"]), _below(f, x, k["IW"]))
+                    index = (b.select(inside, index, i64(0)), inside)
+                sources.append(index)
         visit(out, sources)
+
+
+def _padded(k: dict) -> bool:
+    return any(k.get(side, 0) for side in ("PT", "PL", "PB", "PR"))
+
+
+def _below(f: Function, value, size: int):
+    """0 ≤ value < size, as one unsigned compare."""
+    return f.b.icmp_unsigned("<", value, i64(size))
 
 
 def sum_pool(f: Function, k: dict) -> None:
@@ -86,14 +101,22 @@ def sum_pool(f: Function, k: dict) -> None:
 
 
 def max_pool(f: Function, k: dict) -> None:
+    """The max over each window; a padded cell (outside the input) never wins (runtime/fixed.py max_pool_int)."""
+    padded = _padded(k)
+    lowest = i64(-(2**63))
+
     def visit(out, sources):
-        best = f.load(f.args["src"], sources[0])
-        for source in sources[1:]:
-            value = f.load(f.args["src"], source)
+        best = lowest if padded else f.load(f.args["src"], sources[0])
+        for source in sources if padded else sources[1:]:
+            if padded:
+                index, inside = source
+                value = f.b.select(inside, f.load(f.args["src"], index), lowest)
+            else:
+                value = f.load(f.args["src"], source)
             best = f.b.select(f.b.icmp_signed(">", value, best), value, best)
         f.store(best, f.args["dst"], out)
 
-    _windows(f, k, visit)
+    _windows(f, k, visit, padded)
 
 
 def gate(f: Function, k: dict) -> None:
@@ -104,16 +127,21 @@ def gate(f: Function, k: dict) -> None:
         fired = b.zext(b.icmp_signed("!=", f.load(a["src"], j), i64(0)), I64)
         f.store(b.add(f.load(a["wins"], j), fired), a["wins"], j)
 
+    padded = _padded(k)
+
     def visit(out, sources):
-        best, passed = f.load(a["wins"], sources[0]), f.load(a["src"], sources[0])
-        for source in sources[1:]:
-            count = f.load(a["wins"], source)
+        best, passed = i64(-1), i64(0)  # a padded cell: count −1, no spike (runtime/fixed.py gate_pool)
+        for source in sources:
+            index, inside = source if padded else (source, None)
+            count, value = f.load(a["wins"], index), f.load(a["src"], index)
+            if padded:
+                count, value = b.select(inside, count, i64(-1)), b.select(inside, value, i64(0))
             better = b.icmp_signed(">", count, best)
             best = b.select(better, count, best)
-            passed = b.select(better, f.load(a["src"], source), passed)
+            passed = b.select(better, value, passed)
         f.store(passed, a["dst"], out)
 
-    _windows(f, k, visit)
+    _windows(f, k, visit, padded)
 
 
 # -- counters ------------------------------------------------------------------------------------

@@ -122,7 +122,7 @@ class _Builder(PlanBuilder):
         pooled = self.alloc("ws", int(np.prod(synapse.pooled_shape)))
         geometry = dict(C=channels, IH=height, IW=width, OH=synapse.pooled_shape[1], OW=synapse.pooled_shape[2],
                         KH=synapse.pool_kernel[0], KW=synapse.pool_kernel[1], SH=synapse.pool_strides[0],
-                        SW=synapse.pool_strides[1])  # fmt: skip
+                        SW=synapse.pool_strides[1], **pads_of(synapse.pool_pads))  # fmt: skip
         if synapse.pool == "avg":
             self.emit("sum-pool", phase, layer.name, src=src, dst=pooled, **geometry)
             return pooled
@@ -232,7 +232,8 @@ class _Builder(PlanBuilder):
             pooled = self.alloc("ws", layer.neurons)
             self.emit("max-pool", "static", layer.name, src=potential, dst=pooled, C=channels, IH=height, IW=width,
                       OH=shape[1], OW=shape[2], KH=layer.pool_kernel[0], KW=layer.pool_kernel[1],
-                      SH=layer.pool_strides[0], SW=layer.pool_strides[1])  # fmt: skip
+                      SH=layer.pool_strides[0], SW=layer.pool_strides[1],
+                      **pads_of(layer.pool_pads))  # fmt: skip
             potential = pooled
         offset = (layer.bias << self.T) + layer.v0
         self.events[layer.name] = self.alloc("ws", layer.neurons)
@@ -280,6 +281,11 @@ def native_threshold(threshold: float) -> float:
     if threshold >= 1:
         return 2.0  # never
     return threshold + min(1e-3, (1 - threshold) / 4)
+
+
+def pads_of(pads: tuple) -> dict:
+    """A pool's pads as the kernels' PT, PL, PB, PR."""
+    return dict(zip(("PT", "PL", "PB", "PR"), pads))
 
 
 def pooled_back(synapse: QSynapse, fan_out: np.ndarray) -> np.ndarray:

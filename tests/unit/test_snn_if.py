@@ -66,6 +66,19 @@ def test_gated_max_pool_passes_the_busiest_input():
     assert passed / 20 == pytest.approx(0.8, abs=0.05)
 
 
+def test_gated_max_pool_with_ceil_mode_and_padding_covers_its_declared_shape():
+    """ceil_mode's last window reaches past the input (its missing cells, like pads, never win):
+    with a neuron spiking at every step in every cell, every window passes every spike."""
+    g = Graph()
+    x = g.add_input("x", TensorType((BATCH, 2, 5, 5)))
+    n = g.add(Neuron("if", 1.0), [x], "n")
+    pool = g.add(GatedMaxPool((2, 2), (2, 2), pads=(1, 0, 0, 0), ceil_mode=True), [n], "pool")
+    g.outputs = [g.add(Readout(), [pool])]
+    result = simulate(g, np.full((1, 2, 5, 5), 1.0, np.float32), 6, dtype=np.float64)
+    assert g.type(pool).sample_shape == (2, 3, 3)
+    np.testing.assert_array_equal(result.logits, np.ones((1, 2, 3, 3)))
+
+
 @pytest.mark.parametrize("pads,strides,dilations", [((1, 1, 1, 1), (1, 1), (1, 1)), ((0, 1, 2, 0), (2, 1), (1, 2))])
 def test_conv_fan_out_matches_brute_force(pads, strides, dilations):
     op = Conv(np.ones((4, 3, 3, 3)), np.zeros(4), strides, pads, dilations)

@@ -33,7 +33,7 @@ def integer_ann(qnet: QNet, x_int: np.ndarray) -> np.ndarray:
             else:
                 total = total + v * s.weight.reshape((1, -1) + (1,) * (v.ndim - 2))
         if layer.pool_kernel:
-            total = KERNELS[nn.MaxPool](nn.MaxPool(layer.pool_kernel, layer.pool_strides), total)
+            total = KERNELS[nn.MaxPool](nn.MaxPool(layer.pool_kernel, layer.pool_strides, layer.pool_pads), total)
         channel = (1, -1) + (1,) * (np.ndim(total) - 2)
         if layer.kind == "readout":
             return (total + (layer.bias.reshape(channel) << T)) * layer.scale.reshape(channel) / 2**T
