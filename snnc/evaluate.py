@@ -15,7 +15,7 @@ from snnc.frontend import import_onnx, load_model
 from snnc.passes.schedule import latency_steps
 from snnc.program import Program, compile
 from snnc.progress import progress
-from snnc.report import activity, ann_macs
+from snnc.report import OPS_ENERGY, activity, ann_macs
 
 CHUNK = 256  # images per simulator call (the progress bar advances per chunk)
 
@@ -133,7 +133,7 @@ def _evaluate_one(program, neuron: str, steps: int, x, y, ann_pred, quiet: bool,
         "steps_histogram": np.bincount(used - 1, minlength=steps).tolist(),
         "spikes_per_image": act["spikes_per_image"],
         "sops_per_image": act["sops_per_image"],
-        "energy_ratio": act["energy_pj_per_image"]["snn_over_ann"],
+        "ops_energy_ratio_45nm": act[OPS_ENERGY]["snn_over_ann"],  # the chip's own: row["accel"]
     }
     if merged.hardware is not None:  # the accel simulator: the chip's own figures per image
         summary = merged.hardware.summary()

@@ -55,6 +55,9 @@ def program_report(program, result=None) -> dict:
     return report
 
 
+OPS_ENERGY = "ops_energy_45nm_pj_per_image"  # the estimate's name everywhere (never plain "energy")
+
+
 def activity(result, ann_macs_per_image: int) -> dict:
     n = result.samples
     sops = sum(result.sops.values()) / n
@@ -68,8 +71,9 @@ def activity(result, ann_macs_per_image: int) -> dict:
         "sops_per_image": sops,
         "sops_by_layer": {k: v / n for k, v in result.sops.items()},
         "analog_macs_per_image": analog,
-        "energy_pj_per_image": {"snn": snn_pj, "ann": ann_pj, "snn_over_ann": snn_pj / ann_pj if ann_pj else None},
-        "energy_model": f"{E_AC_PJ} pJ/accumulate, {E_MAC_PJ} pJ/MAC (45 nm, Horowitz 2014); compute only",
+        # not the chip's energy (report["accel"]["energy_uj"]): operation counts × 45 nm energies
+        OPS_ENERGY: {"snn": snn_pj, "ann": ann_pj, "snn_over_ann": snn_pj / ann_pj if ann_pj else None},
+        "ops_energy_model": f"{E_AC_PJ} pJ/accumulate, {E_MAC_PJ} pJ/MAC (45 nm, Horowitz 2014); compute only",
     }
 
 
@@ -90,12 +94,13 @@ def render_report(report: dict) -> str:
     ]
     act = report.get("activity")
     if act:
-        energy = act["energy_pj_per_image"]
+        energy = act[OPS_ENERGY]
         lines.append(
             f"per image: {act['spikes_per_image']:,.0f} spikes, {act['sops_per_image']:,.0f} SOPs, "
-            f"{act['analog_macs_per_image']:,.0f} analog MACs; energy {energy['snn'] / 1e6:.3f} µJ "
-            f"(ANN {energy['ann'] / 1e6:.3f} µJ, ratio {energy['snn_over_ann']:.3f}); "
-            f"latency {act['latency_steps_mean']:.1f} steps on average, p95 {act['latency_steps_p95']:.0f}"
+            f"{act['analog_macs_per_image']:,.0f} analog MACs; 45 nm operation-count estimate (compute only) "
+            f"{energy['snn'] / 1e6:.3f} µJ, the ANN's {energy['ann'] / 1e6:.3f} µJ: SNN/ANN "
+            f"{energy['snn_over_ann']:.3f}; latency {act['latency_steps_mean']:.1f} steps on average, "
+            f"p95 {act['latency_steps_p95']:.0f}"
         )
     if "accel" in report:
         lines += render_accel(report["accel"])
@@ -112,6 +117,6 @@ def render_accel(summary: dict) -> list[str]:
         f"accelerator ({summary['cores']} cores): {summary['cycles']:,.0f} cycles per image "
         f"(p95 {summary['cycles_p95']:,.0f}; {summary['cycles_unpipelined']:,.0f} without pipelining), "
         f"{summary['latency_us']:,.1f} µs; streaming {summary['images_per_s_streaming']:,.0f} images/s",
-        f"energy {summary['energy_uj']:.2f} µJ per image ({breakdown}); the ANN on the same chip "
+        f"chip energy {summary['energy_uj']:.2f} µJ per image ({breakdown}); the ANN on the same chip "
         f"{summary['ann_energy_uj']:.2f} µJ: SNN/ANN {summary['snn_ann_energy_ratio']:.2f}",
     ]

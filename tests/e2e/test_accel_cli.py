@@ -101,3 +101,28 @@ def test_eval_on_the_accel_target_reports_the_chip(compiled, capsys):
 def test_check_is_for_the_accel_target(capsys):
     code, _, err = run_cli(capsys, "check", MODEL, "-t", "cpu", "-q")
     assert code == errors.USAGE and "-t accel" in err and "Traceback" not in err
+
+
+def _keys(table) -> set[str]:
+    """Every key of a nested JSON table."""
+    if isinstance(table, dict):
+        return set(table) | {key for value in table.values() for key in _keys(value)}
+    if isinstance(table, list):
+        return {key for value in table for key in _keys(value)}
+    return set()
+
+
+def test_run_names_the_chip_energy_and_the_45nm_estimate_apart(compiled, capsys):
+    """An accel program's report has both figures, each under its own name: the chip model's
+    energy_uj and the operation-count estimate, which is SOPs × 0.9 pJ + analog MACs × 4.6 pJ."""
+    code, out, _ = run_cli(capsys, "run", compiled / "r.snnc", "--input", compiled / "few.npz", "--json", "-q")
+    report = json.loads(out)
+    assert code == errors.OK and report["accel"]["energy_uj"] > 0
+    activity = report["activity"]
+    estimate = activity["ops_energy_45nm_pj_per_image"]
+    assert estimate["snn"] == pytest.approx(0.9 * activity["sops_per_image"] + 4.6 * activity["analog_macs_per_image"])
+    assert not {key for key in _keys(report) if "energy" in key} - {
+        "energy_uj", "ann_energy_uj", "snn_ann_energy_ratio", "energy_breakdown_uj", "ann_breakdown_uj",
+        "ops_energy_45nm_pj_per_image", "ops_energy_model"}  # fmt: skip
+    code, out, _ = run_cli(capsys, "run", compiled / "r.snnc", "--input", compiled / "few.npz", "-q")
+    assert "45 nm operation-count estimate" in out and "chip energy" in out
