@@ -201,9 +201,12 @@ class _Lowering:
             if per_column.shape[0] != w.shape[1]:
                 raise self.unsupported(weighted, "a dense layer must read its source whole (flattened)")
             return w * (per_column * factor)[None, :]
-        if len(op.kernel) != 2 or op.groups != 1:
-            raise self.unsupported(weighted, "the accel target maps 2-D convolutions without groups only")
-        return w * (unit * factor)[None, :, None, None]  # weight[m, c] reads input channel c
+        if len(op.kernel) != 2:
+            raise self.unsupported(weighted, "the accel target maps 2-D convolutions only")
+        # weight[m, j] reads input channel g·C/G + j, g = m's group
+        per_input = (unit * factor).reshape(op.groups, 1, -1)
+        per_row = np.repeat(per_input, w.shape[0] // op.groups, axis=1).reshape(w.shape[0], -1)
+        return w * per_row[:, :, None, None]
 
     def pooled_shape(self, source: str, pool: str | None) -> tuple[int, ...]:
         return self.graph.type(pool or source).sample_shape
@@ -226,4 +229,5 @@ class _Lowering:
         op = self.graph.op(weighted)
         if isinstance(op, nn.Gemm):
             return QSynapse(kind="dense", **common)
-        return QSynapse(kind="conv", strides=op.strides, pads=op.pads, dilations=op.dilations, **common)
+        return QSynapse(kind="conv", strides=op.strides, pads=op.pads, dilations=op.dilations, groups=op.groups,
+                        **common)  # fmt: skip

@@ -36,10 +36,10 @@ def quantize_input(x: np.ndarray, shape: tuple, scale: float) -> np.ndarray:
 
 
 # -- the datapath ---------------------------------------------------------------------------------
-def int_conv(x: np.ndarray, weight: np.ndarray, strides, pads, dilations) -> np.ndarray:
-    """(N, C, H, W) integers * (M, C, kh, kw) → (N, M, H', W') int64, no bias: the ANN executor's
-    convolution on values it represents exactly (exact_dtype)."""
-    op = nn.Conv(weight, np.zeros(len(weight), np.float32), strides, pads, dilations)
+def int_conv(x: np.ndarray, weight: np.ndarray, strides, pads, dilations, groups: int = 1) -> np.ndarray:
+    """(N, C, H, W) integers * (M, C/groups, kh, kw) → (N, M, H', W') int64, no bias: the ANN
+    executor's convolution on values it represents exactly (exact_dtype)."""
+    op = nn.Conv(weight, np.zeros(len(weight), np.float32), strides, pads, dilations, groups)
     return np.rint(conv(op, x.astype(exact_dtype(x, weight)))).astype(np.int64)
 
 
@@ -94,22 +94,48 @@ def synapse_current(synapse: QSynapse, events: np.ndarray, rows: slice = slice(N
         flat = events.reshape(len(events), -1)
         dtype = exact_dtype(flat, weight)
         return np.rint(flat.astype(dtype) @ weight.astype(dtype).T).astype(np.int64)
-    return int_conv(events, weight, synapse.strides, synapse.pads, synapse.dilations)
+    if synapse.groups == 1:
+        return int_conv(events, weight, synapse.strides, synapse.pads, synapse.dilations)
+    # grouped: the groups that `rows` touch, on their input channels; rows of those groups
+    # outside `rows` get zero weights and are dropped
+    per_group_out, per_group_in = synapse.weight.shape[0] // synapse.groups, synapse.weight.shape[1]
+    m0, m1, _ = rows.indices(synapse.weight.shape[0])
+    g0, g1 = m0 // per_group_out, -(-m1 // per_group_out)
+    first = m0 - g0 * per_group_out
+    padded = np.zeros(((g1 - g0) * per_group_out, *weight.shape[1:]), weight.dtype)
+    padded[first : first + m1 - m0] = weight
+    inputs = events[:, g0 * per_group_in : g1 * per_group_in]
+    current = int_conv(inputs, padded, synapse.strides, synapse.pads, synapse.dilations, g1 - g0)
+    return current[:, first : first + m1 - m0]
 
 
 def fan_out_of(synapse: QSynapse, rows: slice = slice(None)) -> np.ndarray:
     """Per pooled input position, the synaptic operations one event there triggers (into `rows`)."""
-    out_channels = len(range(*rows.indices(synapse.weight.shape[0])))
+    per_channel, spatial = reach(synapse, rows)
+    return per_channel.reshape((-1,) + (1,) * spatial.ndim) * spatial
+
+
+def reach(synapse: QSynapse, rows: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+    """What an event at a pooled input position reaches among output channels `rows`, as
+    (per input channel: the rows it feeds, per position: the kernel positions that reach an
+    output; each element of a dense layer's input reaches once). The fan-out is
+    their product; the chip spends ⌈rows fed / lanes⌉ cycles per kernel position."""
     pooled = synapse.pooled_shape
+    m0, m1, _ = rows.indices(synapse.weight.shape[0])
     if synapse.kind == "identity":
-        ones = np.zeros(pooled, dtype=np.int64)
-        ones[rows] = 1
-        return ones
-    weight = np.zeros((out_channels, *synapse.weight.shape[1:]), np.float32)
+        per_channel = np.zeros(pooled[0], dtype=np.int64)
+        per_channel[m0:m1] = 1
+        return per_channel, np.ones(pooled[1:], dtype=np.int64)
     if synapse.kind == "dense":
-        return snn_fan_out(nn.Gemm(weight, np.zeros(out_channels, np.float32)), pooled)
-    op = nn.Conv(weight, np.zeros(out_channels, np.float32), synapse.strides, synapse.pads, synapse.dilations)
-    return snn_fan_out(op, pooled)
+        return np.full(pooled[0], m1 - m0, dtype=np.int64), np.ones(pooled[1:], dtype=np.int64)
+    one = nn.Conv(np.zeros((1, 1, *synapse.weight.shape[2:]), np.float32), np.zeros(1, np.float32), synapse.strides,
+                  synapse.pads, synapse.dilations)  # fmt: skip
+    spatial = np.ascontiguousarray(snn_fan_out(one, (1, *pooled[1:]))[0])
+    per_group_out = synapse.weight.shape[0] // synapse.groups
+    group_of_row = np.arange(m0, m1) // per_group_out
+    rows_per_group = np.bincount(group_of_row, minlength=synapse.groups)
+    per_channel = np.repeat(rows_per_group, pooled[0] // synapse.groups)
+    return per_channel.astype(np.int64), spatial
 
 
 def max_pool_int(x: np.ndarray, kernel, strides, pads=(0, 0, 0, 0)) -> np.ndarray:

@@ -71,6 +71,7 @@ class QSynapse:
     strides: tuple = ()
     pads: tuple = ()
     dilations: tuple = ()
+    groups: int = 1  # a grouped (depthwise: C groups) convolution; weight (O, C/groups, kh, kw)
 
     def __post_init__(self) -> None:
         _require(self.kind in SYNAPSE_KINDS, f"synapse kind must be one of {SYNAPSE_KINDS}, got {self.kind!r}")
@@ -79,6 +80,8 @@ class QSynapse:
         self.source_shape = tuple(int(d) for d in self.source_shape)
         for key in ("pool_kernel", "pool_strides", "strides", "pads", "dilations"):
             setattr(self, key, tuple(int(v) for v in getattr(self, key)))
+        self.groups = int(self.groups)
+        _require(self.groups >= 1 and (self.groups == 1 or self.kind == "conv"), "only a convolution has groups")
         expected = {"conv": 4, "dense": 2, "identity": 1}[self.kind]
         _require(self.weight.ndim == expected, f"{self.kind} weights must be {expected}-D, got {self.weight.shape}")
         self.pool_pads = _pads(self.name_of_pool(), self.pool_pads, bool(self.pool_kernel))

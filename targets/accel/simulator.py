@@ -19,7 +19,15 @@ import time
 
 import numpy as np
 from snnc.runtime import adaptive
-from snnc.runtime.fixed import fan_out_of, gate_pool, max_pool_int, quantize_input, sum_pool, synapse_current
+from snnc.runtime.fixed import (
+    fan_out_of,
+    gate_pool,
+    max_pool_int,
+    quantize_input,
+    reach,
+    sum_pool,
+    synapse_current,
+)
 from snnc.runtime.snn import SimResult
 from snnc.targets.accel.binary import AccelProgram
 from snnc.targets.accel.config import ChipConfig, config_from_stored
@@ -96,6 +104,7 @@ class _Machine:
         self.packets: dict[str, np.ndarray] = {}  # layer → (T, B, C, ...) event values by step
         self.spike_counts: dict[str, np.ndarray] = {}  # layer → (T, B, C, ...) spikes (MSAT bursts: > 1)
         self.pooled: dict[tuple[int, int], tuple] = {}  # (layer, synapse) → pooled (values, counts)
+        self.geometries: dict[tuple[int, int], QSynapse] = {}  # (layer, synapse) → its geometry (costs.geometry)
         self.readout_values: list[np.ndarray] = []  # READ rate/bits per step: (B, K) pieces
         self.offset = None
         self.exits = np.full(batch, self.T - 1, dtype=np.int64)
@@ -185,7 +194,7 @@ class _Core:
         self.L = self.total = self.theta_t = self.fraction = self.mask = None
         self.lanes = machine.chip.lanes
         self.fan_outs: dict[int, tuple] = {}  # synapse → (SOPs, cycles) per event position (event_costs)
-        self.synapses: dict[int, QSynapse] = {}  # descriptor → geometry and weights from SRAM
+        self.synapses: dict[int, tuple] = {}  # descriptor → (geometry, this core's weights from SRAM)
 
     def run(self, code) -> None:
         body = [i for i in code if i.count and i.op not in ("SYNC", "NOP")]
@@ -233,13 +242,17 @@ class _Core:
         pass
 
     # -- per sample -------------------------------------------------------------------------------
-    def synapse(self, k: int) -> QSynapse:
-        """Descriptor k's geometry with this core's weights, read from weight SRAM (once: LDW ran at load)."""
+    def synapse(self, k: int) -> tuple[QSynapse, np.ndarray]:
+        """Descriptor k's geometry (the whole synapse's) and this core's rows of its weights, read
+        from weight SRAM (once: LDW ran at load)."""
         if k not in self.synapses:
             d = self.core["descriptors"][k]
             entry = self.layer["synapses"][d["synapse"]]
             data = self.weight_sram[d["sram"] : d["sram"] + d["bytes"]]
-            self.synapses[k] = geometry(entry, data.reshape(self.rows, *entry["weight_shape"][1:]))
+            key = (self.core["layer"], d["synapse"])
+            if key not in self.m.geometries:
+                self.m.geometries[key] = geometry(entry)
+            self.synapses[k] = self.m.geometries[key], data.reshape(self.rows, *entry["weight_shape"][1:])
         return self.synapses[k]
 
     def op_init(self, instruction, slot) -> None:
@@ -255,9 +268,9 @@ class _Core:
 
     def op_mac(self, instruction, slot) -> None:
         k = instruction.operand("syn")
-        synapse = self.synapse(k)
-        self.S += synapse_current(synapse, self.m.x, slice(self.m0, self.m1), synapse.weight)
-        macs = int(fan_out_of(synapse, slice(0, self.rows)).sum())
+        synapse, weight = self.synapse(k)
+        self.S += synapse_current(synapse, self.m.x, slice(self.m0, self.m1), weight)
+        macs = int(fan_out_of(synapse, slice(self.m0, self.m1)).sum())
         self.m.macs[f"{self.layer['name']}#{k}"] = self.m.macs.get(f"{self.layer['name']}#{k}", 0) + macs * self.m.B
         self.m.ops["macs"][slot] += macs
         self.charge(slot, math.ceil(macs / self.lanes))
@@ -284,11 +297,11 @@ class _Core:
     def op_acc(self, instruction, slot) -> None:
         k = instruction.operand("syn")
         step = slot - instruction.first
-        synapse = self.synapse(k)
+        synapse, weight = self.synapse(k)
         values, counts = self.events(k)
         events = counts[step]
-        self.I += synapse_current(synapse, values[step], slice(self.m0, self.m1), synapse.weight)
-        fan_out, per_event = self.event_costs(k, synapse.kind)
+        self.I += synapse_current(synapse, values[step], slice(self.m0, self.m1), weight)
+        fan_out, per_event = self.event_costs(k, synapse)
         flat = events.reshape(self.m.B, -1).astype(np.float64)
         sops = np.rint(flat @ fan_out).astype(np.int64)
         self.m.ops["sops"][slot] += sops
@@ -297,13 +310,15 @@ class _Core:
         table = self.m.step_sops.setdefault(key, np.zeros((self.m.T, self.m.B), dtype=np.int64))
         table[step] += sops
 
-    def event_costs(self, k: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    def event_costs(self, k: int, synapse: QSynapse) -> tuple[np.ndarray, np.ndarray]:
         """Per pooled input position: the SOPs one event triggers in this slice, and its cycles
-        (each kernel position it reaches takes ⌈rows/lanes⌉; an identity event, one)."""
+        (each kernel position it reaches takes ⌈rows it feeds / lanes⌉; an identity event, one)."""
         if k not in self.fan_outs:
-            fan_out = fan_out_of(geometry(self.layer["synapses"][k]), slice(self.m0, self.m1)).reshape(-1)
-            cycles = fan_out if kind == "identity" else fan_out // self.rows * math.ceil(self.rows / self.lanes)
-            self.fan_outs[k] = (fan_out, cycles)
+            per_channel, spatial = reach(synapse, slice(self.m0, self.m1))
+            shape = (-1,) + (1,) * spatial.ndim
+            fan_out = (per_channel.reshape(shape) * spatial).reshape(-1)
+            cycles = (-(-per_channel // self.lanes)).reshape(shape) * spatial
+            self.fan_outs[k] = (fan_out, cycles.reshape(-1))
         return self.fan_outs[k]
 
     def op_integ(self, instruction, slot) -> None:

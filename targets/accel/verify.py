@@ -36,7 +36,7 @@ MAX_TIMESTEPS = 64  # the slot counter and the iLIF shifts of the program format
 LAYER_KEYS = {"name", "kind", "shape", "pre_shape", "pool_kernel", "pool_strides", "pool_pads", "reset", "depth",
               "scale", "params", "synapses", "msat"}  # fmt: skip
 SYNAPSE_KEYS = {"source", "kind", "source_shape", "pool", "pool_kernel", "pool_strides", "pool_pads", "strides", "pads",
-                "dilations", "weight_shape", "weights"}  # fmt: skip
+                "dilations", "groups", "weight_shape", "weights"}  # fmt: skip
 
 
 def verify_program(program: AccelProgram, source: str) -> None:
@@ -158,7 +158,8 @@ def _synapse_output(synapse: QSynapse, pooled: tuple) -> tuple | None:
         op = nn.Gemm(weight, np.zeros(len(weight), np.float32))
         flat = TensorType((BATCH, int(np.prod(pooled))))
         return op.infer([flat]).sample_shape
-    op = nn.Conv(weight, np.zeros(len(weight), np.float32), synapse.strides, synapse.pads, synapse.dilations)
+    op = nn.Conv(weight, np.zeros(len(weight), np.float32), synapse.strides, synapse.pads, synapse.dilations,
+                 synapse.groups)  # fmt: skip
     return op.infer([source]).sample_shape
 
 

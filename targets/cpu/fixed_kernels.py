@@ -36,8 +36,8 @@ def f64(value: float) -> ir.Constant:
 # -- synapses and pools ----------------------------------------------------------------------------
 def synapse(f: Function, k: dict) -> None:
     """dst += W·(src << shift): a convolution (a dense layer is a 1×1 one) in scatter form,
-    out[oy, ox, :] += x[iy, ix, c]·w[c, ky, kx, :] with oy·SH = iy + PT − ky·DH, for each
-    non-zero x; or an identity shortcut, dst[i] += x[i]·w[channel of i]."""
+    out[oy, ox, g·O/G + :O/G] += x[iy, ix, c]·w[c, ky, kx, :] with oy·SH = iy + PT − ky·DH,
+    g = c's group, for each non-zero x; or an identity shortcut, dst[i] += x[i]·w[channel of i]."""
     b, a = f.b, f.args
     if k["form"] == "identity":
         with f.loop(k["n"] // k["C"]) as p, f.loop(k["C"]) as c:
@@ -53,10 +53,13 @@ def synapse(f: Function, k: dict) -> None:
             with b.if_then(valid_y), f.loop(k["KW"]) as kx:
                 ox, valid_x = output_coordinate(f, ix, kx, k["PL"], k["DW"], k["SW"], k["OW"])
                 with b.if_then(valid_x):
-                    out = f.at(a["dst"], b.mul(b.add(b.mul(oy, i64(k["OW"])), ox), i64(k["O"])))
+                    per_group_out = k["O"] // k["G"]
+                    group_base = b.mul(b.sdiv(c, i64(k["C"] // k["G"])), i64(per_group_out))
+                    pixel = b.mul(b.add(b.mul(oy, i64(k["OW"])), ox), i64(k["O"]))
+                    out = f.at(a["dst"], b.add(pixel, group_base))
                     row = b.add(b.mul(b.add(b.mul(c, i64(k["KH"])), ky), i64(k["KW"])), kx)
-                    weights = f.at(a["weight"], b.mul(row, i64(k["O"])))
-                    with f.loop(k["O"]) as o:
+                    weights = f.at(a["weight"], b.mul(row, i64(per_group_out)))
+                    with f.loop(per_group_out) as o:
                         f.store(b.add(f.load(out, o), b.mul(value, b.sext(f.load(weights, o), I64))), out, o)
 
 

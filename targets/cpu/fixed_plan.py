@@ -93,13 +93,14 @@ class _Builder(PlanBuilder):
         int32 holds exactly, on a CPU with VNNI."""
         fan_in = synapse.weight[0].size
         fits = synapse.kind in ("conv", "dense") and synapse.pool is None and fan_in <= vnni.INT32_PRODUCTS
+        fits = fits and synapse.groups == 1
         hidden = self.bit_plane and not static and shift == 0 and self.T <= 8
         return VNNI and fits and hidden and vnni.available(host_features())
 
     def vnni_synapse(self, layer: QLayer, synapse: QSynapse, src: Region, dst: Region) -> None:
         """Pack the source's codes into bytes inside a zero border, then the VNNI product."""
         shape = self.weights(synapse)
-        del shape["form"], shape["weight"]
+        del shape["form"], shape["weight"], shape["G"]
         if synapse.kind == "dense":
             columns = synapse.weight[:, internal_order(synapse.pooled_shape)]  # the source's internal order
             weight = columns.reshape(*columns.shape, 1, 1)
@@ -142,17 +143,21 @@ class _Builder(PlanBuilder):
         if synapse.kind == "dense":
             columns = synapse.weight[:, internal_order(pooled)]  # (O, N) in the source's internal order
             return dict(form="conv", weight=self.constant("weights", columns.T), IH=1, IW=1, C=columns.shape[1],
-                        OH=1, OW=1, O=columns.shape[0], KH=1, KW=1, SH=1, SW=1, DH=1, DW=1, PT=0, PL=0)  # fmt: skip
-        out_channels, channels, kh, kw = synapse.weight.shape
+                        OH=1, OW=1, O=columns.shape[0], KH=1, KW=1, SH=1, SW=1, DH=1, DW=1, PT=0, PL=0,
+                        G=1)  # fmt: skip
+        out_channels, per_group_in, kh, kw = synapse.weight.shape
+        groups = synapse.groups
+        # (G, C/G, kh, kw, O/G): an input channel's rows, each over its group's output channels
+        rows = synapse.weight.reshape(groups, out_channels // groups, per_group_in, kh, kw).transpose(0, 2, 3, 4, 1)
         _, height, width = pooled
         (pt, pl), (pb, pr) = synapse.pads[:2], synapse.pads[2:]
         sh, sw = synapse.strides
         dh, dw = synapse.dilations
         oh = (height + pt + pb - dh * (kh - 1) - 1) // sh + 1
         ow = (width + pl + pr - dw * (kw - 1) - 1) // sw + 1
-        return dict(form="conv", weight=self.constant("weights", synapse.weight.transpose(1, 2, 3, 0)), IH=height,
-                    IW=width, C=channels, OH=oh, OW=ow, O=out_channels, KH=kh, KW=kw, SH=sh, SW=sw, DH=dh, DW=dw,
-                    PT=pt, PL=pl)  # fmt: skip
+        return dict(form="conv", weight=self.constant("weights", rows), IH=height, IW=width, C=pooled[0], OH=oh,
+                    OW=ow, O=out_channels, KH=kh, KW=kw, SH=sh, SW=sw, DH=dh, DW=dw, PT=pt, PL=pl,
+                    G=groups)  # fmt: skip
 
     def count_sops(self, layer: QLayer, index: int, synapse: QSynapse, src: Region, pooled: Region, phase: str):
         """Synaptic operations per step: Σ spike counts × fan-out (the reference's definition).

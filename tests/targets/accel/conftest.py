@@ -37,6 +37,16 @@ def ceil_max_pool(g, x):
     return relu(g, conv(g, g.add(MaxPool((2, 2), (2, 2), pads=(1, 0, 0, 0), ceil_mode=True), [x]), 6))
 
 
+def grouped(g, x):
+    """A convolution of 2 groups (8 → 6 channels: each output reads 4 inputs)."""
+    return relu(g, conv(g, x, 6, groups=2))
+
+
+def depthwise(g, x):
+    """MobileNets' depthwise 3×3 (a group per channel), then a pointwise 1×1."""
+    return relu(g, conv(g, relu(g, conv(g, x, 8, groups=8)), 6, kernel=1))
+
+
 def residual(g, x):
     body = conv(g, relu(g, conv(g, x, 8)), 8)
     return relu(g, g.add(Add(), [body, x]))
@@ -52,8 +62,8 @@ def global_pool(g, x):
     return g.add(GlobalAvgPool(), [relu(g, conv(g, x, 6))])
 
 
-FAMILIES = {f.__name__: f for f in (plain, strided, avg_pool, max_pool, padded_max_pool, ceil_max_pool, residual,
-                                    shortcut_conv, global_pool)}  # fmt: skip
+FAMILIES = {f.__name__: f for f in (plain, strided, avg_pool, max_pool, padded_max_pool, ceil_max_pool, grouped,
+                                    depthwise, residual, shortcut_conv, global_pool)}  # fmt: skip
 
 
 def family_graph(body) -> Graph:

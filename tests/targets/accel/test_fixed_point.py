@@ -26,7 +26,9 @@ def integer_ann(qnet: QNet, x_int: np.ndarray) -> np.ndarray:
             if s.pool == "avg":
                 v = KERNELS[nn.AvgPool](nn.AvgPool(s.pool_kernel, s.pool_strides), v) * np.prod(s.pool_kernel)
             if s.kind == "conv":
-                op = nn.Conv(s.weight.astype(np.float64), np.zeros(len(s.weight)), s.strides, s.pads, s.dilations)
+                op = nn.Conv(
+                    s.weight.astype(np.float64), np.zeros(len(s.weight)), s.strides, s.pads, s.dilations, s.groups
+                )
                 total = total + np.rint(KERNELS[nn.Conv](op, v))
             elif s.kind == "dense":
                 total = total + v.reshape(len(v), -1) @ s.weight.astype(np.float64).T
