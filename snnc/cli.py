@@ -150,6 +150,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     except SnncError as exc:
         report.update(error=str(exc), exit_code=exc.exit_code,
                       resource_error=isinstance(exc, ResourceError))  # fmt: skip
+        demand = getattr(exc, "layers", None)
+        if demand:
+            report["demand"] = demand
+            if not args.json and not args.quiet:  # what each layer asks, before the error line
+                print(_demand_table(demand))
         if not args.json or args.debug:
             raise
         print(json.dumps(report, indent=1))
@@ -167,6 +172,19 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"fits: {report['cores']} of {report['chip_cores']} cores, program {report['program_bytes']:,} bytes, "
               f"{report['slots']} slots")  # fmt: skip
     return OK
+
+
+def _demand_table(demand: list[dict]) -> str:
+    """A model that does not fit: per layer, the cores it needs and one channel against a core."""
+    from snnc.inspection import format_table
+
+    rows = [[r["layer"], r["channels"], "-" if r["cores"] is None else r["cores"],
+             f"{r['one_channel_weight_bytes']:,}/{r['weight_capacity']:,}",
+             f"{r['one_channel_state_words']:,}/{r['state_capacity']:,}", f"{r['state_bits_needed']}/{r['state_bits']}",
+             "does not fit" if r["cores"] is None else ""] for r in demand]  # fmt: skip
+    headers = ["layer", "channels", "cores", "one channel: weight bytes", "state words", "state bits", ""]
+    total = sum(r["cores"] or 0 for r in demand)
+    return format_table(headers, rows, {1, 2}) + f"\n{total} cores for the layers that fit one channel per core"
 
 
 def cmd_run(args: argparse.Namespace) -> int:

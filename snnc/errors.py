@@ -62,7 +62,14 @@ class ConversionError(SnncError):
 
 
 class ResourceError(SnncError):
+    """The model does not fit the chip; `layers`: what each layer asks of it, where known
+    (targets/accel/mapper.py demand), for `snnc check` to print."""
+
     exit_code = DOES_NOT_FIT
+
+    def __init__(self, message: str, layers: list[dict] | None = None) -> None:
+        super().__init__(message)
+        self.layers = layers or []
 
 
 class IRError(SnncError):

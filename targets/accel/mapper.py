@@ -113,15 +113,40 @@ def serpentine(config: ChipConfig) -> list[int]:
     return order
 
 
+def demand(qnet: QNet, config: ChipConfig) -> list[dict]:
+    """What each layer asks of the chip: the cores it splits into (None, with the reason under
+    "problem", where one output channel alone does not fit a core), and one channel's weight
+    bytes, state words and state bits against a core's."""
+    table = []
+    for layer in qnet.layers:
+        row = {"layer": layer.name, "channels": layer.pre_shape[0], "cores": None,
+               "one_channel_weight_bytes": weight_bytes(layer, 1), "weight_capacity": config.weight_bytes,
+               "one_channel_state_words": state_words(qnet, layer, 1, config.state_bits),
+               "state_capacity": config.state_words, "state_bits_needed": bound_bits(qnet, layer),
+               "state_bits": config.state_bits}  # fmt: skip
+        try:
+            row["cores"] = split(qnet, layer, config)
+        except ResourceError as exc:
+            row["problem"] = str(exc)
+        table.append(row)
+    return table
+
+
 def place(qnet: QNet, config: ChipConfig) -> list[CoreSlice]:
-    """Split every layer and give each slice a core; a ResourceError when cores run out."""
-    plan = [(index, split(qnet, layer, config)) for index, layer in enumerate(qnet.layers)]
+    """Split every layer and give each slice a core; a ResourceError, carrying every layer's
+    demand, when a channel does not fit a core or cores run out."""
+    table = demand(qnet, config)
+    problems = [row["problem"] for row in table if row["cores"] is None]
+    if problems:
+        more = f" (and {len(problems) - 1} more layer(s))" if len(problems) > 1 else ""
+        raise ResourceError(problems[0] + more, table)
+    plan = [(index, row["cores"]) for index, row in enumerate(table)]
     needed = sum(n for _, n in plan)
     if needed > config.cores:
         worst = sorted(plan, key=lambda p: -p[1])[:3]
         detail = ", ".join(f"{qnet.layers[i].name!r}: {n}" for i, n in worst)
         raise ResourceError(f"cores: the model needs {needed} cores ({detail}, ...), the chip has {config.cores} "
-                            f"({config.cores_x}×{config.cores_y})")  # fmt: skip
+                            f"({config.cores_x}×{config.cores_y})", table)  # fmt: skip
     walk = iter(serpentine(config))
     slices = []
     for index, count in plan:

@@ -68,6 +68,24 @@ def test_check_on_a_chip_too_small(tmp_path, capsys):
     assert code == errors.DOES_NOT_FIT and "cores" in err and "Traceback" not in err
 
 
+def test_check_that_does_not_fit_says_what_each_layer_asks(tmp_path, capsys):
+    """Every layer's demand, for people and in --json: the cores of those that fit a core one
+    channel at a time; the layer that does not, named, with one channel against the capacity."""
+    chip = tmp_path / "small.toml"
+    chip.write_text("[chip]\ncores_x = 2\ncores_y = 2\nstate_sram_kib = 4\n")
+    code, out, err = run_cli(capsys, "check", MODEL, "-t", "accel", "-T", "4", "--config", chip, "--json", "-q")
+    report = json.loads(out)
+    demand = report["demand"]
+    too_big = [r for r in demand if r["cores"] is None]
+    assert code == errors.DOES_NOT_FIT and too_big and len(demand) == len(report["demand"])
+    assert all(r["one_channel_state_words"] > r["state_capacity"] for r in too_big)
+    assert all(r["one_channel_state_words"] <= r["state_capacity"] for r in demand if r["cores"] is not None)
+    assert too_big[0]["layer"] in report["error"] and "one output channel" in report["error"]
+    code, out, err = run_cli(capsys, "check", MODEL, "-t", "accel", "-T", "4", "--config", chip)
+    assert code == errors.DOES_NOT_FIT and all(r["layer"] in out for r in demand) and "does not fit" in out
+    assert [line for line in err.splitlines() if "error" in line] == [f"snnc: error: {report['error']}"]
+
+
 @pytest.mark.parametrize("text, code", [("[chip]\nlanez = 4\n", errors.USAGE), ("[chip]\nlanes = -1\n", errors.USAGE)])
 def test_bad_configuration_exit_codes(tmp_path, capsys, text, code):
     chip = tmp_path / "bad.toml"

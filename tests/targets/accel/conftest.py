@@ -7,7 +7,7 @@ import zlib
 import numpy as np
 
 import snnc
-from snnc.ir import BATCH, Add, AvgPool, Conv, GlobalAvgPool, Graph, MaxPool, Reshape, TensorType
+from snnc.ir import BATCH, Add, AvgPool, Conv, GlobalAvgPool, GlobalMaxPool, Graph, MaxPool, Reshape, TensorType
 from tests.targets.cpu.test_jit_vs_reference import RNG, conv, head, relu
 
 
@@ -62,8 +62,13 @@ def global_pool(g, x):
     return g.add(GlobalAvgPool(), [relu(g, conv(g, x, 6))])
 
 
+def global_max_pool(g, x):
+    """lower-pooling makes it a max-pool over the whole map (iLIF: of the potential; rate: a gate)."""
+    return g.add(GlobalMaxPool(), [relu(g, conv(g, x, 6))])
+
+
 FAMILIES = {f.__name__: f for f in (plain, strided, avg_pool, max_pool, padded_max_pool, ceil_max_pool, grouped,
-                                    depthwise, residual, shortcut_conv, global_pool)}  # fmt: skip
+                                    depthwise, residual, shortcut_conv, global_pool, global_max_pool)}  # fmt: skip
 
 
 def family_graph(body) -> Graph:
