@@ -146,7 +146,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         binary = encode_program(build.program)
         decode_program(binary)  # the program verifies: it decodes back, every reference in range
         report.update(fits=True, cores=len(build.slices), chip_cores=build.config.cores, program_bytes=len(binary),
-                      slots=build.program.meta["slots"], layers=build.resources())  # fmt: skip
+                      slots=build.program.meta["slots"], layers=build.resources(), plan=build.plan())  # fmt: skip
     except SnncError as exc:
         report.update(error=str(exc), exit_code=exc.exit_code,
                       resource_error=isinstance(exc, ResourceError))  # fmt: skip
@@ -169,9 +169,25 @@ def cmd_check(args: argparse.Namespace) -> int:
         from snnc.inspection import format_table
 
         print(format_table(["layer", "cores", "weight bytes/core", "state words/core", "state bits"], rows, {1}))
-        print(f"fits: {report['cores']} of {report['chip_cores']} cores, program {report['program_bytes']:,} bytes, "
-              f"{report['slots']} slots")  # fmt: skip
+        plan = report["plan"]
+        if len(plan["segments"]) > 1:
+            print(_plan_table(plan))
+        print(f"fits: {report['cores']} core slices on {report['chip_cores']} cores in {len(plan['segments'])} "
+              f"segment(s), program {report['program_bytes']:,} bytes, {report['slots']} slots")  # fmt: skip
     return OK
+
+
+def _plan_table(plan: dict) -> str:
+    """A network in segments: each segment's layers, cores and weights; the DRAM traffic per image."""
+    from snnc.inspection import format_table
+
+    rows = [[number, f"{s['first_layer']} .. {s['last_layer']}", s["layers"], s["cores"], f"{s['weight_bytes']:,}"]
+            for number, s in enumerate(plan["segments"])]  # fmt: skip
+    moved = plan["off_chip_bytes_per_image"]
+    table = format_table(["segment", "layers", "count", "cores", "weight bytes"], rows, {0, 2, 3, 4})
+    return (f"{table}\noff-chip per image: {moved['weight_bytes']:,.0f} weight bytes (a swap serves "
+            f"{plan['swap_batch']} images), {moved['event_bytes_written']:,} event bytes written, "
+            f"{moved['event_bytes_read']:,} read")  # fmt: skip
 
 
 def _demand_table(demand: list[dict]) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from snnc.passes.quantize import input_scale, quantize
+from snnc.targets.accel import segments
 from snnc.targets.accel.binary import AccelProgram, decode_program, encode_program, read_program
 from snnc.targets.accel.config import DEFAULT, ChipConfig, load_config
 from snnc.targets.accel.emit import emit
-from snnc.targets.accel.mapper import CoreSlice, place, resource_table
+from snnc.targets.accel.mapper import CoreSlice, place, resource_table, segments_of
 
 from snnc.ir.graph import Graph
 from snnc.ir.qnet import QNet
@@ -34,6 +35,22 @@ class AccelBuild:
 
     def resources(self) -> list[dict]:
         return resource_table(self.qnet, self.slices, self.config)
+
+    def plan(self) -> dict:
+        """How the network runs: its segments (one when it fits the chip) and the off-chip
+        bytes per image they move (segments.py)."""
+        parts = segments_of(self.qnet, self.slices)
+        segment_of = [number for number, part in enumerate(parts) for _ in range(*part.layers)]
+        moved = segments.crossing(segments.qnet_readers(self.qnet), segments.layer_bytes(self.qnet), segment_of)
+        names = [layer.name for layer in self.qnet.layers]
+        return {
+            "segments": [{"first_layer": names[p.layers[0]], "last_layer": names[p.layers[1] - 1],
+                          "layers": p.layers[1] - p.layers[0], "cores": p.cores, "weight_bytes": p.weight_bytes}
+                         for p in parts],
+            "off_chip_bytes_per_image": segments.traffic([p.weight_bytes for p in parts], *moved,
+                                                         self.config.swap_batch),
+            "swap_batch": self.config.swap_batch,
+        }  # fmt: skip
 
 
 def build(graph: Graph, timesteps: int, scale_in: float, config: ChipConfig = DEFAULT) -> AccelBuild:

@@ -2,9 +2,10 @@
 
 A `ChipConfig` is built in (`DEFAULT`) and every field can be overridden from a TOML file:
 
-    [chip]            cores_x, cores_y, lanes, weight_sram_kib, state_sram_kib, clock_mhz, ...
+    [chip]            cores_x, cores_y, lanes, weight_sram_kib, state_sram_kib, clock_mhz, ...,
+                      dram_mib, dram_gbs, swap_batch (off-chip memory: segments.py)
     [energy]          pj_add8, pj_add32, pj_mul8, pj_mul32, pj_compare, pj_shift, pj_hop,
-                      sram_pj_per_64b (a table {KiB: pJ}), static_mw_per_core
+                      sram_pj_per_64b (a table {KiB: pJ}), static_mw_per_core, dram_pj_per_byte
 
 Unknown keys and impossible values are usage errors (exit 2) naming the key. The energy
 figures are the 45 nm numbers of Horowitz (ISSCC 2014) that SNN papers use; the NoC hop and
@@ -45,6 +46,9 @@ class EnergyTable:
     pj_hop: float = 2.0  # assumption: one 32-bit flit across one router and link
     sram_pj_per_64b: dict = field(default_factory=_sram_table)
     static_mw_per_core: float = 0.5  # assumption: leakage of one core's SRAM and logic
+    # off-chip DRAM, per byte moved: Horowitz 2014 gives 1.3–2.6 nJ per 64-bit DRAM access
+    # (45 nm); the low end, 1.3 nJ / 8 bytes
+    dram_pj_per_byte: float = 162.5
 
     def sram_pj(self, kib: float, bits: int) -> float:
         """pJ for one access of `bits` to an array of `kib` KiB: log-linear in the size between
@@ -74,20 +78,27 @@ class ChipConfig:
     hop_cycles: int = 1  # router latency per hop
     barrier_cycles: int = 16  # the controller's end-of-step barrier
     exit_cycles: int = 32  # the controller's confidence check per sample and step
+    # off-chip memory for networks larger than the chip (segments.py): LPDDR4-3200 on a 32-bit
+    # channel moves 3200 MT/s × 4 bytes = 12.8 GB/s (JEDEC JESD209-4)
+    dram_mib: int = 4096
+    dram_gbs: float = 12.8
+    swap_batch: int = 16  # images a segment runs while its weights are on chip (a swap serves them all)
     energy: EnergyTable = field(default_factory=EnergyTable)
 
     def __post_init__(self) -> None:
-        for key in ("cores_x", "cores_y", "lanes", "weight_sram_kib", "state_sram_kib", "sram_bank_kib", "hop_cycles"):
+        for key in ("cores_x", "cores_y", "lanes", "weight_sram_kib", "state_sram_kib", "sram_bank_kib", "hop_cycles",
+                    "dram_mib", "swap_batch"):  # fmt: skip
             _require(_integer(getattr(self, key), 1), key, f"an integer in 1..{LARGEST:,}")
         for key in ("barrier_cycles", "exit_cycles"):
             _require(_integer(getattr(self, key), 0), key, f"an integer in 0..{LARGEST:,}")
         _require(self.weight_bits == 8, "weight_bits", "8 (int8 weights; other widths are not modeled)")
         _require(self.state_bits in (16, 24, 32), "state_bits", "16, 24 or 32")
         _require(_positive(self.clock_mhz) and self.clock_mhz <= 1e6, "clock_mhz", "a positive number of MHz")
+        _require(_positive(self.dram_gbs) and self.dram_gbs <= 1e6, "dram_gbs", "a positive number of GB/s")
         _require(self.cores <= 4096, "cores_x·cores_y", "at most 4096 cores (12-bit core ids)")
         table = self.energy
         for key in ("pj_add8", "pj_add32", "pj_mul8", "pj_mul32", "pj_compare", "pj_shift", "pj_hop",
-                    "static_mw_per_core"):  # fmt: skip
+                    "static_mw_per_core", "dram_pj_per_byte"):  # fmt: skip
             value = getattr(table, key)
             _require(_number(value) and value >= 0, f"energy.{key}", "a number >= 0")
         sram = table.sram_pj_per_64b

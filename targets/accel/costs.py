@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from snnc.runtime.fixed import fan_out_of
+from snnc.targets.accel import segments
 
 from snnc.ir.qnet import QSynapse
 
@@ -40,7 +41,7 @@ class AccelResult:
             join([self.interval, other.interval]), {k: join([v, other.energy[k]]) for k, v in self.energy.items()},
             self.ann_energy, {k: join([v, other.sram_bytes[k]]) for k, v in self.sram_bytes.items()},
             join([self.packets, other.packets]), self.clock_mhz, self.cores, self.seconds + other.seconds,
-            self.sops_simulated + other.sops_simulated,
+            self.sops_simulated + other.sops_simulated, self.extra,
         )  # fmt: skip
 
     def summary(self) -> dict:
@@ -64,23 +65,60 @@ class AccelResult:
             "sram_bytes": {k: float(v.mean()) for k, v in self.sram_bytes.items()},
             "packets": float(self.packets.mean()),
             "sim_sops_per_s": self.sops_simulated / self.seconds if self.seconds else float("nan"),
+            "off_chip": self.extra.get("off_chip"),  # segments and DRAM bytes per image (segments.py)
         }
 
 
+def off_chip(self, activation_bits: int | None = None) -> dict:
+    """Per image: the DRAM bytes of a program in segments (segments.py), and the cycles they take;
+    with `activation_bits`, for the ANN on the same placement (one activation per neuron)."""
+    meta, chip = self.meta, self.chip
+    layers = meta["layers"]
+    segment_of_core = [c["segment"] for c in meta["cores"]]
+    count = max(segment_of_core) + 1
+    segment_of = [0] * len(layers)
+    weights = [0] * count
+    for core, segment in zip(meta["cores"], segment_of_core):
+        segment_of[core["layer"]] = segment
+        weights[segment] += core["weight_bytes"]
+    sizes = [segments.event_bytes(int(np.prod(layer["shape"])), self.T, meta["model"]) if activation_bits is None
+             else math.ceil(int(np.prod(layer["shape"])) * activation_bits / 8) for layer in layers]  # fmt: skip
+    readers = segments.readers([layer["name"] for layer in layers],
+                               [[s["source"] for s in layer["synapses"]] for layer in layers])  # fmt: skip
+    moved = segments.traffic(weights, *segments.crossing(readers, sizes, segment_of), chip.swap_batch)
+    moved["segments"] = count
+    moved["cycles"] = moved["total_bytes"] / (chip.dram_gbs * 1e3) * chip.clock_mhz  # bytes / (bytes per µs) × MHz
+    return moved
+
+
 def machine_costs(self, alive: np.ndarray) -> AccelResult:
+    """Cycles and energy per sample. A program in segments runs them one after another, each
+    pipelined across its own layers' cores, with the DRAM transfers between them (off_chip)."""
     chip, e = self.chip, self.chip.energy
     per_slot = self.cycles * alive[None]  # (cores, S, B)
     slot_overhead = chip.barrier_cycles + diameter(self) * chip.hop_cycles
-    cycles = per_slot.max(axis=0).sum(axis=0) + slot_overhead * alive.sum(axis=0)
+    segment_of_core = np.array([c["segment"] for c in self.meta["cores"]])
     layer_of = np.array([c["layer"] for c in self.meta["cores"]])
+    dram = off_chip(self)
+    cycles = dram["cycles"] + np.zeros(per_slot.shape[2])
+    interval = dram["cycles"] + np.zeros(per_slot.shape[2])
+    physical = 0
+    for segment in range(dram["segments"]):
+        mine = segment_of_core == segment
+        busiest = per_slot[mine].max(axis=0)  # (S, B)
+        active = alive if dram["segments"] == 1 else alive & (busiest > 0)
+        cycles = cycles + busiest.sum(axis=0) + slot_overhead * active.sum(axis=0)
+        by_layer = np.stack([per_slot[mine & (layer_of == i)].max(axis=0) for i in np.unique(layer_of[mine])])
+        segment_interval = by_layer.sum(axis=1).max(axis=0) + slot_overhead * self.T
+        interval = np.maximum(interval, segment_interval) if dram["segments"] == 1 else interval + segment_interval
+        physical = max(physical, int(mine.sum()))
     by_layer = np.stack([per_slot[layer_of == i].max(axis=0) for i in np.unique(layer_of)])  # (L, S, B)
-    sequential = by_layer.sum(axis=(0, 1)) + slot_overhead * (by_layer > 0).sum(axis=(0, 1))
-    interval = by_layer.sum(axis=1).max(axis=0) + slot_overhead * self.T
+    sequential = by_layer.sum(axis=(0, 1)) + slot_overhead * (by_layer > 0).sum(axis=(0, 1)) + dram["cycles"]
     ops = {k: (v * alive).sum(axis=0) for k, v in self.ops.items()}
     bits = chip.state_bits
     w8, s8 = chip.access_pj(chip.weight_sram_kib, 8), chip.access_pj(chip.state_sram_kib, 8)
     sw = chip.access_pj(chip.state_sram_kib, bits)
-    cores_used = len(self.meta["cores"])
+    cores_used = physical
     payload = 2 * e.pj_mul8 if self.msat else 0.0  # MSAT events carry s·g: an 8 × 9-bit multiply per SOP
     lut = chip.access_pj(1, 16)  # a threshold-unit table read
     energy = {
@@ -91,6 +129,7 @@ def machine_costs(self, alive: np.ndarray) -> AccelResult:
         "weight_sram": (ops["sops"] + ops["macs"]) * w8,
         "state_sram": 2 * (ops["sops"] + ops["neuron_ops"]) * sw + ops["macs"] * s8,
         "noc": ops["hops"] * e.pj_hop,
+        "dram": np.full(per_slot.shape[2], dram["total_bytes"] * e.dram_pj_per_byte),
         "static": e.static_mw_per_core * cores_used * 1e3 * cycles / chip.clock_mhz,
     }
     if not self.msat:
@@ -99,8 +138,9 @@ def machine_costs(self, alive: np.ndarray) -> AccelResult:
     sram = {"weight_reads": ops["sops"] + ops["macs"], "state_reads": state_words * bits / 8 + ops["macs"],
             "state_writes": state_words * bits / 8}  # bytes per image  # fmt: skip
     simulated = int(sum(v.sum() for v in self.step_sops.values()))
+    off = {key: dram[key] for key in ("segments", "weight_bytes", "event_bytes_written", "event_bytes_read")}
     return AccelResult(cycles, sequential, interval, energy, ann_energy(self), sram, ops["packets"],
-                       chip.clock_mhz, cores_used, sops_simulated=simulated)  # fmt: skip
+                       chip.clock_mhz, cores_used, sops_simulated=simulated, extra={"off_chip": off})  # fmt: skip
 
 
 def diameter(self) -> int:
@@ -123,6 +163,7 @@ def ann_energy(self) -> dict[str, float]:
         hops += count * sum(self.chip.hops(c["id"], d) for c in cores for d in c["consumers"]) / len(cores)
         cycles += math.ceil(layer_macs / len(cores) / chip.lanes)
     bits = chip.state_bits
+    dram = off_chip(self, activation_bits=8)
     return {
         "macs": macs * (e.pj_mul8 + e.pj_add32),
         "neuron_updates": neurons * e.pj_add32,
@@ -130,6 +171,7 @@ def ann_energy(self) -> dict[str, float]:
         "state_sram": macs * chip.access_pj(chip.state_sram_kib, 8)
         + 2 * neurons * chip.access_pj(chip.state_sram_kib, bits),
         "noc": hops * e.pj_hop,
+        "dram": dram["total_bytes"] * e.dram_pj_per_byte,
         "static": e.static_mw_per_core * len(self.meta["cores"]) * 1e3 * cycles / chip.clock_mhz,
     }
 

@@ -50,7 +50,8 @@ def emit(qnet: QNet, slices: list[CoreSlice], config: ChipConfig) -> AccelProgra
             descriptors.append({"synapse": k, "sram": address, "offset": offset, "bytes": size})
             address += size
         program = core_program(qnet, layer, slots, exits=index == last_readout_core and qnet.exit_metric is not None)
-        cores.append({"id": piece.core, "layer": piece.layer, "rows": list(piece.rows), "descriptors": descriptors,
+        cores.append({"id": piece.core, "segment": piece.segment, "layer": piece.layer, "rows": list(piece.rows),
+                      "descriptors": descriptors,
                       "code": [sum(len(c) for c in code), len(program)], "consumers": consumers[index],
                       "weight_bytes": piece.weight_bytes, "state_words": piece.state_words})  # fmt: skip
         code.append(program)
@@ -95,16 +96,18 @@ def _sections(qnet: QNet) -> tuple[np.ndarray, np.ndarray, list[dict]]:
 
 
 def _consumers(qnet: QNet, slices: list[CoreSlice]) -> list[list[int]]:
-    """Per core, the ids of the cores its spikes go to (every core of every consuming layer)."""
-    by_layer: dict[str, list[int]] = {}
+    """Per core, the ids of the cores its spikes go to over the network on chip: every core of
+    every consuming layer in its own segment (a later segment reads them from DRAM)."""
+    by_layer: dict[str, list[CoreSlice]] = {}
     for piece in slices:
-        by_layer.setdefault(qnet.layers[piece.layer].name, []).append(piece.core)
-    readers: dict[str, list[int]] = {}
+        by_layer.setdefault(qnet.layers[piece.layer].name, []).append(piece)
+    readers: dict[str, list[CoreSlice]] = {}
     for layer in qnet.layers:
         for synapse in layer.synapses:
             readers.setdefault(synapse.source, [])
             readers[synapse.source] += [c for c in by_layer[layer.name] if c not in readers[synapse.source]]
-    return [readers.get(qnet.layers[piece.layer].name, []) for piece in slices]
+    return [[c.core for c in readers.get(qnet.layers[piece.layer].name, []) if c.segment == piece.segment]
+            for piece in slices]  # fmt: skip
 
 
 def core_program(qnet: QNet, layer: QLayer, slots: int, exits: bool) -> list[isa.Instruction]:

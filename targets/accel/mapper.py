@@ -10,6 +10,9 @@ routes stay short. State words per slice of r channels with P positions each:
     parameters (Θ, B, v0): 3·r;  gate-pool counters: the source's size per gate-pooled synapse;
     spike output buffer: ⌈r·P / state_bits⌉.
 
+A network whose slices need more cores than the chip has runs in segments that take turns on
+it (segments.py): each segment's slices take the cores from the start of the walk again.
+
 The state word must also hold the largest value a membrane can reach (bound_bits). A model
 that does not fit raises a ResourceError naming the layer, the resource, the need and the
 capacity (exit 8).
@@ -21,7 +24,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from snnc.targets.accel import segments
 from snnc.targets.accel.config import ChipConfig
+from snnc.targets.accel.segments import Segment
 
 from snnc import models
 from snnc.errors import ResourceError
@@ -35,6 +40,7 @@ class CoreSlice:
     rows: tuple[int, int]  # output channels [m0, m1)
     weight_bytes: int
     state_words: int
+    segment: int = 0  # which segment of a network larger than the chip (segments.py); cores repeat across them
 
 
 def row_bytes(synapse: QSynapse) -> int:
@@ -140,24 +146,35 @@ def place(qnet: QNet, config: ChipConfig) -> list[CoreSlice]:
     if problems:
         more = f" (and {len(problems) - 1} more layer(s))" if len(problems) > 1 else ""
         raise ResourceError(problems[0] + more, table)
-    plan = [(index, row["cores"]) for index, row in enumerate(table)]
-    needed = sum(n for _, n in plan)
-    if needed > config.cores:
-        worst = sorted(plan, key=lambda p: -p[1])[:3]
-        detail = ", ".join(f"{qnet.layers[i].name!r}: {n}" for i, n in worst)
-        raise ResourceError(f"cores: the model needs {needed} cores ({detail}, ...), the chip has {config.cores} "
-                            f"({config.cores_x}×{config.cores_y})", table)  # fmt: skip
-    walk = iter(serpentine(config))
+    counts = [row["cores"] for row in table]
+    weights = [weight_bytes(layer, layer.pre_shape[0]) for layer in qnet.layers]
+    if sum(counts) <= config.cores:
+        parts = [Segment((0, len(counts)), sum(counts), sum(weights))]
+    else:  # larger than the chip: segments that take turns on it, through DRAM
+        parts = segments.cut(qnet, counts, config.cores, weights)
+        segments.check_dram(qnet, parts, config.dram_mib * 2**20, config.swap_batch)
     slices = []
-    for index, count in plan:
-        layer = qnet.layers[index]
-        channels = layer.pre_shape[0]
-        rows = math.ceil(channels / count)
-        for start in range(0, channels, rows):
-            stop = min(channels, start + rows)
-            slices.append(CoreSlice(next(walk), index, (start, stop), weight_bytes(layer, stop - start),
-                                    state_words(qnet, layer, stop - start, config.state_bits)))  # fmt: skip
+    for number, part in enumerate(parts):
+        walk = iter(serpentine(config))
+        for index in range(*part.layers):
+            layer = qnet.layers[index]
+            channels = layer.pre_shape[0]
+            rows = math.ceil(channels / counts[index])
+            for start in range(0, channels, rows):
+                stop = min(channels, start + rows)
+                slices.append(CoreSlice(next(walk), index, (start, stop), weight_bytes(layer, stop - start),
+                                        state_words(qnet, layer, stop - start, config.state_bits), number))  # fmt: skip
     return slices
+
+
+def segments_of(qnet: QNet, slices: list[CoreSlice]) -> list[Segment]:
+    """The segments a placement runs in (one for a network that fits the chip)."""
+    parts = []
+    for number in range(max(s.segment for s in slices) + 1):
+        mine = [s for s in slices if s.segment == number]
+        layers = sorted({s.layer for s in mine})
+        parts.append(Segment((layers[0], layers[-1] + 1), len(mine), sum(s.weight_bytes for s in mine)))
+    return parts
 
 
 def resource_table(qnet: QNet, slices: list[CoreSlice], config: ChipConfig) -> list[dict]:
@@ -166,7 +183,8 @@ def resource_table(qnet: QNet, slices: list[CoreSlice], config: ChipConfig) -> l
     for index, layer in enumerate(qnet.layers):
         mine = [s for s in slices if s.layer == index]
         table.append({
-            "layer": layer.name, "kind": layer.kind, "cores": len(mine), "channels": layer.pre_shape[0],
+            "layer": layer.name, "kind": layer.kind, "segment": mine[0].segment, "cores": len(mine),
+            "channels": layer.pre_shape[0],
             "weight_bytes": max(s.weight_bytes for s in mine), "weight_capacity": config.weight_bytes,
             "state_words": max(s.state_words for s in mine), "state_capacity": config.state_words,
             "state_bits_needed": bound_bits(qnet, layer), "state_bits": config.state_bits,

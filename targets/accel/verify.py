@@ -164,19 +164,26 @@ def _synapse_output(synapse: QSynapse, pooled: tuple) -> tuple | None:
 
 
 def placement(meta: dict, qnet: QNet, config, fail) -> list[CoreSlice]:
-    """The cores of META as slices, each checked against the chip; every layer's channels covered once."""
+    """The cores of META as slices, each checked against the chip; every layer's channels covered
+    once, by cores of one segment; segments numbered in order, a core id once per segment."""
     cores = meta.get("cores")
     if not isinstance(cores, list) or not cores:
         raise fail("no cores")
     slices, seen, covered = [], set(), {i: 0 for i in range(len(qnet.layers))}
+    segment_of: dict[int, int] = {}
     for core in cores:
         if not isinstance(core, dict):
             raise fail("a core entry")
-        ident, index, rows = core.get("id"), core.get("layer"), core.get("rows")
-        if not (isinstance(ident, int) and 0 <= ident < config.cores and ident not in seen):
+        ident, index, rows, segment = core.get("id"), core.get("layer"), core.get("rows"), core.get("segment")
+        last = slices[-1].segment if slices else 0
+        if not (isinstance(segment, int) and not isinstance(segment, bool) and segment in (last, last + 1)):
+            raise fail(f"the segment of core {ident!r}")
+        if not (isinstance(ident, int) and 0 <= ident < config.cores and (segment, ident) not in seen):
             raise fail(f"core id {ident!r}")
         if not (isinstance(index, int) and 0 <= index < len(qnet.layers)):
             raise fail(f"the layer of core {ident}")
+        if segment_of.setdefault(index, segment) != segment:
+            raise fail(f"layer {qnet.layers[index].name!r} spans segments")
         layer = qnet.layers[index]
         channels = layer.pre_shape[0]
         if not (isinstance(rows, list) and len(rows) == 2 and all(isinstance(r, int) for r in rows)
@@ -184,10 +191,10 @@ def placement(meta: dict, qnet: QNet, config, fail) -> list[CoreSlice]:
             raise fail(f"the rows of core {ident}")
         count = rows[1] - rows[0]
         piece = CoreSlice(ident, index, (rows[0], rows[1]), weight_bytes(layer, count),
-                          state_words(qnet, layer, count, config.state_bits))  # fmt: skip
+                          state_words(qnet, layer, count, config.state_bits), segment)  # fmt: skip
         if piece.weight_bytes > config.weight_bytes or piece.state_words > config.state_words:
             raise fail(f"core {ident} holds more than its SRAM")
-        seen.add(ident)
+        seen.add((segment, ident))
         covered[index] = rows[1]
         slices.append(piece)
     for index, layer in enumerate(qnet.layers):

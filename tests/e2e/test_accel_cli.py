@@ -58,14 +58,21 @@ def test_check_fits_and_lists_layers(capsys):
                for r in report["layers"])  # fmt: skip
 
 
-def test_check_on_a_chip_too_small(tmp_path, capsys):
+def test_check_on_a_chip_smaller_than_the_network(tmp_path, capsys):
+    """Segments through DRAM where the layers need more cores than the chip has; exit 8 only
+    where one layer alone is wider than the chip."""
     chip = tmp_path / "tiny.toml"
     chip.write_text("[chip]\ncores_x = 2\ncores_y = 2\n")
     code, out, _ = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "--json", "-q")
     report = json.loads(out)
-    assert code == errors.DOES_NOT_FIT and not report["fits"] and "the chip has 4" in report["error"]
+    segments = report["plan"]["segments"]
+    assert code == errors.OK and report["fits"] and len(segments) > 1 and all(s["cores"] <= 4 for s in segments)
+    assert report["plan"]["off_chip_bytes_per_image"]["event_bytes_written"] > 0
+    code, out, _ = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip)
+    assert code == errors.OK and f"in {len(segments)} segment(s)" in out and "off-chip per image" in out
+    chip.write_text("[chip]\ncores_x = 1\ncores_y = 1\n")
     code, _, err = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "-q")
-    assert code == errors.DOES_NOT_FIT and "cores" in err and "Traceback" not in err
+    assert code == errors.DOES_NOT_FIT and "alone needs 2 cores, the chip has 1" in err and "Traceback" not in err
 
 
 def test_check_that_does_not_fit_says_what_each_layer_asks(tmp_path, capsys):

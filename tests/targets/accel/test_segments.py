@@ -1,0 +1,119 @@
+"""Networks larger than the chip run in segments through DRAM (targets/accel/segments.py): the
+simulator stays bit-exact with the fixed-point reference, the cuts are the cheapest a brute
+force finds, and the off-chip traffic and its energy are what the placement implies."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+
+import numpy as np
+import pytest
+from snnc.targets.accel import binary, segments
+from snnc.targets.accel.config import DEFAULT
+from snnc.targets.accel.mapper import demand
+from snnc.targets.accel.simulator import simulate_accel
+
+from snnc.errors import FileError, ResourceError
+from tests.targets.accel.conftest import FAMILIES, compile_accel, family_graph
+from tests.targets.accel.test_simulator import assert_same_run
+
+TINY = dataclasses.replace(DEFAULT, cores_x=3, cores_y=1, weight_sram_kib=2)  # 3 cores of 2 KiB weights
+
+
+def built(family: str, neuron: str, steps: int, x, chip=TINY):
+    return compile_accel(family_graph(FAMILIES[family]), neuron, steps, x, chip=chip).accel()
+
+
+def layer_segments(build) -> list[int]:
+    table = {}
+    for piece in build.slices:
+        assert table.setdefault(piece.layer, piece.segment) == piece.segment  # a layer in one segment
+    return [table[i] for i in range(len(build.qnet.layers))]
+
+
+@pytest.mark.parametrize("neuron, steps", [("ilif", 5), ("if", 12), ("msat", 12)])
+@pytest.mark.parametrize("family", ["residual", "shortcut_conv", "depthwise"])
+def test_segments_run_bit_exact(family, neuron, steps, family_data):
+    build = built(family, neuron, steps, family_data)
+    segment_of = layer_segments(build)
+    assert max(segment_of) >= 1 and segment_of == sorted(segment_of)  # in segments, in layer order
+    for number in set(segment_of):
+        ids = [s.core for s in build.slices if s.segment == number]
+        assert len(ids) == len(set(ids)) <= TINY.cores  # each segment fits the chip; ids repeat across them
+    assert_same_run(build.qnet, binary.decode_program(binary.encode_program(build.program)), family_data)
+
+
+def test_off_chip_traffic_and_its_energy(family_data):
+    build = built("residual", "if", 10, family_data)
+    segment_of = layer_segments(build)
+    qnet, steps = build.qnet, build.qnet.timesteps
+    index = {layer.name: i for i, layer in enumerate(qnet.layers)}
+    written = read = 0  # brute force: every layer whose events a later segment reads, bit-planes of T bits
+    for i, layer in enumerate(qnet.layers):
+        consumers = {segment_of[j] for j, other in enumerate(qnet.layers)
+                     for s in other.synapses if s.source == layer.name} - {segment_of[i]}  # fmt: skip
+        written += -(-layer.neurons * steps // 8) if consumers else 0
+        read += -(-layer.neurons * steps // 8) * len(consumers)
+    weights = sum(s.weight_bytes for s in build.slices) / TINY.swap_batch
+    plan = build.plan()
+    assert plan["off_chip_bytes_per_image"] == {
+        "weight_bytes": weights,
+        "event_bytes_written": written,
+        "event_bytes_read": read,
+        "total_bytes": weights + written + read,
+    }
+    assert written > 0 and all(s["cores"] <= TINY.cores for s in plan["segments"])
+    assert sum(s["layers"] for s in plan["segments"]) == len(index)
+    hw = simulate_accel(build.program, family_data).hardware
+    np.testing.assert_allclose(hw.energy["dram"], (weights + written + read) * TINY.energy.dram_pj_per_byte)
+    summary = hw.summary()
+    assert summary["off_chip"]["segments"] == len(plan["segments"]) and summary["cores"] <= TINY.cores
+    faster = dataclasses.replace(TINY, dram_gbs=TINY.dram_gbs * 1000)  # DRAM time is part of the latency
+    quicker = simulate_accel(built("residual", "if", 10, family_data, faster).program, family_data).hardware
+    assert quicker.cycles.mean() < hw.cycles.mean()
+
+
+def test_cuts_are_the_cheapest_a_brute_force_finds(family_data):
+    """Every way to cut the layer sequence into runs that fit: the fewest event bytes across
+    the cuts (a tensor charged at each cut it crosses), then the fewest segments."""
+    qnet = built("shortcut_conv", "if", 6, family_data).qnet
+    cores = [row["cores"] for row in demand(qnet, TINY)]
+    sizes = segments.layer_bytes(qnet)
+    last = [max(r, default=i) for i, r in enumerate(segments.qnet_readers(qnet))]
+    best = None
+    for mask in itertools.product((False, True), repeat=len(cores) - 1):
+        starts = [0] + [i + 1 for i, cut in enumerate(mask) if cut]
+        runs = list(zip(starts, starts[1:] + [len(cores)]))
+        if any(sum(cores[a:b]) > TINY.cores for a, b in runs):
+            continue
+        cost = (sum(sizes[i] for a, _ in runs[1:] for i in range(a) if last[i] >= a), len(runs))
+        best = cost if best is None or cost < best else best
+    found = segments.cut(qnet, cores, TINY.cores, [0] * len(cores))
+    charged = sum(sizes[i] for part in found[1:] for i in range(part.layers[0]) if last[i] >= part.layers[0])
+    assert (charged, len(found)) == best and len(found) > 1
+
+
+def test_what_segments_cannot_hold_is_a_resource_error(family_data):
+    with pytest.raises(ResourceError, match="alone needs"):  # one layer wider than the whole chip
+        built("plain", "if", 6, family_data, dataclasses.replace(TINY, cores_x=1, cores_y=1))
+    with pytest.raises(ResourceError, match="off-chip memory"):
+        built("residual", "if", 6, family_data, dataclasses.replace(TINY, dram_mib=1, swap_batch=4096))
+
+
+def test_a_program_whose_segments_do_not_add_up_is_refused(family_data):
+    build = built("residual", "if", 6, family_data)
+    for damage in ("skip", "split"):
+        program = binary.decode_program(binary.encode_program(build.program))
+        cores = program.meta["cores"]
+        if damage == "skip":  # segment numbers jump
+            for core in cores[-3:]:
+                core["segment"] += 1
+        else:  # one layer's cores in two segments
+            first = next(i for i in range(1, len(cores)) if cores[i]["layer"] == cores[i - 1]["layer"])
+            for core in cores[first:]:
+                core["segment"] += 1
+        damaged = binary.encode_program(dataclasses.replace(program, meta=json.loads(json.dumps(program.meta))))
+        with pytest.raises(FileError, match="inconsistent program"):
+            binary.decode_program(damaged)
