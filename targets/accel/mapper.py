@@ -5,7 +5,8 @@ weight SRAM and whose state fits its state SRAM; slices go to cores along a serp
 the mesh in topological order, so that a layer's cores sit next to its producers' and packet
 routes stay short. State words per slice of r channels with P positions each:
 
-    membrane V and slot current I: 2·r·P_pre;  static input current S: r·P_pre (input layers);
+    membrane V: r·P_pre;  slot current I: r·P_pre (layers that receive spikes);
+    static input current S: r·P_pre (layers that receive the input);
     MSAT: the last membrane L and the two-word sum Σ: 3·r·P;
     parameters (Θ, B, v0): 3·r;  gate-pool counters: the source's size per gate-pooled synapse;
     spike output buffer: ⌈r·P / state_bits⌉.
@@ -55,7 +56,8 @@ def state_words(qnet: QNet, layer: QLayer, rows: int, state_bits: int) -> int:
     positions = int(np.prod(layer.pre_shape[1:], dtype=np.int64))
     out_positions = int(np.prod(layer.shape[1:], dtype=np.int64))
     static = any(s.source == qnet.input_name for s in layer.synapses)
-    words = (3 if static else 2) * rows * positions + 3 * rows
+    spiking = any(s.source != qnet.input_name for s in layer.synapses)
+    words = (1 + static + spiking) * rows * positions + 3 * rows  # V; S where the input arrives, I where spikes do
     if layer.msat is not None:
         words += 3 * rows * positions  # L and the two-word sum Σ of the threshold unit
     words += sum(int(np.prod(s.source_shape)) for s in layer.synapses if s.pool == "gate")

@@ -160,3 +160,19 @@ def test_an_unmapped_operator_fails_before_calibration(family_data):
     with recording() as stages, pytest.raises(UnsupportedError, match="average pooling with padding"):
         compile_accel(family_graph(padded_average), "ilif", 8, family_data)
     assert "substitute-neurons" in stages.table() and "balance-thresholds" not in stages.table()
+
+
+def test_state_words_count_the_registers_a_layer_uses(family_data):
+    """V everywhere; S where the input arrives, I where spikes do: a stem layer fed by the input
+    alone holds no slot current (its I would stay zero), so its channel needs 2·P words, not 3·P."""
+    import math
+
+    from snnc.targets.accel.mapper import state_words
+
+    qnet = compile_accel(family_graph(FAMILIES["plain"]), "if", 4, family_data).accel().qnet
+    for layer in qnet.layers:
+        positions, outputs = math.prod(layer.pre_shape[1:]), math.prod(layer.shape[1:])
+        sources = {s.source == qnet.input_name for s in layer.synapses}
+        registers = 1 + len(sources)  # V, and S and/or I
+        assert state_words(qnet, layer, 1, 32) == registers * positions + 3 + math.ceil(outputs / 32)
+    assert {s.source for s in qnet.layers[0].synapses} == {qnet.input_name}  # the stem: V and S only
