@@ -17,12 +17,14 @@ gets the scale s_m = max|W_eff[m, ·]| / 127 over all its paths, so that
     v0 = round(v_init·Θ).
 
 Anything else in the graph is an UnsupportedError naming the node: the accelerator has no
-unit for it.
+unit for it. Before the walk, 1×1 convolutions of linear values (MobileNets' bottlenecks) are
+composed into convolutions of spikes (passes/linear_chains.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
+from snnc.passes.linear_chains import compose_linear_chains
 from snnc.runtime.ann import ceil_extra
 
 from snnc import models
@@ -58,6 +60,7 @@ def quantize(graph: Graph, timesteps: int, scale_in: float) -> QNet:
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise UnsupportedError("the accel target takes one input and one output")
     model = names.pop() if names else "if"
+    graph = compose_linear_chains(graph)  # MobileNets' linear bottlenecks: convolutions of spikes only
     lowering = _Lowering(graph, model, scale_in)
     layers = [lowering.layer(node) for node in graph.nodes() if isinstance(node.op, (snn.Neuron, snn.Readout))]
     readouts = [x for x in layers if x.kind == "readout"]

@@ -303,8 +303,13 @@ def compile(
         settings.chip = None if chip is None else chip.to_dict()
         with stage("accel"):
             build = program.accel()  # quantize, map and emit now: a model that does not fit fails here
-        program.notes["accel"] = [f"{len(build.slices)} of {build.config.cores} cores, input scale "
-                                  f"{settings.input_scale:.6g} per unit"]  # fmt: skip
+        parts = len(build.plan()["segments"])
+        placed = (
+            f"{len(build.slices)} of {build.config.cores} cores"
+            if parts == 1
+            else f"{len(build.slices)} core slices in {parts} segments of at most {build.config.cores} cores"
+        )
+        program.notes["accel"] = [f"{placed}, input scale {settings.input_scale:.6g} per unit"]  # fmt: skip
     return program
 
 

@@ -47,6 +47,15 @@ def depthwise(g, x):
     return relu(g, conv(g, relu(g, conv(g, x, 8, groups=8)), 6, kernel=1))
 
 
+def linear_bottleneck(g, x):
+    """MobileNetV2's inverted residuals: linear 1×1 projections, their sum read by the next 1×1
+    expansion (passes/linear_chains.py composes it with them)."""
+    y0 = conv(g, x, 6, kernel=1)
+    expanded = relu(g, conv(g, relu(g, conv(g, y0, 12, kernel=1)), 12, groups=12))
+    y1 = g.add(Add(), [conv(g, expanded, 6, kernel=1), y0])
+    return relu(g, conv(g, y1, 8, kernel=1))
+
+
 def residual(g, x):
     body = conv(g, relu(g, conv(g, x, 8)), 8)
     return relu(g, g.add(Add(), [body, x]))
@@ -68,7 +77,8 @@ def global_max_pool(g, x):
 
 
 FAMILIES = {f.__name__: f for f in (plain, strided, avg_pool, max_pool, padded_max_pool, ceil_max_pool, grouped,
-                                    depthwise, residual, shortcut_conv, global_pool, global_max_pool)}  # fmt: skip
+                                    depthwise, linear_bottleneck, residual, shortcut_conv, global_pool,
+                                    global_max_pool)}  # fmt: skip
 
 
 def family_graph(body) -> Graph:
