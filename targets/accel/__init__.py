@@ -9,7 +9,7 @@ from snnc.targets.accel import segments
 from snnc.targets.accel.binary import AccelProgram, decode_program, encode_program, read_program
 from snnc.targets.accel.config import DEFAULT, ChipConfig, load_config
 from snnc.targets.accel.emit import emit
-from snnc.targets.accel.mapper import CoreSlice, place, resource_table, segments_of
+from snnc.targets.accel.mapper import CoreSlice, layer_shares, place, resource_table, segments_of
 
 from snnc.ir.graph import Graph
 from snnc.ir.qnet import QNet
@@ -40,8 +40,8 @@ class AccelBuild:
         """How the network runs: its segments (one when it fits the chip) and the off-chip
         bytes per image they move (segments.py)."""
         parts = segments_of(self.qnet, self.slices)
-        segment_of = [number for number, part in enumerate(parts) for _ in range(*part.layers)]
-        moved = segments.crossing(segments.qnet_readers(self.qnet), segments.layer_bytes(self.qnet), segment_of)
+        shares = layer_shares(self.qnet, self.slices)
+        moved = segments.crossing(segments.qnet_readers(self.qnet), segments.layer_bytes(self.qnet), shares)
         names = [layer.name for layer in self.qnet.layers]
         return {
             "segments": [{"first_layer": names[p.layers[0]], "last_layer": names[p.layers[1] - 1],

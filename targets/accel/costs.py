@@ -74,18 +74,17 @@ def off_chip(self, activation_bits: int | None = None) -> dict:
     with `activation_bits`, for the ANN on the same placement (one activation per neuron)."""
     meta, chip = self.meta, self.chip
     layers = meta["layers"]
-    segment_of_core = [c["segment"] for c in meta["cores"]]
-    count = max(segment_of_core) + 1
-    segment_of = [0] * len(layers)
+    count = max(c["segment"] for c in meta["cores"]) + 1
     weights = [0] * count
-    for core, segment in zip(meta["cores"], segment_of_core):
-        segment_of[core["layer"]] = segment
-        weights[segment] += core["weight_bytes"]
+    for core in meta["cores"]:
+        weights[core["segment"]] += core["weight_bytes"]
+    placed = [(c["layer"], c["segment"], c["rows"][1] - c["rows"][0]) for c in meta["cores"]]
+    parts = segments.shares([layer["pre_shape"][0] for layer in layers], placed)
     sizes = [segments.event_bytes(int(np.prod(layer["shape"])), self.T, meta["model"]) if activation_bits is None
              else math.ceil(int(np.prod(layer["shape"])) * activation_bits / 8) for layer in layers]  # fmt: skip
     readers = segments.readers([layer["name"] for layer in layers],
                                [[s["source"] for s in layer["synapses"]] for layer in layers])  # fmt: skip
-    moved = segments.traffic(weights, *segments.crossing(readers, sizes, segment_of), chip.swap_batch)
+    moved = segments.traffic(weights, *segments.crossing(readers, sizes, parts), chip.swap_batch)
     moved["segments"] = count
     moved["cycles"] = moved["total_bytes"] / (chip.dram_gbs * 1e3) * chip.clock_mhz  # bytes / (bytes per µs) × MHz
     return moved

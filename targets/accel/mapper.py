@@ -149,24 +149,30 @@ def place(qnet: QNet, config: ChipConfig) -> list[CoreSlice]:
         more = f" (and {len(problems) - 1} more layer(s))" if len(problems) > 1 else ""
         raise ResourceError(problems[0] + more, table)
     counts = [row["cores"] for row in table]
-    weights = [weight_bytes(layer, layer.pre_shape[0]) for layer in qnet.layers]
-    if sum(counts) <= config.cores:
-        parts = [Segment((0, len(counts)), sum(counts), sum(weights))]
-    else:  # larger than the chip: segments that take turns on it, through DRAM
-        parts = segments.cut(qnet, counts, config.cores, weights)
-        segments.check_dram(qnet, parts, config.dram_mib * 2**20, config.swap_batch)
+    whole = [(index, 0, count) for index, count in enumerate(counts)]
+    runs = [whole] if sum(counts) <= config.cores else segments.cut(qnet, segments.pieces(counts, config.cores),
+                                                                    config.cores)  # fmt: skip
     slices = []
-    for number, part in enumerate(parts):
+    for number, run in enumerate(runs):  # larger than the chip: segments that take turns on it
         walk = iter(serpentine(config))
-        for index in range(*part.layers):
+        for index, first, last in run:
             layer = qnet.layers[index]
             channels = layer.pre_shape[0]
             rows = math.ceil(channels / counts[index])
-            for start in range(0, channels, rows):
+            for start in range(first * rows, min(channels, last * rows), rows):
                 stop = min(channels, start + rows)
                 slices.append(CoreSlice(next(walk), index, (start, stop), weight_bytes(layer, stop - start),
                                         state_words(qnet, layer, stop - start, config.state_bits), number))  # fmt: skip
+    parts = layer_shares(qnet, slices)
+    segments.check_dram(qnet, parts, sum(s.weight_bytes for s in slices), len(runs), config.dram_mib * 2**20,
+                        config.swap_batch)  # fmt: skip
     return slices
+
+
+def layer_shares(qnet: QNet, slices: list[CoreSlice]) -> list[list[tuple[int, float]]]:
+    """Per layer, the segments its cores are in and the share of its channels in each."""
+    placed = [(s.layer, s.segment, s.rows[1] - s.rows[0]) for s in slices]
+    return segments.shares([layer.pre_shape[0] for layer in qnet.layers], placed)
 
 
 def segments_of(qnet: QNet, slices: list[CoreSlice]) -> list[Segment]:
@@ -174,7 +180,7 @@ def segments_of(qnet: QNet, slices: list[CoreSlice]) -> list[Segment]:
     parts = []
     for number in range(max(s.segment for s in slices) + 1):
         mine = [s for s in slices if s.segment == number]
-        layers = sorted({s.layer for s in mine})
+        layers = sorted({s.layer for s in mine})  # a layer wider than the chip is in several
         parts.append(Segment((layers[0], layers[-1] + 1), len(mine), sum(s.weight_bytes for s in mine)))
     return parts
 

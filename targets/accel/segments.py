@@ -11,8 +11,9 @@ replace them. Per image, the off-chip traffic is
     events:   Σ_(layer read by a later segment) bytes, written once and read by each such segment
 
 with a layer's events stored as bit-planes, T bits per neuron (MSAT events carry a 16-bit
-payload). The cuts minimize the event traffic (a dynamic program over cut positions; a tensor
-live across a cut is charged at that cut), then the number of segments.
+payload). A layer wider than the chip is cut into pieces of its output channels, which run in
+consecutive segments. The cuts minimize the event traffic (a dynamic program over cut
+positions; a tensor live across a cut is charged at that cut), then the number of segments.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from snnc.ir.qnet import QNet
 
 @dataclass(frozen=True)
 class Segment:
-    layers: tuple[int, int]  # [first, last) in qnet.layers
+    layers: tuple[int, int]  # [first, last) in qnet.layers (a layer wider than the chip spans several)
     cores: int
     weight_bytes: int
 
@@ -57,47 +58,73 @@ def qnet_readers(qnet: QNet) -> list[list[int]]:
     return readers([layer.name for layer in qnet.layers], [[s.source for s in layer.synapses] for layer in qnet.layers])
 
 
-def crossing(layer_readers: list[list[int]], sizes: list[int], segment_of: list[int]) -> tuple[int, int]:
-    """(bytes written, bytes read) per image of the events that a later segment reads."""
-    written = read = 0
+def crossing(layer_readers: list[list[int]], sizes: list[int], parts: list[list[tuple[int, float]]]) -> tuple[int, int]:
+    """(bytes written, bytes read) per image of the events that another segment reads; parts[i]:
+    layer i's (segment, share of its channels) — a layer wider than the chip spans segments."""
+    written = read = 0.0
     for i, reading in enumerate(layer_readers):
-        later = {segment_of[j] for j in reading} - {segment_of[i]}
-        if later:
-            written += sizes[i]
-            read += sizes[i] * len(later)
-    return written, read
+        consumers = {segment for j in reading for segment, _ in parts[j]}
+        for segment, share in parts[i]:
+            others = consumers - {segment}
+            written += share * sizes[i] if others else 0
+            read += share * sizes[i] * len(others)
+    return round(written), round(read)
 
 
-def cut(qnet: QNet, cores: list[int], chip_cores: int, weights: list[int]) -> list[Segment]:
-    """The segments: contiguous runs of layers whose cores fit the chip, cut where the fewest
-    event bytes cross (then into the fewest segments)."""
-    count = len(cores)
-    widest = max(range(count), key=lambda i: cores[i])
-    if cores[widest] > chip_cores:
-        raise ResourceError(f"cores: layer {qnet.layers[widest].name!r} alone needs {cores[widest]} cores, the chip "
-                            f"has {chip_cores}; segments hold whole layers")  # fmt: skip
-    last_reader = [max(r, default=i) for i, r in enumerate(qnet_readers(qnet))]
+def shares(channels: list[int], placed) -> list[list[tuple[int, float]]]:
+    """Per layer, (segment, share of its output channels) from each core's (layer, segment, rows)."""
+    table: list[dict[int, int]] = [{} for _ in channels]
+    for layer, segment, rows in placed:
+        table[layer][segment] = table[layer].get(segment, 0) + rows
+    return [[(segment, rows / channels[i]) for segment, rows in sorted(row.items())] for i, row in enumerate(table)]
+
+
+def pieces(cores: list[int], chip_cores: int) -> list[tuple[int, int, int]]:
+    """The units segments are made of: (layer, first slice, last slice + 1); a layer wider than
+    the chip is cut into pieces of at most chip_cores slices (its output channels are
+    independent: each piece reads the layer's whole input)."""
+    units = []
+    for layer, count in enumerate(cores):
+        units += [(layer, first, min(count, first + chip_cores)) for first in range(0, count, chip_cores)]
+    return units
+
+
+def cut(qnet: QNet, units: list[tuple[int, int, int]], chip_cores: int) -> list[list[tuple[int, int, int]]]:
+    """The segments, as runs of units whose slices fit the chip, cut where the fewest event bytes
+    are live (a layer complete before the cut and read after it, or one the cut splits), then
+    into the fewest segments."""
+    count = len(units)
+    first_unit, last_unit = {}, {}
+    for k, (layer, _, _) in enumerate(units):
+        first_unit.setdefault(layer, k)
+        last_unit[layer] = k
+    readers_of = qnet_readers(qnet)
+    needed_until = [max((last_unit[j] for j in readers_of[i]), default=-1) for i in range(len(qnet.layers))]
     sizes = layer_bytes(qnet)
-    crossing = [sum(sizes[i] for i in range(position) if last_reader[i] >= position) for position in range(count + 1)]
-    best: list[tuple[int, int] | None] = [None] * (count + 1)  # (bytes, segments) up to a cut before layer b
+
+    def live(position: int) -> int:
+        return sum(sizes[i] for i in range(len(sizes)) if first_unit[i] < position <= needed_until[i])
+
+    charge = [live(position) for position in range(count + 1)]
+    best: list[tuple[int, int] | None] = [None] * (count + 1)  # (bytes, segments) up to a cut before unit b
     start_of: list[int] = [0] * (count + 1)
     best[0] = (0, 0)
     for end in range(1, count + 1):
         used = 0
         for begin in range(end - 1, -1, -1):
-            used += cores[begin]
+            used += units[begin][2] - units[begin][1]
             if used > chip_cores:
                 break
             if best[begin] is None:
                 continue
-            candidate = (best[begin][0] + (crossing[begin] if begin else 0), best[begin][1] + 1)
+            candidate = (best[begin][0] + (charge[begin] if begin else 0), best[begin][1] + 1)
             if best[end] is None or candidate < best[end]:
                 best[end], start_of[end] = candidate, begin
     bounds, end = [], count
     while end:
         bounds.append((start_of[end], end))
         end = start_of[end]
-    return [Segment((a, b), sum(cores[a:b]), sum(weights[a:b])) for a, b in reversed(bounds)]
+    return [units[a:b] for a, b in reversed(bounds)]
 
 
 def traffic(weight_bytes: list[int], written: int, read: int, swap_batch: int) -> dict:
@@ -107,13 +134,13 @@ def traffic(weight_bytes: list[int], written: int, read: int, swap_batch: int) -
             "total_bytes": weights + written + read}  # fmt: skip
 
 
-def check_dram(qnet: QNet, segments: list[Segment], dram_bytes: int, swap_batch: int) -> None:
+def check_dram(qnet: QNet, parts: list[list[tuple[int, float]]], weight_bytes: int, segments: int, dram_bytes: int,
+               swap_batch: int) -> None:  # fmt: skip
     """The weights of every segment, and a swap batch's events between segments, must fit DRAM."""
-    if len(segments) == 1:
+    if segments == 1:
         return
-    segment_of = [s for s, segment in enumerate(segments) for _ in range(*segment.layers)]
-    written, _ = crossing(qnet_readers(qnet), layer_bytes(qnet), segment_of)
-    needed = sum(s.weight_bytes for s in segments) + swap_batch * written
+    written, _ = crossing(qnet_readers(qnet), layer_bytes(qnet), parts)
+    needed = weight_bytes + swap_batch * written
     if needed > dram_bytes:
-        raise ResourceError(f"off-chip memory: {len(segments)} segments need {needed:,} bytes of DRAM (weights and "
+        raise ResourceError(f"off-chip memory: {segments} segments need {needed:,} bytes of DRAM (weights and "
                             f"{swap_batch} images' events), the configuration has {dram_bytes:,}")  # fmt: skip

@@ -165,12 +165,12 @@ def _synapse_output(synapse: QSynapse, pooled: tuple) -> tuple | None:
 
 def placement(meta: dict, qnet: QNet, config, fail) -> list[CoreSlice]:
     """The cores of META as slices, each checked against the chip; every layer's channels covered
-    once, by cores of one segment; segments numbered in order, a core id once per segment."""
+    once, in layer order (the order the cores run in); segments numbered in order, a core id
+    once per segment."""
     cores = meta.get("cores")
     if not isinstance(cores, list) or not cores:
         raise fail("no cores")
     slices, seen, covered = [], set(), {i: 0 for i in range(len(qnet.layers))}
-    segment_of: dict[int, int] = {}
     for core in cores:
         if not isinstance(core, dict):
             raise fail("a core entry")
@@ -182,8 +182,8 @@ def placement(meta: dict, qnet: QNet, config, fail) -> list[CoreSlice]:
             raise fail(f"core id {ident!r}")
         if not (isinstance(index, int) and 0 <= index < len(qnet.layers)):
             raise fail(f"the layer of core {ident}")
-        if segment_of.setdefault(index, segment) != segment:
-            raise fail(f"layer {qnet.layers[index].name!r} spans segments")
+        if slices and index < slices[-1].layer:
+            raise fail(f"core {ident} out of layer order")
         layer = qnet.layers[index]
         channels = layer.pre_shape[0]
         if not (isinstance(rows, list) and len(rows) == 2 and all(isinstance(r, int) for r in rows)

@@ -60,8 +60,8 @@ def test_check_fits_and_lists_layers(capsys):
 
 
 def test_check_on_a_chip_smaller_than_the_network(tmp_path, capsys):
-    """Segments through DRAM where the layers need more cores than the chip has; exit 8 only
-    where one layer alone is wider than the chip."""
+    """Segments through DRAM where the layers need more cores than the chip has, down to one
+    core; exit 8 only where one output channel does not fit a core."""
     chip = tmp_path / "tiny.toml"
     chip.write_text("[chip]\ncores_x = 2\ncores_y = 2\n")
     code, out, _ = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "--json", "-q")
@@ -72,8 +72,12 @@ def test_check_on_a_chip_smaller_than_the_network(tmp_path, capsys):
     code, out, _ = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip)
     assert code == errors.OK and f"in {len(segments)} segment(s)" in out and "off-chip per image" in out
     chip.write_text("[chip]\ncores_x = 1\ncores_y = 1\nweight_sram_kib = 8\n")
+    code, out, _ = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "--json", "-q")
+    report = json.loads(out)
+    assert code == errors.OK and len(report["plan"]["segments"]) == report["cores"]  # a slice per segment
+    chip.write_text("[chip]\ncores_x = 1\ncores_y = 1\nstate_sram_kib = 1\n")
     code, _, err = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "-q")
-    assert code == errors.DOES_NOT_FIT and re.search(r"alone needs \d+ cores, the chip has 1", err)
+    assert code == errors.DOES_NOT_FIT and re.search(r"state SRAM: one output channel needs \d+ words", err)
     assert "Traceback" not in err
 
 

@@ -104,10 +104,7 @@ def test_program_for_another_chip_is_refused(family_data):
         simulate_accel(build.program, family_data, dataclasses.replace(DEFAULT, lanes=8))
 
 
-@pytest.mark.parametrize("chip, resource", [
-    (dict(weight_sram_kib=1, cores_x=1, cores_y=2), "cores"),
-    (dict(state_bits=16), "state word"),
-])  # fmt: skip
+@pytest.mark.parametrize("chip, resource", [(dict(state_bits=16), "state word")])  # (cores: segments; test_segments.py)
 def test_models_that_do_not_fit_name_layer_and_resource(chip, resource, family_data):
     with pytest.raises(ResourceError, match=resource) as error:
         compile_accel(family_graph(FAMILIES["plain"]), "ilif", 8, family_data,
