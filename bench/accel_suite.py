@@ -53,7 +53,7 @@ def one(name: str, images: int, calibration: int, folder: Path) -> dict:
         return {**row, "error": report.get("error")}
     plan = report["plan"]
     row.update(cores=report["cores"], chip_cores=report["chip_cores"], segments=len(plan["segments"]),
-               off_chip_bytes_per_image=plan["off_chip_bytes_per_image"]["total_bytes"])  # fmt: skip
+               off_chip_bytes_per_image=plan["off_chip_bytes_per_image"]["dram_bytes"])  # fmt: skip
     if not images:
         return row
     program = snnc.compile(path, "accel", 8, calibration=np.load(calib)["x"], neuron="ilif")

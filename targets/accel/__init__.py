@@ -40,16 +40,21 @@ class AccelBuild:
         """How the network runs: its segments (one when it fits the chip) and the off-chip
         bytes per image they move (segments.py)."""
         parts = segments_of(self.qnet, self.slices)
-        shares = layer_shares(self.qnet, self.slices)
-        moved = segments.crossing(segments.qnet_readers(self.qnet), segments.layer_bytes(self.qnet), shares)
+        moved = segments.traffic(
+            segments.qnet_readers(self.qnet),
+            segments.layer_bytes(self.qnet),
+            layer_shares(self.qnet, self.slices),
+            [p.weight_bytes for p in parts],
+            self.config,
+        )
         names = [layer.name for layer in self.qnet.layers]
         return {
             "segments": [{"first_layer": names[p.layers[0]], "last_layer": names[p.layers[1] - 1],
-                          "layers": p.layers[1] - p.layers[0], "cores": p.cores, "weight_bytes": p.weight_bytes}
-                         for p in parts],
-            "off_chip_bytes_per_image": segments.traffic([p.weight_bytes for p in parts], *moved,
-                                                         self.config.swap_batch),
+                          "layers": p.layers[1] - p.layers[0], "cores": p.cores, "weight_bytes": p.weight_bytes,
+                          "chip": number % self.config.chips} for number, p in enumerate(parts)],
+            "off_chip_bytes_per_image": moved,
             "swap_batch": self.config.swap_batch,
+            "objective": self.config.objective,
         }  # fmt: skip
 
 

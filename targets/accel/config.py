@@ -3,9 +3,11 @@
 A `ChipConfig` is built in (`DEFAULT`) and every field can be overridden from a TOML file:
 
     [chip]            cores_x, cores_y, lanes, weight_sram_kib, state_sram_kib, clock_mhz, ...,
-                      dram_mib, dram_gbs, swap_batch (off-chip memory: segments.py)
+                      dram_mib, dram_gbs, swap_batch (off-chip memory: segments.py),
+                      chips, link_gbs, link_latency_ns, objective (several chips: segments.py)
     [energy]          pj_add8, pj_add32, pj_mul8, pj_mul32, pj_compare, pj_shift, pj_hop,
-                      sram_pj_per_64b (a table {KiB: pJ}), static_mw_per_core, dram_pj_per_byte
+                      sram_pj_per_64b (a table {KiB: pJ}), static_mw_per_core, dram_pj_per_byte,
+                      link_pj_per_bit
 
 Unknown keys and impossible values are usage errors (exit 2) naming the key. The energy
 figures are the 45 nm numbers of Horowitz (ISSCC 2014) that SNN papers use; the NoC hop and
@@ -49,6 +51,7 @@ class EnergyTable:
     # off-chip DRAM, per byte moved: Horowitz 2014 gives 1.3–2.6 nJ per 64-bit DRAM access
     # (45 nm); the low end, 1.3 nJ / 8 bytes
     dram_pj_per_byte: float = 162.5
+    link_pj_per_bit: float = 5.0  # assumption: a chip-to-chip SerDes link, a few pJ per bit
 
     def sram_pj(self, kib: float, bits: int) -> float:
         """pJ for one access of `bits` to an array of `kib` KiB: log-linear in the size between
@@ -83,22 +86,30 @@ class ChipConfig:
     dram_mib: int = 4096
     dram_gbs: float = 12.8
     swap_batch: int = 16  # images a segment runs while its weights are on chip (a swap serves them all)
+    # several chips in a chain: PCIe 4.0 ×4 carries 16 GT/s × 4 lanes × 128/130 / 8 ≈ 7.9 GB/s each way
+    chips: int = 1
+    link_gbs: float = 7.9
+    link_latency_ns: float = 1000.0  # assumption: one transfer's fixed cost across the link
+    objective: str = "energy"  # where the mapper cuts a network larger than a chip: "energy" or "latency"
     energy: EnergyTable = field(default_factory=EnergyTable)
 
     def __post_init__(self) -> None:
         for key in ("cores_x", "cores_y", "lanes", "weight_sram_kib", "state_sram_kib", "sram_bank_kib", "hop_cycles",
-                    "dram_mib", "swap_batch"):  # fmt: skip
+                    "dram_mib", "swap_batch", "chips"):  # fmt: skip
             _require(_integer(getattr(self, key), 1), key, f"an integer in 1..{LARGEST:,}")
         for key in ("barrier_cycles", "exit_cycles"):
             _require(_integer(getattr(self, key), 0), key, f"an integer in 0..{LARGEST:,}")
         _require(self.weight_bits == 8, "weight_bits", "8 (int8 weights; other widths are not modeled)")
         _require(self.state_bits in (16, 24, 32), "state_bits", "16, 24 or 32")
         _require(_positive(self.clock_mhz) and self.clock_mhz <= 1e6, "clock_mhz", "a positive number of MHz")
-        _require(_positive(self.dram_gbs) and self.dram_gbs <= 1e6, "dram_gbs", "a positive number of GB/s")
+        for key in ("dram_gbs", "link_gbs"):
+            _require(_positive(getattr(self, key)) and getattr(self, key) <= 1e6, key, "a positive number of GB/s")
+        _require(_number(self.link_latency_ns) and self.link_latency_ns >= 0, "link_latency_ns", "a number >= 0")
+        _require(self.objective in ("energy", "latency"), "objective", '"energy" or "latency"')
         _require(self.cores <= 4096, "cores_x·cores_y", "at most 4096 cores (12-bit core ids)")
         table = self.energy
         for key in ("pj_add8", "pj_add32", "pj_mul8", "pj_mul32", "pj_compare", "pj_shift", "pj_hop",
-                    "static_mw_per_core", "dram_pj_per_byte"):  # fmt: skip
+                    "static_mw_per_core", "dram_pj_per_byte", "link_pj_per_bit"):  # fmt: skip
             value = getattr(table, key)
             _require(_number(value) and value >= 0, f"energy.{key}", "a number >= 0")
         sram = table.sram_pj_per_64b

@@ -75,7 +75,7 @@ def off_chip(self, activation_bits: int | None = None) -> dict:
     meta, chip = self.meta, self.chip
     layers = meta["layers"]
     count = max(c["segment"] for c in meta["cores"]) + 1
-    weights = [0] * count
+    weights = [0] * count  # per segment
     for core in meta["cores"]:
         weights[core["segment"]] += core["weight_bytes"]
     placed = [(c["layer"], c["segment"], c["rows"][1] - c["rows"][0]) for c in meta["cores"]]
@@ -84,15 +84,18 @@ def off_chip(self, activation_bits: int | None = None) -> dict:
              else math.ceil(int(np.prod(layer["shape"])) * activation_bits / 8) for layer in layers]  # fmt: skip
     readers = segments.readers([layer["name"] for layer in layers],
                                [[s["source"] for s in layer["synapses"]] for layer in layers])  # fmt: skip
-    moved = segments.traffic(weights, *segments.crossing(readers, sizes, parts), chip.swap_batch)
-    moved["segments"] = count
-    moved["cycles"] = moved["total_bytes"] / (chip.dram_gbs * 1e3) * chip.clock_mhz  # bytes / (bytes per µs) × MHz
+    moved = segments.traffic(readers, sizes, parts, weights, chip)
+    seconds = moved["dram_bytes"] / (chip.dram_gbs * 1e9) + moved["link_bytes"] / (chip.link_gbs * 1e9)
+    if chip.chips > 1:  # each step down the chain of chips pays the link's fixed latency once
+        seconds += (moved["chips"] - 1) * chip.link_latency_ns * 1e-9
+    moved["cycles"] = seconds * chip.clock_mhz * 1e6
     return moved
 
 
 def machine_costs(self, alive: np.ndarray) -> AccelResult:
     """Cycles and energy per sample. A program in segments runs them one after another, each
-    pipelined across its own layers' cores, with the DRAM transfers between them (off_chip)."""
+    pipelined across its own layers' cores, with the transfers between them (off_chip); images
+    stream through segments on chips of their own, or share the chips' time."""
     chip, e = self.chip, self.chip.energy
     per_slot = self.cycles * alive[None]  # (cores, S, B)
     slot_overhead = chip.barrier_cycles + diameter(self) * chip.hop_cycles
@@ -100,7 +103,7 @@ def machine_costs(self, alive: np.ndarray) -> AccelResult:
     layer_of = np.array([c["layer"] for c in self.meta["cores"]])
     dram = off_chip(self)
     cycles = dram["cycles"] + np.zeros(per_slot.shape[2])
-    interval = dram["cycles"] + np.zeros(per_slot.shape[2])
+    intervals = []
     physical = 0
     for segment in range(dram["segments"]):
         mine = segment_of_core == segment
@@ -108,16 +111,19 @@ def machine_costs(self, alive: np.ndarray) -> AccelResult:
         active = alive if dram["segments"] == 1 else alive & (busiest > 0)
         cycles = cycles + busiest.sum(axis=0) + slot_overhead * active.sum(axis=0)
         by_layer = np.stack([per_slot[mine & (layer_of == i)].max(axis=0) for i in np.unique(layer_of[mine])])
-        segment_interval = by_layer.sum(axis=1).max(axis=0) + slot_overhead * self.T
-        interval = np.maximum(interval, segment_interval) if dram["segments"] == 1 else interval + segment_interval
+        intervals.append(by_layer.sum(axis=1).max(axis=0) + slot_overhead * self.T)
         physical = max(physical, int(mine.sum()))
+    # images stream through the chain of chips: the busiest chip paces them (segment s runs on
+    # chip s mod chips, its segments in turn), or the transfers, shared by the chips in use
+    per_chip = [np.sum(intervals[c :: chip.chips], axis=0) for c in range(dram["chips"])]
+    interval = np.max(per_chip, axis=0) + dram["cycles"] / dram["chips"]
     by_layer = np.stack([per_slot[layer_of == i].max(axis=0) for i in np.unique(layer_of)])  # (L, S, B)
     sequential = by_layer.sum(axis=(0, 1)) + slot_overhead * (by_layer > 0).sum(axis=(0, 1)) + dram["cycles"]
     ops = {k: (v * alive).sum(axis=0) for k, v in self.ops.items()}
     bits = chip.state_bits
     w8, s8 = chip.access_pj(chip.weight_sram_kib, 8), chip.access_pj(chip.state_sram_kib, 8)
     sw = chip.access_pj(chip.state_sram_kib, bits)
-    cores_used = physical
+    cores_used = physical * dram["chips"]
     payload = 2 * e.pj_mul8 if self.msat else 0.0  # MSAT events carry s·g: an 8 × 9-bit multiply per SOP
     lut = chip.access_pj(1, 16)  # a threshold-unit table read
     energy = {
@@ -128,7 +134,8 @@ def machine_costs(self, alive: np.ndarray) -> AccelResult:
         "weight_sram": (ops["sops"] + ops["macs"]) * w8,
         "state_sram": 2 * (ops["sops"] + ops["neuron_ops"]) * sw + ops["macs"] * s8,
         "noc": ops["hops"] * e.pj_hop,
-        "dram": np.full(per_slot.shape[2], dram["total_bytes"] * e.dram_pj_per_byte),
+        "dram": np.full(per_slot.shape[2], dram["dram_bytes"] * e.dram_pj_per_byte),
+        "link": np.full(per_slot.shape[2], dram["link_bytes"] * 8 * e.link_pj_per_bit),
         "static": e.static_mw_per_core * cores_used * 1e3 * cycles / chip.clock_mhz,
     }
     if not self.msat:
@@ -137,7 +144,7 @@ def machine_costs(self, alive: np.ndarray) -> AccelResult:
     sram = {"weight_reads": ops["sops"] + ops["macs"], "state_reads": state_words * bits / 8 + ops["macs"],
             "state_writes": state_words * bits / 8}  # bytes per image  # fmt: skip
     simulated = int(sum(v.sum() for v in self.step_sops.values()))
-    off = {key: dram[key] for key in ("segments", "weight_bytes", "event_bytes_written", "event_bytes_read")}
+    off = {key: value for key, value in dram.items() if key != "cycles"}
     return AccelResult(cycles, sequential, interval, energy, ann_energy(self), sram, ops["packets"],
                        chip.clock_mhz, cores_used, sops_simulated=simulated, extra={"off_chip": off})  # fmt: skip
 
@@ -170,7 +177,8 @@ def ann_energy(self) -> dict[str, float]:
         "state_sram": macs * chip.access_pj(chip.state_sram_kib, 8)
         + 2 * neurons * chip.access_pj(chip.state_sram_kib, bits),
         "noc": hops * e.pj_hop,
-        "dram": dram["total_bytes"] * e.dram_pj_per_byte,
+        "dram": dram["dram_bytes"] * e.dram_pj_per_byte,
+        "link": dram["link_bytes"] * 8 * e.link_pj_per_bit,
         "static": e.static_mw_per_core * len(self.meta["cores"]) * 1e3 * cycles / chip.clock_mhz,
     }
 

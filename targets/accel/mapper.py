@@ -150,8 +150,9 @@ def place(qnet: QNet, config: ChipConfig) -> list[CoreSlice]:
         raise ResourceError(problems[0] + more, table)
     counts = [row["cores"] for row in table]
     whole = [(index, 0, count) for index, count in enumerate(counts)]
-    runs = [whole] if sum(counts) <= config.cores else segments.cut(qnet, segments.pieces(counts, config.cores),
-                                                                    config.cores)  # fmt: skip
+    runs = [whole]
+    if sum(counts) > config.cores:
+        runs = segments.cut(qnet, segments.pieces(counts, config.cores), config.cores, config.objective)
     slices = []
     for number, run in enumerate(runs):  # larger than the chip: segments that take turns on it
         walk = iter(serpentine(config))
@@ -163,9 +164,8 @@ def place(qnet: QNet, config: ChipConfig) -> list[CoreSlice]:
                 stop = min(channels, start + rows)
                 slices.append(CoreSlice(next(walk), index, (start, stop), weight_bytes(layer, stop - start),
                                         state_words(qnet, layer, stop - start, config.state_bits), number))  # fmt: skip
-    parts = layer_shares(qnet, slices)
-    segments.check_dram(qnet, parts, sum(s.weight_bytes for s in slices), len(runs), config.dram_mib * 2**20,
-                        config.swap_batch)  # fmt: skip
+    weights = [sum(s.weight_bytes for s in slices if s.segment == number) for number in range(len(runs))]
+    segments.check_dram(qnet, layer_shares(qnet, slices), weights, config)
     return slices
 
 

@@ -1,19 +1,23 @@
-"""Networks larger than the chip: time-multiplexing through off-chip DRAM (docs/accel.md,
-"Larger than the chip").
+"""Networks larger than the chip: segments that take turns on it through off-chip DRAM, or
+run on several chips (docs/accel.md, "Larger than the chip").
 
-When the layers' slices need more cores than the chip has, the layer sequence (topological
-order) is cut into segments that each fit. The chip runs one segment at a time: its weights
-come in from DRAM, it runs `swap_batch` images through its layers (all T steps), and the
-events of its layers that a later segment reads go out to DRAM; the next segment's weights
-replace them. Per image, the off-chip traffic is
+When the layers' slices need more cores than a chip has, the layer sequence (topological
+order) is cut into segments that each fit. Segment s runs on chip s mod `chips`. Where there
+are more segments than chips, a chip runs its segments in turn: a segment's weights come in
+from DRAM, it runs `swap_batch` images through its layers (all T steps), and the events that
+later segments read go out to DRAM. Where each segment has a chip, weights stay and events
+cross the link between chips, pipelined. Per image, the off-chip traffic (traffic()) is
 
-    weights:  Σ_segments weight bytes / swap_batch          (none with one segment: they stay)
-    events:   Σ_(layer read by a later segment) bytes, written once and read by each such segment
+    weights:  Σ_segments weight bytes / swap_batch          (none when every segment has a chip)
+    events:   bytes of each layer another segment reads: through DRAM (written once, read by
+              each reading segment) on the same chip, over the link to another
 
 with a layer's events stored as bit-planes, T bits per neuron (MSAT events carry a 16-bit
 payload). A layer wider than the chip is cut into pieces of its output channels, which run in
-consecutive segments. The cuts minimize the event traffic (a dynamic program over cut
-positions; a tensor live across a cut is charged at that cut), then the number of segments.
+consecutive segments. Where to cut is a dynamic program over cut positions (a tensor live
+across a cut is charged at that cut), by the configuration's objective: "energy" takes the
+fewest bytes across cuts, then the fewest segments; "latency" the fewest segments (each
+refills the layer pipeline: T more slots), then the fewest bytes.
 """
 
 from __future__ import annotations
@@ -58,17 +62,36 @@ def qnet_readers(qnet: QNet) -> list[list[int]]:
     return readers([layer.name for layer in qnet.layers], [[s.source for s in layer.synapses] for layer in qnet.layers])
 
 
-def crossing(layer_readers: list[list[int]], sizes: list[int], parts: list[list[tuple[int, float]]]) -> tuple[int, int]:
-    """(bytes written, bytes read) per image of the events that another segment reads; parts[i]:
-    layer i's (segment, share of its channels) — a layer wider than the chip spans segments."""
-    written = read = 0.0
+def _order(cost: tuple[int, int], objective: str) -> tuple[int, int]:
+    """(bytes, segments) in the order the objective compares them."""
+    return cost if objective == "energy" else (cost[1], cost[0])
+
+
+def traffic(layer_readers: list[list[int]], sizes: list[int], parts: list[list[tuple[int, float]]],
+            segment_weights: list[int], config) -> dict:  # fmt: skip
+    """Off-chip bytes per image. parts[i]: layer i's (segment, share of its channels) — a layer
+    wider than the chip spans segments. Segment s runs on chip s mod `chips`; with no more
+    segments than chips each stays on its chip (no weight swaps). Events another segment reads
+    go through its chip's DRAM when that segment is on the same chip (written once, read by
+    each), and over the link when it is on another (sent to each; stored in that chip's DRAM,
+    written and read, when the reader is not resident)."""
+    count, chips = len(segment_weights), config.chips
+    resident = count <= chips
+    written = read = link = 0.0
     for i, reading in enumerate(layer_readers):
         consumers = {segment for j in reading for segment, _ in parts[j]}
         for segment, share in parts[i]:
+            size = share * sizes[i]
             others = consumers - {segment}
-            written += share * sizes[i] if others else 0
-            read += share * sizes[i] * len(others)
-    return round(written), round(read)
+            here = {c for c in others if c % chips == segment % chips}
+            away = len(others) - len(here)
+            written += (size if here else 0) + (0 if resident else size * away)
+            read += size * len(here) + (0 if resident else size * away)
+            link += size * away
+    weights = 0.0 if resident else sum(segment_weights) / config.swap_batch
+    written, read = round(written), round(read)
+    return {"segments": count, "chips": min(chips, count), "weight_bytes": weights, "event_bytes_written": written,
+            "event_bytes_read": read, "dram_bytes": weights + written + read, "link_bytes": round(link)}  # fmt: skip
 
 
 def shares(channels: list[int], placed) -> list[list[tuple[int, float]]]:
@@ -89,10 +112,11 @@ def pieces(cores: list[int], chip_cores: int) -> list[tuple[int, int, int]]:
     return units
 
 
-def cut(qnet: QNet, units: list[tuple[int, int, int]], chip_cores: int) -> list[list[tuple[int, int, int]]]:
-    """The segments, as runs of units whose slices fit the chip, cut where the fewest event bytes
-    are live (a layer complete before the cut and read after it, or one the cut splits), then
-    into the fewest segments."""
+def cut(qnet: QNet, units: list[tuple[int, int, int]], chip_cores: int,
+        objective: str = "energy") -> list[list[tuple[int, int, int]]]:  # fmt: skip
+    """The segments, as runs of units whose slices fit the chip: for "energy", cut where the
+    fewest event bytes are live (a layer complete before the cut and read after it, or one the
+    cut splits), then into the fewest segments; for "latency", the fewest segments, then bytes."""
     count = len(units)
     first_unit, last_unit = {}, {}
     for k, (layer, _, _) in enumerate(units):
@@ -118,7 +142,7 @@ def cut(qnet: QNet, units: list[tuple[int, int, int]], chip_cores: int) -> list[
             if best[begin] is None:
                 continue
             candidate = (best[begin][0] + (charge[begin] if begin else 0), best[begin][1] + 1)
-            if best[end] is None or candidate < best[end]:
+            if best[end] is None or _order(candidate, objective) < _order(best[end], objective):
                 best[end], start_of[end] = candidate, begin
     bounds, end = [], count
     while end:
@@ -127,20 +151,15 @@ def cut(qnet: QNet, units: list[tuple[int, int, int]], chip_cores: int) -> list[
     return [units[a:b] for a, b in reversed(bounds)]
 
 
-def traffic(weight_bytes: list[int], written: int, read: int, swap_batch: int) -> dict:
-    """Off-chip bytes per image, from the segments' weight bytes and crossing()'s events."""
-    weights = 0.0 if len(weight_bytes) == 1 else sum(weight_bytes) / swap_batch
-    return {"weight_bytes": weights, "event_bytes_written": written, "event_bytes_read": read,
-            "total_bytes": weights + written + read}  # fmt: skip
-
-
-def check_dram(qnet: QNet, parts: list[list[tuple[int, float]]], weight_bytes: int, segments: int, dram_bytes: int,
-               swap_batch: int) -> None:  # fmt: skip
-    """The weights of every segment, and a swap batch's events between segments, must fit DRAM."""
-    if segments == 1:
+def check_dram(qnet: QNet, parts: list[list[tuple[int, float]]], segment_weights: list[int], config) -> None:
+    """The weights of every segment, and a swap batch's events between segments, must fit the
+    DRAM (of each chip: the bound is checked on the whole, the chips' shares being alike)."""
+    if len(segment_weights) <= config.chips:
         return
-    written, _ = crossing(qnet_readers(qnet), layer_bytes(qnet), parts)
-    needed = weight_bytes + swap_batch * written
+    moved = traffic(qnet_readers(qnet), layer_bytes(qnet), parts, segment_weights, config)
+    needed = sum(segment_weights) + config.swap_batch * moved["event_bytes_written"]
+    dram_bytes = config.dram_mib * 2**20 * config.chips
     if needed > dram_bytes:
-        raise ResourceError(f"off-chip memory: {segments} segments need {needed:,} bytes of DRAM (weights and "
-                            f"{swap_batch} images' events), the configuration has {dram_bytes:,}")  # fmt: skip
+        raise ResourceError(f"off-chip memory: {len(segment_weights)} segments need {needed:,} bytes of DRAM "
+                            f"(weights and {config.swap_batch} images' events), the configuration has "
+                            f"{dram_bytes:,}")  # fmt: skip

@@ -58,11 +58,15 @@ def test_off_chip_traffic_and_its_energy(family_data):
         read += -(-layer.neurons * steps // 8) * len(consumers)
     weights = sum(s.weight_bytes for s in build.slices) / TINY.swap_batch
     plan = build.plan()
+    segment_count = len(plan["segments"])
     assert plan["off_chip_bytes_per_image"] == {
+        "segments": segment_count,
+        "chips": 1,
         "weight_bytes": weights,
         "event_bytes_written": written,
         "event_bytes_read": read,
-        "total_bytes": weights + written + read,
+        "dram_bytes": weights + written + read,
+        "link_bytes": 0,
     }
     assert written > 0 and all(s["cores"] <= TINY.cores for s in plan["segments"])
     assert sum(s["layers"] for s in plan["segments"]) == len(index)
@@ -131,3 +135,74 @@ def test_a_program_whose_segments_do_not_add_up_is_refused(family_data):
         damaged = binary.encode_program(dataclasses.replace(program, meta=json.loads(json.dumps(program.meta))))
         with pytest.raises(FileError, match="inconsistent program"):
             binary.decode_program(damaged)
+
+
+def test_a_chip_per_segment_keeps_the_weights_and_sends_events_over_the_link(family_data):
+    """chips ≥ segments: no weight swaps and no DRAM; every event another segment reads crosses
+    the link once per reading segment; images stream through the chain of chips."""
+    alone = built("residual", "if", 10, family_data)
+    count = len(alone.plan()["segments"])
+    chain = built("residual", "if", 10, family_data, dataclasses.replace(TINY, chips=count))
+    plan = chain.plan()
+    assert [s["chip"] for s in plan["segments"]] == list(range(count))
+    segment_of = layer_segments(chain)
+    qnet = chain.qnet
+    link = sum(-(-layer.neurons * qnet.timesteps // 8) * len({segment_of[j] for j, other in enumerate(qnet.layers)
+                                                             for s in other.synapses if s.source == layer.name}
+                                                            - {segment_of[i]})
+               for i, layer in enumerate(qnet.layers))  # fmt: skip
+    moved = plan["off_chip_bytes_per_image"]
+    assert moved["dram_bytes"] == 0 and moved["weight_bytes"] == 0 and moved["link_bytes"] == link > 0
+    hw = simulate_accel(chain.program, family_data).hardware
+    np.testing.assert_allclose(hw.energy["link"], link * 8 * TINY.energy.link_pj_per_bit)
+    assert np.all(hw.energy["dram"] == 0)
+    single = simulate_accel(alone.program, family_data).hardware
+    assert hw.interval.mean() < single.interval.mean()  # a pipeline of chips streams faster
+    assert_same_run(chain.qnet, chain.program, family_data)
+
+
+def test_fewer_chips_than_segments_share_them(family_data):
+    """Two chips, more segments: segment s on chip s mod 2; an event for the next segment crosses
+    the link and, that segment not being resident, is stored in its chip's DRAM and read back."""
+    build = built("residual", "if", 10, family_data, dataclasses.replace(TINY, cores_x=2, chips=2))
+    plan = build.plan()
+    segment_of = layer_segments(build)
+    count = len(plan["segments"])
+    assert count > 2 and [s["chip"] for s in plan["segments"]] == [n % 2 for n in range(count)]
+    qnet = build.qnet
+    written = read = link = 0
+    for i, layer in enumerate(qnet.layers):
+        size = -(-layer.neurons * qnet.timesteps // 8)
+        others = {segment_of[j] for j, other in enumerate(qnet.layers)
+                  for s in other.synapses if s.source == layer.name} - {segment_of[i]}  # fmt: skip
+        same = {o for o in others if o % 2 == segment_of[i] % 2}
+        away = len(others) - len(same)
+        written += (size if same else 0) + size * away
+        read += size * len(same) + size * away
+        link += size * away
+    moved = plan["off_chip_bytes_per_image"]
+    weights = sum(s.weight_bytes for s in build.slices) / TINY.swap_batch
+    assert (moved["event_bytes_written"], moved["event_bytes_read"], moved["link_bytes"]) == (written, read, link)
+    assert moved["dram_bytes"] == weights + written + read and link > 0
+    assert_same_run(build.qnet, build.program, family_data)
+
+
+def test_the_objective_orders_bytes_and_segments(family_data):
+    """ "latency" takes the fewest segments (each refills the pipeline), "energy" the fewest bytes
+    across cuts; each is the brute force's best in its own order."""
+    qnet = built("shortcut_conv", "if", 6, family_data).qnet
+    cores = [row["cores"] for row in demand(qnet, TINY)]
+    units = segments.pieces(cores, TINY.cores)
+    sizes = segments.layer_bytes(qnet)
+    last = [max(r, default=i) for i, r in enumerate(segments.qnet_readers(qnet))]
+    options = []
+    for mask in itertools.product((False, True), repeat=len(cores) - 1):
+        starts = [0] + [i + 1 for i, cut in enumerate(mask) if cut]
+        runs = list(zip(starts, starts[1:] + [len(cores)]))
+        if all(sum(cores[a:b]) <= TINY.cores for a, b in runs):
+            options.append((sum(sizes[i] for a, _ in runs[1:] for i in range(a) if last[i] >= a), len(runs)))
+    for objective, order in (("energy", lambda o: o), ("latency", lambda o: (o[1], o[0]))):
+        found = segments.cut(qnet, units, TINY.cores, objective)
+        starts = [run[0][0] for run in found]
+        cost = (sum(sizes[i] for a in starts[1:] for i in range(a) if last[i] >= a), len(found))
+        assert order(cost) == min(order(o) for o in options)
