@@ -170,6 +170,8 @@ def ann_energy(self) -> dict[str, float]:
         cycles += math.ceil(layer_macs / len(cores) / chip.lanes)
     bits = chip.state_bits
     dram = off_chip(self, activation_bits=8)
+    per_segment = np.bincount([c["segment"] for c in self.meta["cores"]])
+    physical = int(per_segment.max()) * dram["chips"]  # the cores that exist (and leak), as for the SNN
     return {
         "macs": macs * (e.pj_mul8 + e.pj_add32),
         "neuron_updates": neurons * e.pj_add32,
@@ -179,7 +181,7 @@ def ann_energy(self) -> dict[str, float]:
         "noc": hops * e.pj_hop,
         "dram": dram["dram_bytes"] * e.dram_pj_per_byte,
         "link": dram["link_bytes"] * 8 * e.link_pj_per_bit,
-        "static": e.static_mw_per_core * len(self.meta["cores"]) * 1e3 * cycles / chip.clock_mhz,
+        "static": e.static_mw_per_core * physical * 1e3 * cycles / chip.clock_mhz,
     }
 
 

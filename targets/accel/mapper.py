@@ -141,8 +141,9 @@ def demand(qnet: QNet, config: ChipConfig) -> list[dict]:
 
 
 def place(qnet: QNet, config: ChipConfig) -> list[CoreSlice]:
-    """Split every layer and give each slice a core; a ResourceError, carrying every layer's
-    demand, when a channel does not fit a core or cores run out."""
+    """Split every layer and give each slice a core, in segments where the slices outnumber the
+    cores (segments.py); a ResourceError, carrying every layer's demand, when one channel does
+    not fit a core (or the segments' weights and events do not fit DRAM)."""
     table = demand(qnet, config)
     problems = [row["problem"] for row in table if row["cores"] is None]
     if problems:
