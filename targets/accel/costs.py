@@ -128,11 +128,14 @@ def machine_costs(self, alive: np.ndarray) -> AccelResult:
     lut = chip.access_pj(1, 16)  # a threshold-unit table read
     energy = {
         "synaptic_adds": ops["sops"] * (e.pj_add32 + payload),
+        # iLIF's hidden layers: a multiply-add per non-zero T-bit code, reading the code and the
+        # weight as the ANN reads its input and weight, accumulating in lane registers
+        "code_macs": ops["code_macs"] * (e.pj_mul8 + e.pj_add32),
         "threshold_units": ops["adapt_ops"] * (4 * e.pj_mul32 + 3 * lut + 4 * e.pj_add32 + 4 * sw),
         "macs": ops["macs"] * (e.pj_mul8 + e.pj_add32),
         "neuron_updates": ops["neuron_ops"] * e.pj_add32,
-        "weight_sram": (ops["sops"] + ops["macs"]) * w8,
-        "state_sram": 2 * (ops["sops"] + ops["neuron_ops"]) * sw + ops["macs"] * s8,
+        "weight_sram": (ops["sops"] + ops["macs"] + ops["code_macs"]) * w8,
+        "state_sram": 2 * (ops["sops"] + ops["neuron_ops"]) * sw + (ops["macs"] + ops["code_macs"]) * s8,
         "noc": ops["hops"] * e.pj_hop,
         "dram": np.full(per_slot.shape[2], dram["dram_bytes"] * e.dram_pj_per_byte),
         "link": np.full(per_slot.shape[2], dram["link_bytes"] * 8 * e.link_pj_per_bit),
@@ -141,7 +144,8 @@ def machine_costs(self, alive: np.ndarray) -> AccelResult:
     if not self.msat:
         del energy["threshold_units"]  # no threshold unit works in IF and iLIF programs
     state_words = ops["sops"] + ops["neuron_ops"] + 2 * ops["adapt_ops"]  # read and written alike
-    sram = {"weight_reads": ops["sops"] + ops["macs"], "state_reads": state_words * bits / 8 + ops["macs"],
+    inputs = ops["macs"] + ops["code_macs"]  # 8-bit input and code reads
+    sram = {"weight_reads": ops["sops"] + inputs, "state_reads": state_words * bits / 8 + inputs,
             "state_writes": state_words * bits / 8}  # bytes per image  # fmt: skip
     simulated = int(sum(v.sum() for v in self.step_sops.values()))
     off = {key: value for key, value in dram.items() if key != "cycles"}

@@ -121,14 +121,17 @@ def core_program(qnet: QNet, layer: QLayer, slots: int, exits: bool) -> list[isa
     code += [isa.make("INIT", start, 1)] + [isa.make("MAC", start, 1, syn=k) for k in inputs]
     if layer.kind == "readout" and ilif:
         code.append(isa.make("READ", start, 1, mode="offset"))
-    code += [isa.make("ACC", start, T, syn=k) for k in spikes]
+    if ilif and layer.kind == "neuron":  # weights stationary over the T steps: one pass over the codes
+        code += [isa.make("ACC", start + T - 1, 1, syn=k, form="code") for k in spikes]
+    else:  # the readout's per-step currents are what an early exit reads
+        code += [isa.make("ACC", start, T, syn=k) for k in spikes]
     if layer.kind == "readout":
         code.append(isa.make("READ", start, T, mode="bits" if ilif else "rate"))
         if exits:
             code.append(isa.make("EXIT", start, T, metric=qnet.exit_metric))
     elif ilif:
         last = start + T - 1
-        code += [isa.make("INTEG", start, T, mode="horner")] if spikes else []  # an input layer has no events
+        code += [isa.make("INTEG", last, 1, mode="code")] if spikes else []  # an input layer has no events
         code += [isa.make("ADDS", last, 1)] if inputs else []
         code += [isa.make("POOL", last, 1)] if layer.pool_kernel else []
         code += [isa.make("BIAS", last, 1), isa.make("EMIT", start + T, T), isa.make("SEND", start + T, T)]

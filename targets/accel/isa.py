@@ -22,8 +22,13 @@ OPCODES = {
     "LDP": (0x02, "load the slice's thresholds, biases and initial membranes into state SRAM"),
     "INIT": (0x03, "start a sample: V ← v0 (IF) or 0 (iLIF, readout); I ← 0; S ← 0"),
     "MAC": (0x10, "analog input: S += W·x through descriptor syn"),
-    "ACC": (0x11, "event-driven accumulate of this slot's events through descriptor syn: I += W·e"),
-    "INTEG": (0x12, "mode=rate: V += I + S + B; mode=horner: V ← 2V + I; then I ← 0"),
+    "ACC": (
+        0x11,
+        "accumulate through descriptor syn: form=events, this slot's events, I += W·e (a synaptic op "
+        "per event and reached neuron); form=code, at the window's last slot, its T steps as codes "
+        "c = Σ_t 2^(T−1−t)·e_t, I += W·c (a multiply-add per non-zero code and reached neuron)",
+    ),
+    "INTEG": (0x12, "mode=rate: V += I + S + B; mode=horner: V ← 2V + I; mode=code: V += I; then I ← 0"),
     "ADDS": (0x13, "iLIF end of accumulation: V += 2^T·S (the analog input's share)"),
     "POOL": (0x14, "iLIF max-pool of the accumulated potential"),
     "BIAS": (0x15, "iLIF, after POOL: V += 2^T·B + v0"),
@@ -43,7 +48,8 @@ OPCODES = {
 MNEMONICS = {code: name for name, (code, _) in OPCODES.items()}
 ENUMS = {
     "reset": ("subtract", "zero"),
-    "mode": ("rate", "horner"),
+    "mode": ("rate", "horner", "code"),
+    "form": ("events", "code"),
     "read": ("rate", "bits", "offset"),
     "metric": ("max-softmax", "entropy"),
 }
@@ -51,7 +57,7 @@ ENUMS = {
 OPERANDS = {
     "LDW": (("syn", "b", None),),
     "MAC": (("syn", "b", None),),
-    "ACC": (("syn", "b", None),),
+    "ACC": (("syn", "b", None), ("form", "a", "form")),
     "INTEG": (("mode", "a", "mode"),),
     "FIRE": (("reset", "a", "reset"),),
     "READ": (("mode", "a", "read"),),

@@ -112,7 +112,8 @@ class _Machine:
         self.step_sops: dict[str, np.ndarray] = {}
         self.cycles = np.zeros((len(self.meta["cores"]), self.S, batch), dtype=np.int64)
         self.ops = {
-            k: np.zeros((self.S, batch)) for k in ("sops", "macs", "neuron_ops", "adapt_ops", "hops", "packets")
+            k: np.zeros((self.S, batch))
+            for k in ("sops", "code_macs", "macs", "neuron_ops", "adapt_ops", "hops", "packets")
         }
         self.msat = models.model(self.meta["model"]).threshold_unit
         self.macs: dict[str, int] = {}
@@ -296,19 +297,28 @@ class _Core:
 
     def op_acc(self, instruction, slot) -> None:
         k = instruction.operand("syn")
-        step = slot - instruction.first
         synapse, weight = self.synapse(k)
         values, counts = self.events(k)
-        events = counts[step]
-        self.I += synapse_current(synapse, values[step], slice(self.m0, self.m1), weight)
         fan_out, per_event = self.event_costs(k, synapse)
-        flat = events.reshape(self.m.B, -1).astype(np.float64)
-        sops = np.rint(flat @ fan_out).astype(np.int64)
-        self.m.ops["sops"][slot] += sops
-        self.charge(slot, np.rint(flat @ per_event).astype(np.int64))
+        if instruction.operand("form") == "code":  # the window's T steps at once (slot: its last)
+            steps = range(self.m.T)
+            codes = sum(values[t].astype(np.int64) << (self.m.T - 1 - t) for t in steps)
+            self.I += synapse_current(synapse, codes, slice(self.m0, self.m1), weight)
+            present = (counts != 0).any(axis=0).reshape(self.m.B, -1).astype(np.float64)  # non-zero codes
+            self.m.ops["code_macs"][slot] += np.rint(present @ fan_out).astype(np.int64)
+            self.charge(slot, np.rint(present @ per_event).astype(np.int64))
+        else:
+            steps = [slot - instruction.first]
+            self.I += synapse_current(synapse, values[steps[0]], slice(self.m0, self.m1), weight)
         key = f"{self.layer['name']}#{k}"
         table = self.m.step_sops.setdefault(key, np.zeros((self.m.T, self.m.B), dtype=np.int64))
-        table[step] += sops
+        for step in steps:  # SOPs as the SNN defines them: events × fan-out, step by step
+            flat = counts[step].reshape(self.m.B, -1).astype(np.float64)
+            sops = np.rint(flat @ fan_out).astype(np.int64)
+            table[step] += sops
+            if instruction.operand("form") == "events":
+                self.m.ops["sops"][slot] += sops
+                self.charge(slot, np.rint(flat @ per_event).astype(np.int64))
 
     def event_costs(self, k: int, synapse: QSynapse) -> tuple[np.ndarray, np.ndarray]:
         """Per pooled input position: the SOPs one event triggers in this slice, and its cycles
@@ -324,6 +334,8 @@ class _Core:
     def op_integ(self, instruction, slot) -> None:
         if instruction.operand("mode") == "horner":
             self.V = (self.V << 1) + self.I
+        elif instruction.operand("mode") == "code":
+            self.V += self.I
         else:
             self.V += self.I + self.S + self.bias
         self.I[...] = 0

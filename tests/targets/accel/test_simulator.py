@@ -173,3 +173,32 @@ def test_state_words_count_the_registers_a_layer_uses(family_data):
         registers = 1 + len(sources)  # V, and S and/or I
         assert state_words(qnet, layer, 1, 32) == registers * positions + 3 + math.ceil(outputs / 32)
     assert {s.source for s in qnet.layers[0].synapses} == {qnet.input_name}  # the stem: V and S only
+
+
+def test_ilif_hidden_layers_take_their_codes_once(family_data):
+    """Weights stationary over the T steps: a hidden iLIF layer accumulates once, at its window's
+    last slot, a multiply-add per non-zero T-bit code and reached neuron (what the chip's energy
+    counts); the readout still per step. Results bit-exact, SOP counts the SNN's own."""
+    from snnc.runtime.fixed import fan_out_of
+
+    build = compile_accel(family_graph(FAMILIES["residual"]), "ilif", 5, family_data).accel()
+    program = build.program
+    for core, code in zip(program.meta["cores"], program.code):
+        accumulates = [i for i in code if i.op == "ACC"]
+        hidden = program.meta["layers"][core["layer"]]["kind"] == "neuron"
+        assert all(i.operand("form") == ("code" if hidden else "events") for i in accumulates)
+        assert all(i.count == (1 if hidden else build.qnet.timesteps) for i in accumulates)
+    fixed, accel = assert_same_run(build.qnet, program, family_data)
+    qnet = build.qnet
+    trains = simulate_fixed(qnet, family_data, record=[layer.name for layer in qnet.layers[:-1]]).records
+    expected = 0  # brute force: non-zero codes of each spike source × the synapse's fan-out
+    for layer in qnet.layers[:-1]:
+        for synapse in layer.synapses:
+            if synapse.source != qnet.input_name:
+                present = (trains[synapse.source] != 0).any(axis=1)  # (B, *shape): some step spiked
+                expected += (present * fan_out_of(synapse)[None]).sum()
+    hw = accel.hardware
+    per_mac = DEFAULT.energy.pj_add32 + DEFAULT.energy.pj_mul8
+    np.testing.assert_allclose(hw.energy["code_macs"].sum(), expected * per_mac)
+    hidden_sops = sum(v for k, v in fixed.sops.items() if not k.startswith(qnet.layers[-1].name))
+    assert expected <= hidden_sops  # a code reaches its neurons once, however many of its bits are set
