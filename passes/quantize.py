@@ -69,9 +69,22 @@ def quantize(graph: Graph, timesteps: int, scale_in: float) -> QNet:
     readout = graph.op(readouts[0].name)
     name = graph.inputs[0]
     return QNet(
-        model, timesteps, name, graph.type(name).sample_shape, scale_in, layers,
+        model, timesteps, name, lift(graph.type(name).sample_shape), scale_in, layers,
         readout.exit_metric, readout.exit_threshold if readout.exit_metric else 2.0, readout.step_weights,
     )  # fmt: skip
+
+
+def lift(shape) -> tuple[int, ...]:
+    """(C, L) → (C, 1, L): 1-D networks run as 2-D ones of height 1; other shapes unchanged."""
+    shape = tuple(shape)
+    return (shape[0], 1, shape[1]) if len(shape) == 2 else shape
+
+
+def _lift_2d(kernel, strides, pads) -> tuple[tuple, tuple, tuple, tuple]:
+    """A window's kernel, strides and (begin, end) pads in 2-D (1-D: height 1, no vertical pad)."""
+    if len(kernel) == 2:
+        return tuple(kernel), tuple(strides), tuple(pads[:2]), tuple(pads[2:])
+    return (1, kernel[0]), (1, strides[0]), (0, pads[0]), (0, pads[1])
 
 
 def per_channel(threshold: np.ndarray, channels: int) -> np.ndarray:
@@ -84,6 +97,10 @@ class _Lowering:
         self.graph = graph
         self.model = model
         self.scale_in = scale_in
+
+    def sample(self, name: str) -> tuple[int, ...]:
+        """A value's sample shape, a 1-D map (C, L) as the 2-D map (C, 1, L) the chip holds."""
+        return lift(self.graph.type(name).sample_shape)
 
     def unsupported(self, name: str, why: str) -> UnsupportedError:
         return UnsupportedError(f"node {name!r} ({self.graph.op(name).name}): {why}")
@@ -99,8 +116,8 @@ class _Lowering:
             pool_kernel, pool_strides, pool_pads = self.window(source, self.graph.op(source), padded=True)
             source = self.graph.inputs_of(source)[0]
         terms = self.terms(source)
-        shape = self.graph.type(node.name).sample_shape
-        pre_shape = self.graph.type(source).sample_shape
+        shape = self.sample(node.name)
+        pre_shape = self.sample(source)
         effective = [self.effective_weight(weighted, path, pre_shape) for weighted, path in terms]
         bias = sum((self.bias_of(weighted, pre_shape[0]) for weighted, _ in terms), np.zeros(pre_shape[0]))
         scale = self.channel_scale(effective, op, pre_shape[0])
@@ -160,24 +177,28 @@ class _Lowering:
         """A pool's 2-D kernel, strides and pads (top, left, bottom, right; ceil_mode's extra
         cells in the end pads). Pads are mapped where `padded`: a max-pool of the potential
         or a gate, whose padded cells never win; an average pool sums events, and takes none."""
-        shape = self.graph.type(self.graph.inputs_of(name)[0]).sample_shape
+        shape = self.sample(self.graph.inputs_of(name)[0])
         if len(shape) != 3:
             raise self.unsupported(name, "the accel target pools 2-D maps only")
         if isinstance(op, nn.GlobalAvgPool) and not isinstance(op, nn.GlobalMaxPool):
             return shape[1:], shape[1:], (0, 0, 0, 0)
         if isinstance(op, nn.GlobalMaxPool) or any(d != 1 for d in getattr(op, "dilations", (1, 1))):
             raise self.unsupported(name, "global max pooling and dilated pooling are not mapped")
-        extra = ceil_extra(op, np.broadcast_to(0, (1, *shape)), self.graph.type(name).sample_shape[1:], (1, 1))
-        pads = (*op.pads[:2], op.pads[2] + extra[0], op.pads[3] + extra[1])
+        given = self.graph.type(self.graph.inputs_of(name)[0]).sample_shape  # a 1-D map: (C, L)
+        pooled = self.graph.type(name).sample_shape[1:]
+        extra = ceil_extra(op, np.broadcast_to(0, (1, *given)), pooled, (1,) * len(pooled))
+        extra = (0, *extra) if len(extra) == 1 else extra
+        kernel, strides, begin, end = _lift_2d(op.kernel, op.strides, op.pads)
+        pads = (*begin, end[0] + extra[0], end[1] + extra[1])
         if any(pads) and not padded:
             raise self.unsupported(name, "average pooling with padding or ceil_mode is not mapped")
-        return tuple(op.kernel), tuple(op.strides), pads
+        return kernel, strides, pads
 
     # -- weights --------------------------------------------------------------------------------
     def unit(self, source: str, pool: str | None) -> tuple[np.ndarray, float]:
         """The real value per channel of one event from `source` (through `pool`)."""
         op = self.graph.op(source)
-        shape = self.graph.type(source).sample_shape
+        shape = self.sample(source)
         if isinstance(op, t.Input):
             return np.full(shape[0], self.scale_in), 1.0
         theta = per_channel(op.threshold, shape[0])
@@ -193,7 +214,7 @@ class _Lowering:
         source, pool, _ = path
         unit, factor = self.unit(source, pool)
         if weighted is None:
-            if self.graph.type(source).sample_shape != tuple(pre_shape):
+            if self.sample(source) != tuple(pre_shape):
                 raise self.unsupported(source, "a shortcut must have the shape of the sum it joins")
             return unit * factor
         op = self.graph.op(weighted)
@@ -204,15 +225,16 @@ class _Lowering:
             if per_column.shape[0] != w.shape[1]:
                 raise self.unsupported(weighted, "a dense layer must read its source whole (flattened)")
             return w * (per_column * factor)[None, :]
-        if len(op.kernel) != 2:
-            raise self.unsupported(weighted, "the accel target maps 2-D convolutions only")
+        if len(op.kernel) not in (1, 2):
+            raise self.unsupported(weighted, "the accel target maps 1-D and 2-D convolutions only")
+        w = w.reshape(*w.shape[:2], *([1] * (4 - w.ndim)), *w.shape[2:])  # 1-D: a 1 × k kernel
         # weight[m, j] reads input channel g·C/G + j, g = m's group
         per_input = (unit * factor).reshape(op.groups, 1, -1)
         per_row = np.repeat(per_input, w.shape[0] // op.groups, axis=1).reshape(w.shape[0], -1)
         return w * per_row[:, :, None, None]
 
     def pooled_shape(self, source: str, pool: str | None) -> tuple[int, ...]:
-        return self.graph.type(pool or source).sample_shape
+        return self.sample(pool or source)
 
     def bias_of(self, weighted: str | None, channels: int) -> np.ndarray:
         return np.zeros(channels) if weighted is None else self.graph.op(weighted).bias.astype(np.float64)
@@ -225,12 +247,14 @@ class _Lowering:
         kernel, strides, pads = ((),) * 3
         if pool is not None:
             kernel, strides, pads = self.window(pool, self.graph.op(pool), padded=pool_kind == "gate")
-        common = dict(source=source, weight=weight, source_shape=self.graph.type(source).sample_shape,
+        common = dict(source=source, weight=weight, source_shape=self.sample(source),
                       pool=pool_kind, pool_kernel=kernel, pool_strides=strides, pool_pads=pads)  # fmt: skip
         if weighted is None:
             return QSynapse(kind="identity", **common)
         op = self.graph.op(weighted)
         if isinstance(op, nn.Gemm):
             return QSynapse(kind="dense", **common)
-        return QSynapse(kind="conv", strides=op.strides, pads=op.pads, dilations=op.dilations, groups=op.groups,
+        _, strides, begin, end = _lift_2d(op.kernel, op.strides, op.pads)
+        dilations = (1, *op.dilations) if len(op.dilations) == 1 else op.dilations
+        return QSynapse(kind="conv", strides=strides, pads=(*begin, *end), dilations=dilations, groups=op.groups,
                         **common)  # fmt: skip

@@ -30,6 +30,8 @@ INPUT_MAX = 127
 def quantize_input(x: np.ndarray, shape: tuple, scale: float) -> np.ndarray:
     """The int8 input the chip receives: round(x / scale), clipped to ±127."""
     x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 3 and (x.shape[1], 1, x.shape[2]) == tuple(shape):  # a 1-D signal, held as height 1
+        x = x.reshape(len(x), *shape)
     if x.shape[1:] != tuple(shape):
         raise DataError(f"input of shape {x.shape[1:]} per sample; the program takes {tuple(shape)}")
     return np.clip(np.round(x / scale), -INPUT_MAX, INPUT_MAX).astype(np.int64)

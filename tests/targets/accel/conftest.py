@@ -47,6 +47,13 @@ def depthwise(g, x):
     return relu(g, conv(g, relu(g, conv(g, x, 8, groups=8)), 6, kernel=1))
 
 
+def relu6(g, x):
+    """MobileNets' ReLU6, Clip(0, 6): a neuron whose threshold is at most the clip."""
+    from snnc.ir.ops_tensor import Clip
+
+    return g.add(Clip(0.0, 6.0), [conv(g, x, 6)])
+
+
 def linear_bottleneck(g, x):
     """MobileNetV2's inverted residuals: linear 1×1 projections, their sum read by the next 1×1
     expansion (passes/linear_chains.py composes it with them)."""
@@ -77,7 +84,7 @@ def global_max_pool(g, x):
 
 
 FAMILIES = {f.__name__: f for f in (plain, strided, avg_pool, max_pool, padded_max_pool, ceil_max_pool, grouped,
-                                    depthwise, linear_bottleneck, residual, shortcut_conv, global_pool,
+                                    depthwise, relu6, linear_bottleneck, residual, shortcut_conv, global_pool,
                                     global_max_pool)}  # fmt: skip
 
 

@@ -202,3 +202,28 @@ def test_ilif_hidden_layers_take_their_codes_once(family_data):
     np.testing.assert_allclose(hw.energy["code_macs"].sum(), expected * per_mac)
     hidden_sops = sum(v for k, v in fixed.sops.items() if not k.startswith(qnet.layers[-1].name))
     assert expected <= hidden_sops  # a code reaches its neurons once, however many of its bits are set
+
+
+@pytest.mark.parametrize("neuron, steps", [("ilif", 6), ("if", 24), ("msat", 24)])
+def test_one_dimensional_networks_run_as_maps_of_height_one(neuron, steps):
+    """Conv1d, a padded MaxPool1d with ceil_mode and a dense head: held as (C, 1, L) on the chip,
+    bit-exact with the fixed-point engines, and close to the float SNN of the 1-D graph."""
+    from snnc.ir import BATCH, Conv, Gemm, Graph, MaxPool, Reshape, TensorType
+
+    rng = np.random.default_rng(7)
+    g = Graph("signal")
+    x = g.add_input("x", TensorType((BATCH, 2, 20)))
+    h = relu(g, g.add(Conv(rng.standard_normal((6, 2, 3)) * 0.5, rng.standard_normal(6) * 0.1, pads=(1, 1)), [x]))
+    h = g.add(MaxPool((3,), (2,), pads=(1, 0), ceil_mode=True), [h])
+    h = relu(g, g.add(Conv(rng.standard_normal((8, 6, 3)) * 0.4, rng.standard_normal(8) * 0.1, dilations=(2,)), [h]))
+    flat = g.add(Reshape((int(np.prod(g.type(h).sample_shape)),)), [h])
+    g.outputs = [g.add(Gemm(rng.standard_normal((4, g.type(flat).shape[1])) * 0.3, np.zeros(4)), [flat])]
+    data = rng.uniform(0, 1, (64, 2, 20)).astype(np.float32)
+    program = compile_accel(g, neuron, steps, data[:32])
+    build = program.accel()
+    assert build.qnet.input_shape == (2, 1, 20) and all(len(layer.shape) in (1, 3) for layer in build.qnet.layers)
+    fixed, accel = assert_same_run(build.qnet, build.program, data)
+    native = program.run(data, engine="native-fixed")
+    np.testing.assert_array_equal(native.logits, fixed.logits)
+    float_run = program.run(data, engine="reference").logits
+    assert (fixed.logits.argmax(1) == float_run.argmax(1)).mean() >= 0.8
