@@ -181,13 +181,14 @@ def _plan_table(plan: dict) -> str:
     """A network in segments: each segment's layers, cores and weights; the DRAM traffic per image."""
     from snnc.inspection import format_table
 
-    rows = [[number, f"{s['first_layer']} .. {s['last_layer']}", s["layers"], s["cores"], f"{s['weight_bytes']:,}"]
-            for number, s in enumerate(plan["segments"])]  # fmt: skip
+    rows = [[number, s["chip"], f"{s['first_layer']} .. {s['last_layer']}", s["layers"], s["cores"],
+             f"{s['weight_bytes']:,}"] for number, s in enumerate(plan["segments"])]  # fmt: skip
     moved = plan["off_chip_bytes_per_image"]
-    table = format_table(["segment", "layers", "count", "cores", "weight bytes"], rows, {0, 2, 3, 4})
+    table = format_table(["segment", "chip", "layers", "count", "cores", "weight bytes"], rows, {0, 1, 3, 4, 5})
     return (f"{table}\noff-chip per image: {moved['weight_bytes']:,.0f} weight bytes (a swap serves "
             f"{plan['swap_batch']} images), {moved['event_bytes_written']:,} event bytes written, "
-            f"{moved['event_bytes_read']:,} read")  # fmt: skip
+            f"{moved['event_bytes_read']:,} read; {moved['link_bytes']:,} bytes over the links between "
+            "chips")  # fmt: skip
 
 
 def _demand_table(demand: list[dict]) -> str:

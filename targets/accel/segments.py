@@ -32,6 +32,8 @@ from snnc.ir.qnet import QNet
 
 @dataclass(frozen=True)
 class Segment:
+    """A run of layers that holds the chip at once, as the plan reports it."""
+
     layers: tuple[int, int]  # [first, last) in qnet.layers (a layer wider than the chip spans several)
     cores: int
     weight_bytes: int
@@ -60,11 +62,6 @@ def readers(names: list[str], sources: list[list[str]]) -> list[list[int]]:
 
 def qnet_readers(qnet: QNet) -> list[list[int]]:
     return readers([layer.name for layer in qnet.layers], [[s.source for s in layer.synapses] for layer in qnet.layers])
-
-
-def _order(cost: tuple[int, int], objective: str) -> tuple[int, int]:
-    """(bytes, segments) in the order the objective compares them."""
-    return cost if objective == "energy" else (cost[1], cost[0])
 
 
 def traffic(layer_readers: list[list[int]], sizes: list[int], parts: list[list[tuple[int, float]]],
@@ -149,6 +146,11 @@ def cut(qnet: QNet, units: list[tuple[int, int, int]], chip_cores: int,
         bounds.append((start_of[end], end))
         end = start_of[end]
     return [units[a:b] for a, b in reversed(bounds)]
+
+
+def _order(cost: tuple[int, int], objective: str) -> tuple[int, int]:
+    """(bytes, segments) in the order the objective compares them."""
+    return cost if objective == "energy" else (cost[1], cost[0])
 
 
 def check_dram(qnet: QNet, parts: list[list[tuple[int, float]]], segment_weights: list[int], config) -> None:
