@@ -15,8 +15,7 @@ from __future__ import annotations
 import numpy as np
 from snnc.runtime import adaptive
 from snnc.runtime.ann import conv, pad_spatial, sliding_windows
-from snnc.runtime.snn import SimResult, check_recordable
-from snnc.runtime.snn import fan_out as snn_fan_out
+from snnc.runtime.snn import SimResult, axis_reach, check_recordable
 
 from snnc import models
 from snnc.errors import DataError
@@ -117,22 +116,30 @@ def fan_out_of(synapse: QSynapse, rows: slice = slice(None)) -> np.ndarray:
     return per_channel.reshape((-1,) + (1,) * spatial.ndim) * spatial
 
 
-def reach(synapse: QSynapse, rows: slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
-    """What an event at a pooled input position reaches among output channels `rows`, as
-    (per input channel: the rows it feeds, per position: the kernel positions that reach an
-    output; each element of a dense layer's input reaches once). The fan-out is
-    their product; the chip spends ⌈rows fed / lanes⌉ cycles per kernel position."""
+def reach(synapse: QSynapse, rows: slice = slice(None), band: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """What an event at a pooled input position reaches among output channels `rows` (and output
+    rows `band` of the map, where a core holds a band of it), as (per input channel: the rows it
+    feeds, per position: the kernel positions that reach an output; each element of a dense
+    layer's input reaches once). The fan-out is their product; the chip spends ⌈rows fed /
+    lanes⌉ cycles per kernel position."""
     pooled = synapse.pooled_shape
     m0, m1, _ = rows.indices(synapse.weight.shape[0])
     if synapse.kind == "identity":
         per_channel = np.zeros(pooled[0], dtype=np.int64)
         per_channel[m0:m1] = 1
-        return per_channel, np.ones(pooled[1:], dtype=np.int64)
+        spatial = np.ones(pooled[1:], dtype=np.int64)
+        if band is not None:
+            spatial[: band[0]] = spatial[band[1] :] = 0
+        return per_channel, spatial
     if synapse.kind == "dense":
         return np.full(pooled[0], m1 - m0, dtype=np.int64), np.ones(pooled[1:], dtype=np.int64)
-    one = nn.Conv(np.zeros((1, 1, *synapse.weight.shape[2:]), np.float32), np.zeros(1, np.float32), synapse.strides,
-                  synapse.pads, synapse.dilations)  # fmt: skip
-    spatial = np.ascontiguousarray(snn_fan_out(one, (1, *pooled[1:]))[0])
+    (kh, kw), (sh, sw), (dh, dw) = synapse.weight.shape[2:], synapse.strides, synapse.dilations
+    (height, width), (top, left, bottom, right) = pooled[1:], synapse.pads
+    out_height = (height + top + bottom - dh * (kh - 1) - 1) // sh + 1
+    out_width = (width + left + right - dw * (kw - 1) - 1) // sw + 1
+    out_rows = np.arange(*(band or (0, out_height)))
+    spatial = np.multiply.outer(axis_reach(height, out_rows, kh, sh, dh, top),
+                                axis_reach(width, np.arange(out_width), kw, sw, dw, left))  # fmt: skip
     per_group_out = synapse.weight.shape[0] // synapse.groups
     group_of_row = np.arange(m0, m1) // per_group_out
     rows_per_group = np.bincount(group_of_row, minlength=synapse.groups)

@@ -336,6 +336,15 @@ def final_window(graph: Graph) -> set[str]:
     return found
 
 
+def axis_reach(size: int, outputs: np.ndarray, kernel: int, stride: int, dilation: int, pad: int) -> np.ndarray:
+    """Per input index along one axis: how many (output in `outputs`, kernel tap) pairs read it."""
+    counts = np.zeros(size, dtype=np.int64)
+    for tap in range(kernel):
+        positions = outputs * stride + tap * dilation - pad
+        np.add.at(counts, positions[(positions >= 0) & (positions < size)], 1)
+    return counts
+
+
 def fan_out(op, sample_shape: tuple[int, ...]) -> np.ndarray:
     """How many output values each input value feeds, per input position (sample-shaped)."""
     if isinstance(op, nn.Gemm):
@@ -343,12 +352,8 @@ def fan_out(op, sample_shape: tuple[int, ...]) -> np.ndarray:
     spatial = sample_shape[1:]
     per_axis = []
     for axis, size in enumerate(spatial):
-        covered = np.zeros(size, dtype=np.int64)
         out_size = op.infer([TensorType((1, *sample_shape))]).shape[2 + axis]
-        for k in range(op.kernel[axis]):
-            positions = np.arange(out_size) * op.strides[axis] + k * op.dilations[axis] - op.pads[axis]
-            positions = positions[(positions >= 0) & (positions < size)]
-            np.add.at(covered, positions, 1)
-        per_axis.append(covered)
+        outputs = np.arange(out_size)
+        per_axis.append(axis_reach(size, outputs, op.kernel[axis], op.strides[axis], op.dilations[axis], op.pads[axis]))
     grid = per_axis[0] if len(per_axis) == 1 else np.multiply.outer(per_axis[0], per_axis[1])
     return np.broadcast_to(grid * (op.weight.shape[0] // op.groups), sample_shape)
