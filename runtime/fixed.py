@@ -110,9 +110,10 @@ def synapse_current(synapse: QSynapse, events: np.ndarray, rows: slice = slice(N
     return current[:, first : first + m1 - m0]
 
 
-def fan_out_of(synapse: QSynapse, rows: slice = slice(None)) -> np.ndarray:
-    """Per pooled input position, the synaptic operations one event there triggers (into `rows`)."""
-    per_channel, spatial = reach(synapse, rows)
+def fan_out_of(synapse: QSynapse, rows: slice = slice(None), band: tuple | None = None) -> np.ndarray:
+    """Per pooled input position, the synaptic operations one event there triggers (into `rows`,
+    and output rows `band` of the map)."""
+    per_channel, spatial = reach(synapse, rows, band)
     return per_channel.reshape((-1,) + (1,) * spatial.ndim) * spatial
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from snnc.runtime.fixed import fan_out_of
 from snnc.targets.accel import segments
+from snnc.targets.accel.mapper import share_of
 
 from snnc.ir.qnet import QSynapse
 
@@ -78,8 +79,9 @@ def off_chip(self, activation_bits: int | None = None) -> dict:
     weights = [0] * count  # per segment
     for core in meta["cores"]:
         weights[core["segment"]] += core["weight_bytes"]
-    placed = [(c["layer"], c["segment"], c["rows"][1] - c["rows"][0]) for c in meta["cores"]]
-    parts = segments.shares([layer["pre_shape"][0] for layer in layers], placed)
+    placed = [(c["layer"], c["segment"], share_of(layers[c["layer"]]["pre_shape"], c["rows"], c["band"]))
+              for c in meta["cores"]]  # fmt: skip
+    parts = segments.shares(len(layers), placed)
     sizes = [segments.event_bytes(int(np.prod(layer["shape"])), self.T, meta["model"]) if activation_bits is None
              else math.ceil(int(np.prod(layer["shape"])) * activation_bits / 8) for layer in layers]  # fmt: skip
     readers = segments.readers([layer["name"] for layer in layers],

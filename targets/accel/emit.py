@@ -51,7 +51,7 @@ def emit(qnet: QNet, slices: list[CoreSlice], config: ChipConfig) -> AccelProgra
             address += size
         program = core_program(qnet, layer, slots, exits=index == last_readout_core and qnet.exit_metric is not None)
         cores.append({"id": piece.core, "segment": piece.segment, "layer": piece.layer, "rows": list(piece.rows),
-                      "descriptors": descriptors,
+                      "band": None if piece.band is None else list(piece.band), "descriptors": descriptors,
                       "code": [sum(len(c) for c in code), len(program)], "consumers": consumers[index],
                       "weight_bytes": piece.weight_bytes, "state_words": piece.state_words})  # fmt: skip
         code.append(program)

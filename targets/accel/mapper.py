@@ -11,8 +11,10 @@ routes stay short. State words per slice of r channels with P positions each:
     parameters (Θ, B, v0): 3·r;  gate-pool counters: the source's size per gate-pooled synapse;
     spike output buffer: ⌈r·P / state_bits⌉.
 
-A network whose slices need more cores than the chip has runs in segments that take turns on
-it (segments.py): each segment's slices take the cores from the start of the walk again.
+A layer one of whose channels does not fit a core's state is cut, channel by channel, into
+bands of rows of its map (band_rows). A network whose slices need more cores than the chip
+has runs in segments that take turns on it (segments.py): each segment's slices take the
+cores from the start of the walk again.
 
 The state word must also hold the largest value a membrane can reach (bound_bits). A model
 that does not fit raises a ResourceError naming the layer, the resource, the need and the
@@ -42,6 +44,7 @@ class CoreSlice:
     weight_bytes: int
     state_words: int
     segment: int = 0  # which segment of a network larger than the chip (segments.py); cores repeat across them
+    band: tuple[int, int] | None = None  # rows [y0, y1) of the potential's map, where one channel's map does not fit
 
 
 def row_bytes(synapse: QSynapse) -> int:
@@ -52,9 +55,12 @@ def weight_bytes(layer: QLayer, rows: int) -> int:
     return sum(rows * row_bytes(s) for s in layer.synapses)
 
 
-def state_words(qnet: QNet, layer: QLayer, rows: int, state_bits: int) -> int:
-    positions = int(np.prod(layer.pre_shape[1:], dtype=np.int64))
-    out_positions = int(np.prod(layer.shape[1:], dtype=np.int64))
+def state_words(qnet: QNet, layer: QLayer, rows: int, state_bits: int, band_rows: int | None = None) -> int:
+    """State words of a slice of `rows` channels (of `band_rows` rows of the map, where banded)."""
+    height = layer.pre_shape[1] if len(layer.pre_shape) == 3 else 1
+    share = 1.0 if band_rows is None else band_rows / height
+    positions = round(int(np.prod(layer.pre_shape[1:], dtype=np.int64)) * share)
+    out_positions = round(int(np.prod(layer.shape[1:], dtype=np.int64)) * share)
     static = any(s.source == qnet.input_name for s in layer.synapses)
     spiking = any(s.source != qnet.input_name for s in layer.synapses)
     words = (1 + static + spiking) * rows * positions + 3 * rows  # V; S where the input arrives, I where spikes do
@@ -102,14 +108,48 @@ def split(qnet: QNet, layer: QLayer, config: ChipConfig) -> int:
         raise ResourceError(f"layer {layer.name!r}: weight SRAM: one output channel needs {one_weights} bytes, "
                             f"a core has {config.weight_bytes}")  # fmt: skip
     if one_state > config.state_words:
-        raise ResourceError(f"layer {layer.name!r}: state SRAM: one output channel needs {one_state} words, "
-                            f"a core has {config.state_words}")  # fmt: skip
+        rows = band_rows(qnet, layer, config)
+        if rows is None:
+            raise ResourceError(f"layer {layer.name!r}: state SRAM: one output channel needs {one_state} words, "
+                                f"a core has {config.state_words}")  # fmt: skip
+        return channels * math.ceil(layer.pre_shape[1] / rows)  # a channel's map in bands, one per core
     for slices in range(1, channels + 1):
         rows = math.ceil(channels / slices)
         if (weight_bytes(layer, rows) <= config.weight_bytes
                 and state_words(qnet, layer, rows, config.state_bits) <= config.state_words):  # fmt: skip
             return math.ceil(channels / rows)
     return channels
+
+
+def band_rows(qnet: QNet, layer: QLayer, config: ChipConfig) -> int | None:
+    """Rows per band of the map where one channel's state does not fit a core: the fewest bands
+    whose channel fits, each a whole number of pool windows (a pool of the potential must not
+    straddle two cores, so it must tile the map: kernel = stride, no padding). None where no band
+    fits, or the layer cannot be cut (a dense layer, MSAT, an overlapping pool)."""
+    if len(layer.pre_shape) != 3 or layer.msat is not None:
+        return None
+    height, unit = layer.pre_shape[1], 1
+    if layer.pool_kernel:
+        tiles = layer.pool_kernel == layer.pool_strides and not any(layer.pool_pads)
+        if not tiles or height % layer.pool_strides[0]:
+            return None
+        unit = layer.pool_strides[0]
+    for bands in range(2, height // unit + 1):
+        rows = math.ceil(height / unit / bands) * unit
+        if state_words(qnet, layer, 1, config.state_bits, rows) <= config.state_words:
+            return rows
+    return None
+
+
+def slice_specs(qnet: QNet, layer: QLayer, count: int, config: ChipConfig) -> list[tuple[tuple, tuple | None]]:
+    """The (channels, band) of each of a layer's `count` slices, channel by channel."""
+    channels = layer.pre_shape[0]
+    if count > channels:  # banded: one channel per slice
+        rows = band_rows(qnet, layer, config)
+        height = layer.pre_shape[1]
+        return [((m, m + 1), (y, min(height, y + rows))) for m in range(channels) for y in range(0, height, rows)]
+    per_slice = math.ceil(channels / count)
+    return [((start, min(channels, start + per_slice)), None) for start in range(0, channels, per_slice)]
 
 
 def serpentine(config: ChipConfig) -> list[int]:
@@ -149,9 +189,9 @@ def place(qnet: QNet, config: ChipConfig) -> list[CoreSlice]:
     if problems:
         more = f" (and {len(problems) - 1} more layer(s))" if len(problems) > 1 else ""
         raise ResourceError(problems[0] + more, table)
-    counts = [row["cores"] for row in table]
-    whole = [(index, 0, count) for index, count in enumerate(counts)]
-    runs = [whole]
+    specs = [slice_specs(qnet, layer, row["cores"], config) for layer, row in zip(qnet.layers, table)]
+    counts = [len(spec) for spec in specs]
+    runs = [[(index, 0, count) for index, count in enumerate(counts)]]
     if sum(counts) > config.cores:
         runs = segments.cut(qnet, segments.pieces(counts, config.cores), config.cores, config.objective)
     slices = []
@@ -159,21 +199,26 @@ def place(qnet: QNet, config: ChipConfig) -> list[CoreSlice]:
         walk = iter(serpentine(config))
         for index, first, last in run:
             layer = qnet.layers[index]
-            channels = layer.pre_shape[0]
-            rows = math.ceil(channels / counts[index])
-            for start in range(first * rows, min(channels, last * rows), rows):
-                stop = min(channels, start + rows)
+            for (start, stop), band in specs[index][first:last]:
+                band_height = None if band is None else band[1] - band[0]
                 slices.append(CoreSlice(next(walk), index, (start, stop), weight_bytes(layer, stop - start),
-                                        state_words(qnet, layer, stop - start, config.state_bits), number))  # fmt: skip
+                                        state_words(qnet, layer, stop - start, config.state_bits, band_height),
+                                        number, band))  # fmt: skip
     weights = [sum(s.weight_bytes for s in slices if s.segment == number) for number in range(len(runs))]
     segments.check_dram(qnet, layer_shares(qnet, slices), weights, config)
     return slices
 
 
 def layer_shares(qnet: QNet, slices: list[CoreSlice]) -> list[list[tuple[int, float]]]:
-    """Per layer, the segments its cores are in and the share of its channels in each."""
-    placed = [(s.layer, s.segment, s.rows[1] - s.rows[0]) for s in slices]
-    return segments.shares([layer.pre_shape[0] for layer in qnet.layers], placed)
+    """Per layer, the segments its cores are in and the share of its neurons in each."""
+    placed = [(s.layer, s.segment, share_of(qnet.layers[s.layer].pre_shape, s.rows, s.band)) for s in slices]
+    return segments.shares(len(qnet.layers), placed)
+
+
+def share_of(pre_shape, rows, band) -> float:
+    """The share of a layer's neurons a slice holds: its channels (and band of rows) of the map."""
+    share = (rows[1] - rows[0]) / pre_shape[0]
+    return share if band is None else share * (band[1] - band[0]) / pre_shape[1]
 
 
 def segments_of(qnet: QNet, slices: list[CoreSlice]) -> list[Segment]:

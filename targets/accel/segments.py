@@ -91,12 +91,12 @@ def traffic(layer_readers: list[list[int]], sizes: list[int], parts: list[list[t
             "event_bytes_read": read, "dram_bytes": weights + written + read, "link_bytes": round(link)}  # fmt: skip
 
 
-def shares(channels: list[int], placed) -> list[list[tuple[int, float]]]:
-    """Per layer, (segment, share of its output channels) from each core's (layer, segment, rows)."""
-    table: list[dict[int, int]] = [{} for _ in channels]
-    for layer, segment, rows in placed:
-        table[layer][segment] = table[layer].get(segment, 0) + rows
-    return [[(segment, rows / channels[i]) for segment, rows in sorted(row.items())] for i, row in enumerate(table)]
+def shares(layers: int, placed) -> list[list[tuple[int, float]]]:
+    """Per layer, (segment, share of its neurons) from each core's (layer, segment, share)."""
+    table: list[dict[int, float]] = [{} for _ in range(layers)]
+    for layer, segment, share in placed:
+        table[layer][segment] = table[layer].get(segment, 0.0) + share
+    return [sorted(row.items()) for row in table]
 
 
 def pieces(cores: list[int], chip_cores: int) -> list[tuple[int, int, int]]:

@@ -186,8 +186,12 @@ class _Core:
         self.rows = self.m1 - self.m0
         used = max((d["sram"] + d["bytes"] for d in core["descriptors"]), default=0)
         self.weight_sram = np.zeros(used, dtype=np.int8)  # the bytes its descriptors use (verified to fit the SRAM)
-        pre = tuple(self.layer["pre_shape"])
-        self.shape = (machine.B, self.rows, *pre[1:])
+        pre, out = tuple(self.layer["pre_shape"]), tuple(self.layer["shape"])
+        self.band = None if core.get("band") is None else tuple(core["band"])  # rows [y0, y1) of the map
+        spatial = pre[1:] if self.band is None else (self.band[1] - self.band[0], *pre[2:])
+        self.shape = (machine.B, self.rows, *spatial)
+        # the rows of the output map its spikes fill (a band's pool windows tile it: mapper.band_rows)
+        self.out_rows = () if self.band is None else (slice(*(y * out[1] // pre[1] for y in self.band)),)
         self.V = np.zeros(self.shape, dtype=np.int64)
         self.I = np.zeros(self.shape, dtype=np.int64)
         self.S = np.zeros(self.shape, dtype=np.int64)
@@ -270,8 +274,8 @@ class _Core:
     def op_mac(self, instruction, slot) -> None:
         k = instruction.operand("syn")
         synapse, weight = self.synapse(k)
-        self.S += synapse_current(synapse, self.m.x, slice(self.m0, self.m1), weight)
-        macs = int(fan_out_of(synapse, slice(self.m0, self.m1)).sum())
+        self.S += self.crop(synapse_current(synapse, self.m.x, slice(self.m0, self.m1), weight))
+        macs = int(fan_out_of(synapse, slice(self.m0, self.m1), self.band).sum())
         self.m.macs[f"{self.layer['name']}#{k}"] = self.m.macs.get(f"{self.layer['name']}#{k}", 0) + macs * self.m.B
         self.m.ops["macs"][slot] += macs
         self.charge(slot, math.ceil(macs / self.lanes))
@@ -303,13 +307,13 @@ class _Core:
         if instruction.operand("form") == "code":  # the window's T steps at once (slot: its last)
             steps = range(self.m.T)
             codes = sum(values[t].astype(np.int64) << (self.m.T - 1 - t) for t in steps)
-            self.I += synapse_current(synapse, codes, slice(self.m0, self.m1), weight)
+            self.I += self.crop(synapse_current(synapse, codes, slice(self.m0, self.m1), weight))
             present = (counts != 0).any(axis=0).reshape(self.m.B, -1).astype(np.float64)  # non-zero codes
             self.m.ops["code_macs"][slot] += np.rint(present @ fan_out).astype(np.int64)
             self.charge(slot, np.rint(present @ per_event).astype(np.int64))
         else:
             steps = [slot - instruction.first]
-            self.I += synapse_current(synapse, values[steps[0]], slice(self.m0, self.m1), weight)
+            self.I += self.crop(synapse_current(synapse, values[steps[0]], slice(self.m0, self.m1), weight))
         key = f"{self.layer['name']}#{k}"
         table = self.m.step_sops.setdefault(key, np.zeros((self.m.T, self.m.B), dtype=np.int64))
         for step in steps:  # SOPs as the SNN defines them: events × fan-out, step by step
@@ -324,12 +328,16 @@ class _Core:
         """Per pooled input position: the SOPs one event triggers in this slice, and its cycles
         (each kernel position it reaches takes ⌈rows it feeds / lanes⌉; an identity event, one)."""
         if k not in self.fan_outs:
-            per_channel, spatial = reach(synapse, slice(self.m0, self.m1))
+            per_channel, spatial = reach(synapse, slice(self.m0, self.m1), self.band)
             shape = (-1,) + (1,) * spatial.ndim
             fan_out = (per_channel.reshape(shape) * spatial).reshape(-1)
             cycles = (-(-per_channel // self.lanes)).reshape(shape) * spatial
             self.fan_outs[k] = (fan_out, cycles.reshape(-1))
         return self.fan_outs[k]
+
+    def crop(self, current: np.ndarray) -> np.ndarray:
+        """A current over the whole map, cut to this core's band of rows."""
+        return current if self.band is None else current[:, :, self.band[0] : self.band[1]]
 
     def op_integ(self, instruction, slot) -> None:
         if instruction.operand("mode") == "horner":
@@ -397,8 +405,9 @@ class _Core:
             shape = (self.m.T, self.m.B, *self.layer["shape"])
             self.m.packets[name] = np.zeros(shape, dtype=np.int64 if self.m.msat else np.uint8)
             self.m.spike_counts[name] = np.zeros(shape, dtype=np.int64 if self.m.msat else np.uint8)
-        self.m.packets[name][step, :, self.m0 : self.m1] = self.spikes if self.payload is None else self.payload
-        self.m.spike_counts[name][step, :, self.m0 : self.m1] = self.spikes
+        place = (step, slice(None), slice(self.m0, self.m1), *self.out_rows)
+        self.m.packets[name][place] = self.spikes if self.payload is None else self.payload
+        self.m.spike_counts[name][place] = self.spikes
         count = self.spikes.reshape(self.m.B, -1).sum(axis=1)
         spikes = self.m.step_spikes.setdefault(name, np.zeros((self.m.T, self.m.B), dtype=np.int64))
         spikes[step] += count

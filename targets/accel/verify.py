@@ -24,7 +24,7 @@ import numpy as np
 from snnc.targets.accel.binary import AccelProgram
 from snnc.targets.accel.config import config_from_stored
 from snnc.targets.accel.emit import emit
-from snnc.targets.accel.mapper import CoreSlice, bound_bits, state_words, weight_bytes
+from snnc.targets.accel.mapper import CoreSlice, band_rows, bound_bits, state_words, weight_bytes
 
 from snnc import models
 from snnc.errors import FileError, SnncError
@@ -171,6 +171,7 @@ def placement(meta: dict, qnet: QNet, config, fail) -> list[CoreSlice]:
     if not isinstance(cores, list) or not cores:
         raise fail("no cores")
     slices, seen, covered = [], set(), {i: 0 for i in range(len(qnet.layers))}
+    banded = {i: 0 for i in range(len(qnet.layers))}  # the rows of the current channel's map placed so far
     for core in cores:
         if not isinstance(core, dict):
             raise fail("a core entry")
@@ -189,13 +190,18 @@ def placement(meta: dict, qnet: QNet, config, fail) -> list[CoreSlice]:
         if not (isinstance(rows, list) and len(rows) == 2 and all(isinstance(r, int) for r in rows)
                 and rows[0] == covered[index] and rows[0] < rows[1] <= channels):  # fmt: skip
             raise fail(f"the rows of core {ident}")
+        band = _band(core.get("band"), qnet, layer, config, rows, banded[index])
+        if band is False:
+            raise fail(f"the band of core {ident}")
         count = rows[1] - rows[0]
         piece = CoreSlice(ident, index, (rows[0], rows[1]), weight_bytes(layer, count),
-                          state_words(qnet, layer, count, config.state_bits), segment)  # fmt: skip
+                          state_words(qnet, layer, count, config.state_bits, band and band[1] - band[0]), segment,
+                          band)  # fmt: skip
         if piece.weight_bytes > config.weight_bytes or piece.state_words > config.state_words:
             raise fail(f"core {ident} holds more than its SRAM")
         seen.add((segment, ident))
-        covered[index] = rows[1]
+        banded[index] = 0 if band is None or band[1] == layer.pre_shape[1] else band[1]
+        covered[index] = rows[1] if banded[index] == 0 else rows[0]
         slices.append(piece)
     for index, layer in enumerate(qnet.layers):
         if covered[index] != layer.pre_shape[0]:
@@ -203,6 +209,17 @@ def placement(meta: dict, qnet: QNet, config, fail) -> list[CoreSlice]:
         if bound_bits(qnet, layer) > config.state_bits:
             raise fail(f"layer {layer.name!r} needs a wider state word than the chip's")
     return slices
+
+
+def _band(band, qnet: QNet, layer, config, rows: list, placed: int):
+    """A core's band as a tuple (None: the whole map), False unless it is the next band the
+    mapper would cut: one channel, rows [placed, placed + band_rows), the map's end at most."""
+    if band is None:
+        return None if placed == 0 else False
+    height = band_rows(qnet, layer, config)
+    ok = (height is not None and isinstance(band, list) and len(band) == 2 and all(isinstance(b, int) for b in band)
+          and rows[1] == rows[0] + 1 and band == [placed, min(layer.pre_shape[1], placed + height)])  # fmt: skip
+    return tuple(band) if ok else False
 
 
 def _require(ok: bool, what: str) -> None:

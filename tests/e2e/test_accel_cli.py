@@ -75,8 +75,8 @@ def test_check_on_a_chip_smaller_than_the_network(tmp_path, capsys):
     code, out, _ = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "--json", "-q")
     report = json.loads(out)
     assert code == errors.OK and len(report["plan"]["segments"]) == report["cores"]  # a slice per segment
-    chip.write_text("[chip]\ncores_x = 1\ncores_y = 1\nstate_sram_kib = 1\n")
-    code, _, err = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "-q")
+    chip.write_text("[chip]\ncores_x = 1\ncores_y = 1\nstate_sram_kib = 1\n")  # MSAT maps are not banded
+    code, _, err = run_cli(capsys, "check", MODEL, "-t", "accel", "--neuron", "msat", "--config", chip, "-q")
     assert code == errors.DOES_NOT_FIT and re.search(r"state SRAM: one output channel needs \d+ words", err)
     assert "Traceback" not in err
 
@@ -86,7 +86,8 @@ def test_check_that_does_not_fit_says_what_each_layer_asks(tmp_path, capsys):
     channel at a time; the layer that does not, named, with one channel against the capacity."""
     chip = tmp_path / "small.toml"
     chip.write_text("[chip]\ncores_x = 2\ncores_y = 2\nstate_sram_kib = 4\n")
-    code, out, err = run_cli(capsys, "check", MODEL, "-t", "accel", "-T", "4", "--config", chip, "--json", "-q")
+    options = ("-t", "accel", "-T", "4", "--neuron", "msat", "--config", chip)  # MSAT maps are not banded
+    code, out, err = run_cli(capsys, "check", MODEL, *options, "--json", "-q")
     report = json.loads(out)
     demand = report["demand"]
     too_big = [r for r in demand if r["cores"] is None]
@@ -94,7 +95,7 @@ def test_check_that_does_not_fit_says_what_each_layer_asks(tmp_path, capsys):
     assert all(r["one_channel_state_words"] > r["state_capacity"] for r in too_big)
     assert all(r["one_channel_state_words"] <= r["state_capacity"] for r in demand if r["cores"] is not None)
     assert too_big[0]["layer"] in report["error"] and "one output channel" in report["error"]
-    code, out, err = run_cli(capsys, "check", MODEL, "-t", "accel", "-T", "4", "--config", chip)
+    code, out, err = run_cli(capsys, "check", MODEL, *options)
     assert code == errors.DOES_NOT_FIT and all(r["layer"] in out for r in demand) and "does not fit" in out
     assert [line for line in err.splitlines() if "error" in line] == [f"snnc: error: {report['error']}"]
 

@@ -112,17 +112,47 @@ def test_models_that_do_not_fit_name_layer_and_resource(chip, resource, family_d
     assert "layer" in str(error.value) or "cores" in str(error.value)
 
 
-def test_state_sram_overflow_names_the_layer():
-    from snnc.ir import BATCH, Graph, TensorType
+def big_map_graph(pool: bool = True):
+    """16×16 maps (behind a 2×2 pool): one channel of them outgrows a core of 1 KiB state."""
+    from snnc.ir import BATCH, Graph, MaxPool, TensorType
     from tests.targets.cpu.test_jit_vs_reference import conv, head
 
     g = Graph("big-map")
     x = g.add_input("x", TensorType((BATCH, 1, 16, 16)))
-    head(g, relu(g, conv(g, x, 2)))
+    h = relu(g, conv(g, relu(g, conv(g, x, 2)), 3))
+    head(g, g.add(MaxPool((2, 2), (2, 2)), [h]) if pool else h)
+    return g
+
+
+@pytest.mark.parametrize("neuron, steps", [("ilif", 5), ("if", 12)])
+def test_a_map_larger_than_a_core_runs_in_bands_of_rows(neuron, steps, family_data):
+    """Where one channel's map does not fit a core, its rows are cut into bands (whole pool
+    windows), a core each; bit-exact with the fixed-point reference and the cpu's."""
+    x = np.random.default_rng(3).uniform(0, 1, (16, 1, 16, 16)).astype(np.float32)
+    small = dataclasses.replace(DEFAULT, state_sram_kib=1)
+    # (rate coding gates the pool on the readout's synapse, whose counters then outgrow the core)
+    program = compile_accel(big_map_graph(pool=neuron == "ilif"), neuron, steps, x, chip=small)
+    build = program.accel()
+    bands = [s for s in build.slices if s.band is not None]
+    assert bands and all(s.rows[1] - s.rows[0] == 1 and s.state_words <= small.state_words for s in bands)
+    assert all((s.band[1] - s.band[0]) % 2 == 0 for s in bands if qnet_pools(build.qnet, s.layer))
+    fixed, _ = assert_same_run(build.qnet, binary.decode_program(binary.encode_program(build.program)), x)
+    np.testing.assert_array_equal(program.run(x, engine="native-fixed").logits, fixed.logits)
+    damaged = binary.decode_program(binary.encode_program(build.program))
+    next(c for c in damaged.meta["cores"] if c["band"] is not None)["band"][1] += 1  # a row two cores hold
+    with pytest.raises(FileError, match="the band of core"):
+        binary.decode_program(binary.encode_program(damaged))
+
+
+def qnet_pools(qnet, index: int) -> bool:
+    return bool(qnet.layers[index].pool_kernel)
+
+
+def test_state_sram_overflow_names_the_layer():
+    """MSAT layers are not cut into bands (the threshold unit's state is the whole map's)."""
     with pytest.raises(ResourceError, match=r"state SRAM: one output channel needs \d+ words, a core has 256"):
-        compile_accel(
-            g, "if", 4, np.ones((2, 1, 16, 16), np.float32), chip=dataclasses.replace(DEFAULT, state_sram_kib=1)
-        )
+        compile_accel(big_map_graph(), "msat", 4, np.ones((2, 1, 16, 16), np.float32),
+                      chip=dataclasses.replace(DEFAULT, state_sram_kib=1))  # fmt: skip
 
 
 def test_weight_sram_overflow_names_the_layer():
