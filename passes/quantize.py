@@ -49,6 +49,29 @@ def input_scale(calibration: np.ndarray | None) -> float:
 
 def quantize(graph: Graph, timesteps: int, scale_in: float) -> QNet:
     """The QNet of a converted graph (after the conversion pipeline) for T steps."""
+    model, graph, nodes = _mappable(graph)
+    lowering = _Lowering(graph, model, scale_in)
+    layers = [lowering.layer(node) for node in nodes]
+    readout = graph.op(nodes[-1].name)
+    name = graph.inputs[0]
+    return QNet(
+        model, timesteps, name, lift(graph.type(name).sample_shape), scale_in, layers,
+        readout.exit_metric, readout.exit_threshold if readout.exit_metric else 2.0, readout.step_weights,
+    )  # fmt: skip
+
+
+def check_mappable(graph: Graph) -> None:
+    """What quantize() would refuse, without its weight arithmetic: the accel target's check
+    before calibration (thresholds change quantize's numbers, not what it accepts)."""
+    model, graph, nodes = _mappable(graph)
+    lowering = _Lowering(graph, model, input_scale(None))
+    for node in nodes:
+        lowering.check(node)
+
+
+def _mappable(graph: Graph) -> tuple[str, Graph, list]:
+    """(neuron model, the graph with its linear chains composed, its layer nodes in order, the
+    readout last), or an UnsupportedError for what the chip has no unit for as a whole."""
     neurons = [graph.op(n) for n in graph.nx.nodes if isinstance(graph.op(n), snn.Neuron)]
     names = {op.model for op in neurons}
     if any(getattr(op, "units", "normalized") != "normalized" for op in neurons):
@@ -61,17 +84,11 @@ def quantize(graph: Graph, timesteps: int, scale_in: float) -> QNet:
         raise UnsupportedError("the accel target takes one input and one output")
     model = names.pop() if names else "if"
     graph = compose_linear_chains(graph)  # MobileNets' linear bottlenecks: convolutions of spikes only
-    lowering = _Lowering(graph, model, scale_in)
-    layers = [lowering.layer(node) for node in graph.nodes() if isinstance(node.op, (snn.Neuron, snn.Readout))]
-    readouts = [x for x in layers if x.kind == "readout"]
-    if len(readouts) != 1 or layers[-1] is not readouts[0] or graph.outputs[0] != readouts[0].name:
+    nodes = [node for node in graph.nodes() if isinstance(node.op, (snn.Neuron, snn.Readout))]
+    readouts = [node.name for node in nodes if isinstance(node.op, snn.Readout)]
+    if len(readouts) != 1 or nodes[-1].name != readouts[0] or graph.outputs[0] != readouts[0]:
         raise UnsupportedError("the accel target needs one readout, producing the network's output")
-    readout = graph.op(readouts[0].name)
-    name = graph.inputs[0]
-    return QNet(
-        model, timesteps, name, lift(graph.type(name).sample_shape), scale_in, layers,
-        readout.exit_metric, readout.exit_threshold if readout.exit_metric else 2.0, readout.step_weights,
-    )  # fmt: skip
+    return model, graph, nodes
 
 
 def lift(shape) -> tuple[int, ...]:
@@ -106,15 +123,26 @@ class _Lowering:
         return UnsupportedError(f"node {name!r} ({self.graph.op(name).name}): {why}")
 
     # -- a layer --------------------------------------------------------------------------------
+    def check(self, node) -> None:
+        """What layer() would refuse, without computing weights."""
+        source, _ = self.potential_pool(node)
+        for weighted, path in self.terms(source):
+            self.check_term(weighted, path, self.sample(source))
+
+    def potential_pool(self, node) -> tuple[str, tuple]:
+        """(the sum the layer's neurons read, (kernel, strides, pads) of the max-pool of their
+        potential before it, iLIF only; empty tuples without one)."""
+        source = node.inputs[0]
+        op = self.graph.op(source)
+        if not isinstance(op, nn.MaxPool) or isinstance(op, snn.GatedMaxPool):
+            return source, ((), (), ())
+        if not models.model(self.model).coding.bit_plane:
+            raise self.unsupported(source, "max pooling of a rate-coded current (use --maxpool gate)")
+        return self.graph.inputs_of(source)[0], self.window(source, op, padded=True)
+
     def layer(self, node) -> QLayer:
         op = node.op
-        source = node.inputs[0]
-        pool_kernel = pool_strides = pool_pads = ()
-        if isinstance(self.graph.op(source), nn.MaxPool) and not isinstance(self.graph.op(source), snn.GatedMaxPool):
-            if not models.model(self.model).coding.bit_plane:
-                raise self.unsupported(source, "max pooling of a rate-coded current (use --maxpool gate)")
-            pool_kernel, pool_strides, pool_pads = self.window(source, self.graph.op(source), padded=True)
-            source = self.graph.inputs_of(source)[0]
+        source, (pool_kernel, pool_strides, pool_pads) = self.potential_pool(node)
         terms = self.terms(source)
         shape = self.sample(node.name)
         pre_shape = self.sample(source)
@@ -210,23 +238,32 @@ class _Lowering:
             factor = 1.0 / float(np.prod(kernel))  # a sum pool: the 1/k of the average goes into the weights
         return theta.astype(np.float64), factor
 
-    def effective_weight(self, weighted: str | None, path, pre_shape) -> np.ndarray:
+    def check_term(self, weighted: str | None, path, pre_shape) -> None:
+        """A term of a layer's sum the chip cannot take is an error naming its node."""
         source, pool, _ = path
-        unit, factor = self.unit(source, pool)
         if weighted is None:
             if self.sample(source) != tuple(pre_shape):
                 raise self.unsupported(source, "a shortcut must have the shape of the sum it joins")
+            return
+        op = self.graph.op(weighted)
+        if isinstance(op, nn.Gemm):
+            if int(np.prod(self.pooled_shape(source, pool), dtype=np.int64)) != op.weight.shape[1]:
+                raise self.unsupported(weighted, "a dense layer must read its source whole (flattened)")
+        elif len(op.kernel) not in (1, 2):
+            raise self.unsupported(weighted, "the accel target maps 1-D and 2-D convolutions only")
+
+    def effective_weight(self, weighted: str | None, path, pre_shape) -> np.ndarray:
+        self.check_term(weighted, path, pre_shape)
+        source, pool, _ = path
+        unit, factor = self.unit(source, pool)
+        if weighted is None:
             return unit * factor
         op = self.graph.op(weighted)
         w = op.weight.astype(np.float64)
         if isinstance(op, nn.Gemm):
             pooled = self.pooled_shape(source, pool)
             per_column = np.repeat(unit, int(np.prod(pooled[1:], dtype=np.int64))) if len(pooled) > 1 else unit
-            if per_column.shape[0] != w.shape[1]:
-                raise self.unsupported(weighted, "a dense layer must read its source whole (flattened)")
             return w * (per_column * factor)[None, :]
-        if len(op.kernel) not in (1, 2):
-            raise self.unsupported(weighted, "the accel target maps 1-D and 2-D convolutions only")
         w = w.reshape(*w.shape[:2], *([1] * (4 - w.ndim)), *w.shape[2:])  # 1-D: a 1 × k kernel
         # weight[m, j] reads input channel g·C/G + j, g = m's group
         per_input = (unit * factor).reshape(op.groups, 1, -1)

@@ -290,11 +290,10 @@ def compile(
         check_steps(neuron, settings.timesteps, UsageError)
     pipeline = conversion_pipeline(neuron, specs, **{k: v for k, v in settings.conversion.items() if k != "neuron"})
     ctx = PassContext(calibration=calibration, timesteps=settings.timesteps, cache=ObjectCache())
-    from snnc.passes.quantize import input_scale, quantize
+    from snnc.passes.quantize import check_mappable, input_scale
 
-    # accel: an operator the chip has no unit for fails before calibration (thresholds do not
-    # change what quantize accepts, only its numbers)
-    checks = {"balance-thresholds": lambda g: quantize(g, settings.timesteps, input_scale(None))}
+    # accel: an operator the chip has no unit for fails before calibration
+    checks = {"balance-thresholds": check_mappable}
     PassManager(pipeline, print_ir_after=print_ir_after, checks=checks if target == "accel" else None).run(graph, ctx)
     program = Program(graph, settings, ctx.notes)
 

@@ -304,7 +304,8 @@ class _Core:
         synapse, weight = self.synapse(k)
         values, counts = self.events(k)
         fan_out, per_event = self.event_costs(k, synapse)
-        if instruction.operand("form") == "code":  # the window's T steps at once (slot: its last)
+        by_code = instruction.operand("form") == "code"
+        if by_code:  # the window's T steps at once (slot: its last)
             steps = range(self.m.T)
             codes = sum(values[t].astype(np.int64) << (self.m.T - 1 - t) for t in steps)
             self.I += self.crop(synapse_current(synapse, codes, slice(self.m0, self.m1), weight))
@@ -320,7 +321,7 @@ class _Core:
             flat = counts[step].reshape(self.m.B, -1).astype(np.float64)
             sops = np.rint(flat @ fan_out).astype(np.int64)
             table[step] += sops
-            if instruction.operand("form") == "events":
+            if not by_code:
                 self.m.ops["sops"][slot] += sops
                 self.charge(slot, np.rint(flat @ per_event).astype(np.int64))
 
