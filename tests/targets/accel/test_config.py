@@ -24,6 +24,13 @@ def test_toml_overrides_any_parameter(tmp_path):
     ("[chip]\nclock_mhz = -5\n", "clock_mhz"),
     ("[chip]\nstate_bits = 12\n", "state_bits"),
     ("[energy]\npj_add8 = -1\n", "pj_add8"),
+    ("[chip]\nchips = 0\n", "chips"),
+    ("[chip]\nobjective = \"speed\"\n", "objective"),
+    ("[chip]\nlink_gbs = 0\n", "link_gbs"),
+    ("[chip]\ndram_gbs = -1\n", "dram_gbs"),
+    ("[chip]\nlink_latency_ns = \"1\"\n", "link_latency_ns"),
+    ("[chip]\nswap_batch = 0\n", "swap_batch"),
+    ("[energy]\ndram_pj_per_byte = -1\n", "dram_pj_per_byte"),
     ("[gpu]\nx = 1\n", "gpu"),
     ("[chip\n", "TOML"),
 ])  # fmt: skip
