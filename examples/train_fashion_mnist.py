@@ -93,9 +93,11 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((pred == y).float().mean()) * 100
 
 
-def train(model: nn.Module, epochs: int, seed: int) -> nn.Module:
+def train(model: nn.Module, epochs: int, seed: int, held_out: int = 0) -> nn.Module:
+    """Train on the training split less its last `held_out` images (kept for choosing defaults)."""
     torch.manual_seed(seed)
     x_np, y_np = fashion_mnist("train")
+    x_np, y_np = x_np[: len(x_np) - held_out], y_np[: len(y_np) - held_out]
     xt_np, yt_np = fashion_mnist("test")
     x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
     xt, yt = torch.from_numpy(xt_np), torch.from_numpy(yt_np)
@@ -121,19 +123,26 @@ def train(model: nn.Module, epochs: int, seed: int) -> nn.Module:
     return model.eval()
 
 
-def export(model: nn.Module, path: Path) -> None:
+def export(model: nn.Module, path: Path, dynamo: bool = False) -> None:
+    """To ONNX, batch dynamic, BatchNormalization kept (folding it is snnc's job): by the
+    TorchScript exporter, or with `dynamo` by torch.export's (opset 18, where it starts)."""
     dummy = torch.zeros(1, 1, 28, 28)
-    torch.onnx.export(
-        model,
-        (dummy,),
-        str(path),
-        input_names=["image"],
-        output_names=["logits"],
-        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
-        opset_version=17,
-        dynamo=False,
-        training=torch.onnx.TrainingMode.PRESERVE,  # keep BatchNormalization: folding it is our job
-    )
+    names = dict(input_names=["image"], output_names=["logits"])
+    if dynamo:
+        batch = torch.export.Dim("batch", min=1, max=4096)
+        torch.onnx.export(model, (dummy,), str(path), **names, dynamo=True, opset_version=18,
+                          dynamic_shapes={"x": {0: batch}}, external_data=False)  # fmt: skip
+    else:
+        torch.onnx.export(
+            model,
+            (dummy,),
+            str(path),
+            **names,
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+            training=torch.onnx.TrainingMode.PRESERVE,
+        )
     print(f"wrote {path}")
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from snnc.passes.base import Pass, PassContext, register_pass
 from snnc.passes.settings import setting
 
+from snnc import models
 from snnc.errors import ConversionError, DataError
 from snnc.files import source_hash
 from snnc.ir import ops_nn as nn
@@ -46,6 +47,11 @@ SAMPLES_PER_BATCH = 400_000  # activations kept per layer and batch (shared amon
 SAMPLE_BUDGET = 64 << 20  # activations kept in all (256 MiB): beyond it, each batch keeps fewer
 CALIBRATION_BYTES = 128 << 20  # the neurons' values of one batch: ResNet-50 at 224², 3 images
 ENGINES = ("onnxruntime", "reference")
+THRESHOLD_METHODS = ("percentile", "error")
+COARSE = np.geomspace(0.02, 1.0, 24)  # the error method's first θ candidates, as fractions of the maximum
+COARSE_RATIO = float(COARSE[1] / COARSE[0])
+REFINE = 4  # then this many finer steps on each side of the best, within one coarse step
+ERROR_SAMPLES = 1024  # activations per group the error is measured on (a seeded subsample)
 
 
 @dataclass
@@ -60,6 +66,12 @@ class BalanceThresholdsOptions:
         default=False,
         metadata=setting("per_channel", "one threshold per channel (default: the model's)", model_default=True),
     )
+    thresholds: str = field(
+        default="percentile",
+        metadata=setting("thresholds", "how θ is chosen from the calibration activations: a percentile, or the "
+                         "θ that minimizes the coding's expected error at the target T (default: the model's)",
+                         THRESHOLD_METHODS, model_default=True),
+    )  # fmt: skip
     batch_size: int = 256
     engine: str = "onnxruntime"  # what runs the ANN: onnxruntime, or the numpy reference (the oracle)
 
@@ -91,30 +103,35 @@ class BalanceThresholds(Pass):
                 theta = np.minimum(theta, np.float32(op.ceiling))
             graph.replace_op(name, type(op)(**{**op.attributes(), "threshold": theta.astype(np.float32)}))
         kind = "per channel" if self.options.per_channel else "per layer"
-        source = f"p{self.options.percentile:g} of calibration activations" if ctx.calibration is not None else "bounds"
+        source = "bounds"
+        if ctx.calibration is not None:
+            source = (f"the least expected error at T={ctx.timesteps}" if self.options.thresholds == "error"
+                      else f"p{self.options.percentile:g} of calibration activations")  # fmt: skip
         ctx.note(self.name, f"{len(neurons)} thresholds {kind} from {source}")
 
     def _cached(self, graph: Graph, neurons: list[str], ctx: PassContext) -> dict[str, np.ndarray]:
         """Data-based thresholds, from the cache when it holds them for this graph and data."""
-        key = None if ctx.cache is None else self._cache_key(graph, ctx.calibration)
+        key = None if ctx.cache is None else self._cache_key(graph, ctx.calibration, ctx.timesteps)
         if key is not None:
             thresholds = _decode(ctx.cache.get(key), neurons)
             if thresholds is not None:
                 ctx.note(self.name, "calibration results from the cache")
                 return thresholds
-        thresholds = self._data_based(graph, neurons, ctx.calibration)
+        thresholds = self._data_based(graph, neurons, ctx.calibration, ctx.timesteps)
         if key is not None:
             ctx.cache.put(key, _encode(thresholds))
         return thresholds
 
-    def _cache_key(self, graph: Graph, data: np.ndarray) -> str:
+    def _cache_key(self, graph: Graph, data: np.ndarray, timesteps: int) -> str:
         digest = hashlib.sha256(b"balance-thresholds\0" + _code_version().encode() + repr(self.options).encode())
+        if self.options.thresholds == "error":  # the error weighed is the one at this T
+            digest.update(f"T={timesteps}".encode())
         digest.update(graph_digest(graph).encode())
         digest.update(repr((data.dtype.str, data.shape)).encode())
         digest.update(np.ascontiguousarray(data).view(np.uint8).data)
         return digest.hexdigest()
 
-    def _data_based(self, graph: Graph, neurons: list[str], data: np.ndarray) -> dict[str, np.ndarray]:
+    def _data_based(self, graph: Graph, neurons: list[str], data: np.ndarray, timesteps: int) -> dict[str, np.ndarray]:
         from snnc.runtime.ort import stream_values  # deferred: it loads onnx (start-up time)
 
         samples: dict[str, list[np.ndarray]] = {n: [] for n in neurons}
@@ -129,7 +146,7 @@ class BalanceThresholds(Pass):
                     maxima[name] = batch_max if name not in maxima else np.maximum(maxima[name], batch_max)
                     samples[name].append(self._subsample(grouped, start, share))
                 bar.update(len(next(iter(values.values()))))
-        return {n: self._threshold(graph, n, maxima[n], samples[n]) for n in neurons}
+        return {n: self._threshold(graph, n, maxima[n], samples[n], timesteps) for n in neurons}
 
     def _batch(self, graph: Graph, neurons: list[str]) -> int:
         """The option's batch, smaller where the neurons' values would pass CALIBRATION_BYTES or
@@ -162,9 +179,12 @@ class BalanceThresholds(Pass):
         index = np.random.default_rng(seed).choice(grouped.shape[1], keep, replace=False)
         return grouped[:, index]
 
-    def _threshold(self, graph: Graph, name: str, maxima: np.ndarray, samples: list[np.ndarray]) -> np.ndarray:
+    def _threshold(self, graph: Graph, name: str, maxima: np.ndarray, samples: list[np.ndarray],
+                   timesteps: int) -> np.ndarray:  # fmt: skip
         values = np.concatenate(samples, axis=1)
-        if self.options.percentile >= 100:
+        if self.options.thresholds == "error":
+            theta = least_error_thresholds(graph.op(name), values, maxima, timesteps)
+        elif self.options.percentile >= 100:
             theta = maxima.astype(np.float64)
         else:
             positive = np.where(values > 0, values, np.nan)
@@ -178,6 +198,37 @@ class BalanceThresholds(Pass):
             raise DataError(f"neuron {name!r}: activations on the calibration data are not finite")
         shape = (-1,) + (1,) * (graph.type(name).rank - 2) if self.options.per_channel else ()
         return theta.reshape(shape) if self.options.per_channel else np.float32(theta[0])
+
+
+def least_error_thresholds(op: Neuron, values: np.ndarray, maxima: np.ndarray, timesteps: int) -> np.ndarray:
+    """Per group (a row of `values`, the ANN's activations), the θ that minimizes the mean
+    squared difference between the activations and what the neuron model carries for them at
+    T (models: expected_output): clipping above θ against quantization steps of θ/T (rate) or
+    θ/2^T (iLIF). Searched on a geometric grid of fractions of the group's maximum (COARSE),
+    then finer around the best (REFINE steps each way), on at most ERROR_SAMPLES of the group's
+    values. A θ above the neuron's ceiling is never better than the ceiling (the activations
+    stop there), so the candidates stop at it."""
+    model = models.model(op.model)
+    if values.shape[1] > ERROR_SAMPLES:
+        values = values[:, np.random.default_rng(0).choice(values.shape[1], ERROR_SAMPLES, replace=False)]
+    values, maxima = values.astype(np.float32), np.asarray(maxima, dtype=np.float32)
+    best_error, best = np.full(len(values), np.inf), maxima.copy()
+
+    def consider(theta: np.ndarray) -> None:
+        nonlocal best_error, best
+        if op.ceiling is not None:
+            theta = np.minimum(theta, op.ceiling)
+        theta = np.where(theta > 0, theta, 1.0)
+        error = np.mean((values - model.expected_output(values, theta[:, None], timesteps, op.v_init)) ** 2, axis=1)
+        better = error < best_error
+        best_error, best = np.where(better, error, best_error), np.where(better, theta, best)
+
+    for fraction in COARSE:
+        consider(maxima * fraction)
+    coarse_best = best.copy()
+    for step in range(-REFINE, REFINE + 1):
+        consider(coarse_best * COARSE_RATIO ** (step / REFINE))
+    return best
 
 
 @functools.cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 from snnc.passes import (  # noqa: F401  (each registers its pass)
     balance_thresholds,
     canonicalize,
+    correct_bias,
     fold_bn,
     fold_constants,
     lower_pooling,
@@ -24,6 +25,7 @@ DEFAULT_PASSES = (
     "lower-pooling",
     "substitute-neurons",
     "balance-thresholds",
+    "correct-bias",
     "spike-confidence",
     "schedule",
 )

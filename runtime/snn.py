@@ -76,10 +76,12 @@ class SimResult:
 
 
 def simulate(graph: Graph, inputs, timesteps: int, latency: int | None = None, dtype=np.float32,
-             record=(), trace: bool = False) -> SimResult:  # fmt: skip
+             record=(), trace: bool = False, record_values: bool = False) -> SimResult:  # fmt: skip
     """Run the SNN graph for `timesteps` steps on a batch; `latency` (the steps a sample takes
     without an early exit) is reported per sample. `record`: neuron layers whose spike trains
-    (B, T, ...) come back in result.records. `trace`: return the readout's per-step estimates.
+    (B, T, ...) come back in result.records (with `record_values`, what each step sends, as
+    float: MSAT's spikes carry their adapted threshold). `trace`: return the readout's per-step
+    estimates.
 
     With an adaptive readout (Readout.exit_metric), each sample's output, steps and counts are
     those of its exit step: rate coding counts every layer's activity up to it; iLIF, whose
@@ -94,7 +96,7 @@ def simulate(graph: Graph, inputs, timesteps: int, latency: int | None = None, d
     result = SimResult([], np.zeros(0, np.int64))
     for start in range(0, batch, chunk):
         part = {k: v[start : start + chunk].astype(dtype) for k, v in bound.items()}
-        simulation = _Simulation(graph, timesteps, dtype, tuple(record), trace)
+        simulation = _Simulation(graph, timesteps, dtype, tuple(record), trace, record_values)
         result = result.merge(simulation.run(part, latency if latency is not None else timesteps))
     return result
 
@@ -115,9 +117,11 @@ def check_recordable(record, layers: list[str]) -> None:
 
 
 class _Simulation:
-    def __init__(self, graph: Graph, timesteps: int, dtype, record: tuple[str, ...] = (), trace: bool = False):
+    def __init__(self, graph: Graph, timesteps: int, dtype, record: tuple[str, ...] = (), trace: bool = False,
+                 record_values: bool = False):  # fmt: skip
         self.graph = graph
         self.record = record
+        self.record_values = record_values
         self.trace = trace
         self.T = timesteps
         self.dtype = dtype
@@ -219,7 +223,8 @@ class _Simulation:
         self.step_spikes[name] = per_step.reshape(self.T, len(out[0]), -1).sum(axis=2, dtype=np.int64)
         self.counts.neurons[name] = int(np.prod(out.shape[2:]))
         if name in self.record:
-            self.counts.records[name] = np.ascontiguousarray(np.swapaxes(out != 0, 0, 1)).astype(np.uint8)
+            sent = out if self.record_values else (out != 0).astype(np.uint8)
+            self.counts.records[name] = np.ascontiguousarray(np.swapaxes(sent, 0, 1))
         return Train(out, np.zeros_like(out[0]) if self.bit_plane else None)
 
     def _decode(self, train: Train) -> np.ndarray:

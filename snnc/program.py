@@ -87,6 +87,12 @@ class Settings:
                                                                               if k not in own})  # fmt: skip
 
 
+def _native_simulation(graph: Graph, x: np.ndarray, timesteps: int, record=()) -> SimResult:
+    """The cpu target's float engine on a graph the passes are converting (correct-bias runs it):
+    its code comes from the object cache after the first call, as weights are arguments."""
+    return CompiledNetwork(graph, ObjectCache()).run(x, timesteps, record=record)
+
+
 def _finite(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -289,7 +295,8 @@ def compile(
     if target == "cpu":
         check_steps(neuron, settings.timesteps, UsageError)
     pipeline = conversion_pipeline(neuron, specs, **{k: v for k, v in settings.conversion.items() if k != "neuron"})
-    ctx = PassContext(calibration=calibration, timesteps=settings.timesteps, cache=ObjectCache())
+    ctx = PassContext(calibration=calibration, timesteps=settings.timesteps, cache=ObjectCache(),
+                      simulate=_native_simulation)  # fmt: skip
     from snnc.passes.quantize import check_mappable, input_scale
 
     # accel: an operator the chip has no unit for fails before calibration

@@ -87,8 +87,12 @@ class NeuronModel:
     max_steps: ClassVar[int | None] = None  # the largest T an engine can run (None: no limit)
     threshold_unit: ClassVar[bool] = False  # its integer form adapts θ in the accelerator's threshold unit,
     # and its events carry a charge s·g rather than a spike (MSAT)
-    # Conversion defaults (program.compile), each chosen on the fixtures; the reasons are in the subclass.
+    # Conversion defaults (program.compile), chosen on the fixtures or on held-out images of the suite in
+    # examples/suite (BENCHMARKS.md); the reasons are in the subclass.
     percentile: ClassVar[float] = 99.9
+    thresholds: ClassVar[str] = "percentile"  # or "error": passes/balance_thresholds.py
+    bias_correction: ClassVar[bool] = False  # passes/correct_bias.py
+    spikes_carry_theta: ClassVar[bool] = False  # every spike sends exactly θ: a spike record gives the output
     per_channel: ClassVar[bool] = False
     v_init: ClassVar[float] = 0.5
 
@@ -97,6 +101,15 @@ class NeuronModel:
         (T, B, ...); bit-plane: the accumulated potential (B, ...)); returns (outputs (T, B, ...),
         each spike's value, and the spike counts per step, or None where a spike is 0 or 1)."""
         raise NotImplementedError
+
+    def expected_output(self, activation: np.ndarray, theta, timesteps: int, v_init: float) -> np.ndarray:
+        """What a layer carries downstream for a steady activation `activation` (the ANN's, ≥ 0)
+        held for T steps: the value its coding can represent, clipped at θ and quantized. The
+        error-minimizing thresholds (passes/balance_thresholds.py) weigh θ by it. Rate coding,
+        from V₀ = v_init·θ: min(T, ⌊T·a/θ + v_init⌋) spikes in T steps, each worth θ/T."""
+        theta = np.asarray(theta, dtype=np.result_type(activation, np.float32))  # in the activations' precision
+        fired = np.clip(np.floor(timesteps * activation / theta + theta.dtype.type(v_init)), 0, timesteps)
+        return fired * (theta / timesteps)
 
     def fire_fixed(self, layer, value: np.ndarray, timesteps: int) -> tuple[np.ndarray, np.ndarray]:
         """The integer reference (a QLayer's integer parameters): `value` as for `simulate`, with

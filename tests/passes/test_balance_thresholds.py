@@ -8,10 +8,15 @@ from snnc.passes import PassContext, PassManager, balance_thresholds
 from snnc.passes.balance_thresholds import BalanceThresholds, model_based_thresholds
 from snnc.passes.substitute_neurons import SubstituteNeurons
 from snnc.runtime import execute
+from snnc.runtime.snn import simulate
 
+from snnc import models
 from snnc.errors import ConversionError
 from snnc.ir import (
+    BATCH,
+    Clip,
     Conv,
+    Gemm,
     Relu,
 )
 from tests.passes.helpers import RNG, chain, conv, run_pass
@@ -139,3 +144,49 @@ def test_model_based_bounds_that_overflow_are_a_conversion_error():
     run_pass(g, SubstituteNeurons(model="if"))
     with pytest.warns(UserWarning, match="no calibration data"), pytest.raises(ConversionError, match="--calib"):
         run_pass(g, BalanceThresholds())
+
+
+def one_layer(model: str, width: int):
+    """input → identity dense → neuron → identity dense → readout: the readout gives back what
+    the neuron layer carries for an input held constant over the steps."""
+    g = chain(Gemm(np.eye(width), np.zeros(width)), Relu(), Gemm(np.eye(width), np.zeros(width)), shape=(BATCH, width))
+    run_pass(g, SubstituteNeurons(model=model))
+    return g
+
+
+@pytest.mark.parametrize("model, steps", [("if", 16), ("if", 5), ("ilif", 4)])
+def test_the_expected_output_is_what_the_simulator_gives_for_a_steady_input(model, steps):
+    activations = np.random.default_rng(12).uniform(0, 1.5, (3, 200)).astype(np.float32)
+    g = one_layer(model, 200)
+    op = g.op("n1")
+    out = simulate(g, activations, steps).logits
+    expected = models.model(model).expected_output(activations.astype(np.float64), op.threshold, steps, op.v_init)
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("model, steps", [("if", 16), ("ilif", 3)])
+def test_the_error_method_picks_the_candidate_with_the_least_simulated_error(model, steps):
+    """Each candidate θ's error measured independently, by the reference simulator."""
+    activations = np.round(np.random.default_rng(13).exponential(1.0, (1, 300)), 3)
+    g = one_layer(model, 300)
+    op = g.op("n1")
+    chosen = float(balance_thresholds.least_error_thresholds(op, activations, activations.max(axis=1), steps)[0])
+
+    def simulated_error(theta: float) -> float:
+        g.replace_op("n1", type(op)(**{**op.attributes(), "threshold": np.float32(theta)}))
+        out = simulate(g, activations.astype(np.float32), steps).logits
+        return float(np.mean((out - activations) ** 2))
+
+    errors = [simulated_error(float(activations.max() * f)) for f in balance_thresholds.COARSE]
+    assert simulated_error(chosen) <= min(errors) * (1 + 1e-4)
+    assert chosen < activations.max()  # the maximum would spend levels on a few large values
+
+
+def test_the_error_method_stops_at_the_ceiling_and_notes_the_target_steps():
+    x = np.random.default_rng(14).uniform(0, 1, (40, 2, 6, 6)).astype(np.float32)
+    thresholds, notes = calibrated(x, thresholds="error", per_channel=True)
+    assert thresholds["n3"].shape == (4, 1, 1) and any("least expected error at T=8" in n for n in notes)
+    g = chain(Conv(np.ones((2, 2, 3, 3)), np.full(2, 50.0), pads=(1,) * 4), Clip(0.0, 6.0))
+    run_pass(g, SubstituteNeurons(model="if"))
+    run_pass(g, BalanceThresholds(thresholds="error"), calibration=x, timesteps=32)
+    assert float(g.op("n1").threshold) == 6.0  # every activation sits at the ceiling

@@ -37,14 +37,21 @@ def test_the_command_line_offers_each_setting_once():
         assert destinations.count(name) == 1, name
 
 
+ADDED_KEYS = {"thresholds", "bias_correction"}  # stored since issue 26; older artifacts lack them
+
+
 def test_stored_settings_keep_their_keys():
     stored = Settings(conversion={"neuron": "if"}).to_dict()
-    assert set(stored) == STORED_KEYS
+    assert set(stored) == STORED_KEYS | ADDED_KEYS
     assert Settings.from_dict(stored) == Settings(conversion={"neuron": "if"})
+    older = {key: value for key, value in stored.items() if key not in ADDED_KEYS}
+    assert Settings.from_dict(older) == Settings(conversion={"neuron": "if"})  # the models' defaults fill them
 
 
 def test_unset_settings_take_the_model_defaults():
-    assert resolve({"neuron": "ilif"})["per_channel"] is True and resolve({"neuron": "if"})["per_channel"] is False
+    ilif, if_, msat = (resolve({"neuron": name}) for name in ("ilif", "if", "msat"))
+    assert ilif["thresholds"] == "percentile" and if_["thresholds"] == msat["thresholds"] == "error"
+    assert if_["bias_correction"] is True and msat["bias_correction"] is False
     assert resolve({"neuron": "msat"})["v_init"] == 0.3
     assert settings()["percentile"].default is MODEL_DEFAULT
 
@@ -85,8 +92,9 @@ def test_a_spec_overrides_the_setting_for_its_pass():
         "fold-constants,canonicalize,fold-bn,lower-pooling,substitute-neurons,"
         "balance-thresholds{percentile=100.0},schedule"
     )
-    maxima = snnc.compile(small_network(), neuron="if", calibration=x, percentile=50.0, passes=passes)
-    median = snnc.compile(small_network(), neuron="if", calibration=x, percentile=50.0)
+    common = dict(neuron="if", calibration=x, percentile=50.0, thresholds="percentile", per_channel=False)
+    maxima = snnc.compile(small_network(), passes=passes, **common)
+    median = snnc.compile(small_network(), **common)
     theta = lambda p: [float(n.op.threshold) for n in p.graph.nodes() if n.op.name == "neuron"]  # noqa: E731
     assert all(a > b for a, b in zip(theta(maxima), theta(median)))
     assert maxima.settings.passes[5] == "balance-thresholds{percentile=100.0}" and maxima.settings.percentile == 50.0
