@@ -32,6 +32,7 @@ from snnc.passes.base import Pass, PassContext, register_pass
 from snnc.passes.settings import setting
 
 from snnc import models
+from snnc.errors import UnsupportedError
 from snnc.ir import ops_nn as nn
 from snnc.ir import ops_tensor as t
 from snnc.ir.graph import Graph
@@ -72,6 +73,8 @@ class CorrectBias(Pass):
         from snnc.runtime.ann import execute  # deferred: passes load before the engines
 
         simulate = self._engine(ctx, model.spikes_carry_theta)
+        if simulate is not None and not _runs_on(simulate, graph, ctx):
+            simulate = None  # an op the native engine lacks: the reference runs every graph
         data = ctx.calibration[: self._images(graph, neurons, ctx, simulate is not None)]
         ann = execute(graph, data, keep=layers)
         targets = {name: _channel_mean(ann[name], channel_axis=1) for name in layers}
@@ -95,8 +98,12 @@ class CorrectBias(Pass):
         return ctx.simulate if ctx.simulate is not None and records_give_output else None
 
     def _images(self, graph: Graph, neurons: list[str], ctx: PassContext, native: bool) -> int:
-        largest = max(graph.type(n).sample_size for n in neurons)
-        fitting = SIMULATION_BYTES // (4 * ctx.timesteps * largest)
+        """Images to simulate: the option's, fewer where an image's trains of the largest layer
+        (float) and the records of all layers (a byte a spike natively, a float on the reference)
+        would pass SIMULATION_BYTES, or its steps REFERENCE_SAMPLE_STEPS on the reference."""
+        sizes = [graph.type(n).sample_size for n in neurons]
+        per_image = ctx.timesteps * (4 * max(sizes) + (1 if native else 4) * sum(sizes))
+        fitting = SIMULATION_BYTES // per_image
         if not native:
             fitting = min(fitting, REFERENCE_SAMPLE_STEPS // ctx.timesteps)
         return max(1, min(self.options.images, len(ctx.calibration), fitting))
@@ -115,6 +122,15 @@ class CorrectBias(Pass):
         means = {n: _channel_mean(sent[n], channel_axis=2) for n in neurons}
         means[graph.outputs[0]] = _channel_mean(result.logits, channel_axis=1)
         return means
+
+
+def _runs_on(simulate, graph: Graph, ctx: PassContext) -> bool:
+    """Whether the context's engine runs this graph (one image, one step)."""
+    try:
+        simulate(graph, ctx.calibration[:1], 1)
+    except UnsupportedError:
+        return False
+    return True
 
 
 def _add_to_bias(graph: Graph, owner: str, shift: np.ndarray) -> None:

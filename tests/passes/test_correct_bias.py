@@ -115,3 +115,18 @@ def test_the_cpu_engine_and_the_reference_correct_alike():
     for n in ("n0", "n2", "n5"):
         np.testing.assert_allclose(native.op(n).bias, reference.op(n).bias, atol=2e-3)
         assert not np.array_equal(native.op(n).bias, before.op(n).bias)
+
+
+def test_a_graph_the_engine_cannot_run_is_corrected_on_the_reference():
+    from snnc.passes import PassContext, PassManager
+
+    from snnc.errors import UnsupportedError
+
+    def engine(*args, **kwargs):
+        raise UnsupportedError("no such kernel")
+
+    before, reference, x, _ = calibrated()
+    fallback = before.copy()
+    PassManager([CorrectBias(enabled=True)]).run(fallback, PassContext(calibration=x, timesteps=STEPS, simulate=engine))
+    for n in ("n0", "n2", "n5"):
+        np.testing.assert_array_equal(fallback.op(n).bias, reference.op(n).bias)
