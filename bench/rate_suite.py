@@ -91,9 +91,10 @@ def append(path: Path, row: dict) -> None:
 
 
 def run(phase: str, images: int) -> None:
-    calibration = held_out()[0][:512]
+    held_x, held_y = held_out()
+    calibration = held_x[:512]
     if phase == "choose":
-        x, y = held_out()[0][1000 : 1000 + images], held_out()[1][1000 : 1000 + images]
+        x, y = held_x[1000 : 1000 + images], held_y[1000 : 1000 + images]
         networks, plan = SUITE, [(key, [before(key[0]), *CANDIDATES[key]]) for key in CANDIDATES]
         path = RESULTS / "rate_choice.jsonl"
     else:

@@ -60,12 +60,14 @@ class CorrectBias(Pass):
     Options = CorrectBiasOptions
 
     def run(self, graph: Graph, ctx: PassContext) -> None:
+        if not self.options.enabled or ctx.calibration is None:
+            return
         neurons = [n for n in graph.topological() if isinstance(graph.op(n), Neuron)]
+        if not neurons:
+            return
         readouts = [n for n in graph.outputs if isinstance(graph.op(n), Readout)]
         readout = readouts[0] if len(graph.outputs) == 1 and readouts else None  # logits: the one output
         layers = neurons + ([readout] if readout else [])
-        if not self.options.enabled or not neurons or ctx.calibration is None:
-            return
         model = models.model(graph.op(neurons[0]).model)
         if model.coding.bit_plane:
             ctx.note(self.name, "skipped: bit-plane coding's mean error is about zero already")

@@ -33,6 +33,10 @@ class Coding:
         """The accelerator's slot where the window of the stage at `depth` starts."""
         raise NotImplementedError
 
+    def levels(self, timesteps: int) -> tuple[int, int]:
+        """(the steps a value in [0, θ] is quantized to per θ, the highest step a layer sends)."""
+        raise NotImplementedError
+
     def slots(self, readout_depth: int, timesteps: int) -> int:
         """The accelerator's slots for a whole program: the readout's window is the last."""
         return self.window_start(readout_depth, timesteps) + timesteps
@@ -50,6 +54,9 @@ class RateCoding(Coding):
 
     def readout_offset(self, readout_depth: int, timesteps: int) -> int:
         return 0
+
+    def levels(self, timesteps: int) -> tuple[int, int]:
+        return timesteps, timesteps  # at most a spike a step, each worth θ/T
 
     def window_start(self, depth: int, timesteps: int) -> int:
         return depth - 1  # on the chip, a stage handles step t in slot t + depth − 1
@@ -69,6 +76,9 @@ class BitPlaneCoding(Coding):
 
     def readout_offset(self, readout_depth: int, timesteps: int) -> int:
         return (readout_depth - 1) * timesteps
+
+    def levels(self, timesteps: int) -> tuple[int, int]:
+        return 2**timesteps, 2**timesteps - 1  # T bits of θ, all set just below θ
 
     def window_start(self, depth: int, timesteps: int) -> int:
         return (depth - 1) * timesteps
@@ -105,11 +115,14 @@ class NeuronModel:
     def expected_output(self, activation: np.ndarray, theta, timesteps: int, v_init: float) -> np.ndarray:
         """What a layer carries downstream for a steady activation `activation` (the ANN's, ≥ 0)
         held for T steps: the value its coding can represent, clipped at θ and quantized. The
-        error-minimizing thresholds (passes/balance_thresholds.py) weigh θ by it. Rate coding,
-        from V₀ = v_init·θ: min(T, ⌊T·a/θ + v_init⌋) spikes in T steps, each worth θ/T."""
+        error-minimizing thresholds (passes/balance_thresholds.py) weigh θ by it. With the
+        coding's L levels and highest step H: min(H, ⌊L·a/θ + v_init⌋) steps of θ/L. Rate coding,
+        from V₀ = v_init·θ: that many spikes in T steps (L = H = T); iLIF: exactly its T bits
+        (L = 2^T, H = 2^T − 1)."""
+        count, highest = self.coding.levels(timesteps)
         theta = np.asarray(theta, dtype=np.result_type(activation, np.float32))  # in the activations' precision
-        fired = np.clip(np.floor(timesteps * activation / theta + theta.dtype.type(v_init)), 0, timesteps)
-        return fired * (theta / timesteps)
+        steps = np.floor(count * activation / theta + theta.dtype.type(v_init))
+        return np.clip(steps, 0, highest) * (theta / count)
 
     def fire_fixed(self, layer, value: np.ndarray, timesteps: int) -> tuple[np.ndarray, np.ndarray]:
         """The integer reference (a QLayer's integer parameters): `value` as for `simulate`, with

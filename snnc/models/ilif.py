@@ -28,13 +28,6 @@ class ILif(NeuronModel):
     per_channel = True
     v_init = 0.5
 
-    def expected_output(self, activation, theta, timesteps, v_init):
-        """Exactly what the layer emits: a/θ in T bits, ⌊2^T·a/θ + v_init⌋ of θ/2^T, below θ."""
-        theta = np.asarray(theta, dtype=np.result_type(activation, np.float32))  # in the activations' precision
-        levels = theta.dtype.type(2.0**timesteps)
-        steps = np.floor(levels * activation / theta + theta.dtype.type(v_init))
-        return np.clip(steps, 0, levels - 1) * (theta / levels)
-
     def simulate(self, op, value, theta, timesteps, dtype):
         v = (value + dtype(op.v_init) * theta * dtype(2.0**-timesteps)).astype(dtype, copy=True)
         out = np.empty((timesteps, *v.shape), dtype=dtype)
