@@ -32,7 +32,7 @@ from snnc.passes.base import Pass, PassContext, register_pass
 from snnc.passes.settings import setting
 
 from snnc import models
-from snnc.errors import UnsupportedError
+from snnc.errors import ConversionError, UnsupportedError
 from snnc.ir import ops_nn as nn
 from snnc.ir import ops_tensor as t
 from snnc.ir.graph import Graph
@@ -52,6 +52,11 @@ class CorrectBiasOptions:
     images: int = 64  # calibration images simulated, at most
     rounds: int = 5
     step: float = 0.7  # the share of each round's measured error corrected
+
+    def __post_init__(self) -> None:
+        if self.images < 1 or self.rounds < 0 or not 0 < self.step <= 1:
+            raise ConversionError(f"correct-bias needs images >= 1, rounds >= 0 and 0 < step <= 1, got "
+                                  f"images={self.images}, rounds={self.rounds}, step={self.step}")  # fmt: skip
 
 
 @register_pass

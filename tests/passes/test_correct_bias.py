@@ -130,3 +130,11 @@ def test_a_graph_the_engine_cannot_run_is_corrected_on_the_reference():
     PassManager([CorrectBias(enabled=True)]).run(fallback, PassContext(calibration=x, timesteps=STEPS, simulate=engine))
     for n in ("n0", "n2", "n5"):
         np.testing.assert_array_equal(fallback.op(n).bias, reference.op(n).bias)
+
+
+@pytest.mark.parametrize("options", [dict(images=0), dict(rounds=-1), dict(step=0.0), dict(step=1.5)])
+def test_options_out_of_range_are_conversion_errors(options):
+    from snnc.errors import ConversionError
+
+    with pytest.raises(ConversionError, match="correct-bias needs"):
+        CorrectBias(**options)
