@@ -40,7 +40,8 @@ CANDIDATES = {
     ("if", 32): [dict(per_channel=True), dict(thresholds="error", per_channel=True),
                  dict(per_channel=True, bias_correction=True),
                  dict(thresholds="error", per_channel=True, bias_correction=True)],
-    ("msat", 32): [dict(per_channel=True), dict(thresholds="error", per_channel=True)],
+    ("msat", 32): [dict(per_channel=True), dict(thresholds="error", per_channel=True),
+                   dict(thresholds="error", per_channel=True, bias_correction=True)],
     ("ilif", 4): [dict(thresholds="error"), dict(thresholds="error", per_channel=False)],
     ("ilif", 8): [dict(thresholds="error")],
 }  # fmt: skip

@@ -37,8 +37,9 @@ class PassContext:
     calibration: np.ndarray | None = None
     timesteps: int = 8
     cache: object | None = None
-    # a faster engine of the float SNN semantics, simulate(graph, x, timesteps, record) → SimResult
-    # with records (the driver's: the cpu target's); None: passes use the reference (runtime/snn.py)
+    # a faster engine of the float SNN semantics, simulate(graph, x, timesteps, record,
+    # record_values) → SimResult with records (the driver's: the cpu target's); None: passes
+    # use the reference (runtime/snn.py)
     simulate: object | None = None
     notes: dict[str, list[str]] = field(default_factory=dict)
 

@@ -14,10 +14,10 @@ that the layers before it are correcting: damped, the rounds converge). The
 readout's input is corrected the same way (the logits' mean per class).
 
 The simulations run on the pass context's engine when the driver gives one (`simulate`: the
-cpu target's native code) and IF's spike records give its output (each spike sends θ), on
-every calibration image up to `images`; else on the numpy reference (MSAT, whose spikes carry
-their adapted threshold, records what it sends), on as many images as REFERENCE_SAMPLE_STEPS
-allows at T (it simulates a convolution per step of every image).
+cpu target's native code), on every calibration image up to `images`; else on the numpy
+reference, on as many images as REFERENCE_SAMPLE_STEPS allows at T (it simulates a convolution
+per step of every image). Both record what each step sends (MSAT's spikes carry their adapted
+threshold).
 
 Rate coding only: iLIF's output is the ANN's activation quantized by flooring to T bits (with
 v_init = 0.5, rounding), whose mean error is already about zero.
@@ -38,7 +38,7 @@ from snnc.ir import ops_tensor as t
 from snnc.ir.graph import Graph
 from snnc.ir.ops_snn import Neuron, Readout
 
-SIMULATION_BYTES = 768 << 20  # the trains of the largest layer a simulation may hold: it bounds the images
+SIMULATION_BYTES = 768 << 20  # what one simulation may hold (trains, records): it bounds the images at a time
 REFERENCE_SAMPLE_STEPS = 1024  # images × T on the numpy reference (seconds on the fixtures)
 
 
@@ -79,56 +79,57 @@ class CorrectBias(Pass):
             return
         from snnc.runtime.ann import execute  # deferred: passes load before the engines
 
-        simulate = self._engine(ctx, model.spikes_carry_theta)
-        if simulate is not None and not _runs_on(simulate, graph, ctx):
-            simulate = None  # an op the native engine lacks: the reference runs every graph
-        data = ctx.calibration[: self._images(graph, neurons, ctx, simulate is not None)]
+        simulate = ctx.simulate or _reference
+        if simulate is not _reference and not _runs_on(simulate, graph, ctx):
+            simulate = _reference  # an op the native engine lacks: the reference runs every graph
+        data, chunk = self._images(graph, neurons, ctx, simulate)
         ann = execute(graph, data, keep=layers)
         targets = {name: _channel_mean(ann[name], channel_axis=1) for name in layers}
         owners = {name: bias_owner(graph, graph.inputs_of(name)[0]) for name in layers}
         owners = {name: owner for name, owner in owners.items() if owner is not None}
         for _ in range(self.options.rounds):
-            means = self._means(graph, data, ctx.timesteps, neurons, simulate)
+            means = _means(graph, data, chunk, ctx.timesteps, neurons, simulate)
             for name, owner in owners.items():
                 _add_to_bias(graph, owner, self.options.step * (targets[name] - means[name]))
         # the readout is linear: a last correction on the final simulation makes its mean the ANN's
-        means = self._means(graph, data, ctx.timesteps, neurons, simulate)
+        means = _means(graph, data, chunk, ctx.timesteps, neurons, simulate)
         if readout in owners:
             _add_to_bias(graph, owners[readout], targets[readout] - means[readout])
         left = max((float(np.abs(targets[n] - means[n]).max()) for n in owners if n != readout), default=0.0)
         ctx.note(self.name, f"{len(owners)} biases corrected on {len(data)} images, {self.options.rounds} rounds "
                             f"(largest mean error left in a neuron layer: {left:.3g})")  # fmt: skip
 
-    @staticmethod
-    def _engine(ctx: PassContext, records_give_output: bool):
-        """The context's engine where its spike records give the output, else None (the reference)."""
-        return ctx.simulate if ctx.simulate is not None and records_give_output else None
-
-    def _images(self, graph: Graph, neurons: list[str], ctx: PassContext, native: bool) -> int:
-        """Images to simulate: the option's, fewer where an image's trains of the largest layer
-        (float) and the records of all layers (a byte a spike natively, a float on the reference)
-        would pass SIMULATION_BYTES, or its steps REFERENCE_SAMPLE_STEPS on the reference."""
+    def _images(self, graph: Graph, neurons: list[str], ctx: PassContext, simulate) -> tuple[np.ndarray, int]:
+        """(the images to simulate, how many at a time). All of the option's on the native engine,
+        on the reference as many as REFERENCE_SAMPLE_STEPS allows at T; simulated in chunks
+        whose trains of the largest layer and records of all layers (float values; natively also
+        the engine's spike bytes) stay within SIMULATION_BYTES."""
+        images = min(self.options.images, len(ctx.calibration))
+        if simulate is _reference:
+            images = min(images, max(1, REFERENCE_SAMPLE_STEPS // ctx.timesteps))
         sizes = [graph.type(n).sample_size for n in neurons]
-        per_image = ctx.timesteps * (4 * max(sizes) + (1 if native else 4) * sum(sizes))
-        fitting = SIMULATION_BYTES // per_image
-        if not native:
-            fitting = min(fitting, REFERENCE_SAMPLE_STEPS // ctx.timesteps)
-        return max(1, min(self.options.images, len(ctx.calibration), fitting))
+        per_image = ctx.timesteps * (4 * max(sizes) + 5 * sum(sizes))
+        return ctx.calibration[:images], max(1, SIMULATION_BYTES // per_image)
 
-    @staticmethod
-    def _means(graph: Graph, data, timesteps: int, neurons: list[str], simulate) -> dict[str, np.ndarray]:
-        """Each neuron layer's output and the logits, per channel, averaged over the images."""
-        if simulate is None:
-            from snnc.runtime.snn import simulate as reference
 
-            result = reference(graph, data, timesteps, record=neurons, record_values=True)
-            sent = result.records
-        else:
-            result = simulate(graph, data, timesteps, record=neurons)
-            sent = {n: (result.records[n], graph.op(n).threshold) for n in neurons}
-        means = {n: _channel_mean(sent[n], channel_axis=2) for n in neurons}
+def _reference(graph: Graph, data, timesteps: int, **kwargs):
+    from snnc.runtime.snn import simulate  # deferred: passes load before the engines
+
+    return simulate(graph, data, timesteps, **kwargs)
+
+
+def _means(graph: Graph, data, chunk: int, timesteps: int, neurons: list[str], simulate) -> dict[str, np.ndarray]:
+    """Each neuron layer's output and the logits, per channel, averaged over the images (every
+    image weighs the same: each has the same positions and steps)."""
+    sums: dict[str, np.ndarray] = {}
+    for start in range(0, len(data), chunk):
+        part = data[start : start + chunk]
+        result = simulate(graph, part, timesteps, record=neurons, record_values=True)
+        means = {n: _channel_mean(result.records[n], channel_axis=2) for n in neurons}
         means[graph.outputs[0]] = _channel_mean(result.logits, channel_axis=1)
-        return means
+        for name, mean in means.items():
+            sums[name] = sums.get(name, 0.0) + mean * len(part)
+    return {name: total / len(data) for name, total in sums.items()}
 
 
 def _runs_on(simulate, graph: Graph, ctx: PassContext) -> bool:
@@ -159,16 +160,10 @@ def bias_owner(graph: Graph, producer: str) -> str | None:
     return None
 
 
-def _channel_mean(value, channel_axis: int) -> np.ndarray:
-    """The mean over every axis but the channels', in float64; `value` an array, or (spike
-    records, θ per channel) whose mean is the spikes' times θ. Summed as (before, C, after),
-    the inner axis contiguous (spike records are large)."""
-    theta = None
-    if isinstance(value, tuple):
-        value, theta = value
+def _channel_mean(value: np.ndarray, channel_axis: int) -> np.ndarray:
+    """The mean over every axis but the channels', in float64. Summed as (before, C, after), the
+    inner axis contiguous (records are large)."""
     channels = value.shape[channel_axis]
     grouped = value.reshape(int(np.prod(value.shape[:channel_axis])), channels, -1)
-    exact = np.int64 if value.dtype.kind in "ui" else np.float64
-    sums = grouped.sum(axis=2, dtype=exact).sum(axis=0, dtype=exact)
-    mean = sums.astype(np.float64) / (grouped.shape[0] * grouped.shape[2])
-    return mean if theta is None else mean * np.asarray(theta, dtype=np.float64).reshape(-1)
+    sums = grouped.sum(axis=2, dtype=np.float64).sum(axis=0)
+    return sums / (grouped.shape[0] * grouped.shape[2])

@@ -87,10 +87,10 @@ class Settings:
                                                                               if k not in own})  # fmt: skip
 
 
-def _native_simulation(graph: Graph, x: np.ndarray, timesteps: int, record=()) -> SimResult:
+def _native_simulation(graph: Graph, x: np.ndarray, timesteps: int, record=(), record_values=False) -> SimResult:
     """The cpu target's float engine on a graph the passes are converting (correct-bias runs it):
     its code comes from the object cache after the first call, as weights are arguments."""
-    return CompiledNetwork(graph, ObjectCache()).run(x, timesteps, record=record)
+    return CompiledNetwork(graph, ObjectCache()).run(x, timesteps, record=record, record_values=record_values)
 
 
 def _finite(value) -> bool:

@@ -102,7 +102,6 @@ class NeuronModel:
     percentile: ClassVar[float] = 99.9
     thresholds: ClassVar[str] = "percentile"  # or "error": passes/balance_thresholds.py
     bias_correction: ClassVar[bool] = False  # passes/correct_bias.py
-    spikes_carry_theta: ClassVar[bool] = False  # every spike sends exactly θ: a spike record gives the output
     per_channel: ClassVar[bool] = False
     v_init: ClassVar[float] = 0.5
 

@@ -28,7 +28,6 @@ class IntegrateAndFire(NeuronModel):
     per_channel = True
     bias_correction = True
     v_init = 0.5
-    spikes_carry_theta = True
 
     def simulate(self, op, value, theta, timesteps, dtype):
         v = np.broadcast_to(dtype(op.v_init) * theta, value.shape[1:]).astype(dtype)

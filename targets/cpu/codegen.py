@@ -183,13 +183,13 @@ def _tuple_member(args: dict, name: str) -> Region | None:
 
 
 def _record_pointer(main: Function, kernel: Kernel, sample, step, T):
-    """records[layer] + (sample·T + step)·n (a whole-window kernel: the sample's first step), or
-    null when the layer is not recorded."""
+    """records[layer] + (sample·T + step)·n entries of record_bytes (a whole-window kernel: the
+    sample's first step), or null when the layer is not recorded."""
     b, a = main.b, main.args
     base = b.load(main.at(a["records"], kernel.args["layer"]))
     row = b.mul(sample, T)
     if step is not None:
         row = b.add(row, step)
-    offset = b.mul(row, i64(kernel.args["n"]))
+    offset = b.mul(row, i64(kernel.args["n"] * kernel.args.get("record_bytes", 1)))
     null = ir.Constant(I8.as_pointer(), None)
     return b.select(b.icmp_unsigned("==", base, null), null, b.gep(base, [offset]))

@@ -33,7 +33,6 @@ from snnc.targets.cpu import mathlib
 from snnc.targets.cpu.irbuild import (
     F32,
     I1,
-    I8,
     I32,
     I64,
     Function,
@@ -141,10 +140,11 @@ def msat(f: Function, k: dict) -> None:
                 fired = b.select(in_window, b.fmul(fired, keep(i)), fired)
             f.store(v, a["membrane"], i)
             f.store(b.fadd(f.load(a["total"], i), v), a["total"], i)
-            f.store(b.fmul(fired, theta), a["dst"], i)
+            sent = b.fmul(fired, theta)
+            f.store(sent, a["dst"], i)
             f.add_to(spikes, b.fptosi(fired, I32))
-            if record:
-                f.store(b.zext(b.fcmp_unordered("!=", fired, f32(0.0)), I8), a["record"], i)
+            if record:  # what the step sends (float32: plan.value_records)
+                f.store(sent, b.bitcast(a["record"], F32.as_pointer()), i)
 
     listed_per_tile = "events" in k and THRESHOLD_TILE % k["channels"] == 0
 

@@ -62,6 +62,7 @@ class _Builder(PlanBuilder):
         self.masks: dict[str, Region] = {}
         self.train: dict[str, bool] = {}
         self.neurons: dict[str, int] = {}
+        self.value_records: set[str] = set()
         self.static_macs: dict[str, int] = {}
         self.classes = 0
         self.exit_flag: Region | None = None
@@ -116,6 +117,7 @@ class _Builder(PlanBuilder):
             "float", self.model, self.kernels, self.constant_buffers(), self.sizes, self.counters, self.neurons,
             self.classes, self.exit_flag, None, [(n, self.values[n]) for n in self.graph.inputs],
             [(n, self.values[n]) for n in self.graph.outputs], self.static_macs,
+            value_records=frozenset(self.value_records),
         )  # fmt: skip
 
     def is_train(self, node) -> bool:
@@ -363,8 +365,9 @@ class _Builder(PlanBuilder):
             del common["theta"]  # per-layer θ_max, read once per call: one stream less per neuron and step
             extra["layer_theta"] = self.param(per_channel[:1])
         hyper = {key: getattr(op, key) for key in snn.MSAT_DYNAMICS}
+        self.value_records.add(node.name)  # its records are what it sends, s·θ_t (float32)
         self.emit(op.model, "step", node.name, membrane=membrane, total=total,
-                  mask_steps=op.confidence_steps if masked else 0, **hyper, **extra, **common)  # fmt: skip
+                  mask_steps=op.confidence_steps if masked else 0, record_bytes=4, **hyper, **extra, **common)  # fmt: skip
 
     def readout(self, node) -> None:
         source = node.inputs[0]

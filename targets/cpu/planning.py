@@ -42,13 +42,21 @@ class Plan:
     outputs: list[tuple[str, Region]] = field(default_factory=list)  # graph outputs (float)
     static_macs: dict[str, int] = field(default_factory=dict)  # weighted ops on static values → MACs per sample
     shapes: dict[str, tuple] = field(default_factory=dict)  # neuron layer → sample shape (fixed)
+    # neuron layers whose records hold what each step sends (float32), not 0/1 bytes: MSAT's, whose
+    # spikes carry their adapted threshold (bias correction needs it; records of spikes are != 0)
+    value_records: frozenset = frozenset()
 
     def structure(self) -> str:
         """Everything the generated code depends on (not the values in the constant buffers)."""
         kernels = [(k.kind, k.phase, sorted(k.args.items())) for k in self.kernels]
         sizes = sorted((space, size) for space, size in self.sizes.items() if space not in self.buffers)
         return repr((self.numeric, self.model, self.timesteps, kernels, sizes, len(self.counters), self.classes,
-                     self.exit_flag))  # fmt: skip
+                     self.exit_flag, sorted(self.value_records)))  # fmt: skip
+
+    def record_buffer(self, name: str, batch: int, timesteps: int) -> np.ndarray:
+        """A zeroed (batch, T, neurons) record buffer for a neuron layer, of the type its kernel writes."""
+        dtype = np.float32 if name in self.value_records else np.uint8
+        return np.zeros((batch, timesteps, self.neurons[name]), dtype)
 
     def slots(self, kind: str) -> dict[str, int]:
         """Counter slot per name, for one kind of counter."""

@@ -122,10 +122,12 @@ class CompiledNetwork(NativeProgram):
         self._spare: list[tuple[np.ndarray, np.ndarray]] = []
 
     def run(self, inputs, timesteps: int, latency: int | None = None, threads: int | None = None,
-            record: list[str] | tuple[str, ...] = (), trace: bool = False) -> SimResult:  # fmt: skip
+            record: list[str] | tuple[str, ...] = (), trace: bool = False,
+            record_values: bool = False) -> SimResult:  # fmt: skip
         """Simulate a batch; `record` names neuron layers whose spike trains (B, T, *shape) are
-        returned in result.records; `trace` returns the readout's per-step estimates. An adaptive
-        readout stops each sample at its exit step (iLIF: see _ilif_with_readout_window)."""
+        returned in result.records (with `record_values`, what each step sends, as the
+        reference's are; rate coding); `trace` returns the readout's per-step estimates. An
+        adaptive readout stops each sample at its exit step (iLIF: see _ilif_with_readout_window)."""
         if timesteps < 1:
             raise DataError(f"timesteps must be >= 1, got {timesteps}")
         check_steps(self.plan.model, timesteps)
@@ -134,9 +136,20 @@ class CompiledNetwork(NativeProgram):
         check_recordable(record, self.layers)
         check_step_weights(self.graph, timesteps, self.nodes)
         latency = latency if latency is not None else timesteps
-        if models.model(self.plan.model).coding.bit_plane and (trace or self.adaptive):
+        bit_plane = models.model(self.plan.model).coding.bit_plane
+        if record_values and bit_plane:
+            raise DataError("record_values is for rate coding: a bit-plane layer's records are its bits")
+        if bit_plane and (trace or self.adaptive):
             return self._ilif_with_readout_window(inputs, timesteps, latency, threads, tuple(record))
-        return self._run(inputs, timesteps, latency, threads, record, trace)
+        result = self._run(inputs, timesteps, latency, threads, record, trace)
+        result.records = {name: self._records(name, trains, record_values) for name, trains in result.records.items()}
+        return result
+
+    def _records(self, name: str, trains: np.ndarray, values: bool) -> np.ndarray:
+        """A layer's records as asked: spikes (0/1) or what each step sends (a spike of IF sends θ)."""
+        if name in self.plan.value_records:
+            return trains if values else (trains != 0).astype(np.uint8)
+        return trains * self.graph.op(name).threshold.astype(np.float32) if values else trains
 
     def _ilif_with_readout_window(self, inputs, timesteps: int, latency: int, threads, record) -> SimResult:
         """iLIF computes each layer's bits in one pass and keeps no per-bit readout values: record
@@ -170,7 +183,7 @@ class CompiledNetwork(NativeProgram):
             sample_shape = self.graph.type(name).sample_shape
             packed[:, region.offset : region.offset + region.size] = to_internal(bound[name], sample_shape)
         outputs = np.zeros((batch, self.plan.output_size), np.float32)
-        records = {name: np.zeros((batch, timesteps, self.plan.neurons[name]), np.uint8) for name in record}
+        records = {name: self.plan.record_buffer(name, batch, timesteps) for name in record}
         steps = np.zeros(batch, np.int64)
         estimates = np.zeros((batch, timesteps, self.plan.classes), np.float32) if trace else None
         buffers = dict(outputs=outputs, records=records, steps=steps, trace=estimates)
@@ -282,7 +295,7 @@ class FixedNetwork(NativeProgram):
             "counts": np.zeros((batch, T, len(plan.counters)), np.int64),
             "readout": np.zeros((batch, T + 1, plan.classes), np.int64),
             "steps": np.zeros(batch, np.int64),
-            "records": {name: np.zeros((batch, T, plan.neurons[name]), np.uint8) for name in record},
+            "records": {name: plan.record_buffer(name, batch, T) for name in record},
         }
         slices = batch_slices(batch, threads)
         workspaces = [np.zeros(max(plan.ws_size, 1), np.int64) for _ in slices]

@@ -101,20 +101,53 @@ def test_one_round_or_several_bring_the_last_layer_closer(rounds):
     assert error_after < np.abs(channel_means(before, x, "n3") - target).mean()
 
 
-def test_the_cpu_engine_and_the_reference_correct_alike():
-    """The driver hands the pass the cpu target's float engine (IF: its spike records give the
-    output); the biases it finds are the reference's, up to the rounding that flips a spike."""
+@pytest.mark.parametrize("model", ["if", "msat"])
+def test_the_cpu_engine_and_the_reference_correct_alike(model):
+    """The driver hands the pass the cpu target's float engine (its records give what each step
+    sends: θ for IF, the adapted threshold for MSAT); the biases it finds are the reference's,
+    up to the rounding that flips a spike."""
     from snnc.passes import PassContext, PassManager
 
     from snnc.program import _native_simulation
 
-    before, reference, x, _ = calibrated()
+    calls = []
+
+    def engine(graph, data, timesteps, **kwargs):
+        result = _native_simulation(graph, data, timesteps, **kwargs)
+        calls.append(len(result.records))  # the runs that recorded: the pass's simulations
+        return result
+
+    before, reference, x, _ = calibrated(model)
     native = before.copy()
-    ctx = PassContext(calibration=x, timesteps=STEPS, simulate=_native_simulation)
+    ctx = PassContext(calibration=x, timesteps=STEPS, simulate=engine)
     PassManager([CorrectBias(enabled=True)], verify=True).run(native, ctx)
+    assert calls == [0] + [2] * 6  # the check that it runs, then 5 rounds and the readout's
     for n in ("n0", "n2", "n5"):
         np.testing.assert_allclose(native.op(n).bias, reference.op(n).bias, atol=2e-3)
         assert not np.array_equal(native.op(n).bias, before.op(n).bias)
+
+
+def test_images_simulated_a_few_at_a_time_give_the_same_biases(monkeypatch):
+    """Memory bounds the images simulated at once, not the images: the means are the same."""
+    from snnc.passes import correct_bias
+
+    before, whole, x, notes = calibrated()
+    graph = network()
+    sizes = [graph.type(n).sample_size for n in ("n1", "n3")]
+    monkeypatch.setattr(correct_bias, "SIMULATION_BYTES", STEPS * (4 * max(sizes) + 5 * sum(sizes)) * 5)
+    batches = []
+    reference = correct_bias._reference
+
+    def counted(graph, data, timesteps, **kwargs):
+        batches.append(len(data))
+        return reference(graph, data, timesteps, **kwargs)
+
+    monkeypatch.setattr(correct_bias, "_reference", counted)
+    _, chunked, _, chunked_notes = calibrated()  # 48 images, 5 at a time
+    assert batches == ([5] * 9 + [3]) * 6
+    assert chunked_notes == notes and "on 48 images" in notes[0]
+    for n in ("n0", "n2", "n5"):
+        np.testing.assert_allclose(chunked.op(n).bias, whole.op(n).bias, rtol=1e-5, atol=1e-6)
 
 
 def test_a_graph_the_engine_cannot_run_is_corrected_on_the_reference():

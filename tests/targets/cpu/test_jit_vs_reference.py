@@ -13,6 +13,7 @@ from snnc.passes import PassContext, PassManager, conversion_pipeline
 from snnc.runtime.snn import simulate
 from snnc.targets.cpu.runner import CompiledNetwork
 
+from snnc.errors import DataError
 from snnc.ir import (
     BATCH,
     Add,
@@ -173,6 +174,35 @@ def test_per_channel_thresholds_match_the_reference(neuron):
     assert any(np.unique(theta).size > 1 for theta in thresholds)
     expected, actual, layers = compare(graph, x[:9], 12)
     assert_agrees(expected, actual, layers)
+
+
+@pytest.mark.parametrize("neuron, msat", [("if", None), ("msat", None), ("msat", {"burst": 3, "confidence_steps": 4})])
+def test_recorded_values_are_what_each_step_sends(neuron, msat):
+    """record_values: IF's spikes times θ, MSAT's s·θ_t (written by its kernel, masked spikes 0),
+    as the reference records them; without it, the same layers' spikes (0/1)."""
+    ann = network(CASES["residual"])
+    x = RNG.uniform(0, 1, (24, 3, 9, 9)).astype(np.float32)
+    graph = convert(ann, neuron, x, 12, per_channel=True, msat=msat)
+    layers = neuron_layers(graph)
+    expected = simulate(graph, x[:9], 12, record=layers, record_values=True)
+    net = CompiledNetwork(graph)
+    actual = net.run(x[:9], 12, threads=2, record=layers, record_values=True)
+    spikes = net.run(x[:9], 12, threads=2, record=layers)
+    exact = rounding_flips(*compare(graph, x[:9], 12)) == 0
+    assert exact.sum() >= 5
+    for name in layers:
+        sent = actual.records[name]
+        assert sent.dtype == np.float32 and (sent != 0).any()
+        np.testing.assert_allclose(sent[exact], expected.records[name][exact], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(spikes.records[name], (sent != 0).astype(np.uint8))
+
+
+def test_bit_plane_records_are_bits_only():
+    ann = network(CASES["residual"])
+    x = RNG.uniform(0, 1, (8, 3, 9, 9)).astype(np.float32)
+    graph = convert(ann, "ilif", x, 6)
+    with pytest.raises(DataError, match="record_values is for rate coding"):
+        CompiledNetwork(graph).run(x, 6, record=neuron_layers(graph), record_values=True)
 
 
 @pytest.mark.filterwarnings("ignore:lower-pooling")
