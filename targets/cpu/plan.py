@@ -366,8 +366,8 @@ class _Builder(PlanBuilder):
             extra["layer_theta"] = self.param(per_channel[:1])
         hyper = {key: getattr(op, key) for key in snn.MSAT_DYNAMICS}
         self.value_records.add(node.name)  # its records are what it sends, s·θ_t (float32)
-        self.emit(op.model, "step", node.name, membrane=membrane, total=total,
-                  mask_steps=op.confidence_steps if masked else 0, record_bytes=4, **hyper, **extra, **common)  # fmt: skip
+        self.emit(op.model, "step", node.name, membrane=membrane, total=total, record_bytes=4,
+                  mask_steps=op.confidence_steps if masked else 0, **hyper, **extra, **common)  # fmt: skip
 
     def readout(self, node) -> None:
         source = node.inputs[0]
