@@ -92,7 +92,7 @@ class BalanceThresholds(Pass):
         if not neurons:
             return
         if ctx.calibration is None:
-            ctx.warn(self.name, "no calibration data: thresholds from weight bounds (model-based); pass --calib")
+            ctx.note(self.name, "data-free: thresholds from weight bounds (far below calibrated accuracy)")
             thresholds = model_based_thresholds(graph)
         else:
             thresholds = self._cached(graph, neurons, ctx)

@@ -40,9 +40,11 @@ class Train:
     offset: np.ndarray | None = None
 
 
-@dataclass
+@dataclass(repr=False)
 class SimResult:
-    """What a simulation returns; counts are totals over the batch."""
+    """What a simulation returns: outputs per sample; counts are totals over the batch (their
+    means per image: spikes_per_image, sops_per_image). `steps` are latency steps: until the
+    sample's output was final, the pipeline's fill included."""
 
     outputs: list[np.ndarray]
     steps: np.ndarray  # per sample: steps until its output was final
@@ -58,6 +60,29 @@ class SimResult:
     @property
     def logits(self) -> np.ndarray:
         return self.outputs[0]
+
+    @property
+    def spikes_per_image(self) -> dict[str, float]:
+        """Spikes per neuron layer, averaged over the images."""
+        return {name: count / max(self.samples, 1) for name, count in self.spikes.items()}
+
+    @property
+    def sops_per_image(self) -> dict[str, float]:
+        """Synaptic operations per weighted layer, averaged over the images."""
+        return {name: count / max(self.samples, 1) for name, count in self.sops.items()}
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{tuple(o.shape)} {o.dtype}" for o in self.outputs)
+        parts = [f"samples={self.samples}", f"outputs=[{shapes}]"]
+        if len(self.steps):
+            parts.append(f"mean latency steps={float(np.mean(self.steps)):.1f}")
+        if self.samples:
+            parts.append(f"spikes/image={sum(self.spikes.values()) / self.samples:,.0f}")
+        if self.records:
+            parts.append(f"records={sorted(self.records)}")
+        if self.trace is not None:
+            parts.append(f"trace={tuple(self.trace.shape)}")
+        return f"SimResult({', '.join(parts)})"
 
     def merge(self, other: SimResult) -> SimResult:
         """Concatenate outputs and add counts (results of consecutive batch chunks)."""

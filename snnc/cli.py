@@ -6,6 +6,7 @@ import argparse
 import io
 import json
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from snnc.timing import recording
 
     exits = exit_options(args)
+    check_calibration(args)
     if exits is not None and args.calib is None:
         raise UsageError("--adaptive calibrates its exit threshold on --calib data: pass --calib")
     passes = args.passes or None  # pass specs: name or name{key=value,...}
@@ -74,6 +76,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return OK
 
 
+def check_calibration(args: argparse.Namespace) -> None:
+    """Calibration data, or the explicit opt-out: before any work."""
+    from snnc.program import NO_CALIBRATION
+
+    if args.calib is None and not args.data_free:
+        raise UsageError(NO_CALIBRATION)
+    if args.calib is not None and args.data_free:
+        raise UsageError("--data-free and --calib: give one of them")
+
+
 def optional_labels(labels, count: int, output_shape, source: str):
     """Labels for an accuracy line: none is fine, wrong ones are an error (exit 6)."""
     from snnc.data import check_labels
@@ -88,7 +100,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from snnc.data import check_data, load_arrays
     from snnc.ir.types import BATCH, TensorType
     from snnc.progress import progress
-    from snnc.report import render_accel
+    from snnc.report import render_accel, speed
     from snnc.targets.accel import load_config, read_program
     from snnc.targets.accel.simulator import program_config, simulate_accel, simulate_in_batches
 
@@ -99,13 +111,15 @@ def cmd_sim(args: argparse.Namespace) -> int:
     program = read_program(args.program)
     config = load_config(args.config) if args.config else None
     program_config(program, config)  # the chip it was built for: checked before the work
-    x, labels = load_arrays(args.input, "test", args.limit)
-    x = check_data(x, TensorType((BATCH, *program.meta["input"]["shape"])), f"input {args.input!r}")
-    labels = optional_labels(labels, len(x), program.meta["layers"][-1]["shape"], args.input)
+    x, labels = load_arrays(args.data, "test", args.limit)
+    x = check_data(x, TensorType((BATCH, *program.meta["input"]["shape"])), f"data {args.data!r}")
+    labels = optional_labels(labels, len(x), program.meta["layers"][-1]["shape"], args.data)
+    began = time.perf_counter()
     with progress(len(x), "sim", args.quiet) as bar:
         result = simulate_in_batches(lambda chunk: simulate_accel(program, chunk, config), x, args.batch, bar.update)
     summary = result.hardware.summary()
-    summary["avg_timesteps"] = float(result.steps.mean())
+    summary["simulator_speed"] = speed(len(x), time.perf_counter() - began, None)
+    summary["mean_latency_steps"] = float(result.steps.mean())
     summary["spikes_per_image"] = sum(result.spikes.values()) / result.samples
     summary["sops_per_image"] = sum(result.sops.values()) / result.samples
     predictions = result.logits.argmax(axis=1)
@@ -119,7 +133,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
         print(json.dumps({**summary, "predictions": predictions.tolist()}, indent=1))
     elif not args.quiet:
         print("\n".join(render_accel(summary)))
-        print(f"{summary['images']} images, {summary['avg_timesteps']:.2f} steps, "
+        print(f"{summary['images']} images, latency {summary['mean_latency_steps']:.2f} steps on average, "
               f"{summary['sops_per_image']:,.0f} SOPs and {summary['spikes_per_image']:,.0f} spikes per image"
               + (f"; accuracy {100 * summary['accuracy']:.2f}%" if "accuracy" in summary else ""))  # fmt: skip
         if args.plot:
@@ -135,8 +149,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from snnc.program import compile
     from snnc.targets.accel import decode_program, encode_program
 
-    if args.target != "accel":
-        raise UsageError("snnc check verifies accelerator programs: pass -t accel")
+    check_calibration(args)
     report: dict = {"model": args.model, "fits": False}
     try:
         graph = import_onnx(args.model, parse_input_shapes(args.input_shape))
@@ -211,35 +224,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     from snnc.evaluate import run_with_progress
     from snnc.files import write_atomically
     from snnc.program import load
-    from snnc.report import render_report
+    from snnc.report import render_report, speed
 
     program = load(args.artifact, trust_native=args.trust_native)
-    x, labels = load_arrays(args.input, "test", args.limit)
+    x, labels = load_arrays(args.data, "test", args.limit)
     graph = program.graph
-    x = check_data(x, graph.type(graph.inputs[0]), f"input {args.input!r}")
-    labels = optional_labels(labels, len(x), graph.type(graph.outputs[0]).sample_shape, args.input)
+    x = check_data(x, graph.type(graph.inputs[0]), f"data {args.data!r}")
+    labels = optional_labels(labels, len(x), graph.type(graph.outputs[0]).sample_shape, args.data)
     record = args.record.split(",") if args.record else ()
     engine = {"float": "native", "fixed": "native-fixed"}.get(args.numeric)
-    result = run_with_progress(program, x, args.timesteps, "run", args.quiet, threads=args.threads, record=record,
-                               engine=engine)  # fmt: skip
+    result, wall = run_with_progress(program, x, args.timesteps, "run", args.quiet, threads=args.threads,
+                                     record=record, engine=engine)  # fmt: skip
     report = program.report(result)
+    report["speed"] = speed(len(x), wall, args.threads)
     predictions = result.logits.argmax(axis=1)
     if labels is not None:
         report["accuracy"] = float((predictions == labels).mean())
     if args.output:
         buffer = io.BytesIO()
-        trains = {f"spikes/{name}": train for name, train in result.records.items()}
+        trains = {f"spikes/{name.lstrip('/')}": train for name, train in result.records.items()}
         np.savez(buffer, logits=result.logits, predictions=predictions, steps=result.steps, **trains)
         write_atomically(Path(args.output), buffer.getvalue())
     if args.json:
         report.update(predictions=predictions.tolist(), steps=result.steps.tolist(), logits=result.logits.tolist())
         print(json.dumps(report, indent=1, default=str))
-    else:
-        print(render_report(report))
+    elif not args.quiet:  # the compile log stays with compile: `snnc run --json` has it, as "notes"
+        print(render_report(report, notes=False))
         shown = ", ".join(str(p) for p in predictions[:20])
         print(f"predictions: {shown}{' ...' if len(predictions) > 20 else ''}")
+        rate = report["speed"]["images_per_s"]
+        print(f"{len(x)} images in {wall:.2f} s" + (f": {rate:,.0f} images/s" if rate else ""))
         if "accuracy" in report:
-            print(f"accuracy against the labels in {args.input}: {100 * report['accuracy']:.2f}%")
+            print(f"accuracy against the labels in {args.data}: {100 * report['accuracy']:.2f}%")
     return OK
 
 
@@ -251,6 +267,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report = evaluate(
         args.model, args.data, args.neuron, args.timesteps, args.calib, args.limit, args.target,
         conversion_options(args, sweep=True), exit_options(args), args.quiet, args.threads, args.numeric,
+        args.data_free,
     )  # fmt: skip
     if args.plot:
         plot_evaluation(report, args.plot)
@@ -296,8 +313,34 @@ def _warning_printer(quiet: bool):
     return show
 
 
+class _Interrupts:
+    """Whether Ctrl-C came: an interrupt inside a C extension's initialization reaches Python as
+    an ImportError ("initialization failed"), not as KeyboardInterrupt."""
+
+    seen = False
+
+    @classmethod
+    def handler(cls, signum, frame) -> None:
+        cls.seen = True
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """The CLI; returns the exit code. Ctrl-C at any moment, the imports included, exits 130."""
+    import signal
+    import threading
+
+    watching = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _Interrupts.handler) if watching else None
+    _Interrupts.seen = False
+    try:
+        return _main(argv)
+    finally:
+        if watching:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     debug = False
     try:
         parser = build_parser()
@@ -329,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
         print("snnc: error: out of memory (lower --batch or --limit, or set SNNC_MEMORY_LIMIT)", file=sys.stderr)
         return DOES_NOT_FIT
     except Exception as exc:  # noqa: BLE001  (a bug: one line, unless --debug)
+        if _Interrupts.seen:  # the interrupt, surfacing as another exception
+            print("snnc: interrupted", file=sys.stderr)
+            return INTERRUPTED
         if debug:
             raise
         print(

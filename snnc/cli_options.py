@@ -79,7 +79,8 @@ def conversion_options(args: argparse.Namespace, sweep: bool = False) -> dict:
 
 
 def compile_options(args: argparse.Namespace) -> dict:
-    options = {"target": args.target, "timesteps": args.timesteps, **conversion_options(args)}
+    options = {"target": args.target, "timesteps": args.timesteps, "data_free": args.data_free,
+               **conversion_options(args)}  # fmt: skip
     if getattr(args, "config", None):
         from snnc.targets.accel import load_config
 
@@ -136,13 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="accel: compile, verify the fit and the program, report (for CI)")
     check.add_argument("model", help="an ONNX file")
-    add_conversion_options(check, many=False)
+    add_conversion_options(check, many=False, targets=("accel",))
     check.add_argument("--config", metavar="CHIP.toml", help="chip configuration (docs/accel.md)")
-    check.set_defaults(handler="check", target="accel")
+    check.set_defaults(handler="check")
 
     sim = commands.add_parser("sim", help="run an accelerator program (.snnx) in the cycle and energy simulator")
     sim.add_argument("program", help="a .snnx file from snnc compile -t accel")
-    sim.add_argument("--input", required=True, help="a .npz with array 'x' (and 'y' for accuracy), or a dataset")
+    sim.add_argument(
+        "--data",
+        "--input",
+        dest="data",
+        required=True,
+        help="a .npz with array 'x' (and 'y' for accuracy), or a dataset name (its test images)",
+    )
     sim.add_argument("--limit", type=int, help="use the first N inputs")
     sim.add_argument("--batch", type=int, default=64, help="images simulated at once (default 64)")
     sim.add_argument("--config", metavar="CHIP.toml", help="the chip to run on; must be the one compiled for")
@@ -152,12 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a compiled .snnc program on inputs")
     run.add_argument("artifact", help="a .snnc file from snnc compile")
-    run.add_argument("--input", required=True, help="a .npz with array 'x', or a dataset name")
+    run.add_argument(
+        "--data",
+        "--input",
+        dest="data",
+        required=True,
+        help="a .npz with array 'x' (and 'y' for accuracy), or a dataset name (its test images)",
+    )
     run.add_argument("-T", "--timesteps", type=int, help="override the compiled T")
     run.add_argument("--limit", type=int, help="use the first N inputs")
     run.add_argument("--output", help="write logits, predictions, steps (and recorded spikes) to this .npz")
     run.add_argument("--record", metavar="LAYERS", help="comma-separated neuron layers whose spike trains "
-                     "(N, T, ...) go to --output as 'spikes/LAYER'")  # fmt: skip
+                     "(N, T, ...) go to --output as 'spikes/LAYER' (the layer's name without leading '/')")  # fmt: skip
     run.add_argument("--threads", type=int, help="worker threads (default: all cores)")
     run.add_argument("--trust-native", action="store_true", help="run the object code stored in the artifact "
                      "instead of compiling its IR here: only for artifacts you trust like an executable")  # fmt: skip
@@ -178,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = commands.add_parser("eval", help="accuracy of the ANN and its SNNs over neuron models and T")
     ev.add_argument("model", help="an ONNX file")
-    ev.add_argument("--data", required=True, help="a .npz with 'x' and 'y', or a dataset: fashion-mnist, digits")
+    ev.add_argument("--data", required=True, help="a .npz with 'x' and 'y', or a dataset name (its test images): "
+                    "fashion-mnist, digits")  # fmt: skip
     ev.add_argument("--limit", type=int, help="use the first N images")
     ev.add_argument("--plot", metavar="OUT.png", help="plot accuracy against T")
     add_conversion_options(ev, many=True)
@@ -192,19 +206,40 @@ def add_common_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
 
 
-def add_conversion_options(sub: argparse.ArgumentParser, many: bool) -> None:
+TARGET_HELP = {
+    "cpu": "cpu: native code for this machine (default)",
+    "reference": "reference: the numpy simulator (the oracle)",
+    "accel": "accel: the accelerator's program (.snnx) and its simulator",
+}
+STEPS_HELP = "timesteps T: the steps each input is presented for"
+
+
+def add_conversion_options(sub: argparse.ArgumentParser, many: bool, targets=("cpu", "accel")) -> None:
     if many:
-        sub.add_argument("-t", "--target", choices=["cpu", "accel", "reference"], default="cpu",
-                         help="cpu: native code; reference: the numpy simulator (the oracle)")  # fmt: skip
+        targets = ("cpu", "accel", "reference")
+    target_help = "; ".join(TARGET_HELP[t] for t in targets)
+    if many:
+        sub.add_argument("-t", "--target", choices=targets, default="cpu", help=target_help)
         sub.add_argument("--threads", type=int, help="worker threads for the cpu target (default: all cores)")
         sub.add_argument("--numeric", choices=["float", "fixed"], default="float",
                          help="cpu, reference: float32, or the integer network the accel target runs")  # fmt: skip
         sub.add_argument("--neuron", type=csv(str), default=["ilif", "if"], help="neuron models (default ilif,if)")
-        sub.add_argument("-T", "--timesteps", type=csv(int), default=[4, 8, 16, 32], help="default 4,8,16,32")
+        sub.add_argument("-T", "--timesteps", type=csv(int), default=[4, 8, 16, 32],
+                         help=STEPS_HELP + ", a list (default 4,8,16,32)")  # fmt: skip
     else:
-        sub.add_argument("-t", "--target", choices=["cpu", "accel"], default="cpu")
-        sub.add_argument("-T", "--timesteps", type=int, default=8)
-    sub.add_argument("--calib", help="calibration data: a .npz with 'x', or a dataset name (its training images)")
+        sub.add_argument("-t", "--target", choices=targets, default=targets[0], help=target_help)
+        sub.add_argument("-T", "--timesteps", type=int, default=8, help=STEPS_HELP + " (default 8)")
+    sub.add_argument(
+        "--calib",
+        help="calibration data: a .npz with 'x' (a few hundred training inputs), or a "
+        "dataset name (its training images)" + (" (default: --data's, if it names one)" if many else ""),
+    )
+    sub.add_argument(
+        "--data-free",
+        action="store_true",
+        help="no calibration data: thresholds from weight "
+        "bounds (the bundled networks drop to chance: use it to test a pipeline, not for accuracy)",
+    )
     add_setting_options(sub, sweep=many)
     sub.add_argument("--adaptive", action="store_true", help="stop each input at its first confident step")
     sub.add_argument("--exit-metric", choices=["max-softmax", "entropy"], default="max-softmax")

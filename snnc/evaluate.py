@@ -4,27 +4,34 @@ timestep counts, on a labelled dataset."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import onnxruntime as ort
 
+from snnc import models
 from snnc.data import calibration_set, check_data, check_labels, load_arrays
 from snnc.datasets import NAMED_DATASETS
 from snnc.errors import UsageError
 from snnc.frontend import import_onnx, load_model
 from snnc.passes.schedule import latency_steps
-from snnc.program import Program, compile
+from snnc.program import NO_CALIBRATION, Program, compile
 from snnc.progress import progress
-from snnc.report import OPS_ENERGY, activity, ann_macs
+from snnc.report import OPS_ENERGY, activity, ann_macs, speed
 
 CHUNK = 256  # images per simulator call (the progress bar advances per chunk)
 
 
-def run_ann(model_path: str, x: np.ndarray) -> np.ndarray:
-    """Logits from onnxruntime: the independent oracle for the ANN."""
-    session = ort.InferenceSession(load_model(model_path).SerializeToString(), providers=["CPUExecutionProvider"])
+def run_ann(model_path: str, x: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, float]:
+    """(logits from onnxruntime, the independent oracle for the ANN; the wall seconds they took)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default, all cores
+    session = ort.InferenceSession(load_model(model_path).SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])  # fmt: skip
     name = session.get_inputs()[0].name
-    return np.concatenate([session.run(None, {name: x[i : i + CHUNK]})[0] for i in range(0, len(x), CHUNK)])
+    began = time.perf_counter()
+    logits = np.concatenate([session.run(None, {name: x[i : i + CHUNK]})[0] for i in range(0, len(x), CHUNK)])
+    return logits, time.perf_counter() - began
 
 
 def evaluate(
@@ -40,32 +47,39 @@ def evaluate(
     quiet: bool = False,
     threads: int | None = None,
     numeric: str = "float",
+    data_free: bool = False,
 ) -> dict:
     """`target` "reference" compiles for the cpu and runs the numpy reference simulator;
     `numeric` "fixed" runs the quantized integer network instead (cpu: native code; reference:
     runtime/fixed.py), as the accel target computes it.
     `options` go to compile(); `exits` (budget, metric, step_weights) adds, for every neuron
-    model and T, a row with adaptive exits calibrated on the calibration set."""
+    model and T, a row with adaptive exits calibrated on the calibration set. A neuron model and
+    T the target cannot run together is skipped (report["skipped"] says why), not an error."""
     engine = engine_for(target, numeric)  # a bad combination fails before any work
     graph = import_onnx(model_path)
     x, y = load_arrays(data, "test", limit)
     x = check_data(x, graph.type(graph.inputs[0]), f"data {data!r}")
     output = graph.type(graph.outputs[0]).sample_shape
     y = check_labels(y, len(x), f"data {data!r}", output[0] if len(output) == 1 else None)
-    if calib is None and data in NAMED_DATASETS:
+    if calib is None and data in NAMED_DATASETS and not data_free:
         calib = data  # its training split
+    if calib is None and not data_free:
+        raise UsageError(NO_CALIBRATION)
     calibration, calibration_labels = calibration_set(calib, graph.type(graph.inputs[0])) if calib else (None, None)
     if exits is not None and calibration is None:
         raise UsageError("--adaptive calibrates its exit threshold on --calib data: pass --calib")
-    ann_logits = run_ann(model_path, x)
+    ann_logits, ann_wall = run_ann(model_path, x, threads)
     ann_pred = ann_logits.argmax(axis=1)
-    results = []
+    results, skipped = [], []
     compile_target = "cpu" if target == "reference" else target
     run = dict(quiet=quiet, engine=engine, threads=threads)
     for neuron in neurons:
-        program = compile(graph, target=compile_target, neuron=neuron, timesteps=max(timesteps),
-                          calibration=calibration, **(options or {}))  # fmt: skip
-        for steps in timesteps:
+        runnable = _runnable_steps(neuron, timesteps, skipped)
+        if not runnable:
+            continue
+        program = compile(graph, target=compile_target, neuron=neuron, timesteps=max(runnable),
+                          calibration=calibration, data_free=data_free, **(options or {}))  # fmt: skip
+        for steps in runnable:
             results.append(_evaluate_one(program, neuron, steps, x, y, ann_pred, **run))
             if exits is not None:
                 adaptive = _with_exits(program, steps, calibration, calibration_labels, exits, run)
@@ -77,9 +91,20 @@ def evaluate(
         "images": len(x),
         "calibration": calib,
         "numeric": numeric,
-        "ann": {"accuracy": float((ann_pred == y).mean())},
+        "ann": {"accuracy": float((ann_pred == y).mean()), "speed": speed(len(x), ann_wall, threads)},
         "results": results,
+        "skipped": skipped,
     }
+
+
+def _runnable_steps(neuron: str, timesteps: list[int], skipped: list[dict]) -> list[int]:
+    """The T a neuron model runs with (its engines' limit); the others are added to `skipped`."""
+    limit = models.model(neuron).max_steps
+    for steps in timesteps:
+        if limit is not None and steps > limit:
+            skipped.append({"neuron": neuron, "timesteps": steps,
+                            "reason": f"{neuron} runs with at most {limit} steps (its bits fit an int32)"})  # fmt: skip
+    return [steps for steps in timesteps if limit is None or steps <= limit]
 
 
 def engine_for(target: str, numeric: str) -> str | None:
@@ -102,21 +127,23 @@ def _with_exits(program: Program, steps: int, x, labels, exits: dict, run: dict)
 
 
 def run_with_progress(program, x: np.ndarray, timesteps: int | None, desc: str, quiet: bool, **options):
-    """program.run over chunks of the inputs, advancing a progress bar; one merged SimResult.
-    `options` go to Program.run (engine, threads, record)."""
-    merged = None
+    """program.run over chunks of the inputs, advancing a progress bar: (one merged SimResult,
+    the wall seconds the runs took). `options` go to Program.run (engine, threads, record)."""
+    merged, wall = None, 0.0
     with progress(total=len(x), desc=desc, quiet=quiet) as bar:
         for start in range(0, len(x), CHUNK):
+            began = time.perf_counter()
             result = program.run(x[start : start + CHUNK], timesteps=timesteps, **options)
+            wall += time.perf_counter() - began
             merged = result if merged is None else merged.merge(result)
             bar.update(len(result.logits))
-    return merged
+    return merged, wall
 
 
 def _evaluate_one(program, neuron: str, steps: int, x, y, ann_pred, quiet: bool, engine, threads) -> dict:
     exits = program.settings.adaptive
     desc = f"{neuron} T={steps}{' adaptive' if exits else ''}"
-    merged = run_with_progress(program, x, steps, desc, quiet, engine=engine, threads=threads)
+    merged, wall = run_with_progress(program, x, steps, desc, quiet, engine=engine, threads=threads)
     predicted = merged.logits.argmax(axis=1)
     act = activity(merged, ann_macs(program.graph))
     full = latency_steps(program.graph, neuron, steps, program.settings.pipelined)
@@ -127,13 +154,14 @@ def _evaluate_one(program, neuron: str, steps: int, x, y, ann_pred, quiet: bool,
         "adaptive": bool(exits),
         "accuracy": float((predicted == y).mean()),
         "agreement": float((predicted == ann_pred).mean()),
-        "latency_steps": float(np.mean(merged.steps)),
-        "avg_timesteps": float(np.mean(used)),
-        "p95_timesteps": float(np.percentile(used, 95)),
-        "steps_histogram": np.bincount(used - 1, minlength=steps).tolist(),
+        "mean_steps_used": float(np.mean(used)),
+        "p95_steps_used": float(np.percentile(used, 95)),
+        "mean_latency_steps": float(np.mean(merged.steps)),
+        "steps_used_histogram": np.bincount(used - 1, minlength=steps).tolist(),
         "spikes_per_image": act["spikes_per_image"],
         "sops_per_image": act["sops_per_image"],
         "ops_energy_ratio_45nm": act[OPS_ENERGY]["snn_over_ann"],  # the chip's own: row["accel"]
+        "speed": speed(len(x), wall, threads),
     }
     if merged.hardware is not None:  # the accel simulator: the chip's own figures per image
         summary = merged.hardware.summary()
@@ -148,15 +176,18 @@ def _evaluate_one(program, neuron: str, steps: int, x, y, ann_pred, quiet: bool,
 def render_evaluation(report: dict) -> str:
     from snnc.inspection import format_table
 
-    rows = [["ANN (onnxruntime)", "-", f"{100 * report['ann']['accuracy']:.2f}", "-", "-", "-", "1", "-", "-"]]
+    ann = report["ann"]
+    rows = [["ANN (onnxruntime)", "-", f"{100 * ann['accuracy']:.2f}", "-", "-", "-", "-", "-", "-",
+             _rate(ann["speed"])]]  # fmt: skip
     for r in report["results"]:
         rows.append(
             [r["neuron"] + (" adaptive" if r["adaptive"] else ""), r["timesteps"], f"{100 * r['accuracy']:.2f}",
-             f"{100 * r['agreement']:.2f}", f"{r['avg_timesteps']:.1f}", f"{r['p95_timesteps']:.0f}",
-             f"{r['latency_steps']:.1f}", f"{r['spikes_per_image']:,.0f}", f"{r['sops_per_image']:,.0f}"]
+             f"{100 * r['agreement']:.2f}", f"{r['mean_steps_used']:.1f}", f"{r['p95_steps_used']:.0f}",
+             f"{r['mean_latency_steps']:.1f}", f"{r['spikes_per_image']:,.0f}", f"{r['sops_per_image']:,.0f}",
+             _rate(r["speed"])]
         )  # fmt: skip
-    headers = ["model", "T", "accuracy %", "agreement %", "avg steps", "p95 steps", "latency steps", "spikes/image",
-               "SOPs/image"]  # fmt: skip
+    headers = ["model", "T", "accuracy %", "agreement %", "steps used", "p95 used", "latency steps",
+               "spikes/image", "SOPs/image", "images/s"]  # fmt: skip
     if any("accel" in r for r in report["results"]):  # the chip's cycles and energy per image
         headers += ["cycles", "µJ", "SNN/ANN"]
         rows[0] += ["-", "-", "-"]
@@ -164,7 +195,16 @@ def render_evaluation(report: dict) -> str:
             chip = r.get("accel", {})
             row += [f"{chip.get('cycles', 0):,.0f}", f"{chip.get('energy_uj', 0):.1f}",
                     f"{chip.get('snn_ann_energy_ratio', 0):.2f}"]  # fmt: skip
-    return f"{report['images']} images of {report['data']}\n" + format_table(headers, rows, set(range(1, len(headers))))
+    lines = [f"{report['images']} images of {report['data']}",
+             format_table(headers, rows, set(range(1, len(headers))))]  # fmt: skip
+    lines += [f"skipped {s['neuron']} T={s['timesteps']}: {s['reason']}" for s in report.get("skipped", [])]
+    lines.append("steps used: the readout's steps per image (iLIF: bits read; fewer with adaptive exits); "
+                 "latency: until the output is final, the pipeline's fill included")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _rate(speed: dict) -> str:
+    return "-" if speed["images_per_s"] is None else f"{speed['images_per_s']:,.0f}"
 
 
 def plot_evaluation(report: dict, path: str) -> None:
@@ -182,8 +222,8 @@ def plot_evaluation(report: dict, path: str) -> None:
         line = axes.plot([r["timesteps"] for r in rows], [100 * r["accuracy"] for r in rows], marker="o", label=neuron)
         early = [r for r in adaptive if r["neuron"] == neuron]
         if early:
-            axes.plot([r["avg_timesteps"] for r in early], [100 * r["accuracy"] for r in early], marker="x",
-                      linestyle=":", color=line[0].get_color(), label=f"{neuron} adaptive (avg steps)")  # fmt: skip
+            axes.plot([r["mean_steps_used"] for r in early], [100 * r["accuracy"] for r in early], marker="x",
+                      linestyle=":", color=line[0].get_color(), label=f"{neuron} adaptive")  # fmt: skip
     if adaptive:
         _plot_steps_histogram(panels[0][1], adaptive)
     axes.axhline(100 * report["ann"]["accuracy"], color="black", linestyle="--", label="ANN")
@@ -200,9 +240,9 @@ def _plot_steps_histogram(axes, rows: list[dict]) -> None:
     """Steps used per image, one outline per neuron model at its largest T."""
     for neuron in dict.fromkeys(r["neuron"] for r in rows):
         row = max((r for r in rows if r["neuron"] == neuron), key=lambda r: r["timesteps"])
-        counts = row["steps_histogram"]
+        counts = row["steps_used_histogram"]
         axes.stairs(counts, range(1, len(counts) + 2), label=f"{neuron}, T={row['timesteps']} "
-                    f"(avg {row['avg_timesteps']:.1f}, p95 {row['p95_timesteps']:.0f})")  # fmt: skip
+                    f"(mean {row['mean_steps_used']:.1f}, p95 {row['p95_steps_used']:.0f})")  # fmt: skip
     axes.set_xlabel("steps used (iLIF: bits read)")
     axes.set_ylabel("images")
     axes.set_title("adaptive exits: steps used", fontsize=9)

@@ -17,7 +17,7 @@ from snnc.ir.graph import Graph
 from snnc.passes import DEFAULT_PASSES, PassContext, PassManager, conversion_pipeline
 from snnc.passes.schedule import latency_steps
 from snnc.passes.settings import format_spec, pass_specs, resolve
-from snnc.report import program_report
+from snnc.report import program_report, render_report
 from snnc.resources import check_activation_memory
 from snnc.runtime.snn import SimResult, simulate
 from snnc.targets.cpu.llvm import ObjectCache
@@ -27,6 +27,14 @@ from snnc.timing import stage
 
 TARGETS = ("cpu", "accel")
 ENGINES = ("native", "native-fixed", "reference", "accel", "fixed")
+# compile() without calibration data and without data_free: what to give instead, and the cost
+# of going without (bench: data-free iLIF T = 8 on 2,000 test images against the defaults)
+NO_CALIBRATION = (
+    "no calibration data: thresholds are set from the activations of a few hundred training inputs; "
+    "give --calib FILE.npz (array 'x') or --calib NAME (a dataset's training images: fashion-mnist, digits), "
+    "in Python calibration=ARRAY; --data-free (data_free=True) sets them from weight bounds instead, which "
+    "leaves the bundled networks at chance (fmnist_vgg 9.9 % against 94.1 %)"
+)
 ACCEL_BATCH = 64  # images the accel simulator and the fixed-point reference run at once (memory: T × batch)
 
 
@@ -87,6 +95,13 @@ class Settings:
                                                                               if k not in own})  # fmt: skip
 
 
+class Report(dict):
+    """A program's report (snnc.report.program_report): a dict, for JSON; printed, tables."""
+
+    def __str__(self) -> str:
+        return render_report(self)
+
+
 def _native_simulation(graph: Graph, x: np.ndarray, timesteps: int, record=(), record_values=False) -> SimResult:
     """The cpu target's float engine on a graph the passes are converting (correct-bias runs it):
     its code comes from the object cache after the first call, as weights are arguments."""
@@ -102,8 +117,19 @@ def _require(ok: bool, key: str, what: str) -> None:
         raise UsageError(f"setting {key!r} must be {what}")
 
 
+@dataclass(frozen=True)
+class TensorInfo:
+    """A program's input or output, as onnxruntime's get_inputs() describes one: its name, its
+    shape ("N" for the batch) and its element type."""
+
+    name: str
+    shape: tuple
+    type: str
+
+
 class Program:
-    """A compiled SNN: `.run(x)` simulates it, `.report()` describes it, `.save(path)` keeps it."""
+    """A compiled SNN: `.run(x)` simulates it, `.report()` describes it, `.save(path)` keeps it;
+    `.inputs` and `.outputs` say what it takes and gives."""
 
     def __init__(self, graph: Graph, settings: Settings, notes: dict[str, list[str]] | None = None,
                  native: NativeCode | None = None) -> None:  # fmt: skip
@@ -115,6 +141,24 @@ class Program:
         self._latencies: dict[int, int] = {}  # T → latency_steps
         self._accel: dict[int, object] = {}  # T → AccelBuild
         self._fixed: dict[int, object] = {}  # T → FixedNetwork
+
+    def __repr__(self) -> str:
+        s = self.settings
+        shapes = ", ".join(f"{i.name}: {list(i.shape)}" for i in self.inputs)
+        exits = ", adaptive" if s.adaptive else ""
+        return f"Program({s.neuron}, T={s.timesteps}, target={s.target}{exits}; inputs ({shapes}))"
+
+    @property
+    def inputs(self) -> list[TensorInfo]:
+        return [self._info(name) for name in self.graph.inputs]
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        return [self._info(name) for name in self.graph.outputs]
+
+    def _info(self, name: str) -> TensorInfo:
+        tensor = self.graph.type(name)
+        return TensorInfo(name, tuple("N" if not isinstance(d, int) else d for d in tensor.shape), tensor.dtype)
 
     @property
     def latency_steps(self) -> int:
@@ -237,8 +281,10 @@ class Program:
             self._network = CompiledNetwork(self.graph, cache or ObjectCache(), self.native)
         return self._network
 
-    def report(self, result: SimResult | None = None) -> dict:
-        return program_report(self, result)
+    def report(self, result: SimResult | None = None) -> Report:
+        """What the program is (settings, layers, the passes' notes) and, given a run's result,
+        what it did (activity, the chip's figures): a dict, which prints as tables."""
+        return Report(program_report(self, result))
 
     def save(self, path) -> Path:
         """Write the `.snnc` artifact atomically (snnc/artifact.py)."""
@@ -271,18 +317,39 @@ def compile(
     print_ir_after: set[str] | None = None,
     input_shapes: dict | None = None,
     chip=None,
+    data_free: bool = False,
+    labels: np.ndarray | None = None,
+    adaptive: bool | dict = False,
     **conversion,
 ) -> Program:
-    """Compile an ONNX model (path, bytes, ModelProto) or an IR Graph into an SNN Program for
-    `target` ("cpu" or "accel", with `chip` its ChipConfig: the built-in one by default) and T
-    `timesteps`, with thresholds from `calibration` (inputs; without, model-based thresholds).
+    """Compile an ONNX model (path, bytes, ModelProto) or an IR Graph into an SNN Program.
+
+        program = snnc.compile("model.onnx", calibration=x_train[:512], neuron="if", timesteps=32)
+        result = program.run(x_test)          # result.logits, result.steps, result.spikes_per_image
+        print(program.report(result))
+
+    `target`: "cpu" (native code for this machine) or "accel" (the accelerator's program; `chip`
+    its ChipConfig, the built-in one by default). `timesteps`: T, the steps each input is
+    presented for. `calibration`: inputs, a few hundred training images, from which thresholds
+    are set (required; `data_free=True` instead sets them from weight bounds, far less accurate:
+    NO_CALIBRATION says how much). `input_shapes`: fixes dynamic dimensions, {name: shape}.
+
+    `adaptive`: stop each input at its first confident step (adaptive exits, see
+    snnc.exits.calibrate_exits), calibrated on `calibration` and its `labels` (without labels,
+    against the fixed-T network's own predictions); True, or a dict of calibrate_exits options
+    (budget, metric, step_weights). The same as program.calibrate_exits(calibration, labels).
 
     `conversion`: the conversion settings by name (`snnc.passes.settings()` lists them with
-    their help): neuron ("ilif", "if" or "msat"; default "ilif"), percentile, per_channel,
-    reset, v_init, maxpool, pipelined, msat, spike_confidence; unset ones take the neuron
-    model's defaults (snnc/models). `passes`: pass specs, "a,b{key=value}" or a list of them
-    (default: the whole conversion pipeline); `print_ir_after`: pass names, or "all".
+    their help): neuron ("ilif", "if" or "msat"; default "ilif"), thresholds, percentile,
+    per_channel, bias_correction, reset, v_init, maxpool, pipelined, msat, spike_confidence;
+    unset ones take the neuron model's defaults (snnc/models). `passes`: pass specs,
+    "a,b{key=value}" or a list of them (default: the whole conversion pipeline);
+    `print_ir_after`: pass names, or "all".
     """
+    if (calibration is None) != bool(data_free):
+        raise UsageError(NO_CALIBRATION if calibration is None else "data_free: calibration data was given")
+    if adaptive and calibration is None:
+        raise UsageError("adaptive exits are calibrated on the calibration data: give calibration")
     conversion = resolve(conversion)  # unset settings: their defaults, or the neuron model's (snnc/models)
     neuron = conversion["neuron"]
     graph = model.copy() if isinstance(model, Graph) else import_onnx(model, input_shapes)
@@ -316,6 +383,8 @@ def compile(
             else f"{len(build.slices)} core slices in {parts} segments of at most {build.config.cores} cores"
         )
         program.notes["accel"] = [f"{placed}, input scale {settings.input_scale:.6g} per unit"]  # fmt: skip
+    if adaptive:
+        program.calibrate_exits(calibration, labels, **({} if adaptive is True else adaptive))
     return program
 
 

@@ -40,9 +40,7 @@ def program_report(program, result=None) -> dict:
             row["firing_rate"] = spikes / (row["neurons"] * settings.timesteps)
         layers.append(row)
     report = {
-        "settings": {
-            k: getattr(settings, k) for k in ("target", "neuron", "timesteps", "percentile", "per_channel", "adaptive")
-        },
+        "settings": settings_report(settings),
         "latency_steps": program.latency_steps,
         "layers": layers,
         "ann_macs_per_image": ann_macs(graph),
@@ -53,6 +51,24 @@ def program_report(program, result=None) -> dict:
         if result.hardware is not None:
             report["accel"] = result.hardware.summary()
     return report
+
+
+def settings_report(settings) -> dict:
+    """The settings that shaped the program: the threshold settings only where data set them."""
+    shown = {k: getattr(settings, k) for k in ("target", "neuron", "timesteps")}
+    if settings.calibrated:
+        keys = ["thresholds", "per_channel", "bias_correction"]
+        shown.update({k: getattr(settings, k) for k in keys + ["percentile"] * (settings.thresholds == "percentile")})
+    else:
+        shown["thresholds"] = "data-free (weight bounds)"
+    shown["adaptive"] = settings.adaptive
+    return shown
+
+
+def speed(images: int, wall_s: float, threads: int | None) -> dict:
+    """How fast a run was: images, wall seconds, images per second, threads (None: all cores)."""
+    return {"images": images, "wall_s": round(wall_s, 3),
+            "images_per_s": round(images / wall_s, 1) if wall_s > 0 else None, "threads": threads}  # fmt: skip
 
 
 OPS_ENERGY = "ops_energy_45nm_pj_per_image"  # the estimate's name everywhere (never plain "energy")
@@ -77,17 +93,21 @@ def activity(result, ann_macs_per_image: int) -> dict:
     }
 
 
-def render_report(report: dict) -> str:
-    """The report as tables for people."""
+def render_report(report: dict, notes: bool = True) -> str:
+    """The report as tables for people (`notes`: with the compile log, the passes' notes); the
+    firing rates where the report is of a run."""
+    ran = "activity" in report
     rows = []
     for layer in report["layers"]:
         theta = layer["threshold"]
         theta_text = f"{theta:.4g}" if isinstance(theta, float) else f"{theta['min']:.3g}..{theta['max']:.3g}"
-        rate = f"{layer['firing_rate']:.4f}" if "firing_rate" in layer else "-"
-        rows.append([layer["name"], layer["model"], f"{layer['neurons']:,}", theta_text, layer["stage"], rate])
+        rows.append([layer["name"], layer["model"], f"{layer['neurons']:,}", theta_text, layer["stage"]])
+        if ran:
+            rows[-1].append(f"{layer.get('firing_rate', 0.0):.4f}")
     s = report["settings"]
+    headers = ["layer", "neuron", "neurons", "threshold", "stage"] + ["firing rate"] * ran
     lines = [
-        format_table(["layer", "neuron", "neurons", "threshold", "stage", "firing rate"], rows, {2, 4, 5}),
+        format_table(headers, rows, {2, 4, 5}),
         "",
         f"{s['neuron']} T={s['timesteps']} target={s['target']}: latency {report['latency_steps']} steps; "
         f"ANN {report['ann_macs_per_image']:,} MACs/image",
@@ -104,9 +124,8 @@ def render_report(report: dict) -> str:
         )
     if "accel" in report:
         lines += render_accel(report["accel"])
-    for pass_name, notes in report["notes"].items():
-        for note in notes:
-            lines.append(f"[{pass_name}] {note}")
+    for pass_name, said in report["notes"].items() if notes else ():
+        lines += [f"[{pass_name}] {note}" for note in said]
     return "\n".join(lines)
 
 

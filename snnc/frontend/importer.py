@@ -13,7 +13,7 @@ from google.protobuf.message import DecodeError
 from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
-from snnc.errors import FileError, InvalidModelError, SnncError, UnsupportedError
+from snnc.errors import DataError, FileError, InvalidModelError, SnncError, UnsupportedError
 from snnc.files import read_file
 from snnc.frontend import converters  # noqa: F401  (registers every converter)
 from snnc.frontend.context import ImportContext, tensor_value
@@ -159,7 +159,14 @@ def _input_dims(value: onnx.ValueInfoProto, override) -> list[int]:
     dims = value.type.tensor_type.shape.dim
     if override is not None:
         if len(override) != len(dims) and dims:
-            raise InvalidModelError(f"input '{value.name}' has rank {len(dims)}, --input-shape gave {len(override)}")
+            raise DataError(f"input '{value.name}' has rank {len(dims)}, --input-shape gave {len(override)}")
+        fixed = {i: d.dim_value for i, d in enumerate(dims) if i > 0 and d.HasField("dim_value") and d.dim_value > 0}
+        clashing = [i for i, size in fixed.items() if override[i] != size]
+        if clashing:  # only the dims the model leaves dynamic can be fixed
+            declared = "x".join(str(fixed.get(i, "?")) for i in range(1, len(dims)))
+            first = clashing[0]
+            raise DataError(f"--input-shape {value.name}: the model declares its sample shape {declared}; "
+                            f"dimension {first} is {fixed[first]}, not {override[first]}")  # fmt: skip
         return [1, *override[1:]]
     if not dims:
         raise InvalidModelError(f"input '{value.name}' has no shape; give one with --input-shape")

@@ -43,6 +43,10 @@ class Graph:
         self.nx = nx.MultiDiGraph()
         self.outputs: list[str] = []
 
+    def __repr__(self) -> str:
+        inputs = ", ".join(f"{name}: {self.type(name)}" for name in self.inputs)
+        return f"Graph({self.name!r}, {self.nx.number_of_nodes()} nodes, inputs ({inputs}), outputs {self.outputs})"
+
     # -- building -------------------------------------------------------------------------
     def add_input(self, name: str, type: TensorType) -> str:
         return self.add(Input(type), [], name)

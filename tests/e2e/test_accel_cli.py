@@ -64,15 +64,15 @@ def test_check_on_a_chip_smaller_than_the_network(tmp_path, capsys):
     core; exit 8 only where one output channel does not fit a core."""
     chip = tmp_path / "tiny.toml"
     chip.write_text("[chip]\ncores_x = 2\ncores_y = 2\n")
-    code, out, _ = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "--json", "-q")
+    code, out, _ = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "--data-free", "--json", "-q")
     report = json.loads(out)
     segments = report["plan"]["segments"]
     assert code == errors.OK and report["fits"] and len(segments) > 1 and all(s["cores"] <= 4 for s in segments)
     assert report["plan"]["off_chip_bytes_per_image"]["event_bytes_written"] > 0
-    code, out, _ = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip)
+    code, out, _ = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "--data-free")
     assert code == errors.OK and f"in {len(segments)} segment(s)" in out and "off-chip per image" in out
     chip.write_text("[chip]\ncores_x = 1\ncores_y = 1\nweight_sram_kib = 8\n")
-    code, out, _ = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "--json", "-q")
+    code, out, _ = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "--data-free", "--json", "-q")
     report = json.loads(out)
     assert code == errors.OK and len(report["plan"]["segments"]) == report["cores"]  # a slice per segment
     chip.write_text("[chip]\ncores_x = 1\ncores_y = 1\nstate_sram_kib = 1\n")  # MSAT maps are not banded
@@ -86,7 +86,7 @@ def test_check_that_does_not_fit_says_what_each_layer_asks(tmp_path, capsys):
     channel at a time; the layer that does not, named, with one channel against the capacity."""
     chip = tmp_path / "small.toml"
     chip.write_text("[chip]\ncores_x = 2\ncores_y = 2\nstate_sram_kib = 4\n")
-    options = ("-t", "accel", "-T", "4", "--neuron", "msat", "--config", chip)  # MSAT maps are not banded
+    options = ("-t", "accel", "-T", "4", "--neuron", "msat", "--config", chip, "--data-free")  # MSAT: not banded
     code, out, err = run_cli(capsys, "check", MODEL, *options, "--json", "-q")
     report = json.loads(out)
     demand = report["demand"]
@@ -104,7 +104,7 @@ def test_check_that_does_not_fit_says_what_each_layer_asks(tmp_path, capsys):
 def test_bad_configuration_exit_codes(tmp_path, capsys, text, code):
     chip = tmp_path / "bad.toml"
     chip.write_text(text)
-    got, _, err = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "-q")
+    got, _, err = run_cli(capsys, "check", MODEL, "-t", "accel", "--config", chip, "--data-free", "-q")
     assert got == code and "chip configuration" in err
 
 
@@ -131,8 +131,10 @@ def test_eval_on_the_accel_target_reports_the_chip(compiled, capsys):
 
 
 def test_check_is_for_the_accel_target(capsys):
-    code, _, err = run_cli(capsys, "check", MODEL, "-t", "cpu", "-q")
-    assert code == errors.USAGE and "-t accel" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as done:  # the parser's own usage error (exit 2)
+        run_cli(capsys, "check", MODEL, "-t", "cpu", "--data-free", "-q")
+    err = capsys.readouterr().err
+    assert done.value.code == errors.USAGE and "choose from 'accel'" in err and "Traceback" not in err
 
 
 def _keys(table) -> set[str]:
@@ -156,5 +158,5 @@ def test_run_names_the_chip_energy_and_the_45nm_estimate_apart(compiled, capsys)
     assert not {key for key in _keys(report) if "energy" in key} - {
         "energy_uj", "ann_energy_uj", "snn_ann_energy_ratio", "energy_breakdown_uj", "ann_breakdown_uj",
         "ops_energy_45nm_pj_per_image", "ops_energy_model"}  # fmt: skip
-    code, out, _ = run_cli(capsys, "run", compiled / "r.snnc", "--input", compiled / "few.npz", "-q")
+    code, out, _ = run_cli(capsys, "run", compiled / "r.snnc", "--input", compiled / "few.npz")
     assert "45 nm operation-count estimate" in out and "chip energy" in out

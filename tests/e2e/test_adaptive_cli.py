@@ -55,12 +55,13 @@ def test_eval_reports_steps_used_and_plots_their_histogram(capsys, tmp_path, mod
     assert [(r["neuron"], r["adaptive"]) for r in rows] == [("msat", False), ("msat", True), ("ilif", False),
                                                              ("ilif", True)]  # fmt: skip
     for row in rows:
-        assert 1 <= row["avg_timesteps"] <= 8 and 1 <= row["p95_timesteps"] <= 8
-        assert sum(row["steps_histogram"]) == 240 and len(row["steps_histogram"]) == 8
-    assert rows[0]["avg_timesteps"] == 8 and rows[1]["exit"]["budget"] == 2
+        assert 1 <= row["mean_steps_used"] <= 8 and 1 <= row["p95_steps_used"] <= 8
+        assert sum(row["steps_used_histogram"]) == 240 and len(row["steps_used_histogram"]) == 8
+    assert rows[0]["mean_steps_used"] == 8 and rows[1]["exit"]["budget"] == 2
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    code, table, _ = cli(capsys, "eval", model_path, "--data", labelled, "--neuron", "if", "-T", "8", "-q")
-    assert code == 0 and "avg steps" in table and "p95 steps" in table
+    code, table, _ = cli(capsys, "eval", model_path, "--data", labelled, "--calib", labelled, "--neuron", "if",
+                         "-T", "8", "-q")  # fmt: skip
+    assert code == 0 and "steps used" in table and "p95 used" in table and "images/s" in table
 
 
 def test_msat_options(capsys, tmp_path, model_path, data):  # noqa: F811

@@ -124,7 +124,7 @@ def test_a_declared_shape_larger_than_memory_is_refused_before_allocating(tmp_pa
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])], [weight])  # fmt: skip
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "huge.onnx")
     assert cli(capsys, "inspect", tmp_path / "huge.onnx")[0] == errors.OK
-    code, err = cli(capsys, tmp_path / "huge.onnx", "-t", "cpu", "-o", tmp_path / "h.snnc")
+    code, err = cli(capsys, tmp_path / "huge.onnx", "-t", "cpu", "-o", tmp_path / "h.snnc", "--data-free")
     assert code == errors.DOES_NOT_FIT and "'c'" in err and "GiB" in err
 
 
@@ -297,7 +297,7 @@ BAD_CONFIGS = ["chip = 5", "energy = [1, 2]", "[[chip]]\nlanes = 2", "[chip]\nla
 @pytest.mark.parametrize("text", BAD_CONFIGS)
 def test_bad_chip_configurations_are_usage_errors(files, tmp_path, capsys, text):
     (tmp_path / "c.toml").write_text(text + "\n")
-    code, err = cli(capsys, "check", files / "m.onnx", "-t", "accel", "--config", tmp_path / "c.toml")
+    code, err = cli(capsys, "check", files / "m.onnx", "-t", "accel", "--config", tmp_path / "c.toml", "--data-free")
     assert code == errors.USAGE and "chip configuration" in err
 
 
@@ -358,7 +358,7 @@ def test_an_unknown_calibration_engine_is_exit_7(files, tmp_path, capsys):
 
 
 def test_weight_bounds_past_float32_without_calibration_are_exit_7(tmp_path, capsys):
-    """Model-based thresholds (no --calib) of a deep network with huge weights: a one-line error."""
+    """Model-based thresholds (--data-free) of a deep network with huge weights: a one-line error."""
     rng = np.random.default_rng(0)
     nodes, initializers, source = [], [], "x"
     for i in range(4):
@@ -372,6 +372,6 @@ def test_weight_bounds_past_float32_without_calibration_are_exit_7(tmp_path, cap
     outputs = [helper.make_tensor_value_info(source, TensorProto.FLOAT, ["N", 3, 5, 5])]
     graph = helper.make_graph(nodes, "deep", inputs, outputs, initializers)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "deep.onnx")
-    code, err = cli(capsys, tmp_path / "deep.onnx", "-t", "cpu", "-o", tmp_path / "deep.snnc")
+    code, err = cli(capsys, tmp_path / "deep.onnx", "-t", "cpu", "-o", tmp_path / "deep.snnc", "--data-free")
     assert code == errors.NOT_CONVERTIBLE and "--calib" in err and "Traceback" not in err
     assert not (tmp_path / "deep.snnc").exists()

@@ -171,6 +171,10 @@ def test_dynamic_spatial_dimension(capsys, tmp_path):
     assert code == errors.INVALID_MODEL and "dynamic dimension 2 ('H')" in err and "--input-shape" in err
     code, out, _ = run_cli(capsys, "inspect", path, "--input-shape", "x=1x3x5x8", "--json")
     assert code == 0 and json.loads(out)["totals"]["inputs"] == {"x": ["N", 3, 5, 8]}
+    code, _, err = run_cli(capsys, "inspect", path, "--input-shape", "x=1x4x5x8")  # a static dim differs
+    assert code == errors.BAD_DATA and "declares its sample shape 3x?x8; dimension 1 is 3, not 4" in err
+    code, _, err = run_cli(capsys, "inspect", path, "--input-shape", "x=1x3x5")
+    assert code == errors.BAD_DATA and "rank 4" in err
 
 
 def test_bad_input_shape_flag(capsys, small_model):

@@ -93,6 +93,37 @@ def test_run_prints_predictions_and_writes_npz(capsys, tmp_path, model_path, dat
     assert saved["logits"].shape == (40, 3) and list(saved["predictions"]) == report["predictions"]
 
 
+def test_run_quiet_says_nothing_and_loud_says_how_fast(capsys, tmp_path, model_path, data):
+    """-q: no table, no log, no predictions; without it, the table and the speed, and the
+    compile log stays with compile (the notes are in --json)."""
+    cli(capsys, "compile", model_path, "--calib", data, "-o", tmp_path / "t.snnc", "-q")
+    code, stdout, stderr = cli(capsys, "run", tmp_path / "t.snnc", "--data", data, "-q")
+    assert code == 0 and stdout == "" and stderr == ""
+    code, stdout, _ = cli(capsys, "run", tmp_path / "t.snnc", "--data", data)
+    assert code == 0 and "firing rate" in stdout and "[balance-thresholds]" not in stdout
+    assert __import__("re").search(r"40 images in [0-9.]+ s: [0-9,]+ images/s", stdout), stdout
+    code, stdout, _ = cli(capsys, "run", tmp_path / "t.snnc", "--input", data, "--json")  # --input: an alias
+    report = json.loads(stdout)
+    assert report["speed"]["images"] == 40 and report["speed"]["images_per_s"] > 0 and report["notes"]
+
+
+def test_eval_skips_what_a_neuron_model_cannot_run(capsys, tmp_path, model_path, data):
+    """iLIF's bits fit an int32: T = 40 is skipped with a reason, the other rows run."""
+    code, stdout, _ = cli(capsys, "eval", model_path, "--data", data, "--calib", data, "--neuron", "ilif,if",
+                          "-T", "4,40", "--json", "-q")  # fmt: skip
+    report = json.loads(stdout)
+    assert code == 0 and [(r["neuron"], r["timesteps"]) for r in report["results"]] == [("ilif", 4), ("if", 4),
+                                                                                          ("if", 40)]  # fmt: skip
+    assert report["skipped"] == [{"neuron": "ilif", "timesteps": 40,
+                                  "reason": "ilif runs with at most 31 steps (its bits fit an int32)"}]  # fmt: skip
+    assert report["ann"]["speed"]["images_per_s"] > 0
+    code, table, _ = cli(capsys, "eval", model_path, "--data", data, "--calib", data, "--neuron", "ilif",
+                         "-T", "4,40", "-q")  # fmt: skip
+    assert code == 0 and "skipped ilif T=40: ilif runs with at most 31 steps" in table
+    code, _, err = cli(capsys, "eval", model_path, "--data", data, "--neuron", "if", "-T", "4", "-q")
+    assert code == errors.USAGE and "no calibration data" in err  # a .npz of test data calibrates nothing
+
+
 def test_print_ir_after(capsys, tmp_path, model_path, data):
     code, stdout, _ = cli(
         capsys, "compile", model_path, "--calib", data, "-o", tmp_path / "t.snnc", "--print-ir-after", "lower-pooling"
@@ -115,7 +146,8 @@ def test_eval_json_and_plot(capsys, tmp_path, model_path, data):
         ("if", 16),
     ]
     ilif16 = report["results"][1]
-    assert ilif16["agreement"] >= 0.9 and ilif16["latency_steps"] == 2 * 16
+    assert ilif16["agreement"] >= 0.9 and ilif16["mean_latency_steps"] == 2 * 16 and ilif16["mean_steps_used"] == 16
+    assert report["skipped"] == [] and ilif16["speed"]["images"] == report["images"] > 0
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -144,7 +176,7 @@ def test_bad_calibration_data(capsys, tmp_path, model_path, arrays, message):
 def test_activation_without_spiking_form(capsys, tmp_path):
     path = tmp_path / "sig.onnx"
     onnx.save(tiny_cnn("Sigmoid"), path)
-    code, _, err = cli(capsys, "compile", path, "-o", tmp_path / "t.snnc")
+    code, _, err = cli(capsys, "compile", path, "-o", tmp_path / "t.snnc", "--data-free")
     assert code == errors.NOT_CONVERTIBLE and "'act1' (sigmoid) has no spiking form" in err
 
 
@@ -157,35 +189,43 @@ def test_nan_weights(capsys, tmp_path):
             init.CopyFrom(onnx.numpy_helper.from_array(array, "w2"))
     path = tmp_path / "inf.onnx"
     onnx.save(model, path)
-    code, _, err = cli(capsys, "compile", path, "-o", tmp_path / "t.snnc")
+    code, _, err = cli(capsys, "compile", path, "-o", tmp_path / "t.snnc", "--data-free")
     assert code == errors.INVALID_MODEL and "'fc' (gemm): weight holds NaN or infinite" in err
 
 
 def test_unknown_pass(capsys, tmp_path, model_path):
-    code, _, err = cli(capsys, "compile", model_path, "--passes", "canonicalize,frobnicate", "-o", tmp_path / "t.snnc")
+    code, _, err = cli(capsys, "compile", model_path, "--passes", "canonicalize,frobnicate", "-o", tmp_path / "t.snnc",
+                       "--data-free")  # fmt: skip
     assert code == errors.USAGE and "frobnicate" in err
 
 
 def test_run_on_input_of_the_wrong_shape(capsys, tmp_path, model_path):
-    cli(capsys, "compile", model_path, "-o", tmp_path / "t.snnc", "-q")
+    cli(capsys, "compile", model_path, "-o", tmp_path / "t.snnc", "-q", "--data-free")
     bad = write_npz(tmp_path / "bad.npz", x=np.zeros((2, 3, 8, 8), np.float32))
     code, _, err = cli(capsys, "run", tmp_path / "t.snnc", "--input", bad)
     assert code == errors.BAD_DATA and "must have shape" in err
 
 
-def test_warnings_are_one_line(capsys, tmp_path, model_path):
-    code, _, err = cli(capsys, "compile", model_path, "-o", tmp_path / "t.snnc", "-q")
-    assert code == 0 and err == ""  # --quiet
-    code, _, err = cli(capsys, "compile", model_path, "-o", tmp_path / "t.snnc")
-    assert err.strip() == (
-        "snnc: warning: balance-thresholds: no calibration data: thresholds from weight bounds (model-based); "
-        "pass --calib"
-    )
+def test_no_calibration_data_is_an_error_that_says_how_to_give_some(capsys, tmp_path, model_path):
+    """Without data a network converts to chance level: no silent fallback, but an explicit
+    --data-free, which the report then names instead of threshold settings it did not use."""
+    code, out, err = cli(capsys, "compile", model_path, "-o", tmp_path / "t.snnc")
+    assert code == errors.USAGE and out == "" and not (tmp_path / "t.snnc").exists()
+    assert err.startswith("snnc: error: no calibration data") and "--calib FILE.npz" in err and "--data-free" in err
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = cli(capsys, "compile", model_path, "-o", tmp_path / "t.snnc", "--data-free", "--calib", "x.npz")
+    assert code == errors.USAGE and "give one of them" in err
+    code, out, err = cli(capsys, "compile", model_path, "-o", tmp_path / "t.snnc", "--data-free", "--json")
+    settings = json.loads(out)["settings"]
+    assert code == 0 and err == "" and settings["thresholds"] == "data-free (weight bounds)"
+    assert "percentile" not in settings and "per_channel" not in settings
+    with pytest.raises(errors.UsageError, match="no calibration data"):
+        snnc.compile(model_path)
 
 
 def test_corrupted_and_foreign_artifacts(capsys, tmp_path, model_path):
     path = tmp_path / "t.snnc"
-    cli(capsys, "compile", model_path, "-o", path, "-q")
+    cli(capsys, "compile", model_path, "-o", path, "-q", "--data-free")
     data = path.read_bytes()
     (tmp_path / "cut.snnc").write_bytes(data[: len(data) // 2])
     code, _, err = cli(capsys, "run", tmp_path / "cut.snnc", "--input", "x.npz")

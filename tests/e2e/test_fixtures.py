@@ -27,7 +27,7 @@ def slices():
 def test_ilif_at_t8_agrees_with_the_ann(name, slices):
     calib, x, y = slices
     model = EXAMPLES / f"{name}.onnx"
-    ann = run_ann(str(model), x).argmax(axis=1)
+    ann = run_ann(str(model), x)[0].argmax(axis=1)
     program = snnc.compile(model, neuron="ilif", timesteps=8, calibration=calib)
     coarse = program.run(x, timesteps=2).logits.argmax(axis=1)
     fine = program.run(x).logits.argmax(axis=1)
@@ -43,7 +43,7 @@ SUITE = sorted((EXAMPLES / "suite").glob("fmnist_*.onnx"))  # examples/train_sui
 def test_the_held_out_suite_imports_as_onnxruntime_runs_it(model, slices):
     _, x, _ = slices
     (logits,) = snnc.execute(snnc.import_onnx(model), x[:32])
-    np.testing.assert_allclose(logits, run_ann(str(model), x[:32]), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(logits, run_ann(str(model), x[:32])[0], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.slow
@@ -53,6 +53,6 @@ def test_rate_coding_defaults_hold_on_the_hardest_held_out_networks(name, slices
     MobileNet-style network lost 13.6 points on held-out images with the settings before."""
     calib, x, y = slices
     model = EXAMPLES / "suite" / f"{name}.onnx"
-    ann = run_ann(str(model), x).argmax(axis=1)
+    ann = run_ann(str(model), x)[0].argmax(axis=1)
     snn = snnc.compile(model, neuron="if", timesteps=32, calibration=calib).run(x).logits.argmax(axis=1)
     assert (snn == ann).mean() >= 0.93 and abs((snn == y).mean() - (ann == y).mean()) <= 0.03

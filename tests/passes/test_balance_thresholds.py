@@ -51,8 +51,8 @@ def test_per_channel_percentile_thresholds():
 
 def test_model_based_thresholds_bound_the_activations():
     g = neurons_graph()
-    with pytest.warns(UserWarning, match="no calibration data"):
-        run_pass(g, BalanceThresholds())
+    notes = run_pass(g, BalanceThresholds()).notes["balance-thresholds"]
+    assert notes[0].startswith("data-free: thresholds from weight bounds")
     x = RNG.uniform(-1, 1, (64, 2, 6, 6)).astype(np.float32)
     values = execute(g, x, keep=True)
     bounds = model_based_thresholds(g)
@@ -142,7 +142,7 @@ def test_model_based_bounds_that_overflow_are_a_conversion_error():
         layers += [Conv(rng.standard_normal((3, 3, 3, 3)) * 1e15, np.zeros(3), pads=(1,) * 4), Relu()]
     g = chain(Conv(rng.standard_normal((3, 2, 3, 3)), np.zeros(3), pads=(1,) * 4), Relu(), *layers)
     run_pass(g, SubstituteNeurons(model="if"))
-    with pytest.warns(UserWarning, match="no calibration data"), pytest.raises(ConversionError, match="--calib"):
+    with pytest.raises(ConversionError, match="--calib"):
         run_pass(g, BalanceThresholds())
 
 

@@ -240,6 +240,6 @@ def test_what_the_cpu_target_cannot_run_is_a_clear_unsupported_error(op, message
 
 
 def test_ilif_beyond_the_cpu_step_limit_fails_at_compile(capsys):
-    code = main([str(EXAMPLES / "fmnist_resnet.onnx"), "-t", "cpu", "-T", "40", "-q"])
+    code = main([str(EXAMPLES / "fmnist_resnet.onnx"), "-t", "cpu", "-T", "40", "-q", "--data-free"])
     assert code == USAGE
     assert "at most 31 steps" in capsys.readouterr().err
