@@ -128,7 +128,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
     if args.plot:
         from snnc.plotting import plot_accel
 
-        plot_accel(summary, result.hardware.cycles, args.plot)
+        title = f"{Path(args.program).stem} ({program.meta['model']}, T={program.meta['timesteps']})"
+        plot_accel(summary, result.hardware.cycles, args.plot, title)
     if args.json:
         print(json.dumps({**summary, "predictions": predictions.tolist()}, indent=1))
     elif not args.quiet:

@@ -193,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("model", help="an ONNX file")
     ev.add_argument("--data", required=True, help="a .npz with 'x' and 'y', or a dataset name (its test images): "
                     "fashion-mnist, digits")  # fmt: skip
-    ev.add_argument("--limit", type=int, help="use the first N images")
+    ev.add_argument(
+        "--limit", type=int, help="use the first N images (--adaptive still calibrates its exits on all of --calib)"
+    )
     ev.add_argument("--plot", metavar="OUT.png", help="plot accuracy against T")
     add_conversion_options(ev, many=True)
     ev.set_defaults(handler="eval")

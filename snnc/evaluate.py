@@ -18,8 +18,9 @@ from snnc.passes.schedule import latency_steps
 from snnc.program import NO_CALIBRATION, Program, compile
 from snnc.progress import progress
 from snnc.report import OPS_ENERGY, activity, ann_macs, speed
+from snnc.timing import recording
 
-CHUNK = 256  # images per simulator call (the progress bar advances per chunk)
+CHUNK = 64  # images per simulator call: the progress bar advances per chunk, every second or so
 
 
 def run_ann(model_path: str, x: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, float]:
@@ -77,8 +78,9 @@ def evaluate(
         runnable = _runnable_steps(neuron, timesteps, skipped)
         if not runnable:
             continue
-        program = compile(graph, target=compile_target, neuron=neuron, timesteps=max(runnable),
-                          calibration=calibration, data_free=data_free, **(options or {}))  # fmt: skip
+        with recording(show=not quiet):  # a line naming the running stage: calibration, passes, LLVM
+            program = compile(graph, target=compile_target, neuron=neuron, timesteps=max(runnable),
+                              calibration=calibration, data_free=data_free, **(options or {}))  # fmt: skip
         for steps in runnable:
             results.append(_evaluate_one(program, neuron, steps, x, y, ann_pred, **run))
             if exits is not None:
@@ -122,7 +124,8 @@ def _with_exits(program: Program, steps: int, x, labels, exits: dict, run: dict)
     """A copy of the program at T = steps, with exits calibrated on (x, labels)."""
     settings = dataclasses.replace(program.settings, timesteps=steps)
     copy = Program(program.graph.copy(), settings, dict(program.notes))
-    copy.calibrate_exits(x, labels, threads=run["threads"], engine=run["engine"], **exits)
+    with recording(show=not run["quiet"]):  # the exits' traces run over all of the calibration set
+        copy.calibrate_exits(x, labels, threads=run["threads"], engine=run["engine"], **exits)
     return copy
 
 
@@ -131,9 +134,12 @@ def run_with_progress(program, x: np.ndarray, timesteps: int | None, desc: str, 
     the wall seconds the runs took). `options` go to Program.run (engine, threads, record)."""
     merged, wall = None, 0.0
     with progress(total=len(x), desc=desc, quiet=quiet) as bar:
+        bar.set_postfix_str("building the native code" if program.settings.target == "cpu" else "")
+        program.run(x[:1], timesteps=timesteps, **options)  # untimed: the speed is the code's, not the build's
         for start in range(0, len(x), CHUNK):
             began = time.perf_counter()
             result = program.run(x[start : start + CHUNK], timesteps=timesteps, **options)
+            bar.set_postfix_str("")
             wall += time.perf_counter() - began
             merged = result if merged is None else merged.merge(result)
             bar.update(len(result.logits))
@@ -207,43 +213,71 @@ def _rate(speed: dict) -> str:
     return "-" if speed["images_per_s"] is None else f"{speed['images_per_s']:,.0f}"
 
 
+MARKERS = {"ilif": "o", "if": "s", "msat": "^"}  # each model its own marker: overlapping lines stay visible
+LINES = {"ilif": "-", "if": "--", "msat": ":"}
+
+
 def plot_evaluation(report: dict, path: str) -> None:
     """Accuracy against T, one line per neuron model, the ANN as a dashed reference; with
-    adaptive rows, their accuracy against the average steps used, and a histogram of the
-    steps used at the largest T."""
+    adaptive rows, a second panel of accuracy against the mean steps used (the fixed-T rows use
+    T), and a histogram of the steps used at the largest T."""
+    from pathlib import Path
+
+    from matplotlib.ticker import MaxNLocator
+
     from snnc.plotting import pyplot, save_figure
 
     plt = pyplot()
     adaptive = [r for r in report["results"] if r["adaptive"]]
-    figure, panels = plt.subplots(1, 2 if adaptive else 1, figsize=(11 if adaptive else 6, 4), squeeze=False)
-    axes = panels[0][0]
-    for neuron in dict.fromkeys(r["neuron"] for r in report["results"]):
+    panels = 3 if adaptive else 1
+    figure, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), squeeze=False)
+    axes = axes[0]
+    neurons = list(dict.fromkeys(r["neuron"] for r in report["results"]))
+    for neuron in neurons:
+        style = dict(marker=MARKERS.get(neuron, "o"), linestyle=LINES.get(neuron, "-"), label=neuron)
         rows = [r for r in report["results"] if r["neuron"] == neuron and not r["adaptive"]]
-        line = axes.plot([r["timesteps"] for r in rows], [100 * r["accuracy"] for r in rows], marker="o", label=neuron)
-        early = [r for r in adaptive if r["neuron"] == neuron]
-        if early:
-            axes.plot([r["mean_steps_used"] for r in early], [100 * r["accuracy"] for r in early], marker="x",
-                      linestyle=":", color=line[0].get_color(), label=f"{neuron} adaptive")  # fmt: skip
+        axes[0].plot([r["timesteps"] for r in rows], [100 * r["accuracy"] for r in rows], **style)
+        if adaptive:
+            line = axes[1].plot([r["timesteps"] for r in rows], [100 * r["accuracy"] for r in rows], **style)
+            early = [r for r in adaptive if r["neuron"] == neuron]
+            axes[1].plot([r["mean_steps_used"] for r in early], [100 * r["accuracy"] for r in early],
+                         marker=MARKERS.get(neuron, "o"), linestyle="none", markerfacecolor="none", markersize=9,
+                         color=line[0].get_color(), label=f"{neuron} adaptive")  # fmt: skip
+    steps = sorted({r["timesteps"] for r in report["results"]})
+    least = min([r["mean_steps_used"] for r in adaptive] + steps)
+    used = sorted(set(steps) | {2**k for k in range(int(np.floor(np.log2(max(least, 1)))), int(np.log2(steps[-1])))})
+    for axis, label, ticks in zip(axes[:2], ["timesteps T", "steps used per image (mean; fixed T: T)"],
+                                  [steps, used]):  # fmt: skip
+        axis.axhline(100 * report["ann"]["accuracy"], color="black", linestyle="--", linewidth=1, label="ANN")
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(ticks, [str(t) for t in ticks])
+        axis.minorticks_off()
+        axis.set_xlabel(label)
+        axis.set_ylabel("top-1 accuracy (%)")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
     if adaptive:
-        _plot_steps_histogram(panels[0][1], adaptive)
-    axes.axhline(100 * report["ann"]["accuracy"], color="black", linestyle="--", label="ANN")
-    axes.set_xscale("log", base=2)
-    axes.set_xlabel("timesteps T")
-    axes.set_ylabel("top-1 accuracy (%)")
-    axes.set_title(f"{report['model']} on {report['data']} ({report['images']} images)", fontsize=9)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
+        axes[1].set_title("adaptive exits: accuracy against the steps they use", fontsize=9)
+        _plot_steps_histogram(axes[2], adaptive)
+        axes[2].yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].set_title("accuracy against T", fontsize=9)
+    figure.suptitle(f"{Path(report['model']).stem}: ANN and SNN ({', '.join(neurons)}) on {Path(report['data']).name}, "
+                    f"{report['images']} images, target {report['target']}")  # fmt: skip
     save_figure(figure, path)
 
 
 def _plot_steps_histogram(axes, rows: list[dict]) -> None:
     """Steps used per image, one outline per neuron model at its largest T."""
+    from matplotlib.ticker import MaxNLocator
+
     for neuron in dict.fromkeys(r["neuron"] for r in rows):
         row = max((r for r in rows if r["neuron"] == neuron), key=lambda r: r["timesteps"])
         counts = row["steps_used_histogram"]
-        axes.stairs(counts, range(1, len(counts) + 2), label=f"{neuron}, T={row['timesteps']} "
+        axes.stairs(counts, np.arange(1, len(counts) + 2) - 0.5, label=f"{neuron}, T={row['timesteps']} "
                     f"(mean {row['mean_steps_used']:.1f}, p95 {row['p95_steps_used']:.0f})")  # fmt: skip
-    axes.set_xlabel("steps used (iLIF: bits read)")
+    bits = any(r["neuron"] == "ilif" for r in rows)
+    axes.set_xlabel("steps used" + (" (iLIF: bits read)" if bits else ""))
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel("images")
-    axes.set_title("adaptive exits: steps used", fontsize=9)
+    axes.set_title("adaptive exits: steps used per image", fontsize=9)
     axes.legend(fontsize=8)

@@ -24,6 +24,7 @@ from snnc.errors import UsageError
 from snnc.ir.ops_snn import EXIT_METRICS, Readout
 from snnc.runtime import adaptive
 from snnc.runtime.ann import execute
+from snnc.timing import stage
 
 
 def calibrate_exits(program, x: np.ndarray, labels: np.ndarray | None = None, budget: float = 0.5,
@@ -44,15 +45,17 @@ def calibrate_exits(program, x: np.ndarray, labels: np.ndarray | None = None, bu
     adaptive.check_calibration_size(len(x), budget)
     steps = program.settings.timesteps
     _set_readout(program, readout, exit_metric=None, step_weights=None)
-    trace = program.run(x, steps, threads, engine=engine, trace=True).trace
+    with stage("exits: fixed-T trace"):
+        trace = program.run(x, steps, threads, engine=engine, trace=True).trace
     fixed = trace[:, -1].argmax(axis=1)  # the fixed-T network's predictions: the budget's baseline
     result = _calibrate(trace, labels, budget, metric, fixed)
     weights = None
     if step_weights:  # kept only if they meet the budget with fewer steps
         fitted = adaptive.fit_step_weights(currents_from_estimates(trace), execute(graph, x)[0])
         _set_readout(program, readout, step_weights=fitted)
-        weighted = _calibrate(program.run(x, steps, threads, engine=engine, trace=True).trace, labels, budget,
-                              metric, fixed)  # fmt: skip
+        with stage("exits: weighted trace"):
+            weighted_trace = program.run(x, steps, threads, engine=engine, trace=True).trace
+        weighted = _calibrate(weighted_trace, labels, budget, metric, fixed)
         plain = result
         if weighted.threshold <= 1 and weighted.mean_steps < plain.mean_steps:  # > 1: never exits in budget
             result, weights = weighted, fitted

@@ -30,9 +30,12 @@ def save_figure(figure, path) -> None:
     write_atomically(path, buffer.getvalue())
 
 
-def plot_accel(summary: dict, cycles, path) -> None:
+def plot_accel(summary: dict, cycles, path, title: str = "") -> None:
     """The accel simulator's figures: energy per image by kind, the SNN beside the same network
-    as an ANN on the same chip, and the distribution of cycles per image."""
+    as an ANN on the same chip, and the distribution of cycles per image; `title` names the
+    program (network, neuron model, T)."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = pyplot()
     figure, (energy_axes, cycles_axes) = plt.subplots(1, 2, figsize=(11, 4))
     bottom = {"SNN": 0.0, "ANN": 0.0}
@@ -47,6 +50,9 @@ def plot_accel(summary: dict, cycles, path) -> None:
     cycles_axes.hist(cycles, bins=40)
     cycles_axes.set_xlabel("cycles per image (pipelined)")
     cycles_axes.set_ylabel("images")
+    cycles_axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    figure.suptitle(f"{title}: energy and cycles per image on the accelerator" if title else
+                    "energy and cycles per image on the accelerator")  # fmt: skip
     cycles_axes.set_title(f"mean {summary['cycles']:,.0f}, p95 {summary['cycles_p95']:,.0f} "
                           f"({summary['latency_us']:,.0f} µs mean)", fontsize=9)  # fmt: skip
     save_figure(figure, path)
