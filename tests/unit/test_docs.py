@@ -34,3 +34,13 @@ def test_op_table_matches_the_registry():
 def test_exit_code_table_matches_the_code():
     rows = {int(code) for code in re.findall(r"^\| (\d+) \| ", README, flags=re.M)}
     assert rows == set(EXIT_CODES)
+
+
+def test_the_neuron_models_page_quotes_each_model():
+    import inspect
+
+    from snnc import models
+
+    page = (ROOT / "docs" / "neuron-models.md").read_text()
+    for name in ("ilif", "if", "msat"):
+        assert inspect.getdoc(type(models.model(name))) in page, f"docs/neuron-models.md: {name}'s docstring"
