@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -105,6 +106,19 @@ def test_run_quiet_says_nothing_and_loud_says_how_fast(capsys, tmp_path, model_p
     code, stdout, _ = cli(capsys, "run", tmp_path / "t.snnc", "--input", data, "--json")  # --input: an alias
     report = json.loads(stdout)
     assert report["speed"]["images"] == 40 and report["speed"]["images_per_s"] > 0 and report["notes"]
+
+
+def test_recorded_layers_are_keyed_without_the_onnx_names_leading_slash(capsys, tmp_path):
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    program = snnc.compile(examples / "fmnist_vgg.onnx", calibration=np.load(examples / "fmnist_calib.npz")["x"][:32])
+    program.save(tmp_path / "v.snnc")
+    np.savez(tmp_path / "x.npz", x=np.load(examples / "fmnist_test.npz")["x"][:3])
+    layer = "/features/features.2/Relu"
+    code, _, _ = cli(capsys, "run", tmp_path / "v.snnc", "--data", tmp_path / "x.npz", "--record", layer,
+                     "--output", tmp_path / "o.npz", "-q")  # fmt: skip
+    saved = np.load(tmp_path / "o.npz")
+    assert code == 0 and "spikes/features/features.2/Relu" in saved.files
+    assert saved["spikes/features/features.2/Relu"].shape == (3, 8, 32, 28, 28)
 
 
 def test_eval_skips_what_a_neuron_model_cannot_run(capsys, tmp_path, model_path, data):
