@@ -161,9 +161,7 @@ def bias_owner(graph: Graph, producer: str) -> str | None:
 
 
 def _channel_mean(value: np.ndarray, channel_axis: int) -> np.ndarray:
-    """The mean over every axis but the channels', in float64. Summed as (before, C, after), the
-    inner axis contiguous (records are large)."""
-    channels = value.shape[channel_axis]
-    grouped = value.reshape(int(np.prod(value.shape[:channel_axis])), channels, -1)
-    sums = grouped.sum(axis=2, dtype=np.float64).sum(axis=0)
-    return sums / (grouped.shape[0] * grouped.shape[2])
+    """The mean over every axis but the channels', in float64 (records may be views of another
+    layout: numpy sums them in memory order)."""
+    others = tuple(axis for axis in range(value.ndim) if axis != channel_axis)
+    return value.sum(axis=others, dtype=np.float64) / (value.size // value.shape[channel_axis])

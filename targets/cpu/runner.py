@@ -334,9 +334,13 @@ class FixedNetwork(NativeProgram):
 
 
 def from_internal_trains(trains: np.ndarray, sample_shape) -> np.ndarray:
-    """(B, T, size) in the internal layout → (B, T, *sample_shape)."""
+    """(B, T, size) in the internal layout → (B, T, *sample_shape), a view (no copy): records
+    are large, and reductions over them (correct-bias's channel means) read the channel-last
+    memory as it lies."""
     batch, steps = trains.shape[:2]
-    return from_internal(trains.reshape(batch * steps, -1), sample_shape).reshape(batch, steps, *sample_shape)
+    if len(sample_shape) < 2:
+        return trains.reshape(batch, steps, *sample_shape)
+    return np.moveaxis(trains.reshape(batch, steps, *sample_shape[1:], sample_shape[0]), -1, 2)
 
 
 def batch_slices(batch: int, threads: int) -> list[tuple[int, int]]:
