@@ -82,7 +82,8 @@ def load_artifact(path, trust_native: bool = False):
         with zipfile.ZipFile(path) as archive:
             members = _read_members(archive, path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
-        raise FileError(f"{path}: {_not_an_artifact(path)} ({exc})") from None
+        what = _not_an_artifact(path)
+        raise FileError(f"{path}: {what}" + ("" if "snnc sim" in what else f" ({exc})")) from None
     manifest = _parse_manifest(members[MANIFEST], path)
     try:
         graph, settings = _parse_program(members[GRAPH], manifest, path)

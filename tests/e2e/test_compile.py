@@ -108,6 +108,19 @@ def test_run_quiet_says_nothing_and_loud_says_how_fast(capsys, tmp_path, model_p
     assert report["speed"]["images"] == 40 and report["speed"]["images_per_s"] > 0 and report["notes"]
 
 
+def test_a_program_given_to_the_wrong_command_says_which_command_runs_it(capsys, tmp_path, model_path, data):
+    cli(capsys, "compile", model_path, "--calib", data, "-o", tmp_path / "t.snnc", "-q")
+    code, out, err = cli(capsys, "sim", tmp_path / "t.snnc", "--data", data)
+    assert code == errors.BAD_FILE and out == ""
+    assert err == f"snnc: error: {tmp_path / 't.snnc'}: a snnc program (.snnc), not an accelerator program (.snnx): " \
+                  "run it with `snnc run`\n"  # fmt: skip
+    (tmp_path / "t.snnx").write_bytes(b"SNNX" + bytes(60))
+    code, out, err = cli(capsys, "run", tmp_path / "t.snnx", "--data", data)
+    assert code == errors.BAD_FILE and out == ""
+    assert err == f"snnc: error: {tmp_path / 't.snnx'}: an accelerator program (.snnx), not a .snnc artifact: " \
+                  "run it with `snnc sim`\n"  # fmt: skip
+
+
 def test_recorded_layers_are_keyed_without_the_onnx_names_leading_slash(capsys, tmp_path):
     examples = Path(__file__).resolve().parents[2] / "examples"
     program = snnc.compile(examples / "fmnist_vgg.onnx", calibration=np.load(examples / "fmnist_calib.npz")["x"][:32])
