@@ -1,7 +1,9 @@
 """JIT time ÷ onnxruntime's ANN time, one thread each, paired rounds: the cpu target's speed
 against the network it came from.
 
-    python bench/ratios.py [--rounds 5] [--out bench/results/ratios.json]
+    python bench/ratios.py [--rounds 5] [--out bench/results/ratios.json] [--neurons msat,...]
+
+(`--neurons`: only those rows are measured again; the others stay as the file has them.)
 
 Configurations: both Fashion-MNIST fixtures × iLIF T=8, IF T=32 and MSAT T=32 at batch 64, and
 iLIF T=8 at batch 1 (64 calls of one image, against 64 such calls of onnxruntime); CIFAR
@@ -94,13 +96,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "ratios.json"))
+    parser.add_argument("--neurons", help="measure only these neuron models' rows again (comma-separated)")
     args = parser.parse_args()
-    rows = []
+    kept = json.loads(Path(args.out).read_text())["rows"] if args.neurons else []
+    chosen = args.neurons.split(",") if args.neurons else None
+    key = lambda row: (row["network"], row["neuron"], row["T"], row["batch"], row["engine"])  # noqa: E731
+    rows = {key(row): row for row in kept}
     for config in CONFIGS:
-        rows.append(ratio(*config, args.rounds))
-        print(json.dumps(rows[-1]), flush=True)
+        if chosen is None or config[1] in chosen:
+            row = ratio(*config, args.rounds)
+            rows[key(row)] = row
+            print(json.dumps(row), flush=True)
     result = {"command": "python bench/ratios.py" + (f" --rounds {args.rounds}" if args.rounds != 5 else ""),
-              "threads": 1, "rows": rows}  # fmt: skip
+              "threads": 1, "rows": list(rows.values())}  # fmt: skip
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
 
 
