@@ -78,10 +78,14 @@ def evaluate(
         runnable = _runnable_steps(neuron, timesteps, skipped)
         if not runnable:
             continue
-        with recording(show=not quiet):  # a line naming the running stage: calibration, passes, LLVM
-            program = compile(graph, target=compile_target, neuron=neuron, timesteps=max(runnable),
-                              calibration=calibration, data_free=data_free, **(options or {}))  # fmt: skip
+        per_step = _fitted_to_steps(neuron, options, data_free)
+        program = None
         for steps in runnable:
+            if program is None or per_step:
+                with recording(show=not quiet):  # a line naming the running stage: calibration, passes, LLVM
+                    program = compile(graph, target=compile_target, neuron=neuron,
+                                      timesteps=steps if per_step else max(runnable), calibration=calibration,
+                                      data_free=data_free, **(options or {}))  # fmt: skip
             results.append(_evaluate_one(program, neuron, steps, x, y, ann_pred, **run))
             if exits is not None:
                 adaptive = _with_exits(program, steps, calibration, calibration_labels, exits, run)
@@ -97,6 +101,16 @@ def evaluate(
         "results": results,
         "skipped": skipped,
     }
+
+
+def _fitted_to_steps(neuron: str, options: dict | None, data_free: bool) -> bool:
+    """Whether the conversion fits itself to T (thresholds of least error at T, bias corrected
+    by a simulation of T steps): then each T gets its own compile, as `snnc -T` would give it;
+    otherwise one compile at the largest T runs them all."""
+    from snnc.passes.settings import resolve
+
+    settings = resolve({**(options or {}), "neuron": neuron})
+    return not data_free and (settings["thresholds"] == "error" or bool(settings["bias_correction"]))
 
 
 def _runnable_steps(neuron: str, timesteps: list[int], skipped: list[dict]) -> list[int]:

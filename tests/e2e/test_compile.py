@@ -151,6 +151,21 @@ def test_eval_skips_what_a_neuron_model_cannot_run(capsys, tmp_path, model_path,
     assert code == errors.USAGE and "no calibration data" in err  # a .npz of test data calibrates nothing
 
 
+def test_eval_compiles_settings_fitted_to_t_for_each_t(capsys, model_path, data):
+    """IF's thresholds and biases are fitted to T: its T = 4 row is what `-T 4` alone gives,
+    not the T = 16 network run for 4 steps."""
+
+    def rows(steps: str) -> dict:
+        code, stdout, _ = cli(capsys, "eval", model_path, "--data", data, "--calib", data, "--neuron", "if",
+                              "-T", steps, "--json", "-q")  # fmt: skip
+        assert code == 0
+        return {r["timesteps"]: r for r in json.loads(stdout)["results"]}
+
+    together, alone, at_16 = rows("4,16"), rows("4"), rows("16")
+    for key in ("accuracy", "spikes_per_image", "sops_per_image"):
+        assert together[4][key] == alone[4][key] and together[16][key] == at_16[16][key]
+
+
 def test_print_ir_after(capsys, tmp_path, model_path, data):
     code, stdout, _ = cli(
         capsys, "compile", model_path, "--calib", data, "-o", tmp_path / "t.snnc", "--print-ir-after", "lower-pooling"
