@@ -18,18 +18,15 @@ import json
 import sys
 from pathlib import Path
 
+from rate_suite import FIXTURES, SUITE, held_out  # the same networks and held-out split
+
 import snnc
 from snnc.datasets import fashion_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "rate_exits.jsonl"
-SUITE = ["conv1d", "densenet", "mlp", "mobilenet", "preact", "vgg_adaptive"]
-FIXTURES = ["vgg", "resnet"]
+MODELS = {path.stem.removeprefix("fmnist_"): path for path in SUITE + FIXTURES}
 STEPS = 64
-
-
-def model_path(name: str) -> Path:
-    return ROOT / "examples" / ("" if name in FIXTURES else "suite") / f"fmnist_{name}.onnx"
 
 
 def summarize() -> None:
@@ -46,16 +43,15 @@ def main() -> None:
     if sys.argv[1:] == ["--summarize"]:
         summarize()
         return
-    x, y = fashion_mnist("train")
-    held_x, held_y = x[-5000:], y[-5000:]
+    held_x, held_y = held_out()
     test_x, test_y = fashion_mnist("test")
     done = {(r["network"], r["neuron"]) for r in map(json.loads, RESULTS.read_text().splitlines())} \
         if RESULTS.exists() else set()  # fmt: skip
-    for name in sys.argv[1:] or SUITE + FIXTURES:
+    for name in sys.argv[1:] or MODELS:
         for neuron in ("if", "msat"):
             if (name, neuron) in done:
                 continue
-            program = snnc.compile(model_path(name), neuron=neuron, timesteps=STEPS, calibration=held_x[:512])
+            program = snnc.compile(MODELS[name], neuron=neuron, timesteps=STEPS, calibration=held_x[:512])
             fixed = (program.run(test_x, threads=2).logits.argmax(1) == test_y).mean() * 100
             program.calibrate_exits(held_x[1000:3000], held_y[1000:3000], budget=0.5, threads=2)
             early = program.run(test_x, threads=2)

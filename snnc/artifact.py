@@ -82,8 +82,7 @@ def load_artifact(path, trust_native: bool = False):
         with zipfile.ZipFile(path) as archive:
             members = _read_members(archive, path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
-        what = _not_an_artifact(path)
-        raise FileError(f"{path}: {what}" + ("" if "snnc sim" in what else f" ({exc})")) from None
+        raise FileError(f"{path}: {_not_an_artifact(path, str(exc))}") from None
     manifest = _parse_manifest(members[MANIFEST], path)
     try:
         graph, settings = _parse_program(members[GRAPH], manifest, path)
@@ -97,18 +96,20 @@ def load_artifact(path, trust_native: bool = False):
     return Program(graph, settings, manifest["notes"], native)
 
 
-def _not_an_artifact(path: Path) -> str:
+def _not_an_artifact(path: Path, detail: str) -> str:
+    """What the file is instead: an accelerator program (then `detail`, what failed, says
+    nothing more), or something else (then it does)."""
     with open(path, "rb") as handle:
         magic = handle.read(4)
     if magic == b"SNNX":
         return "an accelerator program (.snnx), not a .snnc artifact: run it with `snnc sim`"
-    return "not a snnc program (.snnc), or corrupted"
+    return f"not a snnc program (.snnc), or corrupted ({detail})"
 
 
 def _read_members(archive: zipfile.ZipFile, path: Path) -> dict[str, bytes]:
     names = set(archive.namelist())
     if MANIFEST not in names or GRAPH not in names:
-        raise FileError(f"{path}: {_not_an_artifact(path)} (no {MANIFEST} or {GRAPH})")
+        raise FileError(f"{path}: {_not_an_artifact(path, f'no {MANIFEST} or {GRAPH}')}")
     wanted = [MANIFEST, GRAPH] + [n for n in (ACCEL_MEMBER, NATIVE_MEMBER) if n in names]  # all read: CRC-checked
     limit = size_limit(MEMBER_LIMIT_ENV)
     for name in wanted:

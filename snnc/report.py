@@ -57,8 +57,9 @@ def settings_report(settings) -> dict:
     """The settings that shaped the program: the threshold settings only where data set them."""
     shown = {k: getattr(settings, k) for k in ("target", "neuron", "timesteps")}
     if settings.calibrated:
-        keys = ["thresholds", "per_channel", "bias_correction"]
-        shown.update({k: getattr(settings, k) for k in keys + ["percentile"] * (settings.thresholds == "percentile")})
+        shown.update({k: getattr(settings, k) for k in ("thresholds", "per_channel", "bias_correction")})
+        if settings.thresholds == "percentile":
+            shown["percentile"] = settings.percentile
     else:
         shown["thresholds"] = "data-free (weight bounds)"
     shown["adaptive"] = settings.adaptive

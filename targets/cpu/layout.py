@@ -64,9 +64,10 @@ def to_internal(array: np.ndarray, sample_shape) -> np.ndarray:
     return np.ascontiguousarray(batched).reshape(len(batched), -1)
 
 
-def from_internal(flat: np.ndarray, sample_shape) -> np.ndarray:
-    """Inverse of to_internal for a (B, size) array."""
+def from_internal(flat: np.ndarray, sample_shape, copy: bool = True) -> np.ndarray:
+    """Inverse of to_internal for a (B, size) array; `copy` False: a view of the channel-last
+    memory (large records are reduced as they lie)."""
     if len(sample_shape) < 2:
         return flat.reshape(-1, *sample_shape)
-    stored = flat.reshape(-1, *sample_shape[1:], sample_shape[0])
-    return np.ascontiguousarray(np.moveaxis(stored, -1, 1))
+    stored = np.moveaxis(flat.reshape(-1, *sample_shape[1:], sample_shape[0]), -1, 1)
+    return np.ascontiguousarray(stored) if copy else stored

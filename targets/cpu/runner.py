@@ -338,9 +338,8 @@ def from_internal_trains(trains: np.ndarray, sample_shape) -> np.ndarray:
     are large, and reductions over them (correct-bias's channel means) read the channel-last
     memory as it lies."""
     batch, steps = trains.shape[:2]
-    if len(sample_shape) < 2:
-        return trains.reshape(batch, steps, *sample_shape)
-    return np.moveaxis(trains.reshape(batch, steps, *sample_shape[1:], sample_shape[0]), -1, 2)
+    flat = from_internal(trains.reshape(batch * steps, -1), sample_shape, copy=False)
+    return flat.reshape(batch, steps, *sample_shape)
 
 
 def batch_slices(batch: int, threads: int) -> list[tuple[int, int]]:
