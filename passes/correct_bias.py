@@ -19,6 +19,11 @@ reference, on as many images as REFERENCE_SAMPLE_STEPS allows at T (it simulates
 per step of every image). Both record what each step sends (MSAT's spikes carry their adapted
 threshold).
 
+With `weight_correction` (off by default), passes/refit_weights.py first refits the weights of
+the layers fed by spiking layers, by least squares against the ANN's outputs image by image
+(SNN Calibration's advanced calibration); the bias rounds then correct the mean that is left.
+Both aim at the ANN as it was before either changed anything.
+
 Rate coding only: iLIF's output is the ANN's activation quantized by flooring to T bits (with
 v_init = 0.5, rounding), whose mean error is already about zero.
 """
@@ -29,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from snnc.passes.base import Pass, PassContext, register_pass
+from snnc.passes.refit_weights import refit_weights
 from snnc.passes.settings import setting
 
 from snnc import models
@@ -49,14 +55,22 @@ class CorrectBiasOptions:
         metadata=setting("bias_correction", "rate coding: correct each layer's bias by the mean error of its "
                          "spikes on the calibration data (default: the model's)", model_default=True),
     )  # fmt: skip
+    weights: bool = field(
+        default=False,
+        metadata=setting("weight_correction", "rate coding: first refit each layer's weights, by least squares, "
+                         "to the spike rates that feed it on the calibration data (SNN Calibration's advanced "
+                         "calibration; passes/refit_weights.py)"),
+    )  # fmt: skip
     images: int = 64  # calibration images simulated, at most
     rounds: int = 5
     step: float = 0.7  # the share of each round's measured error corrected
+    ridge: float = 1e-2  # the refit's pull toward the ANN's weights (passes/refit_weights.py)
 
     def __post_init__(self) -> None:
-        if self.images < 1 or self.rounds < 0 or not 0 < self.step <= 1:
-            raise ConversionError(f"correct-bias needs images >= 1, rounds >= 0 and 0 < step <= 1, got "
-                                  f"images={self.images}, rounds={self.rounds}, step={self.step}")  # fmt: skip
+        if self.images < 1 or self.rounds < 0 or not 0 < self.step <= 1 or not self.ridge > 0:
+            raise ConversionError(f"correct-bias needs images >= 1, rounds >= 0, 0 < step <= 1 and ridge > 0, got "
+                                  f"images={self.images}, rounds={self.rounds}, step={self.step}, "
+                                  f"ridge={self.ridge}")  # fmt: skip
 
 
 @register_pass
@@ -65,7 +79,7 @@ class CorrectBias(Pass):
     Options = CorrectBiasOptions
 
     def run(self, graph: Graph, ctx: PassContext) -> None:
-        if not self.options.enabled or ctx.calibration is None:
+        if not (self.options.enabled or self.options.weights) or ctx.calibration is None:
             return
         neurons = [n for n in graph.topological() if isinstance(graph.op(n), Neuron)]
         if not neurons:
@@ -79,12 +93,14 @@ class CorrectBias(Pass):
             return
         from snnc.runtime.ann import execute  # deferred: passes load before the engines
 
-        simulate = ctx.simulate or _reference
-        if simulate is not _reference and not _runs_on(simulate, graph, ctx):
-            simulate = _reference  # an op the native engine lacks: the reference runs every graph
-        data, chunk = self._images(graph, neurons, ctx, simulate)
-        ann = execute(graph, data, keep=layers)
+        simulate = engine(graph, ctx)
+        data, chunk = simulation_images(graph, neurons, ctx, simulate, self.options.images)
+        ann = execute(graph, data, keep=layers)  # the targets: the ANN before any correction
         targets = {name: _channel_mean(ann[name], channel_axis=1) for name in layers}
+        if self.options.weights:
+            refit_weights(graph, data, chunk, ctx, simulate, self.options.ridge)
+        if not self.options.enabled:
+            return
         owners = {name: bias_owner(graph, graph.inputs_of(name)[0]) for name in layers}
         owners = {name: owner for name, owner in owners.items() if owner is not None}
         for _ in range(self.options.rounds):
@@ -99,17 +115,26 @@ class CorrectBias(Pass):
         ctx.note(self.name, f"{len(owners)} biases corrected on {len(data)} images, {self.options.rounds} rounds "
                             f"(largest mean error left in a neuron layer: {left:.3g})")  # fmt: skip
 
-    def _images(self, graph: Graph, neurons: list[str], ctx: PassContext, simulate) -> tuple[np.ndarray, int]:
-        """(the images to simulate, how many at a time). All of the option's on the native engine,
-        on the reference as many as REFERENCE_SAMPLE_STEPS allows at T; simulated in chunks
-        whose trains of the largest layer and records of all layers (float values; natively also
-        the engine's spike bytes) stay within SIMULATION_BYTES."""
-        images = min(self.options.images, len(ctx.calibration))
-        if simulate is _reference:
-            images = min(images, max(1, REFERENCE_SAMPLE_STEPS // ctx.timesteps))
-        sizes = [graph.type(n).sample_size for n in neurons]
-        per_image = ctx.timesteps * (4 * max(sizes) + 5 * sum(sizes))
-        return ctx.calibration[:images], max(1, SIMULATION_BYTES // per_image)
+
+def engine(graph: Graph, ctx: PassContext):
+    """The context's engine (the cpu target's native code) where it runs this graph, else the
+    numpy reference, which runs every graph."""
+    if ctx.simulate is not None and _runs_on(ctx.simulate, graph, ctx):
+        return ctx.simulate
+    return _reference
+
+
+def simulation_images(graph: Graph, neurons: list[str], ctx: PassContext, simulate, images: int):
+    """(the images to simulate, how many at a time). Up to `images` on the native engine, on the
+    reference as many as REFERENCE_SAMPLE_STEPS allows at T; simulated in chunks whose trains of
+    the largest layer and records of all layers (float values; natively also the engine's spike
+    bytes) stay within SIMULATION_BYTES."""
+    images = min(images, len(ctx.calibration))
+    if simulate is _reference:
+        images = min(images, max(1, REFERENCE_SAMPLE_STEPS // ctx.timesteps))
+    sizes = [graph.type(n).sample_size for n in neurons]
+    per_image = ctx.timesteps * (4 * max(sizes) + 5 * sum(sizes))
+    return ctx.calibration[:images], max(1, SIMULATION_BYTES // per_image)
 
 
 def _reference(graph: Graph, data, timesteps: int, **kwargs):

@@ -62,9 +62,18 @@ def conv(op: nn.Conv, x: np.ndarray) -> np.ndarray:
 
 
 def _conv(op: nn.Conv, x: np.ndarray) -> np.ndarray:
-    """im2col by kernel offset (one strided slice each), then one batched matmul per group."""
+    """im2col, then one batched matmul per group."""
+    spatial = out_spatial(op, x)
+    out_channels = op.weight.shape[0]
+    weight = op.weight.reshape(op.groups, out_channels // op.groups, -1)
+    out = np.matmul(weight, im2col(op, x)).reshape(x.shape[0], out_channels, *spatial)
+    return out + op.bias.reshape(-1, *(1,) * len(spatial))
+
+
+def im2col(op: nn.Conv, x: np.ndarray) -> np.ndarray:
+    """(N, groups, C/groups·kernel size, output positions): each output position's window, by
+    kernel offset (one strided slice each), in the order of the weight's (C/groups, *kernel)."""
     n, channels = x.shape[:2]
-    groups, out_channels = op.groups, op.weight.shape[0]
     padded = pad_spatial(x, op.pads, 0.0)
     spatial = out_spatial(op, x)
     offsets = list(np.ndindex(*op.kernel))
@@ -75,11 +84,7 @@ def _conv(op: nn.Conv, x: np.ndarray) -> np.ndarray:
             for k, d, s, size in zip(offset, op.dilations, op.strides, spatial)
         )
         cols[:, :, index] = padded[(slice(None), slice(None), *window)]
-    positions = int(np.prod(spatial))
-    cols = cols.reshape(n, groups, -1, positions)
-    weight = op.weight.reshape(groups, out_channels // groups, -1)
-    out = np.matmul(weight, cols).reshape(n, out_channels, *spatial)
-    return out + op.bias.reshape(-1, *(1,) * len(spatial))
+    return cols.reshape(n, op.groups, -1, int(np.prod(spatial)))
 
 
 @kernel(nn.Gemm)

@@ -30,7 +30,7 @@ def calibrated(model: str = "if", **options) -> tuple[Graph, Graph, np.ndarray, 
     before = network(model)
     run_pass(before, BalanceThresholds(percentile=100.0), calibration=x, timesteps=STEPS)
     after = before.copy()
-    ctx = run_pass(after, CorrectBias(enabled=True, **options), calibration=x, timesteps=STEPS)
+    ctx = run_pass(after, CorrectBias(**{"enabled": True, **options}), calibration=x, timesteps=STEPS)
     return before, after, x, ctx.notes.get("correct-bias", [])
 
 

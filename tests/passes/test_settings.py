@@ -37,7 +37,7 @@ def test_the_command_line_offers_each_setting_once():
         assert destinations.count(name) == 1, name
 
 
-ADDED_KEYS = {"thresholds", "bias_correction"}  # stored since issue 26; older artifacts lack them
+ADDED_KEYS = {"thresholds", "bias_correction", "weight_correction"}  # stored since issue 26; older artifacts lack them
 
 
 def test_stored_settings_keep_their_keys():
