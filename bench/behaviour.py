@@ -1,7 +1,7 @@
 """What the engines compute, recorded, so that a restructuring can show it changed nothing.
 
-    python bench/behaviour.py record bench/results/behaviour.npz
-    python bench/behaviour.py check bench/results/behaviour.npz [--calibration-engine reference]
+    python bench/behaviour.py record /tmp/behaviour.npz   # before the restructuring
+    python bench/behaviour.py check /tmp/behaviour.npz    # after it [--calibration-engine reference]
 
 Both fixtures × IF (T = 16), iLIF (T = 8) and MSAT (T = 16), each compiled for the accel target
 with 128 calibration images and adaptive exits calibrated on them (budget 2 points), then
@@ -9,9 +9,10 @@ with 128 calibration images and adaptive exits calibrated on them (budget 2 poin
 native code, the fixed-point reference, the cpu target's fixed-point code and the accelerator
 simulator. Kept: logits, per-sample steps, spike and SOP counts per layer and, from the
 simulator, cycles per image. `check` recomputes everything and compares bit for bit (exit 1 on
-any difference, listing it). The recording was made when calibration ran on the numpy
-reference; since it runs on onnxruntime, whose sums round differently (thresholds move by an
-ulp), `--calibration-engine reference` compares like with like.
+any difference, listing it). A recording made when calibration ran on the numpy reference
+(before issue 24) needs `--calibration-engine reference` to compare like with like: onnxruntime's
+sums round differently (thresholds move by an ulp). A recording holds the behaviour of the
+commit that made it; it is not kept in bench/results/.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Import + reference execution against onnxruntime's session creation + run, on one model.
 
-    python bench/bench_import.py [MODEL.onnx ...] [--repeats 5] [--batch 1]
+    python bench/bench_import.py [MODEL.onnx ...] [--repeats 5] [--batch 1] [--out bench/results/import.jsonl]
 
 Each measurement runs in a fresh subprocess (so peak memory is that run's alone); snnc and
 onnxruntime alternate, and the figures are medians over the repeats. Default model: the
@@ -71,9 +71,12 @@ def main() -> None:
     parser.add_argument("models", nargs="*", type=Path, default=[DEFAULT_MODEL])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--out", type=Path, help="also write the results here, a JSON line per model")
     args = parser.parse_args()
+    results = []
     for model in args.models:
         result = bench(model, args.repeats, args.batch)
+        results.append(result)
         print(json.dumps(result, indent=1))
         snnc_m, ort_m, ratio = result["median"]["snnc"], result["median"]["onnxruntime"], result["snnc/onnxruntime"]
         print(
@@ -82,6 +85,10 @@ def main() -> None:
             f"peak {ort_m['peak_mib']:.0f} MiB | ratio time {ratio['total_s']:.2f}x, "
             f"peak memory {ratio['peak_mib']:.2f}x"
         )
+    if args.out:
+        partial = args.out.with_suffix(".partial")
+        partial.write_text("".join(json.dumps(r) + "\n" for r in results))
+        partial.replace(args.out)
 
 
 if __name__ == "__main__":

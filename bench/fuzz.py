@@ -3,8 +3,8 @@
     python bench/fuzz.py [--cases 6000] [--seed 2026] [--jobs 2] [--out bench/results/fuzz.json]
 
 It runs tests/fuzz/campaign.py (the same mutators, runner and judgement as the CI test, which
-runs 360 cases) and prints the table of outcomes per kind of input and exit code, with the
-totals the document quotes: exit 1, crashes, hangs, tracebacks and cases with any problem.
+runs 360 cases) and prints the totals: exit 1, crashes, hangs, tracebacks and cases with any
+problem. The table of outcomes per kind of input and exit code is bench/tables.py's.
 """
 
 from __future__ import annotations
@@ -21,19 +21,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from tests.fuzz.campaign import run_campaign  # noqa: E402
-from tests.fuzz.cases import KINDS  # noqa: E402
-
-CODES = ("exit 0", "exit 2", "exit 3", "exit 4", "exit 5", "exit 6", "exit 7", "exit 8")
-
-
-def table(summary: dict) -> str:
-    rows = ["| input | cases | " + " | ".join(CODES) + " | other |", "|---" * (len(CODES) + 3) + "|"]
-    for kind in KINDS:
-        counts = summary["by_kind"][kind]
-        other = sum(n for verdict, n in counts.items() if verdict not in CODES)
-        cells = [str(counts.get(code, 0)) for code in CODES]
-        rows.append(f"| {kind} | {sum(counts.values())} | " + " | ".join(cells) + f" | {other} |")
-    return "\n".join(rows)
 
 
 def main() -> int:
@@ -47,7 +34,6 @@ def main() -> int:
         summary = run_campaign(args.cases, args.seed, args.jobs, Path(work))
     summary["command"] = f"python bench/fuzz.py --cases {args.cases} --seed {args.seed} --jobs {args.jobs}"
     Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")
-    print(table(summary))
     print({key: summary[key] for key in ("cases", "seconds", "exit_1", "crashes", "hangs", "tracebacks",
                                           "problem_cases")})  # fmt: skip
     return 0 if summary["problem_cases"] == 0 else 1

@@ -1,5 +1,5 @@
 """Accuracy and fidelity to the ANN of IF and MSAT settings on held-out training images, to
-choose MSAT's defaults without looking at the test set (BENCHMARKS.md, issue 4).
+choose MSAT's defaults without looking at the test set (issue 4; its figures are in `git show 88d5220:BENCHMARKS.md`).
 
     python bench/msat_heldout.py vgg 8,16,32,64,128 '{"if": {"neuron": "if"}, "g1": {"msat": {"burst": 1}}}'
 

@@ -2,8 +2,7 @@
 network of the held-out suite and both fixtures: average steps and accuracy against the
 fixed-T network, on the test set.
 
-    python bench/rate_exits.py [NAME ...]   # → bench/results/rate_exits.jsonl
-    python bench/rate_exits.py --summarize  # the table of BENCHMARKS.md
+    python bench/rate_exits.py [NAME ...]   # → bench/results/rate_exits.jsonl (the table: bench/docs.py)
 
 Calibration: thresholds and bias correction on held-out training images 0–511 (as
 bench/rate_suite.py); the exit threshold (budget 0.5 points against the fixed-T network, step
@@ -29,20 +28,7 @@ MODELS = {path.stem.removeprefix("fmnist_"): path for path in SUITE + FIXTURES}
 STEPS = 64
 
 
-def summarize() -> None:
-    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
-    print("| network | neuron | fixed T = 64 | adaptive (lost) | mean steps | fewer steps | target |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
-    for r in rows:
-        met = r["fewer_steps"] >= 50 and r["lost"] <= 0.5
-        print(f"| {r['network']} | {r['neuron']} | {r['fixed']:.2f} | {r['adaptive']:.2f} ({-r['lost']:+.2f}) | "
-              f"{r['mean_steps']:.1f} | {r['fewer_steps']:.1f} % | {'met' if met else 'not met'} |")  # fmt: skip
-
-
 def main() -> None:
-    if sys.argv[1:] == ["--summarize"]:
-        summarize()
-        return
     held_x, held_y = held_out()
     test_x, test_y = fashion_mnist("test")
     done = {(r["network"], r["neuron"]) for r in map(json.loads, RESULTS.read_text().splitlines())} \

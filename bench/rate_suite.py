@@ -3,7 +3,7 @@ chosen on held-out training images, then measured on the test set.
 
     python bench/rate_suite.py choose [--images 2000]   # → bench/results/rate_choice.jsonl
     python bench/rate_suite.py test [--images 10000]    # → bench/results/rate_suite.jsonl
-    python bench/rate_suite.py summarize                # the table, and rate_suite.png
+    python bench/rate_suite.py plot                     # → bench/results/rate_suite.png
 
 Networks: examples/suite/*.onnx (examples/train_suite.py; trained on the first 55,000 training
 images) and the two fixtures (trained on all 60,000). Data: the last 5,000 training images are
@@ -39,9 +39,11 @@ BEFORE = dict(thresholds="percentile", bias_correction=False)  # the defaults be
 CANDIDATES = {
     ("if", 32): [dict(per_channel=True), dict(thresholds="error", per_channel=True),
                  dict(per_channel=True, bias_correction=True),
-                 dict(thresholds="error", per_channel=True, bias_correction=True)],
+                 dict(thresholds="error", per_channel=True, bias_correction=True),
+                 dict(thresholds="error", per_channel=True, bias_correction=True, weight_correction=True)],
     ("msat", 32): [dict(per_channel=True), dict(thresholds="error", per_channel=True),
-                   dict(thresholds="error", per_channel=True, bias_correction=True)],
+                   dict(thresholds="error", per_channel=True, bias_correction=True),
+                   dict(thresholds="error", per_channel=True, bias_correction=True, weight_correction=True)],
     ("ilif", 4): [dict(thresholds="error"), dict(thresholds="error", per_channel=False)],
     ("ilif", 8): [dict(thresholds="error")],
 }  # fmt: skip
@@ -119,21 +121,15 @@ def run(phase: str, images: int) -> None:
                                   images=len(x), ann=ann, **row))  # fmt: skip
 
 
-def summarize() -> None:
-    """The test rows as a table (ANN, before, now, per network and configuration) and a plot of
-    each network's gap to its ANN, before and now (bench/results/rate_suite.png)."""
+def plot() -> None:
+    """Each network's gap to its ANN, before and now, on the test set (bench/results/rate_suite.png;
+    the table is bench/tables.py's)."""
     from snnc.plotting import pyplot, save_figure
 
     rows = [json.loads(line) for line in (RESULTS / "rate_suite.jsonl").read_text().splitlines() if line]
     table: dict[tuple, dict] = {}
     for row in rows:
         table.setdefault((row["network"], row["neuron"], row["T"]), {"ann": row["ann"]})[row["label"]] = row["accuracy"]
-    print("| network | neuron, T | ANN | before | now | now − ANN |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
-    for (network, neuron, steps), cell in table.items():
-        before = f"{cell['before']:.2f}" if "before" in cell else ""
-        print(f"| {network} | {neuron} {steps} | {cell['ann']:.2f} | {before} | {cell['now']:.2f} | "
-              f"{cell['now'] - cell['ann']:+.2f} |")  # fmt: skip
     plt = pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(15, 4), sharey=True)
     for axis, (neuron, steps) in zip(axes, [("if", 32), ("msat", 32), ("ilif", 4)]):
@@ -153,11 +149,11 @@ def summarize() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("phase", choices=["choose", "test", "summarize"])
+    parser.add_argument("phase", choices=["choose", "test", "plot"])
     parser.add_argument("--images", type=int, default=None)
     args = parser.parse_args()
-    if args.phase == "summarize":
-        summarize()
+    if args.phase == "plot":
+        plot()
     else:
         run(args.phase, args.images or (2000 if args.phase == "choose" else 10_000))
 

@@ -12,9 +12,10 @@ its membrane has risen enough to lift θ_t, and the charge left there decays slo
 constant 0.9·θ_max comes out 0.124, 0.054 and 0.020·θ_max short at T = 32, 128, 512; IF's error
 is below θ/2T); γ = 2 lifts the ceiling to 1.3·θ_max (off by 0.007, 0.001, 0.0005). On held-out
 training images γ = 2 is closer to the ANN's logits than γ = 1 at every T from 8 to 128 on both
-fixtures, and γ = 3 is within 1.4 % of γ = 2 (BENCHMARKS.md, issue 4). Why not the published
-ResNet preset for residual networks: its τ_mp = 0.2, τ_rd = 0.1 hold θ_t near 0.5·θ_max, and it
-falls behind IF from T = 32 on.
+fixtures, and γ = 3 is within 1.4 % of γ = 2 (bench/msat_heldout.py; the figures: issue 4's
+section of `git show 88d5220:BENCHMARKS.md`). Why not the published ResNet preset for residual
+networks: its τ_mp = 0.2, τ_rd = 0.1 hold θ_t near 0.5·θ_max, and it falls behind IF from T = 32
+on.
 
 An activation without a spiking form (sigmoid, tanh, leaky-relu, a clip not starting at 0),
 LRN, or a softmax inside the network is an error naming the node.

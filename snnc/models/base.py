@@ -98,7 +98,7 @@ class NeuronModel:
     threshold_unit: ClassVar[bool] = False  # its integer form adapts θ in the accelerator's threshold unit,
     # and its events carry a charge s·g rather than a spike (MSAT)
     # Conversion defaults (program.compile), chosen on the fixtures or on held-out images of the suite in
-    # examples/suite (BENCHMARKS.md); the reasons are in the subclass.
+    # examples/suite (docs/benchmarks.md); the reasons are in the subclass.
     percentile: ClassVar[float] = 99.9
     thresholds: ClassVar[str] = "percentile"  # or "error": passes/balance_thresholds.py
     bias_correction: ClassVar[bool] = False  # passes/correct_bias.py

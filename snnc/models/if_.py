@@ -15,7 +15,7 @@ class IntegrateAndFire(NeuronModel):
     Defaults: thresholds per channel, each the θ of least expected error at the target T
     (passes/balance_thresholds.py), then each layer's bias corrected by its mean error on the
     calibration data (passes/correct_bias.py): chosen on held-out training images of six
-    architectures the defaults had not seen (BENCHMARKS.md, "Rate coding on held-out
+    architectures the defaults had not seen (docs/benchmarks.md, "Rate coding on held-out
     architectures": 78.5 → 91.1 % on the MobileNet-style one at T = 32, whose ANN has 92.1).
     v_init = 0.5 (half a step turns flooring into rounding), chosen on the fixtures. The
     percentile (for --thresholds percentile) stays 99.9.

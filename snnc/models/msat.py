@@ -24,7 +24,7 @@ class Msat(NeuronModel):
 
     Defaults: thresholds per channel, each the θ_max of least expected error at T (IF's
     expected output stands in for MSAT's), chosen on held-out training images of six
-    architectures (BENCHMARKS.md, "Rate coding on held-out architectures"; per layer at p99.9
+    architectures (docs/benchmarks.md, "Rate coding on held-out architectures"; per layer at p99.9
     before), with bias correction (passes/correct_bias.py: the cpu target records what MSAT's
     spikes send, s·θ_t, for it). v_init = 0.3:
     the adapted threshold sits near 0.6·θ_max, so its half step is 0.3 (VGG fixture, T = 8: 90 %

@@ -46,7 +46,7 @@ class AccelResult:
         )  # fmt: skip
 
     def summary(self) -> dict:
-        """Means per image (and p95 latency) for reports and BENCHMARKS."""
+        """Means per image (and p95 latency) for reports and benchmarks."""
         snn = float(sum(v.mean() for v in self.energy.values()))
         ann = float(sum(self.ann_energy.values()))
         us = 1.0 / self.clock_mhz

@@ -1,7 +1,7 @@
 """The bundled Fashion-MNIST fixtures convert near-losslessly with iLIF at few timesteps.
 
 Uses the small slices bundled in examples/ (512 calibration and 256 test images), so no
-dataset needs to be installed; BENCHMARKS.md has the full-test-set figures."""
+dataset needs to be installed; docs/benchmarks.md has the full-test-set figures."""
 
 from __future__ import annotations
 
