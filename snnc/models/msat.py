@@ -83,9 +83,10 @@ def threshold(op, theta_max, last, mean, current):
     if op.units == "normalized":
         delta, current, vt = delta / theta_max, current / theta_max, -one
     z = np.zeros_like(delta)
-    if op.use_dtt:
-        softplus = np.log1p(np.exp(delta / np.float32(op.k_i)))
-        z = z + np.float32(op.tau_mp) * ((np.float32(op.alpha) * delta + vt) + np.float32(op.k_a) * softplus)
-    if op.use_det:
-        z = z + np.float32(op.tau_rd) * np.exp(-current / np.float32(op.c_det))
-    return theta_max * (one / (one + np.exp(-z)))
+    with np.errstate(over="ignore"):  # exp's overflow to inf is IEEE's, as in the native code: θ_t saturates
+        if op.use_dtt:
+            softplus = np.log1p(np.exp(delta / np.float32(op.k_i)))
+            z = z + np.float32(op.tau_mp) * ((np.float32(op.alpha) * delta + vt) + np.float32(op.k_a) * softplus)
+        if op.use_det:
+            z = z + np.float32(op.tau_rd) * np.exp(-current / np.float32(op.c_det))
+        return theta_max * (one / (one + np.exp(-z)))

@@ -37,29 +37,45 @@ def test_exit_steps_take_the_first_confident_step():
     np.testing.assert_array_equal(adaptive.exit_steps(conf, adaptive.NEVER), [3, 3])
 
 
-def brute_force_threshold(conf, correct, budget):
-    """Every candidate from high to low; stop at the first where more than the budget of samples
-    that the fixed network gets right are wrong at their exit."""
+def wilson_upper(count: int, samples: int, z: float) -> float:
+    """The Wilson score interval's upper end, from its textbook form: the larger root p of
+    (p̂ − p)² = z²·p(1 − p)/n."""
+    rate, a = count / samples, z * z / samples
+    roots = np.roots([1 + a, -(2 * rate + a), rate * rate])
+    return float(max(roots.real))
+
+
+def brute_force_threshold(conf, correct, budget, z):
+    """Every candidate from high to low; stop at the first where the bound on the share of
+    samples that the fixed network gets right and are wrong at their exit exceeds the budget."""
     fixed = correct[:, -1]
     best = None
     for value in sorted(set(conf.ravel().tolist()), reverse=True):
         exits = adaptive.exit_steps(conf, value)
-        if 100 * (fixed & ~correct[np.arange(len(exits)), exits]).mean() > budget + 1e-9:
+        count = int((fixed & ~correct[np.arange(len(exits)), exits]).sum())
+        bound = count / len(exits) if z == 0 else wilson_upper(count, len(exits), z)
+        if 100 * bound > budget + 1e-9:
             break
         best = value
     return best
 
 
-@pytest.mark.parametrize("budget", [0.0, 0.5, 2.0, 10.0])
-def test_threshold_calibration_matches_brute_force(budget):
+def test_the_bound_is_wilsons():
+    for count, samples, z in [(0, 400, 1.0), (3, 400, 1.0), (7, 2000, 1.645), (50, 60, 2.0)]:
+        assert adaptive.upper_bound(count, samples, z) == pytest.approx(wilson_upper(count, samples, z), rel=1e-9)
+    assert adaptive.upper_bound(3, 400, 0.0) == 3 / 400
+
+
+@pytest.mark.parametrize("budget, z", [(0.0, 0.0), (0.5, 0.0), (2.0, 0.0), (10.0, 0.0), (2.0, 1.0), (10.0, 1.645)])
+def test_threshold_calibration_matches_brute_force(budget, z):
     batch, steps = 400, 12
     conf = np.round(np.sort(RNG.uniform(0, 1, (batch, steps)), axis=1) * 50) / 50  # ties on purpose
     conf = (conf + RNG.uniform(-0.05, 0.05, conf.shape)).astype(np.float32)
     labels = RNG.integers(0, 3, batch)
     predictions = np.where(RNG.uniform(0, 1, (batch, steps)) < np.linspace(0.4, 0.95, steps), labels[:, None],
                            (labels[:, None] + 1) % 3)  # fmt: skip
-    result = adaptive.calibrate_threshold(conf, predictions, labels, budget)
-    expected = brute_force_threshold(conf, predictions == labels[:, None], budget)
+    result = adaptive.calibrate_threshold(conf, predictions, labels, budget, margin=z)
+    expected = brute_force_threshold(conf, predictions == labels[:, None], budget, z)
     same = adaptive.exit_steps(conf, expected) if expected is not None else np.full(batch, steps - 1)
     np.testing.assert_array_equal(adaptive.exit_steps(conf, result.threshold), same)
     assert 100 * (result.fixed_accuracy - result.accuracy) <= budget + 1e-9
