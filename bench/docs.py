@@ -94,9 +94,23 @@ AREAS = (
          "readout weights tried) from held-out images 1,000–2,999 with their labels; then the full test set.",
          ("python bench/rate_exits.py",), ("rate_exits.jsonl",), "7537ccd (2026-12-07)", "about 50 minutes",
          tables.rate_exits,
-         "The threshold spends the budget to its edge on 2,000 images, where the loss's standard error is 0.3–0.4 "
-         "points, so the test-set loss lands on either side of 0.5; a threshold against the loss's upper "
-         "confidence bound is the next step."),
+         "The threshold spends the budget to its edge on 2,000 images, where a 0.5-point loss is estimated with a "
+         "standard error of 0.3–0.4 points, so the test-set loss lands on either side of 0.5. A confidence margin "
+         "does not hold it either (next area)."),
+    Area("Exit thresholds with a confidence margin, on held-out images", 26,
+         "Whether the exit threshold holds its budget on images it was not chosen on, and what a margin costs. IF and "
+         f"MSAT at T = 64 with their defaults on {SUITE}. Exits calibrated as `calibrate_exits` does on held-out "
+         "images 1,000–2,999; on that split's traces the threshold is chosen again with three margins: the losses "
+         "counted within the budget (z = 0), or their Wilson upper confidence bound at z = 1 or z = 1.645; each "
+         "is measured on held-out images 3,000–4,999. \"lost\": net accuracy points against the fixed-T network; "
+         "\"fewer steps\": the share of the T steps saved on average. The test set is not used. "
+         "The fixtures were trained on these images.",
+         ("python bench/exit_margin.py",), ("exit_margin.jsonl",),
+         "58041bd (2026-12-07)", "about 40 minutes", tables.exit_margin,
+         "A margin does not buy a held budget: the threshold is the lowest whose loss fits for it and every higher "
+         "threshold, and with a margin the sweep from the top stops at the first handful of confident errors, so "
+         "on some deep CNNs IF's exits vanish. snnc keeps no margin (`runtime/adaptive.MARGIN`); what would hold "
+         "the budget is more calibration images, or exits that are confident earlier."),
     Area("The cpu target against the reference simulator", 5,
          "Both fixtures, iLIF T = 8, IF T = 32, MSAT T = 32: the native code against the numpy reference that "
          "defines the semantics (float32: `runtime/snn.py`; fixed point, int8 weights and integer state: "

@@ -171,6 +171,23 @@ def rate_exits(results: Path) -> str:
     return table(header, lines, right=2)
 
 
+def exit_margin(results: Path) -> str:
+    rows = load(results, "exit_margin.jsonl")
+    rules = [key for key in rows[0] if key.startswith("z=")]
+    lines = []
+    for r in rows:
+        cells = [" → ".join(f"{r[z][split]['lost']:+.2f} / {r[z][split]['fewer_steps']:.1f} %"
+                            for split in ("chosen on", "measured on")) for z in rules]  # fmt: skip
+        lines.append([network(r["network"]), neuron(r["neuron"], r["T"]), *cells])
+    header = ["network", "neuron, T", *(f"{z}: lost / fewer steps, chosen on → measured on" for z in rules)]
+    summary = []
+    for z in rules:
+        held = sum(r[z]["measured on"]["lost"] <= 0.5 and r[z]["measured on"]["fewer_steps"] >= 50 for r in rows)
+        summary.append(f"- {z}: ≥ 50 % fewer steps for ≤ 0.5 points lost on the images measured on: {held} of "
+                       f"{len(rows)}.")  # fmt: skip
+    return table(header, lines, right=2) + "\n\n" + "\n".join(summary)
+
+
 # ---- the cpu target -------------------------------------------------------------------------
 
 

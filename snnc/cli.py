@@ -316,7 +316,7 @@ def _warning_printer(quiet: bool):
 
 class _Interrupts:
     """Whether Ctrl-C came: an interrupt inside a C extension's initialization reaches Python as
-    an ImportError ("initialization failed"), not as KeyboardInterrupt."""
+    an ImportError ("initialization failed"), and one inside a callback is ignored, not raised."""
 
     seen = False
 
@@ -324,6 +324,13 @@ class _Interrupts:
     def handler(cls, signum, frame) -> None:
         cls.seen = True
         raise KeyboardInterrupt
+
+    @staticmethod
+    def unraisable(info) -> None:
+        """Python ignores an exception raised where it cannot propagate (an import lock's weakref
+        callback, a finalizer) and prints its traceback; an interrupt there is still an interrupt."""
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            sys.__unraisablehook__(info)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,10 +340,16 @@ def main(argv: list[str] | None = None) -> int:
 
     watching = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, _Interrupts.handler) if watching else None
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _Interrupts.unraisable
     _Interrupts.seen = False
     try:
-        return _main(argv)
+        code = _main(argv)
+        if _Interrupts.seen and code != INTERRUPTED:  # the interrupt was swallowed where Python ignores errors
+            print("snnc: interrupted", file=sys.stderr)
+            return INTERRUPTED
+        return code
     finally:
+        sys.unraisablehook = previous_hook
         if watching:
             signal.signal(signal.SIGINT, previous)
 

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import onnx
@@ -339,6 +340,23 @@ def test_ctrl_c_at_any_moment_exits_130_without_a_traceback(tmp_path, delay):
     _, err = child.communicate(timeout=120)
     assert child.returncode == errors.INTERRUPTED, err
     assert "Traceback" not in err and err.strip().endswith("snnc: interrupted")
+
+
+def test_an_interrupt_python_ignored_still_exits_130(monkeypatch, capsys):
+    """Raised inside an import lock's weakref callback, KeyboardInterrupt is ignored by Python
+    (its traceback printed) and the command runs on: it still ends with 130, and no traceback."""
+    from snnc import cli
+
+    def interrupted_then_done(argv):
+        cli._Interrupts.seen = True
+        sys.unraisablehook(types.SimpleNamespace(exc_type=KeyboardInterrupt, exc_value=KeyboardInterrupt(),
+                                                 exc_traceback=None, err_msg=None, object=None))  # fmt: skip
+        return errors.OK
+
+    monkeypatch.setattr(cli, "_main", interrupted_then_done)
+    assert cli.main([]) == errors.INTERRUPTED
+    err = capsys.readouterr().err
+    assert err.strip() == "snnc: interrupted" and "Traceback" not in err
 
 
 def test_a_damaged_deflate_stream_is_a_file_error(files, tmp_path, capsys):
