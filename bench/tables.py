@@ -52,9 +52,9 @@ def mega(count: float) -> str:
     return f"{count / 1e6:.1f} M" if count < 1e9 else f"{count / 1e9:.2f} G"
 
 
-def met(value: float, bound: float, lower_is_better: bool = True) -> str:
-    ok = value <= bound if lower_is_better else value >= bound
-    return ("≤ " if lower_is_better else "≥ ") + f"{bound:g}: " + ("met" if ok else "not met")
+def met(value: float, bound: float) -> str:
+    """An upper-bound target and whether `value` meets it."""
+    return f"≤ {bound:g}: " + ("met" if value <= bound else "not met")
 
 
 # ---- import and the reference ---------------------------------------------------------------
