@@ -95,12 +95,13 @@ class CorrectBias(Pass):
 
         simulate = engine(graph, ctx)
         data, chunk = simulation_images(graph, neurons, ctx, simulate, self.options.images)
-        ann = execute(graph, data, keep=layers)  # the targets: the ANN before any correction
-        targets = {name: _channel_mean(ann[name], channel_axis=1) for name in layers}
+        original = graph.copy() if self.options.weights else graph  # the targets: the ANN before any change
         if self.options.weights:
-            refit_weights(graph, data, chunk, ctx, simulate, self.options.ridge)
+            refit_weights(graph, original, data, chunk, ctx, simulate, self.options.ridge)
         if not self.options.enabled:
             return
+        ann = execute(original, data, keep=layers)
+        targets = {name: _channel_mean(ann[name], channel_axis=1) for name in layers}
         owners = {name: bias_owner(graph, graph.inputs_of(name)[0]) for name in layers}
         owners = {name: owner for name, owner in owners.items() if owner is not None}
         for _ in range(self.options.rounds):

@@ -30,14 +30,14 @@ from snnc.ir.ops_snn import Neuron
 ROWS_PER_UNKNOWN = 8  # a layer is refitted only with this many equations per unknown
 
 
-def refit_weights(graph: Graph, data: np.ndarray, chunk: int, ctx, simulate, ridge: float) -> None:
+def refit_weights(graph: Graph, original: Graph, data: np.ndarray, chunk: int, ctx, simulate, ridge: float) -> None:
     """Refit, in place and in topological order, every layer `refittable` finds that has enough
-    equations; `data` simulated `chunk` images at a time."""
+    equations, to the outputs of `original` (the ANN before any change); `data` simulated
+    `chunk` images at a time."""
     from snnc.runtime.ann import execute  # deferred: passes load before the engines
 
     found = refittable(graph)
     layers = {layer: source for layer, source in found.items() if _equations(graph, layer, len(data)) >= 1}
-    original = graph.copy()  # the targets: the ANN's outputs before any refit
     for layer, source in layers.items():  # each fitted to what the layers refitted before it send
         system = _Normal(graph.op(layer))
         for start in range(0, len(data), chunk):

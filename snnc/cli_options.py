@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, help="use the first N images (--adaptive still calibrates its exits on all of --calib)"
     )
     ev.add_argument("--plot", metavar="OUT.png", help="plot accuracy against T")
-    add_conversion_options(ev, many=True)
+    add_conversion_options(ev, many=True, targets=("cpu", "accel", "reference"))
     ev.set_defaults(handler="eval")
     return parser
 
@@ -217,8 +217,6 @@ STEPS_HELP = "timesteps T: the steps each input is presented for"
 
 
 def add_conversion_options(sub: argparse.ArgumentParser, many: bool, targets=("cpu", "accel")) -> None:
-    if many:
-        targets = ("cpu", "accel", "reference")
     target_help = "; ".join(TARGET_HELP[t] for t in targets)
     if many:
         sub.add_argument("-t", "--target", choices=targets, default="cpu", help=target_help)

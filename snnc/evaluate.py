@@ -150,10 +150,10 @@ def run_with_progress(program, x: np.ndarray, timesteps: int | None, desc: str, 
     with progress(total=len(x), desc=desc, quiet=quiet) as bar:
         bar.set_postfix_str("building the native code" if program.settings.target == "cpu" else "")
         program.run(x[:1], timesteps=timesteps, **options)  # untimed: the speed is the code's, not the build's
+        bar.set_postfix_str("")
         for start in range(0, len(x), CHUNK):
             began = time.perf_counter()
             result = program.run(x[start : start + CHUNK], timesteps=timesteps, **options)
-            bar.set_postfix_str("")
             wall += time.perf_counter() - began
             merged = result if merged is None else merged.merge(result)
             bar.update(len(result.logits))
@@ -237,8 +237,6 @@ def plot_evaluation(report: dict, path: str) -> None:
     T), and a histogram of the steps used at the largest T."""
     from pathlib import Path
 
-    from matplotlib.ticker import MaxNLocator
-
     from snnc.plotting import pyplot, save_figure
 
     plt = pyplot()
@@ -273,7 +271,6 @@ def plot_evaluation(report: dict, path: str) -> None:
     if adaptive:
         axes[1].set_title("adaptive exits: accuracy against the steps they use", fontsize=9)
         _plot_steps_histogram(axes[2], adaptive)
-        axes[2].yaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].set_title("accuracy against T", fontsize=9)
     figure.suptitle(f"{Path(report['model']).stem}: ANN and SNN ({', '.join(neurons)}) on {Path(report['data']).name}, "
                     f"{report['images']} images, target {report['target']}")  # fmt: skip
@@ -292,6 +289,7 @@ def _plot_steps_histogram(axes, rows: list[dict]) -> None:
     bits = any(r["neuron"] == "ilif" for r in rows)
     axes.set_xlabel("steps used" + (" (iLIF: bits read)" if bits else ""))
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_ylabel("images")
     axes.set_title("adaptive exits: steps used per image", fontsize=9)
     axes.legend(fontsize=8)
