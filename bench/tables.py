@@ -350,3 +350,42 @@ def fuzz(results: Path) -> str:
                f"{run['tracebacks']}; cases with any problem: {run['problem_cases']} of {run['cases']:,} "
                f"({run['seconds']:.0f} s on 2 cores).")  # fmt: skip
     return table(header, lines) + "\n\n" + summary
+
+
+# ---- interop ---------------------------------------------------------------------------------
+
+
+def nir_interop(results: Path) -> str:
+    run = load(results, "nir_interop.json")
+    rows = []
+    for fixture, base in run["baselines"].items():
+        rows.append([network(fixture), "snnc's default IF (no export)", "", "", f"{base['snnc_default_if']:.2f}",
+                     "", "", f"ANN {base['ann']:.2f}"])  # fmt: skip
+        for row in (r for r in run["rows"] if r["fixture"] == fixture):
+            reader = "snnc import, -t cpu" if row["flavor"] == "nir" else row["importer"].split(".")[0]
+            if "refused" in row:
+                rows.append([network(fixture), row["flavor"], reader, f"{row['export_form_accuracy']:.2f}", "",
+                             "", "", "refused: " + row["refused"].split(": ", 1)[1]])  # fmt: skip
+                continue
+            rows.append([network(fixture), row["flavor"], reader, f"{row['export_form_accuracy']:.2f}",
+                         f"{row['importer_accuracy']:.2f}", f"**{row['agreement']:.2f}**",
+                         f"{row['spikes_relative_difference']:+.1e}", "; ".join(row["changes"])])  # fmt: skip
+    header = [
+        "network",
+        "--nir-flavor",
+        "read and run by",
+        "export form in snnc's reference %",
+        "importer %",
+        "predictions as the reference's %",
+        "spikes, relative to the reference",
+        "what the export changed",
+    ]
+    made = run["library_made"]
+    summary = [
+        f"A network built and exported by Sinabs ({made['network']}; {made['images']} random images, "
+        f"T = {made['timesteps']}), compiled by snnc, against Sinabs' own simulation:"
+    ]
+    for engine, figures in made["against_sinabs"].items():
+        summary.append(f"- {engine}: predictions as Sinabs' on {figures['agreement']:.0f} %, largest output "
+                       f"difference {figures['max_abs_difference']:.2g}")  # fmt: skip
+    return table(header, rows) + "\n\n" + "\n".join(summary)

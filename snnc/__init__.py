@@ -30,9 +30,21 @@ _EXPORTS = {
     "SnncError": "snnc.errors",
     "import_onnx": "snnc.frontend",
     "execute": "snnc.runtime",
+    "import_nir": "snnc.frontend.nir_import",
+    "import_torch": "snnc.torch_import",
 }
 
-__all__ = ["Program", "SnncError", "__version__", "compile", "execute", "import_onnx", "load"]
+__all__ = [
+    "Program",
+    "SnncError",
+    "__version__",
+    "compile",
+    "execute",
+    "import_nir",
+    "import_onnx",
+    "import_torch",
+    "load",
+]
 
 
 def __getattr__(name: str):

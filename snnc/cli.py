@@ -39,29 +39,40 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from snnc.data import calibration_set
-    from snnc.frontend import import_onnx
-    from snnc.program import compile
+    from snnc.program import compile, is_spiking, load_network
     from snnc.report import render_report
     from snnc.timing import recording
 
     exits = exit_options(args)
-    check_calibration(args)
-    if exits is not None and args.calib is None:
-        raise UsageError("--adaptive calibrates its exit threshold on --calib data: pass --calib")
+    options = compile_options(args)
+    to_nir = options["target"] == "nir"
+    if to_nir:
+        options = nir_options(args, options)
+    elif args.nir_flavor:
+        raise UsageError("--nir-flavor shapes a NIR export: give it with -t nir")
     passes = args.passes or None  # pass specs: name or name{key=value,...}
     after = set(args.print_ir_after.split(",")) if args.print_ir_after else None
-    output = Path(args.output or Path(args.model).with_suffix(".snnc").name)
+    suffix = ".nir" if to_nir else ".snnc"
+    output = Path(args.output or Path(args.model).with_suffix(suffix).name)
     with recording(show=not (args.quiet or args.json)) as stages:
-        graph = import_onnx(args.model, parse_input_shapes(args.input_shape))
+        graph = load_network(args.model, parse_input_shapes(args.input_shape), reset=options.get("reset"))
+        if not is_spiking(graph):  # a NIR import needs no calibration: its thresholds are given
+            check_calibration(args)
+        if exits is not None and args.calib is None:
+            raise UsageError("--adaptive calibrates its exit threshold on --calib data: pass --calib")
         calibration, labels = calibration_set(args.calib, graph.type(graph.inputs[0])) if args.calib else (None, None)
-        program = compile(graph, calibration=calibration, passes=passes, print_ir_after=after,
-                          **compile_options(args))  # fmt: skip
+        program = compile(graph, calibration=calibration, passes=passes, print_ir_after=after, **options)
         if exits is not None:
             program.calibrate_exits(calibration, labels, **exits)
-        program.save(output)
+        if to_nir:
+            nir_notes = program.write_nir(output, args.nir_flavor or "nir")
+        else:
+            program.save(output)
     report = program.report()
     report["stages"] = stages.table()
     report["artifact"] = str(output)
+    if to_nir:
+        report["nir"] = nir_notes
     if program.settings.target == "accel":
         from snnc.files import write_atomically
 
@@ -72,8 +83,21 @@ def cmd_compile(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=1, default=str))
     elif not args.quiet:
         print(render_report(report))
+        for note in report.get("nir", []):
+            print(f"[nir] {note}")
         print(f"wrote {output}" + (f" and {report['program']}" if "program" in report else ""))
     return OK
+
+
+def nir_options(args: argparse.Namespace, options: dict) -> dict:
+    """-t nir: the cpu target's conversion in the form NIR (and the flavor's importer) can say,
+    where the command line does not choose otherwise (the export refuses what NIR cannot say)."""
+    from snnc.targets.nir.flavors import nir_conversion
+
+    if args.adaptive:
+        raise UsageError("-t nir: NIR has no early exits; leave out --adaptive")
+    given = {k: v for k, v in options.items() if v is not None}
+    return {**options, **nir_conversion(args.nir_flavor or "nir"), **given, "target": "cpu"}
 
 
 def check_calibration(args: argparse.Namespace) -> None:

@@ -98,6 +98,12 @@ def exit_options(args: argparse.Namespace) -> dict | None:
     return {"budget": args.accuracy_budget, "metric": args.exit_metric, "step_weights": args.step_weights}
 
 
+def nir_flavors() -> list[str]:
+    from snnc.targets.nir.flavors import FLAVORS
+
+    return list(FLAVORS)
+
+
 def exit_code_help() -> str:
     lines = ["exit codes:"] + [f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items()]
     return "\n".join(lines)
@@ -126,9 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.set_defaults(handler="inspect")
 
     compile_cmd = commands.add_parser("compile", help="convert to an SNN and write a .snnc program (default command)")
-    compile_cmd.add_argument("model", help="an ONNX file")
-    compile_cmd.add_argument("-o", "--output", help="the .snnc file to write (default: MODEL's name, here)")
-    add_conversion_options(compile_cmd, many=False)
+    compile_cmd.add_argument("model", help="an ONNX file, or a NIR graph (.nir) of IF neurons")
+    compile_cmd.add_argument("-o", "--output", help="the .snnc (-t nir: .nir) file to write (default: MODEL's name, "
+                             "here)")  # fmt: skip
+    add_conversion_options(compile_cmd, many=False, targets=("cpu", "accel", "nir"))
+    compile_cmd.add_argument("--nir-flavor", choices=nir_flavors(), help="-t nir: the form for "
+                             "one importer (docs/interop.md; default nir: NIR as written)")  # fmt: skip
     compile_cmd.add_argument("--passes", metavar="SPECS", help="comma-separated passes, each `name` or "
                              "`name{key=value,...}` (default: the whole conversion pipeline)")  # fmt: skip
     compile_cmd.add_argument("--print-ir-after", metavar="PASS", help="print the IR after these passes ('all')")
@@ -210,6 +219,7 @@ def add_common_options(sub: argparse.ArgumentParser) -> None:
 
 TARGET_HELP = {
     "cpu": "cpu: native code for this machine (default)",
+    "nir": "nir: a NIR graph (.nir) for the simulators and chips that import NIR",
     "reference": "reference: the numpy simulator (the oracle)",
     "accel": "accel: the accelerator's program (.snnx) and its simulator",
 }

@@ -21,7 +21,7 @@ EXIT_CODES = {
     OK: "success",
     INTERNAL: "internal error (a bug: please report it with the output of --debug)",
     USAGE: "bad command line",
-    BAD_FILE: "input file missing, unreadable, truncated or not ONNX",
+    BAD_FILE: "input file missing, unreadable, truncated, or neither ONNX nor NIR",
     INVALID_MODEL: "model fails ONNX's checker, or has a dynamic non-batch dimension",
     UNSUPPORTED: "an operator or attribute that snnc does not support",
     BAD_DATA: "input or calibration data of the wrong shape, dtype or content",

@@ -14,6 +14,7 @@ from snnc.data import check_data
 from snnc.errors import InvalidModelError, UsageError
 from snnc.frontend import import_onnx
 from snnc.ir.graph import Graph
+from snnc.ir.ops_snn import Neuron, Readout
 from snnc.passes import DEFAULT_PASSES, PassContext, PassManager, conversion_pipeline
 from snnc.passes.schedule import latency_steps
 from snnc.passes.settings import format_spec, pass_specs, resolve
@@ -292,6 +293,20 @@ class Program:
 
         return save_artifact(self, path)
 
+    def to_nir(self, flavor: str = "nir"):
+        """The network as a `nir.NIRGraph`, in the form `flavor`'s importer needs (targets/nir/flavors.py).
+        NIR says IF networks only: compile with snnc.targets.nir.flavors.nir_conversion(flavor)."""
+        from snnc.targets.nir.export import export
+
+        return export(self.graph, self.settings.timesteps, flavor)
+
+    def write_nir(self, path, flavor: str = "nir") -> list[str]:
+        """Write the network as a NIR file (HDF5, atomically); returns what the export changed."""
+        from snnc.targets.nir.export import export_notes, write_nir
+
+        write_nir(path, self.to_nir(flavor))
+        return export_notes(self.settings.conversion, flavor)
+
     def accel_binary(self) -> bytes:
         """The .snnx program file of an accel program."""
         from snnc.targets.accel import encode_program
@@ -320,9 +335,11 @@ def compile(
     data_free: bool = False,
     labels: np.ndarray | None = None,
     adaptive: bool | dict = False,
+    example_input=None,
     **conversion,
 ) -> Program:
-    """Compile an ONNX model (path, bytes, ModelProto) or an IR Graph into an SNN Program.
+    """Compile an ONNX model (path, bytes, ModelProto), a torch nn.Module (with `example_input`, a
+    batch it takes), a NIR graph of IF neurons (path or nir.NIRGraph) or an IR Graph into an SNN Program.
 
         program = snnc.compile("model.onnx", calibration=x_train[:512], neuron="if", timesteps=32)
         result = program.run(x_test)          # result.logits, result.steps, result.spikes_per_image
@@ -346,13 +363,17 @@ def compile(
     "a,b{key=value}" or a list of them (default: the whole conversion pipeline);
     `print_ir_after`: pass names, or "all".
     """
-    if (calibration is None) != bool(data_free):
+    graph = load_network(model, input_shapes, reset=conversion.get("reset"), example_input=example_input)
+    spiking = is_spiking(graph)
+    if spiking:  # a NIR import: its neurons and thresholds are given, only the schedule is left
+        conversion = spiking_conversion(graph, conversion)
+        passes = passes or ("schedule",)
+    elif (calibration is None) != bool(data_free):
         raise UsageError(NO_CALIBRATION if calibration is None else "data_free: calibration data was given")
     if adaptive and calibration is None:
         raise UsageError("adaptive exits are calibrated on the calibration data: give calibration")
     conversion = resolve(conversion)  # unset settings: their defaults, or the neuron model's (snnc/models)
     neuron = conversion["neuron"]
-    graph = model.copy() if isinstance(model, Graph) else import_onnx(model, input_shapes)
     check_finite_weights(graph)
     check_activation_memory(graph)  # a declared shape this machine cannot hold fails here, not in an allocation
     if calibration is not None:
@@ -386,6 +407,37 @@ def compile(
     if adaptive:
         program.calibrate_exits(calibration, labels, **({} if adaptive is True else adaptive))
     return program
+
+
+def load_network(model, input_shapes: dict | None = None, reset: str | None = None, example_input=None) -> Graph:
+    """The IR graph of an ONNX model (path, bytes, ModelProto), a torch module (snnc.torch_import),
+    a NIR file or graph (`reset`: how its neurons reset, when the file does not say:
+    snnc.frontend.nir_import), or a Graph (copied)."""
+    if isinstance(model, Graph):
+        return model.copy()
+    from snnc.frontend.nir_import import import_nir, is_nir
+    from snnc.torch_import import import_torch, is_torch_module
+
+    if is_torch_module(model):
+        return import_torch(model, example_input, input_shapes)
+    if type(model).__module__.startswith("nir") or (isinstance(model, (str, Path)) and is_nir(model)):
+        return import_nir(model, reset=reset, input_shapes=input_shapes)
+    return import_onnx(model, input_shapes)
+
+
+def is_spiking(graph: Graph) -> bool:
+    """Whether the graph is an SNN already (imported from NIR) rather than an ANN to convert."""
+    return any(isinstance(node.op, (Neuron, Readout)) for node in graph.nodes())
+
+
+def spiking_conversion(graph: Graph, conversion: dict) -> dict:
+    """The settings that describe an imported SNN: its neurons' model and reset (given, not chosen)."""
+    neurons = [node.op for node in graph.nodes() if isinstance(node.op, Neuron)]
+    given = {"neuron": "if", "reset": neurons[0].reset if neurons else "subtract", "v_init": 0.0}
+    clashes = {k: v for k, v in conversion.items() if v is not None and k in given and v != given[k]}
+    if clashes:
+        raise UsageError(f"the network is spiking already (a NIR import) with {given}; it cannot take {clashes}")
+    return {**conversion, **given}
 
 
 def check_finite_weights(graph: Graph) -> None:

@@ -55,8 +55,10 @@ def program_report(program, result=None) -> dict:
 
 def settings_report(settings) -> dict:
     """The settings that shaped the program: the threshold settings only where data set them."""
-    shown = {k: getattr(settings, k) for k in ("target", "neuron", "timesteps")}
-    if settings.calibrated:
+    shown = {k: getattr(settings, k) for k in ("target", "neuron", "timesteps", "reset")}
+    if not any(spec.startswith("balance-thresholds") for spec in settings.passes):
+        shown["thresholds"] = "given by the network (an SNN imported from NIR)"
+    elif settings.calibrated:
         shown.update({k: getattr(settings, k) for k in ("thresholds", "per_channel", "bias_correction")})
         if settings.thresholds == "percentile":
             shown["percentile"] = settings.percentile
