@@ -355,36 +355,32 @@ def fuzz(results: Path) -> str:
 # ---- interop ---------------------------------------------------------------------------------
 
 
+def short(note: str) -> str:
+    """An export note without its explanation (docs/interop.md has them)."""
+    return note.split(" (")[0].split(":")[0]
+
+
 def nir_interop(results: Path) -> str:
     run = load(results, "nir_interop.json")
     rows = []
     for fixture, base in run["baselines"].items():
-        rows.append([network(fixture), "snnc's default IF (no export)", "", "", f"{base['snnc_default_if']:.2f}",
-                     "", "", f"ANN {base['ann']:.2f}"])  # fmt: skip
+        rows.append([network(fixture), "(not exported)", "snnc -t cpu, default IF", f"{base['snnc_default_if']:.2f}",
+                     "", "", "", f"ANN: {base['ann']:.2f} %"])  # fmt: skip
         for row in (r for r in run["rows"] if r["fixture"] == fixture):
             reader = "snnc import, -t cpu" if row["flavor"] == "nir" else row["importer"].split(".")[0]
             if "refused" in row:
                 rows.append([network(fixture), row["flavor"], reader, f"{row['export_form_accuracy']:.2f}", "",
                              "", "", "refused: " + row["refused"].split(": ", 1)[1]])  # fmt: skip
                 continue
+            changes = "; ".join(map(short, row["changes"]))
             rows.append([network(fixture), row["flavor"], reader, f"{row['export_form_accuracy']:.2f}",
                          f"{row['importer_accuracy']:.2f}", f"**{row['agreement']:.2f}**",
-                         f"{row['spikes_relative_difference']:+.1e}", "; ".join(row["changes"])])  # fmt: skip
-    header = [
-        "network",
-        "--nir-flavor",
-        "read and run by",
-        "export form in snnc's reference %",
-        "importer %",
-        "predictions as the reference's %",
-        "spikes, relative to the reference",
-        "what the export changed",
-    ]
+                         f"{row['spikes_relative_difference']:+.1e}", changes])  # fmt: skip
+    header = ["network", "--nir-flavor", "read and run by", "snnc %", "importer %", "predictions as the reference's %",
+              "spikes, relative to the reference", "what the export changed"]  # fmt: skip
     made = run["library_made"]
-    summary = [
-        f"A network built and exported by Sinabs ({made['network']}; {made['images']} random images, "
-        f"T = {made['timesteps']}), compiled by snnc, against Sinabs' own simulation:"
-    ]
+    summary = [f"A network built and exported by Sinabs ({made['network']}; {made['images']} random images, "
+               f"T = {made['timesteps']}), compiled by snnc, against Sinabs' own simulation:"]  # fmt: skip
     for engine, figures in made["against_sinabs"].items():
         summary.append(f"- {engine}: predictions as Sinabs' on {figures['agreement']:.0f} %, largest output "
                        f"difference {figures['max_abs_difference']:.2g}")  # fmt: skip
