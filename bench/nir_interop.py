@@ -110,7 +110,6 @@ def export_case(fixture: str, flavor: str, calibration, x, labels, folder: Path,
 
 def sinabs_made(folder: Path) -> dict:
     """A network Sinabs builds and exports, through snnc to the cpu and accel targets."""
-    import sinabs
     import sinabs.layers as sl
     import torch
     from sinabs.activation import SingleSpike
@@ -126,13 +125,7 @@ def sinabs_made(folder: Path) -> dict:
     with torch.no_grad():
         net[0].weight.mul_(3.0)
     x = np.random.default_rng(2).uniform(0, 1, (batch, 1, 16, 16)).astype(np.float32)
-    repeated = torch.as_tensor(np.repeat(x[:, None], steps, axis=1).reshape(batch * steps, 1, 16, 16))
-    graph = sinabs.to_nir(net, repeated)
-    for layer in net.modules():
-        if hasattr(layer, "reset_states"):
-            layer.reset_states()
-    with torch.no_grad():
-        theirs = net(repeated).reshape(batch, steps, -1).mean(1).numpy()
+    graph, theirs = importers.sinabs_export_and_run(net, x, steps)
     shapes = {"input": (batch, 1, 16, 16)}
     cpu = snnc.compile(graph, timesteps=steps, reset="subtract", input_shapes=shapes)
     accel = snnc.compile(graph, target="accel", timesteps=steps, reset="subtract", calibration=x, input_shapes=shapes)

@@ -69,3 +69,18 @@ def _counter(counts: dict, name: str):
         counts[name] += int(spikes.sum().item())
 
     return hook
+
+
+def sinabs_export_and_run(net, x: np.ndarray, timesteps: int):
+    """Sinabs' own export of `net` (a Sequential of its layers), and its own simulation of `x`
+    presented for `timesteps` steps: (the NIR graph, the output averaged over the steps)."""
+    import sinabs
+    import torch
+
+    repeated = torch.as_tensor(np.repeat(x[:, None], timesteps, axis=1).reshape(len(x) * timesteps, *x.shape[1:]))
+    graph = sinabs.to_nir(net, repeated)  # torch tensors in its nodes, and no input shape
+    for layer in net.modules():
+        if hasattr(layer, "reset_states"):
+            layer.reset_states()
+    with torch.no_grad():
+        return graph, net(repeated).reshape(len(x), timesteps, -1).mean(1).numpy()

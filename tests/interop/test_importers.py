@@ -90,10 +90,11 @@ def test_the_fixtures_predict_alike_in_each_importer(fixture, importer, tmp_path
 
 
 @need("sinabs")
-def test_a_network_sinabs_exported_compiles_for_cpu_and_accel(tmp_path):
-    import sinabs
+def test_a_network_sinabs_exported_compiles_for_cpu_and_accel():
     import sinabs.layers as sl
     from sinabs.activation import SingleSpike
+
+    from tests.interop import importers
 
     torch.manual_seed(0)
     batch = 16
@@ -105,13 +106,7 @@ def test_a_network_sinabs_exported_compiles_for_cpu_and_accel(tmp_path):
     with torch.no_grad():
         net[0].weight.mul_(3.0)
     x = np.random.default_rng(2).uniform(0, 1, (batch, 1, 8, 8)).astype(np.float32)
-    steps = torch.as_tensor(np.repeat(x[:, None], T, axis=1).reshape(batch * T, 1, 8, 8))
-    graph = sinabs.to_nir(net, steps)  # Sinabs' own export: torch tensors in the nodes, no input shape
-    for layer in net.modules():
-        if hasattr(layer, "reset_states"):
-            layer.reset_states()
-    with torch.no_grad():
-        theirs = net(steps).reshape(batch, T, -1).mean(1).numpy()
+    graph, theirs = importers.sinabs_export_and_run(net, x, T)
     shapes = {"input": (batch, 1, 8, 8)}
     cpu = snnc.compile(graph, timesteps=T, reset="subtract", input_shapes=shapes)  # Sinabs' IAF subtracts
     ours = cpu.run(x, engine="reference")
