@@ -219,7 +219,8 @@ def least_error_thresholds(op: Neuron, values: np.ndarray, maxima: np.ndarray, t
         if op.ceiling is not None:
             theta = np.minimum(theta, op.ceiling)
         theta = np.where(theta > 0, theta, 1.0)
-        error = np.mean((values - model.expected_output(values, theta[:, None], timesteps, op.v_init)) ** 2, axis=1)
+        carried = model.expected_output(values, theta[:, None], timesteps, op.v_init, op.reset)
+        error = np.mean((values - carried) ** 2, axis=1)
         better = error < best_error
         best_error, best = np.where(better, error, best_error), np.where(better, theta, best)
 
@@ -238,8 +239,9 @@ def _code_version() -> str:
     from snnc.runtime import ann, ort
 
     from snnc.frontend import export
+    from snnc.models import base as models_base
 
-    code = source_hash(sys.modules[__name__], export, ort, ann)
+    code = source_hash(sys.modules[__name__], export, ort, ann, models_base)
     return f"{code}|onnxruntime {onnxruntime.__version__}|numpy {np.__version__}"
 
 

@@ -111,15 +111,19 @@ class NeuronModel:
         each spike's value, and the spike counts per step, or None where a spike is 0 or 1)."""
         raise NotImplementedError
 
-    def expected_output(self, activation: np.ndarray, theta, timesteps: int, v_init: float) -> np.ndarray:
+    def expected_output(self, activation: np.ndarray, theta, timesteps: int, v_init: float,
+                        reset: str = "subtract") -> np.ndarray:  # fmt: skip
         """What a layer carries downstream for a steady activation `activation` (the ANN's, ≥ 0)
         held for T steps: the value its coding can represent, clipped at θ and quantized. The
         error-minimizing thresholds (passes/balance_thresholds.py) weigh θ by it. With the
         coding's L levels and highest step H: min(H, ⌊L·a/θ + v_init⌋) steps of θ/L. Rate coding,
         from V₀ = v_init·θ: that many spikes in T steps (L = H = T); iLIF: exactly its T bits
-        (L = 2^T, H = 2^T − 1)."""
+        (L = 2^T, H = 2^T − 1). Rate coding with reset to zero drops the charge past θ at each
+        spike: the first spike comes after ⌈(1 − v_init)·θ/a⌉ steps, then one every ⌈θ/a⌉."""
         count, highest = self.coding.levels(timesteps)
         theta = np.asarray(theta, dtype=np.result_type(activation, np.float32))  # in the activations' precision
+        if reset == "zero" and self.coding is RATE:
+            return zero_reset_spikes(activation, theta, timesteps, v_init) * (theta / count)
         steps = np.floor(count * activation / theta + theta.dtype.type(v_init))
         return np.clip(steps, 0, highest) * (theta / count)
 
@@ -127,6 +131,15 @@ class NeuronModel:
         """The integer reference (a QLayer's integer parameters): `value` as for `simulate`, with
         the bias already added for rate coding; returns (events sent, spike counts), (T, B, ...)."""
         raise NotImplementedError
+
+
+def zero_reset_spikes(activation: np.ndarray, theta: np.ndarray, timesteps: int, v_init: float) -> np.ndarray:
+    """Spikes in T steps of a neuron reset to zero under a steady input a ≥ 0 from V₀ = v_init·θ."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first = np.ceil((1 - v_init) * theta / activation)  # a = 0: infinite, never
+        every = np.ceil(theta / activation)
+        spikes = np.where(first <= timesteps, 1 + np.floor((timesteps - first) / every), 0)
+    return np.clip(spikes, 0, timesteps)
 
 
 def channel_shape(shape) -> tuple:

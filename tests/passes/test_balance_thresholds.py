@@ -154,13 +154,18 @@ def one_layer(model: str, width: int):
     return g
 
 
-@pytest.mark.parametrize("model, steps", [("if", 16), ("if", 5), ("ilif", 4)])
-def test_the_expected_output_is_what_the_simulator_gives_for_a_steady_input(model, steps):
+@pytest.mark.parametrize("model, steps, reset", [("if", 16, "subtract"), ("if", 5, "subtract"), ("ilif", 4, "subtract"),
+                                                 ("if", 16, "zero"), ("if", 7, "zero")])  # fmt: skip
+def test_the_expected_output_is_what_the_simulator_gives_for_a_steady_input(model, steps, reset):
     activations = np.random.default_rng(12).uniform(0, 1.5, (3, 200)).astype(np.float32)
+    activations[0, :4] = 0.0
     g = one_layer(model, 200)
     op = g.op("n1")
+    if reset == "zero":
+        g.replace_op("n1", type(op)(**{**op.attributes(), "reset": "zero"}))
     out = simulate(g, activations, steps).logits
-    expected = models.model(model).expected_output(activations.astype(np.float64), op.threshold, steps, op.v_init)
+    expected = models.model(model).expected_output(activations.astype(np.float64), op.threshold, steps, op.v_init,
+                                                   reset)  # fmt: skip
     np.testing.assert_allclose(out, expected, atol=1e-5)
 
 
