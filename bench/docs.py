@@ -182,6 +182,15 @@ AREAS = (
          "logits bit for bit. The CI test (`tests/fuzz/test_fuzz.py`) runs 360 cases with another seed.",
          ("python bench/fuzz.py --cases 6000 --seed 2026 --jobs 2",), ("fuzz.json",), "bfc0ba0 (2026-12-06)",
          "7 minutes", tables.fuzz),
+    Area("Reset to zero: thresholds for the reset the importers run", 28,
+         f"snnTorch's and SpikingJelly's NIR importers reset to zero, so their NIR forms convert with reset to zero. "
+         f"The error-minimizing thresholds weigh each θ by what a neuron carries for a steady activation; with "
+         f"reset to zero that is the first spike after ⌈(1 − v_init)·θ/a⌉ steps, then one every ⌈θ/a⌉ "
+         f"(`models/base.zero_reset_spikes`, exact against the simulator), where the model used before took every "
+         f"reset for a subtraction. Both on {SUITE.split(', and both')[0]}: IF T = 32, v_init 0, calibration on "
+         "held-out images 0–511, accuracy on held-out images 1,000–2,999, never the test set.",
+         ("python bench/zero_reset.py",), ("zero_reset.json",), "7425bf9 (2026-12-07)", "10 minutes",
+         tables.zero_reset, "Kept: the error model follows the neuron's reset."),
     Area("NIR: the export in other libraries' importers", 28,
          f"The fixtures ({FIXTURES}), IF T = 32, calibration on the 512 bundled images, the first 2,000 test "
          "images. Each `--nir-flavor` converts the network in the form NIR and that importer can say "

@@ -385,3 +385,16 @@ def nir_interop(results: Path) -> str:
         summary.append(f"- {engine}: predictions as Sinabs' on {figures['agreement']:.0f} %, largest output "
                        f"difference {figures['max_abs_difference']:.2g}")  # fmt: skip
     return table(header, rows) + "\n\n" + "\n".join(summary)
+
+
+def zero_reset(results: Path) -> str:
+    run = load(results, "zero_reset.json")
+    rows = [[network(r["network"]), f"{r['ann']:.2f}", f"{r['assumes_subtraction']:.2f}", f"{r['knows_reset']:.2f}",
+             f"**{r['knows_reset'] - r['assumes_subtraction']:+.2f}**"] for r in run["rows"]]  # fmt: skip
+    gains = [r["knows_reset"] - r["assumes_subtraction"] for r in run["rows"]]
+    header = ["network", "ANN %", "error model assumes subtraction %", "error model knows the reset %", "change"]
+    summary = (
+        f"Mean change {sum(gains) / len(gains):+.2f} points; better on {sum(g > 0 for g in gains)} of "
+        f"{len(gains)} networks ({run['images']:,} held-out images, T = {run['timesteps']})."
+    )
+    return table(header, rows) + "\n\n" + summary

@@ -23,11 +23,11 @@ from snnc.plotting import pyplot
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from snnc.frontend import import_onnx
     from snnc.inspection import inspect_graph, render_inspection
     from snnc.ir.text import print_graph
+    from snnc.program import load_network
 
-    graph = import_onnx(args.model, parse_input_shapes(args.input_shape))
+    graph = load_network(args.model, parse_input_shapes(args.input_shape))
     if args.ir:
         sys.stdout.write(print_graph(graph, elide_weights=not args.weights))
     elif args.json:

@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     inspect = commands.add_parser("inspect", help="show a model's layers, shapes, parameters and MACs")
-    inspect.add_argument("model", help="an ONNX file")
+    inspect.add_argument("model", help="an ONNX file, or a NIR graph (.nir)")
     inspect.add_argument("--json", action="store_true", help="print JSON for machines")
     inspect.add_argument("--ir", action="store_true", help="print the textual IR")
     inspect.add_argument("--weights", action="store_true", help="with --ir: print weights in full (parsable)")

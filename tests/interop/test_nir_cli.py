@@ -31,6 +31,8 @@ def test_export_then_import_from_the_command_line(tmp_path, capsys):
     graph = nir.read(exported)
     assert graph.metadata["timesteps"] == 8 and graph.metadata["flavor"] == "spikingjelly"
     assert sum(type(node).__name__ == "IF" for node in graph.nodes.values()) == 13
+    code, out, err = run_cli(capsys, "inspect", exported)
+    assert code == errors.OK and out.count(" neuron ") == 13, err
     artifact = tmp_path / "resnet.snnc"
     code, out, err = run_cli(capsys, "compile", exported, "-T", "8", "-o", artifact, "--json")
     assert code == errors.OK, err
