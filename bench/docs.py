@@ -201,15 +201,15 @@ AREAS = (
          "the agreement and spike columns (the first row of each network: snnc's default IF, not exported, on its "
          "cpu target). The importers: snnTorch 1.0.0, SpikingJelly 2.0.0, Sinabs 3.1.3 (with nir 1.0.8, nirtorch "
          "2.6, torch 2.13.0).",
-         ("python bench/nir_interop.py",), ("nir_interop.json",), "468dffd (2026-12-07)", "20 minutes",
+         ("python bench/nir_interop.py",), ("nir_interop.json",), "7425bf9 (2026-12-07)", "20 minutes",
          tables.nir_interop,
          "snnTorch and SpikingJelly run what snnc's reference runs: the same spikes, up to float32 rounding (the "
          "optional tests check them equal, layer by layer, in float64 on small networks). Sinabs fires several "
          "spikes in a step where v ≥ 2θ and floors the membrane at −θ, which NIR's IF does not say, and its graph "
          "executor gives a residual addition the previous step's input, so residual networks are refused in its "
-         "form. What the export costs is the column \"snnc %\" against snnc's default IF: the reset to zero "
-         "that snnTorch's and SpikingJelly's importers impose costs most; average pooling in place of max "
-         "pooling costs the VGG fixture the rest (docs/interop.md)."),
+         "form. What the export costs is the column \"snnc %\" against snnc's default IF: average pooling in "
+         "place of max pooling costs the VGG fixture most, the reset to zero that snnTorch's and SpikingJelly's "
+         "importers impose costs both (docs/interop.md)."),
 )  # fmt: skip
 
 
