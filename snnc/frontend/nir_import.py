@@ -120,6 +120,7 @@ def _check_hdf5(file, path) -> None:
 class _Importer:
     def __init__(self, graph, nir, reset: str, dt: float, input_shapes: dict) -> None:
         self.source, self.nir, self.reset, self.dt, self.input_shapes = graph, nir, reset, dt, input_shapes
+        self.handlers = _handlers(nir)
         self.graph = Graph("nir")
         self.values: dict[str, tuple[str, np.ndarray]] = {}  # NIR node → (IR node, unit per channel)
         self.inputs_of = defaultdict(list)
@@ -129,7 +130,7 @@ class _Importer:
     def run(self) -> Graph:
         for name in self.order():
             node = self.source.nodes[name]
-            handler = HANDLERS.get(type(node))
+            handler = self.handlers.get(type(node))
             if handler is None:
                 kind = type(node).__name__
                 raise UnsupportedError(f"NIR node {name!r} ({kind}): {UNMAPPED.get(kind, 'no snnc equivalent')}")
@@ -322,18 +323,6 @@ def _handlers(nir) -> dict:
     }
 
 
-class _LazyHandlers(dict):
-    """The handler table, built on first use (nir is imported only when a NIR file is read)."""
-
-    def get(self, key, default=None):
-        if not self:
-            import nir
-
-            self.update(_handlers(nir))
-        return super().get(key, default)
-
-
-HANDLERS = _LazyHandlers()
 UNMAPPED = {
     "NIRGraph": "a nested graph (flatten it before export)",
     "CubaLIF": "a synaptic current (CubaLIF): snnc's neurons integrate their input directly",
