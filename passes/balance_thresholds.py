@@ -117,7 +117,7 @@ class BalanceThresholds(Pass):
             if thresholds is not None:
                 ctx.note(self.name, "calibration results from the cache")
                 return thresholds
-        thresholds = self._data_based(graph, neurons, ctx.calibration, ctx.timesteps)
+        thresholds = self._data_based(graph, neurons, ctx)
         if key is not None:
             ctx.cache.put(key, _encode(thresholds))
         return thresholds
@@ -131,22 +131,26 @@ class BalanceThresholds(Pass):
         digest.update(np.ascontiguousarray(data).view(np.uint8).data)
         return digest.hexdigest()
 
-    def _data_based(self, graph: Graph, neurons: list[str], data: np.ndarray, timesteps: int) -> dict[str, np.ndarray]:
-        from snnc.runtime.ort import stream_values  # deferred: it loads onnx (start-up time)
+    def _data_based(self, graph: Graph, neurons: list[str], ctx: PassContext) -> dict[str, np.ndarray]:
+        """Per batch of the ANN's activations, each group's maximum and a subsample (summarize_batch):
+        in this process, or on a cluster's workers when the driver gives a `mapper`."""
+        from snnc.runtime.ort import map_batches  # deferred: it loads onnx (start-up time)
 
+        data = ctx.calibration
         samples: dict[str, list[np.ndarray]] = {n: [] for n in neurons}
         maxima: dict[str, np.ndarray] = {}
         batch = self._batch(graph, neurons)
         share = self._sample_share(graph, neurons, batch, -(-len(data) // batch))
+        summarize = functools.partial(summarize_batch, neurons=neurons, per_channel=self.options.per_channel,
+                                      share=share)  # fmt: skip
+        mapped = (ctx.mapper or map_batches)(graph, data, neurons, batch, self.options.engine, summarize)
         with progress(len(data), "calibrate", quiet=not showing()) as bar:
-            for start, values in stream_values(graph, data, neurons, batch, self.options.engine):
-                for name in neurons:
-                    grouped = self._grouped(values[name])  # (groups, values)
-                    batch_max = grouped.max(axis=1)
+            for start, summary in mapped:
+                for name, (batch_max, subsample) in summary.items():
                     maxima[name] = batch_max if name not in maxima else np.maximum(maxima[name], batch_max)
-                    samples[name].append(self._subsample(grouped, start, share))
-                bar.update(len(next(iter(values.values()))))
-        return {n: self._threshold(graph, n, maxima[n], samples[n], timesteps) for n in neurons}
+                    samples[name].append(subsample)
+                bar.update(min(batch, len(data) - start))
+        return {n: self._threshold(graph, n, maxima[n], samples[n], ctx.timesteps) for n in neurons}
 
     def _batch(self, graph: Graph, neurons: list[str]) -> int:
         """The option's batch, smaller where the neurons' values would pass CALIBRATION_BYTES or
@@ -156,11 +160,6 @@ class BalanceThresholds(Pass):
         kept = 4 * sum(graph.type(name).sample_size for name in neurons)
         fits = min(CALIBRATION_BYTES // max(kept, 1), available_memory() // (2 * max(per_sample, 1)))
         return max(1, min(self.options.batch_size, fits))
-
-    def _grouped(self, activation: np.ndarray) -> np.ndarray:
-        if not self.options.per_channel or activation.ndim < 2:
-            return activation.reshape(1, -1)
-        return np.moveaxis(activation, 1, 0).reshape(activation.shape[1], -1)
 
     def _sample_share(self, graph: Graph, neurons: list[str], batch: int, batches: int) -> float:
         """The share of each batch's subsample kept, so that all batches' stay within SAMPLE_BUDGET
@@ -172,12 +171,6 @@ class BalanceThresholds(Pass):
             per_group = batch * int(np.prod(shape)) // groups
             kept += groups * min(per_group, _per_group_keep(groups)) * batches
         return min(1.0, SAMPLE_BUDGET / max(kept, 1))
-
-    @staticmethod
-    def _subsample(grouped: np.ndarray, seed: int, share: float = 1.0) -> np.ndarray:
-        keep = min(grouped.shape[1], max(1, int(share * _per_group_keep(grouped.shape[0]))))
-        index = np.random.default_rng(seed).choice(grouped.shape[1], keep, replace=False)
-        return grouped[:, index]
 
     def _threshold(self, graph: Graph, name: str, maxima: np.ndarray, samples: list[np.ndarray],
                    timesteps: int) -> np.ndarray:  # fmt: skip
@@ -198,6 +191,23 @@ class BalanceThresholds(Pass):
             raise DataError(f"neuron {name!r}: activations on the calibration data are not finite")
         shape = (-1,) + (1,) * (graph.type(name).rank - 2) if self.options.per_channel else ()
         return theta.reshape(shape) if self.options.per_channel else np.float32(theta[0])
+
+
+def summarize_batch(start: int, values: dict[str, np.ndarray], neurons: list[str], per_channel: bool,
+                    share: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+    """{neuron: (each group's maximum, a subsample of its values)} for the batch of calibration
+    activations that starts at image `start` (the subsample's seed: the same wherever it runs)."""
+    summary = {}
+    for name in neurons:
+        activation = values[name]
+        if not per_channel or activation.ndim < 2:
+            grouped = activation.reshape(1, -1)
+        else:
+            grouped = np.moveaxis(activation, 1, 0).reshape(activation.shape[1], -1)
+        keep = min(grouped.shape[1], max(1, int(share * _per_group_keep(grouped.shape[0]))))
+        index = np.random.default_rng(start).choice(grouped.shape[1], keep, replace=False)
+        summary[name] = (grouped.max(axis=1), grouped[:, index])
+    return summary
 
 
 def least_error_thresholds(op: Neuron, values: np.ndarray, maxima: np.ndarray, timesteps: int) -> np.ndarray:

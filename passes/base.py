@@ -41,6 +41,10 @@ class PassContext:
     # record_values) → SimResult with records (the driver's: the cpu target's); None: passes
     # use the reference (runtime/snn.py)
     simulate: object | None = None
+    # where calibration's ANN batches run: mapper(graph, data, names, batch, engine, function)
+    # yields (start, function(start, values)) per batch, as runtime/ort.map_batches does in this
+    # process (the default, None); snnc eval --cluster gives its workers' (snnc/runners.py)
+    mapper: object | None = None
     notes: dict[str, list[str]] = field(default_factory=dict)
 
     def note(self, pass_name: str, message: str) -> None:

@@ -52,3 +52,11 @@ def stream_values(graph: Graph, data: np.ndarray, names: list[str], batch: int,
             yield start, session.run(chunk)
         else:
             yield start, execute(graph, chunk, keep=names)
+
+
+def map_batches(graph: Graph, data: np.ndarray, names: list[str], batch: int, engine: str,
+                function) -> Iterator[tuple[int, object]]:  # fmt: skip
+    """(start, function(start, values)) per batch: what calibration keeps of each batch, so that
+    a cluster can compute it where the batch runs (snnc/runners.ClusterRunner.map_batches)."""
+    for start, values in stream_values(graph, data, names, batch, engine):
+        yield start, function(start, values)

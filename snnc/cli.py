@@ -246,10 +246,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from snnc.data import check_data, load_arrays
-    from snnc.evaluate import run_with_progress
     from snnc.files import write_atomically
     from snnc.program import load
     from snnc.report import render_report, speed
+    from snnc.runners import run_with_progress
 
     program = load(args.artifact, trust_native=args.trust_native)
     x, labels = load_arrays(args.data, "test", args.limit)
@@ -292,7 +292,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report = evaluate(
         args.model, args.data, args.neuron, args.timesteps, args.calib, args.limit, args.target,
         conversion_options(args, sweep=True), exit_options(args), args.quiet, args.threads, args.numeric,
-        args.data_free,
+        args.data_free, args.cluster, args.workers, args.per_image,
     )  # fmt: skip
     if args.plot:
         plot_evaluation(report, args.plot)

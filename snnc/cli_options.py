@@ -206,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=int, help="use the first N images (--adaptive still calibrates its exits on all of --calib)"
     )
     ev.add_argument("--plot", metavar="OUT.png", help="plot accuracy against T")
+    ev.add_argument("--cluster", metavar="ray[://HOST:PORT]",
+                    help="run the sweep on a Ray cluster: ray (a local one), ray://HOST:PORT (Ray Client) or "
+                    "HOST:PORT (from a node of it); one worker per --threads CPUs, each compiling once; "
+                    "pip install 'snnc[ray]'")  # fmt: skip
+    ev.add_argument("--workers", type=int, help="with --cluster: at most N workers (default: one per CPU slot)")
+    ev.add_argument("--per-image", action="store_true", help="with --json: each row's predictions and steps used")
     add_conversion_options(ev, many=True, targets=("cpu", "accel", "reference"))
     ev.set_defaults(handler="eval")
     return parser

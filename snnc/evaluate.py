@@ -16,11 +16,9 @@ from snnc.errors import UsageError
 from snnc.frontend import import_onnx, load_model
 from snnc.passes.schedule import latency_steps
 from snnc.program import NO_CALIBRATION, Program, compile
-from snnc.progress import progress
 from snnc.report import OPS_ENERGY, activity, ann_macs, speed
+from snnc.runners import CHUNK, ClusterRunner, LocalRunner
 from snnc.timing import recording
-
-CHUNK = 64  # images per simulator call: the progress bar advances per chunk, every second or so
 
 
 def run_ann(model_path: str, x: np.ndarray, threads: int | None = None) -> tuple[np.ndarray, float]:
@@ -49,13 +47,20 @@ def evaluate(
     threads: int | None = None,
     numeric: str = "float",
     data_free: bool = False,
+    cluster=None,
+    workers: int | None = None,
+    per_image: bool = False,
 ) -> dict:
     """`target` "reference" compiles for the cpu and runs the numpy reference simulator;
     `numeric` "fixed" runs the quantized integer network instead (cpu: native code; reference:
     runtime/fixed.py), as the accel target computes it.
     `options` go to compile(); `exits` (budget, metric, step_weights) adds, for every neuron
     model and T, a row with adaptive exits calibrated on the calibration set. A neuron model and
-    T the target cannot run together is skipped (report["skipped"] says why), not an error."""
+    T the target cannot run together is skipped (report["skipped"] says why), not an error.
+    `cluster`: run the sweep and its calibrations on a Ray cluster: "ray" (a local instance),
+    "ray://HOST:PORT", "HOST:PORT", or a snnc.cluster.ShardPool; `workers` caps its workers,
+    `threads` are each worker's. The results are those of a run in this process; report["cluster"]
+    says how it went. `per_image`: each row lists its predictions and steps used per image."""
     engine = engine_for(target, numeric)  # a bad combination fails before any work
     graph = import_onnx(model_path)
     x, y = load_arrays(data, "test", limit)
@@ -69,28 +74,19 @@ def evaluate(
     calibration, calibration_labels = calibration_set(calib, graph.type(graph.inputs[0])) if calib else (None, None)
     if exits is not None and calibration is None:
         raise UsageError("--adaptive calibrates its exit threshold on --calib data: pass --calib")
-    ann_logits, ann_wall = run_ann(model_path, x, threads)
-    ann_pred = ann_logits.argmax(axis=1)
-    results, skipped = [], []
-    compile_target = "cpu" if target == "reference" else target
-    run = dict(quiet=quiet, engine=engine, threads=threads)
-    for neuron in neurons:
-        runnable = _runnable_steps(neuron, timesteps, skipped)
-        if not runnable:
-            continue
-        per_step = _fitted_to_steps(neuron, options, data_free)
-        program = None
-        for steps in runnable:
-            if program is None or per_step:
-                with recording(show=not quiet):  # a line naming the running stage: calibration, passes, LLVM
-                    program = compile(graph, target=compile_target, neuron=neuron,
-                                      timesteps=steps if per_step else max(runnable), calibration=calibration,
-                                      data_free=data_free, **(options or {}))  # fmt: skip
-            results.append(_evaluate_one(program, neuron, steps, x, y, ann_pred, **run))
-            if exits is not None:
-                adaptive = _with_exits(program, steps, calibration, calibration_labels, exits, run)
-                results.append(_evaluate_one(adaptive, neuron, steps, x, y, ann_pred, **run))
-    return {
+    runner = _runner(cluster, workers, quiet, engine, threads)
+    try:
+        ann_logits, ann_wall = run_ann(model_path, x, threads)
+        ann_pred = ann_logits.argmax(axis=1)
+        jobs, skipped = _submit_sweep(graph, neurons, timesteps, target, options, exits, data_free, x,
+                                      (calibration, calibration_labels), runner)  # fmt: skip
+        runs = runner.finish([handle for _, handle in jobs])
+        results = [_row(program, merged, seconds, x, y, ann_pred, runner.threads, per_image)
+                   for (program, _), (merged, seconds) in zip(jobs, runs)]  # fmt: skip
+        stats = runner.stats()
+    finally:
+        runner.close()
+    report = {
         "model": str(model_path),
         "data": data,
         "target": target,
@@ -101,6 +97,44 @@ def evaluate(
         "results": results,
         "skipped": skipped,
     }
+    if stats is not None:
+        report["cluster"] = stats
+    return report
+
+
+def _runner(cluster, workers: int | None, quiet: bool, engine: str | None, threads: int | None):
+    if cluster is None:
+        if workers is not None:
+            raise UsageError("--workers is for --cluster")
+        return LocalRunner(quiet, engine, threads)
+    from snnc.cluster import ShardPool, parse_cluster
+
+    pool = cluster if isinstance(cluster, ShardPool) else ShardPool(parse_cluster(cluster), workers, threads)
+    return ClusterRunner(pool, quiet, engine)
+
+
+def _submit_sweep(graph, neurons, timesteps, target, options, exits, data_free, x, calibration_data, runner):
+    """Compile each configuration and submit its runs: ([(program, the runner's handle)], skipped)."""
+    calibration, calibration_labels = calibration_data
+    jobs, skipped = [], []
+    compile_target = "cpu" if target == "reference" else target
+    for neuron in neurons:
+        runnable = _runnable_steps(neuron, timesteps, skipped)
+        if not runnable:
+            continue
+        per_step = _fitted_to_steps(neuron, options, data_free)
+        program = None
+        for steps in runnable:
+            if program is None or per_step:
+                with recording(show=not runner.quiet):  # a line naming the running stage: calibration, passes, LLVM
+                    program = compile(graph, target=compile_target, neuron=neuron,
+                                      timesteps=steps if per_step else max(runnable), calibration=calibration,
+                                      data_free=data_free, mapper=runner.mapper, **(options or {}))  # fmt: skip
+            jobs.append(((program, steps), runner.submit(program, steps, x, f"{neuron} T={steps}")))
+            if exits is not None:
+                adaptive = _with_exits(program, steps, calibration, calibration_labels, exits, runner)
+                jobs.append(((adaptive, steps), runner.submit(adaptive, steps, x, f"{neuron} T={steps} adaptive")))
+    return jobs, skipped
 
 
 def _fitted_to_steps(neuron: str, options: dict | None, data_free: bool) -> bool:
@@ -134,36 +168,19 @@ def engine_for(target: str, numeric: str) -> str | None:
     return "fixed" if target == "reference" else "native-fixed"
 
 
-def _with_exits(program: Program, steps: int, x, labels, exits: dict, run: dict) -> Program:
+def _with_exits(program: Program, steps: int, x, labels, exits: dict, runner) -> Program:
     """A copy of the program at T = steps, with exits calibrated on (x, labels)."""
     settings = dataclasses.replace(program.settings, timesteps=steps)
     copy = Program(program.graph.copy(), settings, dict(program.notes))
-    with recording(show=not run["quiet"]):  # the exits' traces run over all of the calibration set
-        copy.calibrate_exits(x, labels, threads=run["threads"], engine=run["engine"], **exits)
+    with recording(show=not runner.quiet):  # the exits' traces run over all of the calibration set
+        copy.calibrate_exits(x, labels, threads=runner.threads, engine=runner.engine, tracer=runner.tracer, **exits)
     return copy
 
 
-def run_with_progress(program, x: np.ndarray, timesteps: int | None, desc: str, quiet: bool, **options):
-    """program.run over chunks of the inputs, advancing a progress bar: (one merged SimResult,
-    the wall seconds the runs took). `options` go to Program.run (engine, threads, record)."""
-    merged, wall = None, 0.0
-    with progress(total=len(x), desc=desc, quiet=quiet) as bar:
-        bar.set_postfix_str("building the native code" if program.settings.target == "cpu" else "")
-        program.run(x[:1], timesteps=timesteps, **options)  # untimed: the speed is the code's, not the build's
-        bar.set_postfix_str("")
-        for start in range(0, len(x), CHUNK):
-            began = time.perf_counter()
-            result = program.run(x[start : start + CHUNK], timesteps=timesteps, **options)
-            wall += time.perf_counter() - began
-            merged = result if merged is None else merged.merge(result)
-            bar.update(len(result.logits))
-    return merged, wall
-
-
-def _evaluate_one(program, neuron: str, steps: int, x, y, ann_pred, quiet: bool, engine, threads) -> dict:
+def _row(job, merged, seconds: float, x, y, ann_pred, threads, per_image: bool) -> dict:
+    program, steps = job
+    neuron = program.settings.neuron
     exits = program.settings.adaptive
-    desc = f"{neuron} T={steps}{' adaptive' if exits else ''}"
-    merged, wall = run_with_progress(program, x, steps, desc, quiet, engine=engine, threads=threads)
     predicted = merged.logits.argmax(axis=1)
     act = activity(merged, ann_macs(program.graph))
     full = latency_steps(program.graph, neuron, steps, program.settings.pipelined)
@@ -181,7 +198,7 @@ def _evaluate_one(program, neuron: str, steps: int, x, y, ann_pred, quiet: bool,
         "spikes_per_image": act["spikes_per_image"],
         "sops_per_image": act["sops_per_image"],
         "ops_energy_ratio_45nm": act[OPS_ENERGY]["snn_over_ann"],  # the chip's own: row["accel"]
-        "speed": speed(len(x), wall, threads),
+        "speed": speed(len(x), seconds, threads),
     }
     if merged.hardware is not None:  # the accel simulator: the chip's own figures per image
         summary = merged.hardware.summary()
@@ -190,6 +207,9 @@ def _evaluate_one(program, neuron: str, steps: int, x, y, ann_pred, quiet: bool,
     if exits:
         row["exit"] = {k: exits[k] for k in ("metric", "budget", "step_weights", "threshold", "accuracy",
                                              "fixed_accuracy", "mean_steps", "against")}  # fmt: skip
+    if per_image:
+        row["predictions"] = predicted.tolist()
+        row["steps_used"] = used.tolist()
     return row
 
 
@@ -218,6 +238,10 @@ def render_evaluation(report: dict) -> str:
     lines = [f"{report['images']} images of {report['data']}",
              format_table(headers, rows, set(range(1, len(headers))))]  # fmt: skip
     lines += [f"skipped {s['neuron']} T={s['timesteps']}: {s['reason']}" for s in report.get("skipped", [])]
+    if "cluster" in report:
+        c = report["cluster"]
+        lines.append(f"on {c['workers']} workers at {c['address']}: {c['tasks']} tasks ({c['retried_tasks']} run "
+                     f"again after a worker died) in {c['wall_s']:.1f} s; images/s per worker")  # fmt: skip
     lines.append("steps used: the readout's steps per image (iLIF: bits read; fewer with adaptive exits); "
                  "latency: until the output is final, the pipeline's fill included")  # fmt: skip
     return "\n".join(lines)

@@ -29,9 +29,11 @@ from snnc.timing import stage
 
 def calibrate_exits(program, x: np.ndarray, labels: np.ndarray | None = None, budget: float = 0.5,
                     metric: str = "max-softmax", step_weights: bool | None = None, threads: int | None = None,
-                    engine: str | None = None) -> adaptive.ExitCalibration:  # fmt: skip
+                    engine: str | None = None, tracer=None) -> adaptive.ExitCalibration:  # fmt: skip
     """Make `program` stop each sample at its first confident step (in place). `step_weights`
-    None: tried for rate coding (if, msat), not for iLIF."""
+    None: tried for rate coding (if, msat), not for iLIF. `tracer(program, x, steps, threads,
+    engine)`: what runs the traces (default: program.run in this process; snnc/runners.py)."""
+    trace_of = tracer or _trace
     if metric not in EXIT_METRICS:
         raise UsageError(f"--exit-metric must be one of {EXIT_METRICS}, got {metric!r}")
     graph = program.graph
@@ -46,7 +48,7 @@ def calibrate_exits(program, x: np.ndarray, labels: np.ndarray | None = None, bu
     steps = program.settings.timesteps
     _set_readout(program, readout, exit_metric=None, step_weights=None)
     with stage("exits: fixed-T trace"):
-        trace = program.run(x, steps, threads, engine=engine, trace=True).trace
+        trace = trace_of(program, x, steps, threads, engine).trace
     fixed = trace[:, -1].argmax(axis=1)  # the fixed-T network's predictions: the budget's baseline
     result = _calibrate(trace, labels, budget, metric, fixed)
     weights = None
@@ -54,7 +56,7 @@ def calibrate_exits(program, x: np.ndarray, labels: np.ndarray | None = None, bu
         fitted = adaptive.fit_step_weights(currents_from_estimates(trace), execute(graph, x)[0])
         _set_readout(program, readout, step_weights=fitted)
         with stage("exits: weighted trace"):
-            weighted_trace = program.run(x, steps, threads, engine=engine, trace=True).trace
+            weighted_trace = trace_of(program, x, steps, threads, engine).trace
         weighted = _calibrate(weighted_trace, labels, budget, metric, fixed)
         plain = result
         if weighted.threshold <= 1 and weighted.mean_steps < plain.mean_steps:  # > 1: never exits in budget
@@ -68,6 +70,10 @@ def calibrate_exits(program, x: np.ndarray, labels: np.ndarray | None = None, bu
     program.settings.adaptive = {"metric": metric, "budget": budget, "step_weights": weights is not None,
                                  **dataclasses.asdict(result)}  # fmt: skip
     return result
+
+
+def _trace(program, x: np.ndarray, steps: int, threads: int | None, engine: str | None):
+    return program.run(x, steps, threads, engine=engine, trace=True)
 
 
 def _calibrate(trace: np.ndarray, labels, budget: float, metric: str, fixed: np.ndarray):

@@ -259,6 +259,7 @@ class Program:
         step_weights: bool | None = None,
         threads: int | None = None,
         engine: str | None = None,
+        tracer=None,
     ):
         """Adaptive timesteps: see snnc.exits.calibrate_exits."""
         from snnc.exits import calibrate_exits
@@ -266,7 +267,7 @@ class Program:
         x = check_data(np.asarray(x), self.graph.type(self.graph.inputs[0]), "calibration data")
         if engine is None and self.settings.target == "accel":
             engine = "native-fixed"  # the chip's own integer outputs, without simulating its cycles
-        return calibrate_exits(self, x, labels, budget, metric, step_weights, threads, engine)
+        return calibrate_exits(self, x, labels, budget, metric, step_weights, threads, engine, tracer)
 
     def forget_native_code(self) -> None:
         """The graph changed: compile again on the next native run."""
@@ -336,6 +337,7 @@ def compile(
     labels: np.ndarray | None = None,
     adaptive: bool | dict = False,
     example_input=None,
+    mapper=None,
     **conversion,
 ) -> Program:
     """Compile an ONNX model (path, bytes, ModelProto), a torch nn.Module (with `example_input`, a
@@ -361,7 +363,8 @@ def compile(
     per_channel, bias_correction, reset, v_init, maxpool, pipelined, msat, spike_confidence;
     unset ones take the neuron model's defaults (snnc/models). `passes`: pass specs,
     "a,b{key=value}" or a list of them (default: the whole conversion pipeline);
-    `print_ir_after`: pass names, or "all".
+    `print_ir_after`: pass names, or "all". `mapper`: where calibration's batches run
+    (passes/base.PassContext.mapper; `snnc eval --cluster` gives its workers).
     """
     graph = load_network(model, input_shapes, reset=conversion.get("reset"), example_input=example_input)
     spiking = is_spiking(graph)
@@ -384,7 +387,7 @@ def compile(
         check_steps(neuron, settings.timesteps, UsageError)
     pipeline = conversion_pipeline(neuron, specs, **{k: v for k, v in settings.conversion.items() if k != "neuron"})
     ctx = PassContext(calibration=calibration, timesteps=settings.timesteps, cache=ObjectCache(),
-                      simulate=_native_simulation)  # fmt: skip
+                      simulate=_native_simulation, mapper=mapper)  # fmt: skip
     from snnc.passes.quantize import check_mappable, input_scale
 
     # accel: an operator the chip has no unit for fails before calibration
