@@ -210,6 +210,25 @@ AREAS = (
          "form. What the export costs is the column \"snnc %\" against snnc's default IF: average pooling in "
          "place of max pooling costs the VGG fixture most, the reset to zero that snnTorch's and SpikingJelly's "
          "importers impose costs both (docs/interop.md)."),
+    Area("Sweeps on a Ray cluster", 29,
+         f"The fixtures ({FIXTURES}) × IF, iLIF, MSAT × T = 8, 16, 32 on the first 10,000 Fashion-MNIST test "
+         "images, calibrated on the first 512 training images: `snnc eval` in one process with one thread, then "
+         "`snnc eval --cluster` on a Ray cluster started on this machine (a head without CPUs and two worker "
+         "nodes of one CPU each, one thread per worker), each mode with an empty object and threshold cache so "
+         "that both calibrate and compile everything. \"simulating s\": the seconds spent in the simulator "
+         "(one process: the rows' `speed.wall_s`; cluster: the workers' `run` tasks); \"calibrating s\": the "
+         "workers' calibration batches; \"other s per task\": (workers × wall − the workers' task seconds) ÷ "
+         "tasks, everything else a worker slot spends (shipping, dispatch, its native builds, waiting for the "
+         "driver's compiles): an upper bound on the overhead. The projection measures each configuration of an "
+         "ImageNet sweep on the suite's ResNet-18 (`snnc zoo resnet18`, random weights, 64 noise calibration "
+         "images, one thread, CPU seconds) and projects W(N) = d₁ + max(Σ d, Σ (50,000·t + n·o) ÷ N + Σ k): d "
+         "the driver's compile, k a worker's native build, t seconds per image, o the overhead per task above, "
+         "n = ⌈50,000 ÷ 512⌉ tasks per configuration (bench/cluster_projection.py says what it assumes).",
+         ("python bench/cluster_sweep.py", "python bench/cluster_projection.py"),
+         ("cluster_sweep.json", "cluster_projection.json"), "048843e (2026-12-07)", "35 minutes",
+         lambda results: tables.cluster_sweep(results) + "\n\n" + tables.cluster_projection(results),
+         "Two workers on a 2-core machine share it with the driver, whose compiles (calibration, passes) "
+         "run beside them; the speed-up on machines of their own is the projection's."),
 )  # fmt: skip
 
 

@@ -398,3 +398,34 @@ def zero_reset(results: Path) -> str:
         f"{len(gains)} networks ({run['images']:,} held-out images, T = {run['timesteps']})."
     )
     return table(header, rows) + "\n\n" + summary
+
+
+def cluster_sweep(results: Path) -> str:
+    run = load(results, "cluster_sweep.json")
+    single, spread = run["single"], run["cluster"]
+    identical = "identical" if all(run["identical"]) else "**different**"
+    header = ["", "wall s", "simulating s", "calibrating s (workers)", "tasks", "tasks run again",
+              "other s per task"]  # fmt: skip
+    rows = [["one process, one thread", f"{single['wall_s']:.1f}", f"{single['run_s']:.1f}", "", "", "", ""],
+            [f"Ray, {spread['workers']} workers of one thread", f"{spread['wall_s']:.1f}",
+             f"{spread['worker_run_s']:.1f}", f"{spread['worker_calibration_s']:.1f}", f"{spread['tasks']}",
+             f"{spread['retried_tasks']}", f"{spread['other_s_per_task']:.3f}"]]  # fmt: skip
+    per_row = [[network(r["fixture"]), r["neuron"], r["T"], f"{100 * r['accuracy']:.2f}", f"{r['single_run_s']:.1f}",
+                f"{r['cluster_worker_s']:.1f}"] for r in run["rows"]]  # fmt: skip
+    summary = (f"{run['images']:,} test images, {len(run['rows'])} configurations: the two reports are {identical} "
+               f"but for their timings (every row's accuracy, agreement, steps, spike and SOP counts, and its "
+               f"per-image predictions and steps). Speed-up {run['speedup']:.2f}×.")  # fmt: skip
+    rows_header = ["network", "neuron", "T", "accuracy %", "one process: s", "cluster: worker s"]
+    return table(header, rows) + "\n\n" + summary + "\n\n" + table(rows_header, per_row)
+
+
+def cluster_projection(results: Path) -> str:
+    run = load(results, "cluster_projection.json")
+    header = ["neuron", "T", "driver compile s (d)", "worker build s (k)", "s per image (t)"]
+    rows = [[r["neuron"], r["T"], f"{r['compile_s']:.1f}", f"{r['build_s']:.1f}", f"{r['s_per_image']:.3f}"]
+            for r in run["configurations"]]  # fmt: skip
+    projection = [[p["workers"], f"{p['hours']:.2f}"] for p in run["projection"]]
+    summary = (f"{run['images']:,} images × {len(run['configurations'])} configurations on {run['network']}, "
+               f"shards of {run['shard']}, o = {run['overhead_s_per_task']:.3f} s per task; one process: "
+               f"{run['single_process_hours']:.1f} hours.")  # fmt: skip
+    return table(header, rows) + "\n\n" + summary + "\n\n" + table(["workers N", "projected hours W(N)"], projection)

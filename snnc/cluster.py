@@ -140,7 +140,8 @@ class ShardPool:
 
     `submit` queues a task and returns its id; `gather(ids)` waits for those and returns their
     results in order; tasks run in the order submitted. `on_result(task, pid)` is called as each
-    task's result arrives (the progress bar; the fault tests kill a worker from it)."""
+    task's result arrives (the progress bar; the fault tests kill a worker from it). A process
+    already connected to Ray keeps its cluster; `address` is for connecting."""
 
     def __init__(self, address: str | None = None, workers: int | None = None, threads: int | None = None,
                  on_result: Callable | None = None, shard: int = SHARD) -> None:  # fmt: skip
@@ -163,6 +164,12 @@ class ShardPool:
             raise ResourceError(f"the cluster at {self.address} has no worker slot of {self.threads} CPUs")
         self.actor_class = ray.remote(num_cpus=self.threads, max_restarts=0)(Worker)
         self.actors = [self._start() for _ in range(self.size)]
+        try:  # a worker that cannot start (another snnc version) says so now, not as a dead worker later
+            ray.get([actor.pid.remote() for actor in self.actors])
+        except ray.exceptions.RayActorError as exc:
+            lines = str(exc).splitlines()
+            reason = next((line.split("UsageError: ", 1)[1] for line in lines if "UsageError: " in line), lines[0])
+            raise UsageError(f"a worker of {self.address} did not start: {reason}") from None
         self.pending: deque[Task] = deque()
         self.inflight: dict = {}  # ObjectRef → (task, actor)
         self.results: dict[int, object] = {}
@@ -219,6 +226,8 @@ class ShardPool:
                 load[id(actor)] += 1
 
     def _collect(self, block: bool) -> None:
+        if not self.inflight:
+            raise RuntimeError("waiting for results with no task in flight")  # a bug in the caller
         ready, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=None if block else 0)
         for ref in ready:
             if ref not in self.inflight:  # its worker died and the task was queued again

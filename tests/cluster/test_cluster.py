@@ -1,6 +1,5 @@
-"""`snnc eval --cluster` on a real Ray cluster started on this machine (Ray binds it to the
-machine's own address; with 127.0.0.1 its driver cannot join): a head with no CPU of its own and
-two worker nodes of one CPU each, so every task crosses processes. The oracle is the same
+"""`snnc eval --cluster` on a real Ray cluster started on 127.0.0.1: a head with no CPU of its own
+and two worker nodes of one CPU each, so every task crosses processes. The oracle is the same
 sweep run in this process: the cluster must give the same report, image by image, also when
 one of its workers is killed mid-run. Marked `cluster`; skipped without Ray (.ci/run installs it)."""
 
@@ -15,6 +14,9 @@ import sys
 import numpy as np
 import pytest
 
+# Ray's switch for single-machine clusters: every node, and the driver, on the loopback address
+# (read when ray is imported; the cluster's processes and the CLI's inherit it)
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.cluster
 
@@ -38,6 +40,7 @@ def cluster():
         local.add_node(num_cpus=1)
     local.wait_for_nodes()
     ray.init(address=local.address, log_to_driver=False, configure_logging=False)
+    assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
     yield local
     ray.shutdown()
     local.shutdown()

@@ -39,3 +39,10 @@ def test_workers_without_a_cluster_is_a_usage_error(capsys):
     code, _, stderr = cli(capsys, "eval", MODEL, "--data", DATA, "--calib", CALIB, "--neuron", "if", "-T", "8",
                           "--workers", "2")  # fmt: skip
     assert code == errors.USAGE and "--workers is for --cluster" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_a_worker_of_another_snnc_version_refuses_to_start():
+    from snnc.cluster import Worker
+
+    with pytest.raises(errors.UsageError, match="the worker runs snnc .*, the driver 0.0.1: install one version"):
+        Worker("0.0.1", threads=1)
