@@ -20,7 +20,9 @@ workers is
 
 the driver compiling one configuration after another while the workers run the earlier ones,
 and every worker building each configuration once. It assumes the workers are as fast as this
-machine's cores and that shards spread evenly (N ≤ n · C).
+machine's cores and that shards spread evenly (N ≤ n · C). k is measured with this machine's
+object cache as it stands (a hit is a load, so k can be an underestimate for a fresh node); iLIF
+compiles once per sweep (its thresholds do not depend on T), as `snnc eval` does.
 """
 
 from __future__ import annotations

@@ -225,7 +225,7 @@ AREAS = (
          "the driver's compile, k a worker's native build, t seconds per image, o the overhead per task above, "
          "n = ⌈50,000 ÷ 512⌉ tasks per configuration (bench/cluster_projection.py says what it assumes).",
          ("python bench/cluster_sweep.py", "python bench/cluster_projection.py"),
-         ("cluster_sweep.json", "cluster_projection.json"), "048843e (2026-12-07)", "35 minutes",
+         ("cluster_sweep.json", "cluster_projection.json"), "048843e and d062bfe (2026-12-07)", "an hour",
          lambda results: tables.cluster_sweep(results) + "\n\n" + tables.cluster_projection(results),
          "Two workers on a 2-core machine share it with the driver, whose compiles (calibration, passes) "
          "run beside them; the speed-up on machines of their own is the projection's."),

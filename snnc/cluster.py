@@ -193,7 +193,7 @@ class ShardPool:
 
     def gather(self, ids: list[int]) -> list:
         while not all(i in self.results for i in ids):
-            self._collect(block=True)
+            self._collect()
         return [self.results[i] for i in ids]
 
     def close(self) -> None:
@@ -225,10 +225,11 @@ class ShardPool:
                 self.inflight[getattr(actor, task.method).remote(*task.args)] = (task, actor)
                 load[id(actor)] += 1
 
-    def _collect(self, block: bool) -> None:
+    def _collect(self) -> None:
+        """Wait for the next result; a dead worker's tasks are queued again."""
         if not self.inflight:
             raise RuntimeError("waiting for results with no task in flight")  # a bug in the caller
-        ready, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=None if block else 0)
+        ready, _ = self.ray.wait(list(self.inflight), num_returns=1)
         for ref in ready:
             if ref not in self.inflight:  # its worker died and the task was queued again
                 continue

@@ -81,8 +81,8 @@ def evaluate(
         jobs, skipped = _submit_sweep(graph, neurons, timesteps, target, options, exits, data_free, x,
                                       (calibration, calibration_labels), runner)  # fmt: skip
         runs = runner.finish([handle for _, handle in jobs])
-        results = [_row(program, merged, seconds, x, y, ann_pred, runner.threads, per_image)
-                   for (program, _), (merged, seconds) in zip(jobs, runs)]  # fmt: skip
+        results = [_row(job, merged, seconds, x, y, ann_pred, runner.threads, per_image)
+                   for (job, _), (merged, seconds) in zip(jobs, runs)]  # fmt: skip
         stats = runner.stats()
     finally:
         runner.close()
@@ -114,7 +114,7 @@ def _runner(cluster, workers: int | None, quiet: bool, engine: str | None, threa
 
 
 def _submit_sweep(graph, neurons, timesteps, target, options, exits, data_free, x, calibration_data, runner):
-    """Compile each configuration and submit its runs: ([(program, the runner's handle)], skipped)."""
+    """Compile each configuration and submit its runs: ([(Job, the runner's handle)], skipped)."""
     calibration, calibration_labels = calibration_data
     jobs, skipped = [], []
     compile_target = "cpu" if target == "reference" else target
@@ -130,11 +130,29 @@ def _submit_sweep(graph, neurons, timesteps, target, options, exits, data_free, 
                     program = compile(graph, target=compile_target, neuron=neuron,
                                       timesteps=steps if per_step else max(runnable), calibration=calibration,
                                       data_free=data_free, mapper=runner.mapper, **(options or {}))  # fmt: skip
-            jobs.append(((program, steps), runner.submit(program, steps, x, f"{neuron} T={steps}")))
+            jobs.append((Job.of(program, steps), runner.submit(program, steps, x, f"{neuron} T={steps}")))
             if exits is not None:
                 adaptive = _with_exits(program, steps, calibration, calibration_labels, exits, runner)
-                jobs.append(((adaptive, steps), runner.submit(adaptive, steps, x, f"{neuron} T={steps} adaptive")))
+                handle = runner.submit(adaptive, steps, x, f"{neuron} T={steps} adaptive")
+                jobs.append((Job.of(adaptive, steps), handle))
     return jobs, skipped
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """What a row needs of its program, so that the program (its native code) is not kept."""
+
+    neuron: str
+    steps: int
+    full_latency: int  # the steps until the output is final without exits
+    ann_macs: int
+    exits: dict | None
+
+    @classmethod
+    def of(cls, program: Program, steps: int) -> Job:
+        settings = program.settings
+        full = latency_steps(program.graph, settings.neuron, steps, settings.pipelined)
+        return cls(settings.neuron, steps, full, ann_macs(program.graph), settings.adaptive)
 
 
 def _fitted_to_steps(neuron: str, options: dict | None, data_free: bool) -> bool:
@@ -177,14 +195,11 @@ def _with_exits(program: Program, steps: int, x, labels, exits: dict, runner) ->
     return copy
 
 
-def _row(job, merged, seconds: float, x, y, ann_pred, threads, per_image: bool) -> dict:
-    program, steps = job
-    neuron = program.settings.neuron
-    exits = program.settings.adaptive
+def _row(job: Job, merged, seconds: float, x, y, ann_pred, threads, per_image: bool) -> dict:
+    neuron, steps, exits = job.neuron, job.steps, job.exits
     predicted = merged.logits.argmax(axis=1)
-    act = activity(merged, ann_macs(program.graph))
-    full = latency_steps(program.graph, neuron, steps, program.settings.pipelined)
-    used = steps - (full - merged.steps)  # the readout's steps (iLIF: bits read) per image
+    act = activity(merged, job.ann_macs)
+    used = steps - (job.full_latency - merged.steps)  # the readout's steps (iLIF: bits read) per image
     row = {
         "neuron": neuron,
         "timesteps": steps,
