@@ -211,7 +211,8 @@ AREAS = (
          "place of max pooling costs the VGG fixture most, the reset to zero that snnTorch's and SpikingJelly's "
          "importers impose costs both (docs/interop.md)."),
     Area("Sweeps on a Ray cluster", 29,
-         f"The fixtures ({FIXTURES}) × IF, iLIF, MSAT × T = 8, 16, 32 on the first 10,000 Fashion-MNIST test "
+         f"The fixtures ({FIXTURES}) × iLIF at T = 4, 8, 16 and IF, MSAT at T = 8, 16, 32 (iLIF's engines stop at "
+         "31 steps) on the first 10,000 Fashion-MNIST test "
          "images, calibrated on the first 512 training images: `snnc eval` in one process with one thread, then "
          "`snnc eval --cluster` on a Ray cluster started on this machine (a head without CPUs and two worker "
          "nodes of one CPU each, one thread per worker), each mode with an empty object and threshold cache so "
@@ -225,7 +226,8 @@ AREAS = (
          "the driver's compile, k a worker's native build, t seconds per image, o the overhead per task above, "
          "n = ⌈50,000 ÷ 512⌉ tasks per configuration (bench/cluster_projection.py says what it assumes).",
          ("python bench/cluster_sweep.py", "python bench/cluster_projection.py"),
-         ("cluster_sweep.json", "cluster_projection.json"), "048843e and d062bfe (2026-12-07)", "an hour",
+         ("cluster_sweep.json", "cluster_projection.json"),
+         "4a440f2 (the sweep; the projection's o) and d062bfe (the projection's d, k, t) (2026-12-07)", "an hour",
          lambda results: tables.cluster_sweep(results) + "\n\n" + tables.cluster_projection(results),
          "Two workers on a 2-core machine share it with the driver, whose compiles (calibration, passes) "
          "run beside them; the speed-up on machines of their own is the projection's."),

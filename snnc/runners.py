@@ -75,10 +75,7 @@ class ClusterRunner:
         self.tracer = self.trace
 
     def submit(self, program, steps: int, x: np.ndarray, desc: str) -> list[int]:
-        key, box = self._payload(program)
-        self._expect(len(x))
-        return [self.pool.submit("run", key, box, ref, steps, self.engine, False, images=stop - start)
-                for start, stop, ref in self._shards(x, self.pool.shard)]  # fmt: skip
+        return self._runs(program, x, steps, self.engine, trace=False)
 
     def finish(self, jobs: list[list[int]]) -> list:
         """[(merged SimResult, worker seconds)] per job, in the order submitted."""
@@ -93,11 +90,7 @@ class ClusterRunner:
 
     def trace(self, program, x: np.ndarray, steps: int, threads, engine):
         """program.run(x, steps, trace=True), its shards run by the workers (exit calibration)."""
-        key, box = self._payload(program)
-        self._expect(len(x))
-        ids = [self.pool.submit("run", key, box, ref, steps, engine, True, images=stop - start)
-               for start, stop, ref in self._shards(x, self.pool.shard)]  # fmt: skip
-        ((merged, _),) = self.finish([ids])
+        ((merged, _),) = self.finish([self._runs(program, x, steps, engine, trace=True)])
         return merged
 
     def map_batches(self, graph, data: np.ndarray, names: list[str], batch: int, engine: str, function):
@@ -106,8 +99,7 @@ class ClusterRunner:
         from snnc.ir.text import print_graph
 
         text = print_graph(graph)
-        key = "graph:" + hashlib.sha256(text.encode()).hexdigest()
-        box = self.payloads.setdefault(key, [self.pool.put(text)])
+        key, box = self._put_once("graph:" + hashlib.sha256(text.encode()).hexdigest(), text)
         per_task = batch * max(1, self.pool.shard // batch)
         ids = [self.pool.submit("map_batches", key, box, function, ref, start, names, batch, engine)
                for start, _, ref in self._shards(data, per_task)]  # fmt: skip
@@ -125,13 +117,20 @@ class ClusterRunner:
         self.bar.total = (self.bar.total or 0) + images
         self.bar.refresh()
 
-    def _payload(self, program) -> tuple[str, list]:
+    def _runs(self, program, x: np.ndarray, steps: int, engine: str | None, trace: bool) -> list[int]:
+        """Submit program.run over x's shards: the task ids."""
         from snnc.cluster import program_payload
 
         payload = program_payload(program)
         text, settings, _ = payload
         digest = hashlib.sha256(text.encode() + json.dumps(settings, sort_keys=True, default=str).encode())
-        key = "program:" + digest.hexdigest()
+        key, box = self._put_once("program:" + digest.hexdigest(), payload)
+        self._expect(len(x))
+        return [self.pool.submit("run", key, box, ref, steps, engine, trace, images=stop - start)
+                for start, stop, ref in self._shards(x, self.pool.shard)]  # fmt: skip
+
+    def _put_once(self, key: str, payload) -> tuple[str, list]:
+        """(key, [the payload's ObjectRef]): each program or graph goes to the object store once."""
         if key not in self.payloads:
             self.payloads[key] = [self.pool.put(payload)]
         return key, self.payloads[key]
