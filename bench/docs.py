@@ -126,7 +126,8 @@ AREAS = (
          "paired rounds. \"fixed\" is the fixed-point mode (`--numeric fixed`: the accelerator's numbers, bit-exact "
          "with `runtime/fixed.py`). Accuracy: the full test set, calibration on the 512 bundled images.",
          ("python bench/ratios.py",), ("ratios.json",),
-         "64ae18c; the MSAT rows at 20a5cb5 (`--neurons msat`, 2026-12-07)", "about 30 minutes", tables.ratios,
+         "64ae18c; the MSAT rows at 20a5cb5 (`--neurons msat`), the iLIF rows at 4f7d588 (`--neurons ilif`) "
+         "(2026-12-07)", "about 30 minutes", tables.ratios,
          "IF and MSAT are event-driven: each step's events read their weights from L2, about 27 bytes per cycle "
          "on this core, which bounds IF T = 32 near 5.6 × onnxruntime before any neuron work "
          "(`bench/profile_cpu.py`). The float iLIF's dense synapses run near the core's FMA peak, as "
