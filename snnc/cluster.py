@@ -2,11 +2,11 @@
 and running many shards of data through it.
 
 Compiled programs are native code and cannot be pickled, so what travels is the program's IR
-and settings (`program_payload`, a few MB); a worker compiles it on its first shard and keeps
+and settings (`program_payload`: the IR text carries the weights); a worker compiles it on its first shard and keeps
 it for the next ones. Data travels once per shard through Ray's object store. Results come back
 keyed by task, so a worker that dies (killed, out of memory, its node gone) is replaced and the
-tasks it held run again on another: none is lost, none is counted twice, and `retried` says how
-many ran again.
+tasks it held run again on another: none is lost, none is counted twice, and the report's
+`retried_tasks` says how many ran again.
 
 The workers are the user's own machines, running the snnc that the user installed there (its
 version is checked), on data and programs this driver made: the same trust as a local run.
