@@ -2,8 +2,8 @@
 and running many shards of data through it.
 
 Compiled programs are native code and cannot be pickled, so what travels is the program's IR
-and settings (`program_payload`: the IR text carries the weights); a worker compiles it on its first shard and keeps
-it for the next ones. Data travels once per shard through Ray's object store. Results come back
+and settings (`program_payload`: the IR text carries the weights); a worker compiles it on its
+first shard and keeps it for the next ones. Data travels once per shard through Ray's object store. Results come back
 keyed by task, so a worker that dies (killed, out of memory, its node gone) is replaced and the
 tasks it held run again on another: none is lost, none is counted twice, and the report's
 `retried_tasks` says how many ran again.
@@ -14,7 +14,9 @@ version is checked), on data and programs this driver made: the same trust as a 
 
 from __future__ import annotations
 
+import functools
 import os
+import socket
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -29,6 +31,7 @@ RAY_MISSING = "--cluster needs Ray, an optional extra: pip install 'snnc[ray]'"
 MAX_RUNS = 3  # a task whose worker died this many times is not tried again (it kills its workers)
 PROGRAMS_KEPT = 2  # compiled programs a worker keeps: tasks arrive in program order
 IN_FLIGHT = 2  # tasks queued on each worker, so that it never waits for the driver
+CONNECT_TIMEOUT_S = 10
 SHARD = 512  # images per task (a multiple of runners.CHUNK): long enough that a task's overhead stays small
 
 
@@ -52,6 +55,22 @@ def parse_cluster(spec: str) -> str | None:
     if host and port.isdigit():
         return spec
     raise UsageError(f"--cluster takes ray, ray://HOST:PORT or HOST:PORT, got {spec!r}")
+
+
+def connect(ray, address: str | None) -> None:
+    """ray.init, after checking that a remote address answers: Ray itself retries an unreachable
+    one for minutes. What fails says so in one line (exit 2)."""
+    if address is not None:
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        except OSError as exc:
+            raise UsageError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
+    try:
+        ray.init(address=address, log_to_driver=False, configure_logging=False, include_dashboard=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = address or os.environ.get("RAY_ADDRESS") or "a local instance"
+        raise UsageError(f"cannot start or join Ray ({where}): {str(exc).splitlines()[0]}") from None
 
 
 def program_payload(program) -> tuple[str, dict, dict]:
@@ -83,28 +102,25 @@ class Worker:
 
     def run(self, key: str, payload_box: list, x: np.ndarray, steps: int, engine: str | None, trace: bool):
         """(the merged SimResult of `x` in CHUNK pieces, as a local run cuts it; seconds; pid)."""
-        from snnc.runners import CHUNK
+        from snnc.runners import run_in_chunks
 
         program, new = self._program(key, payload_box)
         if new:  # build its code first, untimed: the seconds are the code's speed, as in a local run
             program.run(x[:1], steps, self.threads, engine=engine)
         began = time.perf_counter()
-        merged = None
-        for start in range(0, len(x), CHUNK):
-            result = program.run(x[start : start + CHUNK], steps, self.threads, engine=engine, trace=trace)
-            merged = result if merged is None else merged.merge(result)
+        merged = run_in_chunks(program, x, steps, threads=self.threads, engine=engine, trace=trace)
         return merged, time.perf_counter() - began, os.getpid()
 
     def map_batches(self, key: str, payload_box: list, function: Callable, x: np.ndarray, offset: int,
                     names: list[str], batch: int, engine: str):  # fmt: skip
         """[(start, function(start, values))] over the batches of `x`, the ANN's values `names`
-        of a graph (runtime/ort.stream_values); `offset`: x's first index in the whole set."""
-        from snnc.runtime.ort import stream_values
+        of a graph (runtime/ort.map_batches); `offset`: x's first index in the whole set."""
+        from snnc.runtime.ort import map_batches
 
         graph, _ = self._program(key, payload_box)
         began = time.perf_counter()
-        found = [(offset + start, function(offset + start, values))
-                 for start, values in stream_values(graph, x, names, batch, engine)]  # fmt: skip
+        shifted = functools.partial(_at_offset, function, offset)
+        found = [(offset + start, kept) for start, kept in map_batches(graph, x, names, batch, engine, shifted)]
         return found, time.perf_counter() - began, os.getpid()
 
     def _program(self, key: str, payload_box: list):
@@ -123,6 +139,10 @@ class Worker:
                 self.programs.popitem(last=False)
         self.programs.move_to_end(key)
         return self.programs[key], new
+
+
+def _at_offset(function: Callable, offset: int, start: int, values):
+    return function(offset + start, values)
 
 
 @dataclass
@@ -149,17 +169,18 @@ class ShardPool:
 
         if shard < 1 or shard % CHUNK:
             raise UsageError(f"a shard is a multiple of {CHUNK} images, got {shard}")
+        for flag, value in (("--workers", workers), ("--threads", threads)):
+            if value is not None and value < 1:
+                raise UsageError(f"{flag} must be at least 1, got {value}")
         self.shard = shard
         ray = import_ray()
         if not ray.is_initialized():
-            ray.init(address=address, log_to_driver=False, configure_logging=False, include_dashboard=False)
+            connect(ray, address)
         self.ray = ray
         self.address = address or "local"
         self.threads = threads or 1
         slots = int(ray.cluster_resources().get("CPU", 0)) // self.threads
-        if workers is not None and workers < 1:
-            raise UsageError(f"--workers must be at least 1, got {workers}")
-        self.size = min(workers or slots, slots) if slots else 0
+        self.size = min(workers or slots, slots)
         if self.size < 1:
             raise ResourceError(f"the cluster at {self.address} has no worker slot of {self.threads} CPUs")
         self.actor_class = ray.remote(num_cpus=self.threads, max_restarts=0)(Worker)

@@ -20,21 +20,29 @@ from snnc.progress import progress
 CHUNK = 64  # images per simulator call: the progress bar advances per chunk, every second or so
 
 
+def run_in_chunks(program, x: np.ndarray, timesteps: int | None, on_chunk=None, **options):
+    """program.run over CHUNK-image pieces of x, merged in order: how every run of a sweep cuts
+    its data, here or on a cluster's worker. `on_chunk(images)` after each; `options` go to
+    Program.run (engine, threads, record, trace)."""
+    merged = None
+    for start in range(0, len(x), CHUNK):
+        result = program.run(x[start : start + CHUNK], timesteps=timesteps, **options)
+        merged = result if merged is None else merged.merge(result)
+        if on_chunk is not None:
+            on_chunk(len(result.logits))
+    return merged
+
+
 def run_with_progress(program, x: np.ndarray, timesteps: int | None, desc: str, quiet: bool, **options):
-    """program.run over chunks of the inputs, advancing a progress bar: (one merged SimResult,
-    the wall seconds the runs took). `options` go to Program.run (engine, threads, record)."""
-    merged, wall = None, 0.0
+    """run_in_chunks advancing a progress bar: (one merged SimResult, the wall seconds the runs
+    took, the native build before them excluded). `options` go to Program.run."""
     with progress(total=len(x), desc=desc, quiet=quiet) as bar:
         bar.set_postfix_str("building the native code" if program.settings.target == "cpu" else "")
         program.run(x[:1], timesteps=timesteps, **options)  # untimed: the speed is the code's, not the build's
         bar.set_postfix_str("")
-        for start in range(0, len(x), CHUNK):
-            began = time.perf_counter()
-            result = program.run(x[start : start + CHUNK], timesteps=timesteps, **options)
-            wall += time.perf_counter() - began
-            merged = result if merged is None else merged.merge(result)
-            bar.update(len(result.logits))
-    return merged, wall
+        began = time.perf_counter()
+        merged = run_in_chunks(program, x, timesteps, bar.update, **options)
+        return merged, time.perf_counter() - began
 
 
 class LocalRunner:

@@ -135,3 +135,27 @@ def test_the_command_line_joins_a_running_cluster_by_its_address(cluster, local_
     report = json.loads(done.stdout)
     assert report["cluster"]["address"] == cluster.address and report["cluster"]["workers"] == 2
     assert untimed(report) == untimed(local_report)
+
+
+def test_an_address_that_does_not_answer_is_one_line_not_a_wait():
+    """Ray itself retries an unreachable cluster for minutes; snnc checks the address first."""
+    command = [sys.executable, "-m", "snnc", "eval", MODEL, "--data", DATA, "--calib", CALIB, "--neuron", "if",
+               "-T", "8", "-q", "--cluster", "127.0.0.1:1"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == ["snnc: error: cannot reach the Ray cluster at 127.0.0.1:1: "
+                                                "Connection refused"]  # fmt: skip
+
+
+def test_a_task_that_kills_its_workers_stops_the_sweep(cluster):
+    from snnc.cluster import MAX_RUNS, Task
+    from snnc.errors import DOES_NOT_FIT, ResourceError
+
+    pool = ShardPool()
+    try:
+        deadly = Task(0, "run", (), images=512, runs=MAX_RUNS)  # its worker died for the third time
+        with pytest.raises(ResourceError, match=f"a task of 512 images killed {MAX_RUNS} workers") as raised:
+            pool._replace(pool.actors[0], deadly)
+        assert raised.value.exit_code == DOES_NOT_FIT
+    finally:
+        pool.close()

@@ -46,3 +46,10 @@ def test_a_worker_of_another_snnc_version_refuses_to_start():
 
     with pytest.raises(errors.UsageError, match="the worker runs snnc .*, the driver 0.0.1: install one version"):
         Worker("0.0.1", threads=1)
+
+
+@pytest.mark.parametrize("flag", ["--threads", "--workers"])
+def test_a_cluster_needs_a_thread_and_a_worker_at_least(capsys, flag):
+    code, _, stderr = cli(capsys, "eval", MODEL, "--data", DATA, "--calib", CALIB, "--neuron", "if", "-T", "8",
+                          "--cluster", "ray", flag, "0")  # fmt: skip
+    assert code == errors.USAGE and stderr.strip().splitlines() == [f"snnc: error: {flag} must be at least 1, got 0"]
