@@ -5,8 +5,9 @@ fixed-T network, on the test set.
     python bench/rate_exits.py [NAME ...]   # → bench/results/rate_exits.jsonl (the table: bench/docs.py)
 
 Calibration: thresholds and bias correction on held-out training images 0–511 (as
-bench/rate_suite.py); the exit threshold (budget 0.5 points against the fixed-T network, step
-weights tried) on held-out images 1,000–2,999 with their labels, images the network was not
+bench/rate_suite.py); the exit threshold (budget 0.5 points against the fixed-T network, the
+rate-coding defaults chosen in bench/exit_rules.py: sum-softmax, margin z = 1, step weights
+tried) on held-out images 1,000–2,999 with their labels, images the network was not
 calibrated on; then the whole Fashion-MNIST test set. Rows are appended as they finish; a row
 already there is not run again.
 """
@@ -45,6 +46,7 @@ def main() -> None:
             row = dict(network=name, neuron=neuron, T=STEPS, fixed=float(fixed), adaptive=float(adaptive),
                        lost=round(float(fixed - adaptive), 2), mean_steps=float(early.steps.mean()),
                        fewer_steps=round(float(1 - early.steps.mean() / STEPS) * 100, 1),
+                       metric=program.settings.adaptive["metric"], margin=program.settings.adaptive["margin"],
                        notes=program.notes.get("exits", []))  # fmt: skip
             with RESULTS.open("a") as out:
                 out.write(json.dumps(row) + "\n")

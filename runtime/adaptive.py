@@ -6,9 +6,17 @@ Z_t = Σ_{τ≤t} w_τ·z_τ / (t + 1) (w = 1 without fitted step weights). iLIF
 bits received so far, most significant first, E_t = Σ_{τ≤t} 2^−(τ+1)·X_τ + 2^−T·c, which is
 the full output at t = T − 1.
 
-Confidence of an estimate with K classes: the largest softmax probability, or 1 − H/ln K with
-H the entropy of the softmax (both in [0, 1], computed in float32 by every engine alike). A
-sample exits at the first step whose confidence is ≥ the threshold (the last step otherwise).
+Confidence of an estimate with K classes: the largest softmax probability ("max-softmax"), or
+1 − H/ln K with H the entropy of the softmax ("entropy"), or, rate coding's default, the largest
+softmax probability of the readout's running sum (t + 1)·Z_t ("sum-softmax": the evidence so
+far, not its mean; all in [0, 1], computed in float32 by every engine alike). A sample exits at
+the first step whose confidence is ≥ the threshold (the last step otherwise).
+
+Why the sum: a rate-coded estimate's error shrinks as 1/t (what a neuron still holds in its
+membrane is spread over the steps run), so the margin between the first two classes that an
+early step needs to be right is larger than a late step's. The softmax of the mean asks every
+step for the same margin and exits on early, confidently wrong estimates; the softmax of the
+sum asks for a margin ∝ 1/(t + 1) (bench/exit_rules.py, held-out images).
 """
 
 from __future__ import annotations
@@ -21,10 +29,6 @@ import numpy as np
 from snnc.errors import DataError, UsageError
 
 NEVER = 2.0  # an exit threshold no confidence reaches
-# Standard errors of margin on the loss an exit threshold may cost. None: with one, the sweep
-# from high thresholds stops at the first handful of confident errors, and on the suite's deep
-# CNNs the exits (and their step weights) went with it (bench/exit_margin.py, held-out images).
-MARGIN = 0.0
 MIN_SAMPLES = 100  # below this a calibration set cannot say anything about accuracy
 
 
@@ -45,7 +49,11 @@ def ilif_estimates(currents: np.ndarray, offset: np.ndarray, timesteps: int) -> 
 
 
 def confidence(estimates: np.ndarray, metric: str) -> np.ndarray:
-    """(..., K) estimates → (...) confidence in [0, 1], float32."""
+    """(..., T, K) estimates after each of T steps → (..., T) confidence in [0, 1], float32
+    (max-softmax and entropy take any (..., K))."""
+    if metric == "sum-softmax":
+        steps = np.arange(1, estimates.shape[-2] + 1, dtype=np.float32).reshape(-1, 1)
+        estimates, metric = estimates.astype(np.float32) * steps, "max-softmax"
     z = estimates.astype(np.float32) - estimates.max(axis=-1, keepdims=True).astype(np.float32)
     e = np.exp(z)
     total = e.sum(axis=-1, dtype=np.float32)
@@ -104,7 +112,7 @@ class ExitCalibration:
 
 def calibrate_threshold(conf: np.ndarray, predictions: np.ndarray, labels: np.ndarray | None,
                         budget: float, fixed: np.ndarray | None = None,
-                        margin: float = MARGIN) -> ExitCalibration:  # fmt: skip
+                        margin: float = 0.0) -> ExitCalibration:  # fmt: skip
     """The lowest threshold whose accuracy loss against the fixed-T network stays within
     `budget` points — for it and every higher threshold (a safe envelope, not a lucky dip).
     The loss counts the samples the fixed network gets right and the exit gets wrong, with no

@@ -245,9 +245,10 @@ def pad(op: t.Pad, x):
     return np.pad(x, widths, constant_values=op.value)
 
 
-def bind_inputs(graph: Graph, inputs) -> dict[str, np.ndarray]:
-    """Check the user's inputs (one array, a list, or a dict by name) against the graph."""
-    names = graph.inputs
+def bind_inputs(graph: Graph, inputs, names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Check the user's inputs (one array, a list, or a dict by name) against the graph (`names`:
+    its inputs, when the caller holds them already: finding them walks the graph)."""
+    names = names if names is not None else graph.inputs
     if isinstance(inputs, dict):
         missing = [n for n in names if n not in inputs]
         if missing:

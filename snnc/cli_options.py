@@ -258,7 +258,11 @@ def add_conversion_options(sub: argparse.ArgumentParser, many: bool, targets=("c
     )
     add_setting_options(sub, sweep=many)
     sub.add_argument("--adaptive", action="store_true", help="stop each input at its first confident step")
-    sub.add_argument("--exit-metric", choices=["max-softmax", "entropy"], default="max-softmax")
+    sub.add_argument(
+        "--exit-metric",
+        choices=("max-softmax", "entropy", "sum-softmax"),  # ops_snn.EXIT_METRICS (not imported: start-up time)
+        help="the exits' confidence (default: sum-softmax for if and msat, max-softmax for ilif)",
+    )
     sub.add_argument(
         "--accuracy-budget",
         type=float,

@@ -28,18 +28,25 @@ from snnc.timing import stage
 
 
 def calibrate_exits(program, x: np.ndarray, labels: np.ndarray | None = None, budget: float = 0.5,
-                    metric: str = "max-softmax", step_weights: bool | None = None, threads: int | None = None,
-                    engine: str | None = None, tracer=None) -> adaptive.ExitCalibration:  # fmt: skip
-    """Make `program` stop each sample at its first confident step (in place). `step_weights`
+                    metric: str | None = None, step_weights: bool | None = None, threads: int | None = None,
+                    engine: str | None = None, tracer=None, margin: float | None = None,
+                    ) -> adaptive.ExitCalibration:  # fmt: skip
+    """Make `program` stop each sample at its first confident step (in place). `metric` and
+    `margin` (standard errors on the counted losses: runtime.adaptive.calibrate_threshold) None:
+    the coding's defaults (rate coding: sum-softmax, 1; iLIF: max-softmax, 0). `step_weights`
     None: tried for rate coding (if, msat), not for iLIF. `tracer(program, x, steps, threads,
     engine)`: what runs the traces (default: program.run in this process; snnc/runners.py)."""
     trace_of = tracer or _trace
+    coding = models.model(program.settings.neuron).coding
+    metric = metric or coding.exit_metric
+    margin = coding.exit_margin if margin is None else margin
     if metric not in EXIT_METRICS:
         raise UsageError(f"--exit-metric must be one of {EXIT_METRICS}, got {metric!r}")
+    if not 0 <= margin < 10:
+        raise UsageError(f"the exit margin is in standard errors, 0 <= z < 10; got {margin}")
     graph = program.graph
     readout = _single_readout(graph)
     adaptive.check_class_scores(graph.type(readout).sample_shape)
-    coding = models.model(program.settings.neuron).coding
     if step_weights is None:
         step_weights = coding.step_weights
     if step_weights and not coding.step_weights:
@@ -50,16 +57,16 @@ def calibrate_exits(program, x: np.ndarray, labels: np.ndarray | None = None, bu
     with stage("exits: fixed-T trace"):
         trace = trace_of(program, x, steps, threads, engine).trace
     fixed = trace[:, -1].argmax(axis=1)  # the fixed-T network's predictions: the budget's baseline
-    result = _calibrate(trace, labels, budget, metric, fixed)
+    result = calibrate_trace(trace, labels, budget, metric, fixed, margin)
     weights = None
     if step_weights:  # kept only if they meet the budget with fewer steps
         fitted = adaptive.fit_step_weights(currents_from_estimates(trace), execute(graph, x)[0])
         _set_readout(program, readout, step_weights=fitted)
         with stage("exits: weighted trace"):
             weighted_trace = trace_of(program, x, steps, threads, engine).trace
-        weighted = _calibrate(weighted_trace, labels, budget, metric, fixed)
+        weighted = calibrate_trace(weighted_trace, labels, budget, metric, fixed, margin)
         plain = result
-        if weighted.threshold <= 1 and weighted.mean_steps < plain.mean_steps:  # > 1: never exits in budget
+        if weights_win(plain, weighted):
             result, weights = weighted, fitted
         verdict = "kept" if weights is not None else "dropped"
         program.notes.setdefault("exits", []).append(
@@ -67,7 +74,8 @@ def calibrate_exits(program, x: np.ndarray, labels: np.ndarray | None = None, bu
             f"{plain.mean_steps:.2f} ({100 * plain.accuracy:.2f} %) without: {verdict}"
         )
     _set_readout(program, readout, exit_metric=metric, exit_threshold=result.threshold, step_weights=weights)
-    program.settings.adaptive = {"metric": metric, "budget": budget, "step_weights": weights is not None,
+    program.settings.adaptive = {"metric": metric, "budget": budget, "margin": margin,
+                                 "step_weights": weights is not None,
                                  **dataclasses.asdict(result)}  # fmt: skip
     return result
 
@@ -76,8 +84,16 @@ def _trace(program, x: np.ndarray, steps: int, threads: int | None, engine: str 
     return program.run(x, steps, threads, engine=engine, trace=True)
 
 
-def _calibrate(trace: np.ndarray, labels, budget: float, metric: str, fixed: np.ndarray):
-    return adaptive.calibrate_threshold(adaptive.confidence(trace, metric), trace.argmax(axis=2), labels, budget, fixed)
+def calibrate_trace(trace: np.ndarray, labels, budget: float, metric: str, fixed: np.ndarray,
+                    margin: float = 0.0) -> adaptive.ExitCalibration:  # fmt: skip
+    """The exit threshold for a (B, T, K) trace of estimates (runtime.adaptive.calibrate_threshold)."""
+    conf = adaptive.confidence(trace, metric)
+    return adaptive.calibrate_threshold(conf, trace.argmax(axis=2), labels, budget, fixed, margin)
+
+
+def weights_win(plain: adaptive.ExitCalibration, weighted: adaptive.ExitCalibration) -> bool:
+    """Step weights are kept only if they meet the budget (a threshold ≤ 1) in fewer steps."""
+    return weighted.threshold <= 1 and weighted.mean_steps < plain.mean_steps
 
 
 def currents_from_estimates(trace: np.ndarray) -> np.ndarray:

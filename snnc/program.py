@@ -140,6 +140,7 @@ class Program:
         self.native = native  # object code loaded from an artifact (used if built for this host)
         self._network = None
         self._latencies: dict[int, int] = {}  # T → latency_steps
+        self._input_name: str | None = None  # finding it walks the graph, too slow for a run of one image
         self._accel: dict[int, object] = {}  # T → AccelBuild
         self._fixed: dict[int, object] = {}  # T → FixedNetwork
 
@@ -186,7 +187,9 @@ class Program:
         `record`: neuron layers whose spike trains come back in result.records;
         `trace`: the readout's per-step estimates come back in result.trace (B, T, K).
         """
-        name = self.graph.inputs[0]
+        if self._input_name is None:
+            self._input_name = self.graph.inputs[0]
+        name = self._input_name
         x = check_data(np.asarray(x), self.graph.type(name), "input")
         steps = timesteps or self.settings.timesteps
         latency = self._latency(steps)
@@ -255,11 +258,12 @@ class Program:
         x,
         labels=None,
         budget: float = 0.5,
-        metric: str = "max-softmax",
+        metric: str | None = None,
         step_weights: bool | None = None,
         threads: int | None = None,
         engine: str | None = None,
         tracer=None,
+        margin: float | None = None,
     ):
         """Adaptive timesteps: see snnc.exits.calibrate_exits."""
         from snnc.exits import calibrate_exits
@@ -267,13 +271,14 @@ class Program:
         x = check_data(np.asarray(x), self.graph.type(self.graph.inputs[0]), "calibration data")
         if engine is None and self.settings.target == "accel":
             engine = "native-fixed"  # the chip's own integer outputs, without simulating its cycles
-        return calibrate_exits(self, x, labels, budget, metric, step_weights, threads, engine, tracer)
+        return calibrate_exits(self, x, labels, budget, metric, step_weights, threads, engine, tracer, margin)
 
     def forget_native_code(self) -> None:
         """The graph changed: compile again on the next native run."""
         self._network = None
         self.native = None
         self._latencies = {}
+        self._input_name = None
         self._accel = {}
         self._fixed = {}
 

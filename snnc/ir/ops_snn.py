@@ -18,7 +18,7 @@ from snnc.ir.ops_nn import MaxPool
 
 NEURON_MODELS = models.names()
 RESET_MODES = ("subtract", "zero")
-EXIT_METRICS = ("max-softmax", "entropy")
+EXIT_METRICS = ("max-softmax", "entropy", "sum-softmax")
 
 
 @register_op
@@ -126,7 +126,8 @@ class Readout(Op):
 
     Adaptive exit (ATSNN), when `exit_metric` is set: after each step the readout's estimate
     (the output if the run stopped there: the mean so far, or the bits received so far, most
-    significant first) gives a confidence in [0, 1], max softmax or 1 − entropy/ln K; a sample
+    significant first) gives a confidence in [0, 1]: max softmax, 1 − entropy/ln K, or the max
+    softmax of the running sum (t + 1)·estimate (rate coding's default); a sample
     stops at the first step whose confidence is ≥ `exit_threshold` (above 1: never).
     `step_weights` (one per step, fitted post-training) weigh each step's current in the
     rate-coded estimate: Z_t = Σ_{τ≤t} w_τ·z_τ / (t + 1). See runtime/adaptive.py.

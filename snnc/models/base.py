@@ -20,6 +20,8 @@ class Coding:
     name: ClassVar[str]
     bit_plane: ClassVar[bool]  # the value is a T-bit binary fraction (else: a spike rate)
     step_weights: ClassVar[bool]  # whether per-step readout weights apply (adaptive exits)
+    exit_metric: ClassVar[str]  # the adaptive exits' default confidence (runtime/adaptive.py)
+    exit_margin: ClassVar[float]  # standard errors on the losses an exit threshold may cost (adaptive.upper_bound)
 
     def latency(self, stages: int, timesteps: int, pipelined: bool) -> int:
         """Steps from the first input to the readout's final value, for `stages` neuron stages."""
@@ -48,6 +50,8 @@ class RateCoding(Coding):
     name = "rate"
     bit_plane = False
     step_weights = True
+    exit_metric = "sum-softmax"  # an estimate's error shrinks as 1/t (runtime/adaptive.py)
+    exit_margin = 1.0  # the only rule that held the budget on every held-out network (bench/exit_rules.py)
 
     def latency(self, stages: int, timesteps: int, pipelined: bool) -> int:
         return timesteps
@@ -70,6 +74,8 @@ class BitPlaneCoding(Coding):
     name = "bit-plane"
     bit_plane = True
     step_weights = False  # the bits have fixed weights 2^−(t+1)
+    exit_metric = "max-softmax"  # an estimate is the bits so far: no mean over steps to undo
+    exit_margin = 0.0
 
     def latency(self, stages: int, timesteps: int, pipelined: bool) -> int:
         return (stages + 1) * timesteps if pipelined else 2 * stages * timesteps

@@ -51,7 +51,7 @@ ENUMS = {
     "mode": ("rate", "horner", "code"),
     "form": ("events", "code"),
     "read": ("rate", "bits", "offset"),
-    "metric": ("max-softmax", "entropy"),
+    "metric": ("max-softmax", "entropy", "sum-softmax"),
 }
 # operand name → (field, enum or None); the order is the text order
 OPERANDS = {

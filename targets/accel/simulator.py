@@ -129,7 +129,8 @@ class _Machine:
         """EXIT: the controller's confidence check on the readout's estimates after `step`."""
         estimates = self.estimates(step + 1)
         metric = self.meta["exit"]["metric"]
-        confident = adaptive.confidence(estimates[:, step], metric) >= np.float32(self.meta["exit"]["threshold"])
+        confidence = adaptive.confidence(estimates[:, : step + 1], metric)[:, step]
+        confident = confidence >= np.float32(self.meta["exit"]["threshold"])
         undecided = self.exits == self.T - 1
         self.exits = np.where(undecided & confident & (step < self.T - 1), step, self.exits)
 

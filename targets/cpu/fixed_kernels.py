@@ -353,7 +353,12 @@ def exit_check(f: Function, k: dict) -> None:
             current = b.add(current, f.load(a["static"], i))
         value = b.fmul(b.fmul(b.sitofp(current, F64), f.load(a["scale"], i)), weight)
         f.store(b.fadd(f.load(sums, i), value), sums, i)
-    confidence = neurons.readout_confidence(f, lambda i: b.fdiv(f.load(sums, i), steps), k["n"], k["metric"], F64)
+    running_sum = k["metric"] == "sum-softmax"
+
+    def estimate(i):  # the running sum itself, or the mean
+        return f.load(sums, i) if running_sum else b.fdiv(f.load(sums, i), steps)
+
+    confidence = neurons.readout_confidence(f, estimate, k["n"], k["metric"], F64)
     passed = b.fcmp_ordered(">=", confidence, f.load(a["threshold"], 0))
     f.store(b.zext(passed, I64), a["flag"], 0)
 

@@ -201,18 +201,24 @@ def trace(f: Function, k: dict) -> None:
 
 
 def exit_check(f: Function, k: dict) -> None:
-    """flag = confidence(estimate) ≥ threshold: max softmax, or 1 − entropy/ln K, in
-    runtime.adaptive.confidence's operation order."""
+    """flag = confidence(estimate) ≥ threshold, in runtime.adaptive.confidence's operation order."""
     b, a = f.b, f.args
     steps = b.sitofp(b.add(a["step"], i64(1)), F32)
-    confidence = readout_confidence(f, lambda i: _estimate(f, i, steps), k["n"], k["metric"], F32)
+    running_sum = k["metric"] == "sum-softmax"
+
+    def estimate(i):  # sum-softmax: (acc/(t + 1))·(t + 1), rounded twice as numpy does
+        value = _estimate(f, i, steps)
+        return b.fmul(value, steps) if running_sum else value
+
+    confidence = readout_confidence(f, estimate, k["n"], k["metric"], F32)
     passed = b.fcmp_ordered(">=", confidence, f.load(a["threshold"], 0))
     f.store(b.zext(passed, I32), a["flag"], 0)
 
 
 def readout_confidence(f: Function, estimate, classes: int, metric: str, kind: ir.Type):
-    """The confidence of the estimates estimate(i), i < classes: max softmax, or 1 − H/ln K, in
-    runtime.adaptive.confidence's operation order, in float32 or float64 (`kind`)."""
+    """The confidence of the estimates estimate(i), i < classes: max softmax (of the running sum
+    for sum-softmax, which `estimate` gives then), or 1 − H/ln K, in runtime.adaptive.confidence's
+    operation order, in float32 or float64 (`kind`)."""
     b = f.b
     suffix = "f32" if kind == F32 else "f64"
     exp = f.intrinsic(f"llvm.exp.{suffix}", kind, [kind])
@@ -230,7 +236,7 @@ def readout_confidence(f: Function, estimate, classes: int, metric: str, kind: i
         b.store(b.fadd(b.load(total), e), total)
         b.store(b.fadd(b.load(weighted), b.fmul(e, z)), weighted)
     one = ir.Constant(kind, 1.0)
-    if metric == "max-softmax":
+    if metric in ("max-softmax", "sum-softmax"):
         return b.fdiv(one, b.load(total))
     entropy = b.fsub(b.call(log, [b.load(total)]), b.fdiv(b.load(weighted), b.load(total)))
     return b.fsub(one, b.fdiv(entropy, ir.Constant(kind, math.log(classes))))

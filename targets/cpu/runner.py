@@ -116,8 +116,11 @@ class CompiledNetwork(NativeProgram):
         """`profile`: every kernel call adds its cycle count to kernel_cycles (for bench/profile_cpu.py)."""
         self.graph = graph
         self.nodes = graph.nodes()  # the graph is fixed for the network's life (Program rebuilds it after edits)
+        self.input_names = graph.inputs
+        self.weighted_readouts = [n for n in self.nodes if getattr(n.op, "step_weights", None) is not None]
         self.adaptive = any(getattr(n.op, "exit_metric", None) is not None for n in self.nodes)
         super().__init__(build_plan(graph), cache, code, profile)
+        self.counter_slots = {kind: self.plan.slots(kind) for kind in ("spikes", "sops")}
         self.kernel_cycles = np.zeros(len(self.plan.kernels), np.int64)
         self._spare: list[tuple[np.ndarray, np.ndarray]] = []
 
@@ -134,7 +137,7 @@ class CompiledNetwork(NativeProgram):
         if threads is not None and threads < 1:
             raise DataError(f"threads must be >= 1, got {threads}")
         check_recordable(record, self.layers)
-        check_step_weights(self.graph, timesteps, self.nodes)
+        check_step_weights(self.graph, timesteps, self.weighted_readouts)
         latency = latency if latency is not None else timesteps
         bit_plane = models.model(self.plan.model).coding.bit_plane
         if record_values and bit_plane:
@@ -176,7 +179,7 @@ class CompiledNetwork(NativeProgram):
         return result
 
     def _run(self, inputs, timesteps: int, latency: int, threads, record, trace: bool) -> SimResult:
-        bound = bind_inputs(self.graph, inputs)
+        bound = bind_inputs(self.graph, inputs, self.input_names)
         batch = len(next(iter(bound.values())))
         packed = np.zeros((batch, self.plan.input_size), np.float32)
         for name, region in self.plan.inputs:
@@ -234,9 +237,9 @@ class CompiledNetwork(NativeProgram):
             outputs=[from_internal(outputs[:, r.offset : r.offset + r.size], self.graph.type(n).sample_shape)
                      for n, r in self.plan.outputs],
             steps=steps,
-            spikes={name: int(counts[slot]) for name, slot in self.plan.slots("spikes").items()},
+            spikes={name: int(counts[slot]) for name, slot in self.counter_slots["spikes"].items()},
             neurons=dict(self.plan.neurons),
-            sops={name: int(counts[slot]) for name, slot in self.plan.slots("sops").items()},
+            sops={name: int(counts[slot]) for name, slot in self.counter_slots["sops"].items()},
             macs={name: int(macs) * batch for name, macs in self.plan.static_macs.items()},
             samples=batch,
         )  # fmt: skip

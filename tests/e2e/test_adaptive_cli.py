@@ -32,7 +32,7 @@ def test_adaptive_program_stores_its_threshold(capsys, tmp_path, model_path, lab
                           "--adaptive", "--accuracy-budget", "1", "-o", out, "--json")  # fmt: skip
     assert code == 0
     adaptive = json.loads(stdout)["settings"]["adaptive"]
-    assert adaptive["metric"] == "max-softmax" and adaptive["budget"] == 1
+    assert adaptive["metric"] == "sum-softmax" and adaptive["budget"] == 1  # rate coding's default
     assert 100 * (adaptive["fixed_accuracy"] - adaptive["accuracy"]) <= 1 + 1e-9
     program = snnc.load(out)
     readout = program.graph.op(program.graph.outputs[0])

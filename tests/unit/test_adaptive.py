@@ -31,6 +31,20 @@ def test_confidence_metrics():
                                rtol=1e-4, atol=1e-5)  # fmt: skip
 
 
+def test_sum_softmax_is_the_softmax_of_the_running_sum():
+    """sum-softmax: the max softmax of (t + 1)·Z_t, the readout's running sum, not its mean;
+    a margin that is confident late is not confident early."""
+    estimates = RNG.standard_normal((7, 5, 6)).astype(np.float32)  # (B, T, K)
+    sums = estimates.astype(np.float64) * np.arange(1, 6)[None, :, None]
+    p = np.exp(sums - sums.max(axis=2, keepdims=True))
+    expected = (p / p.sum(axis=2, keepdims=True)).max(axis=2)
+    np.testing.assert_allclose(adaptive.confidence(estimates, "sum-softmax"), expected, rtol=1e-5)
+    same = np.tile(np.array([1.0, 0, 0], np.float32), (1, 4, 1))  # one estimate held for 4 steps
+    conf = adaptive.confidence(same, "sum-softmax")[0]
+    assert np.all(np.diff(conf) > 0)
+    np.testing.assert_allclose(conf[0], adaptive.confidence(same, "max-softmax")[0, 0])
+
+
 def test_exit_steps_take_the_first_confident_step():
     conf = np.array([[0.1, 0.8, 0.3, 0.9], [0.1, 0.2, 0.3, 0.4]], np.float32)
     np.testing.assert_array_equal(adaptive.exit_steps(conf, 0.75), [1, 3])
@@ -152,7 +166,8 @@ def test_an_exit_is_the_fixed_network_stopped_at_that_step(neuron):
     assert early.sops == {k: sum(r.sops[k] for r in alone) for k in early.sops}
 
 
-@pytest.mark.parametrize("neuron, metric", [("if", "max-softmax"), ("msat", "entropy"), ("ilif", "max-softmax")])
+@pytest.mark.parametrize("neuron, metric", [("if", "max-softmax"), ("msat", "entropy"), ("ilif", "max-softmax"),
+                                            ("if", "sum-softmax"), ("msat", "sum-softmax")])  # fmt: skip
 def test_native_exits_match_the_reference(neuron, metric):
     steps = 8 if neuron == "ilif" else 16
     x = RNG.uniform(0, 1, (40, 12)).astype(np.float32)

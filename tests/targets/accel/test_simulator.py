@@ -62,12 +62,13 @@ def test_msat_variants_match(msat, family_data):
     assert accel.hardware.energy["threshold_units"].sum() > 0
 
 
-@pytest.mark.parametrize("neuron, steps", [("ilif", 6), ("if", 16), ("msat", 16)])
-def test_adaptive_exits_match_and_save_cycles(neuron, steps, family_data):
+@pytest.mark.parametrize("neuron, steps, metric", [("ilif", 6, "max-softmax"), ("if", 16, "max-softmax"),
+                                                   ("msat", 16, "max-softmax"), ("if", 16, "sum-softmax")])  # fmt: skip
+def test_adaptive_exits_match_and_save_cycles(neuron, steps, metric, family_data):
     program = compile_accel(family_graph(FAMILIES["avg_pool"]), neuron, steps, family_data)
     build = program.accel()
     _, full = assert_same_run(build.qnet, build.program, family_data)
-    qnet = dataclasses.replace(build.qnet, exit_metric="max-softmax", exit_threshold=0.5)
+    qnet = dataclasses.replace(build.qnet, exit_metric=metric, exit_threshold=0.5)
     _, early = assert_same_run(qnet, emit(qnet, build.slices, build.config), family_data)
     assert early.steps.mean() < full.steps.mean()
     assert early.hardware.cycles.mean() < full.hardware.cycles.mean()

@@ -62,10 +62,12 @@ def test_msat_spike_confidence_drops_spikes_alike(family_data):
     assert_bit_exact(reference, FixedNetwork(qnet).run(family_data))
 
 
-@pytest.mark.parametrize("neuron, steps", [("ilif", 6), ("if", 16), ("msat", 16)])
-def test_adaptive_exits_match_and_stop_the_native_loop(neuron, steps, family_data):
+@pytest.mark.parametrize("neuron, steps, metric", [("ilif", 6, "max-softmax"), ("if", 16, "max-softmax"),
+                                                   ("msat", 16, "max-softmax"), ("if", 16, "sum-softmax"),
+                                                   ("msat", 16, "sum-softmax")])  # fmt: skip
+def test_adaptive_exits_match_and_stop_the_native_loop(neuron, steps, metric, family_data):
     qnet = qnet_of("avg_pool", neuron, steps, family_data)
-    qnet = dataclasses.replace(qnet, exit_metric="max-softmax", exit_threshold=0.5)
+    qnet = dataclasses.replace(qnet, exit_metric=metric, exit_threshold=0.5)
     reference = simulate_fixed(qnet, family_data)
     network = FixedNetwork(qnet)
     assert_bit_exact(reference, network.run(family_data))
