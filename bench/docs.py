@@ -90,27 +90,28 @@ AREAS = (
          ("rate_suite.jsonl", "rate_suite.png"), "002dcac (2026-12-07)", "about 2 hours", tables.rate_suite),
     Area("Adaptive exits", 26,
          f"IF and MSAT at T = 64 with their defaults on {SUITE}. Thresholds and bias correction from held-out "
-         "images 0–511; the exit threshold (budget 0.5 points against the fixed-T network, max-softmax, per-step "
+         "images 0–511; the exit threshold (budget 0.5 points against the fixed-T network; rate coding's defaults, "
+         "chosen in the next area: sum-softmax, the counted losses' upper bound at z = 1 within the budget, per-step "
          "readout weights tried) from held-out images 1,000–2,999 with their labels; then the full test set.",
-         ("python bench/rate_exits.py",), ("rate_exits.jsonl",), "7537ccd (2026-12-07)", "about 50 minutes",
-         tables.rate_exits,
-         "The threshold spends the budget to its edge on 2,000 images, where a 0.5-point loss is estimated with a "
-         "standard error of 0.3–0.4 points, so the test-set loss lands on either side of 0.5. A confidence margin "
-         "does not hold it either (next area)."),
-    Area("Exit thresholds with a confidence margin, on held-out images", 26,
-         "Whether the exit threshold holds its budget on images it was not chosen on, and what a margin costs. IF and "
-         f"MSAT at T = 64 with their defaults on {SUITE}. Exits calibrated as `calibrate_exits` does on held-out "
-         "images 1,000–2,999; on that split's traces the threshold is chosen again with three margins: the losses "
-         "counted within the budget (z = 0), or their Wilson upper confidence bound at z = 1 or z = 1.645; each "
-         "is measured on held-out images 3,000–4,999. \"lost\": net accuracy points against the fixed-T network; "
-         "\"fewer steps\": the share of the T steps saved on average. The test set is not used. "
-         "The fixtures were trained on these images.",
-         ("python bench/exit_margin.py",), ("exit_margin.jsonl",),
-         "58041bd (2026-12-07)", "about 40 minutes", tables.exit_margin,
-         "A margin does not buy a held budget: the threshold is the lowest whose loss fits for it and every higher "
-         "threshold, and with a margin the sweep from the top stops at the first handful of confident errors, so "
-         "on some deep CNNs IF's exits vanish. snnc keeps no margin (`runtime/adaptive.MARGIN`); what would hold "
-         "the budget is more calibration images, or exits that are confident earlier."),
+         ("python bench/rate_exits.py",), ("rate_exits.jsonl",), "COMMIT (2026-12-07)", "about 50 minutes",
+         tables.rate_exits),
+    Area("Exit rules, on held-out images", 26,
+         f"Which confidence and which margin hold the exits' budget on images the threshold was not chosen on, and "
+         f"what each saves. IF and MSAT at T = 64 with their defaults on {SUITE}. One traced run over held-out images "
+         "1,000–4,999; step weights fitted on 1,000–2,999. Each rule, a confidence metric and a margin z (the counted "
+         "losses' Wilson upper bound at z standard errors must fit the 0.5-point budget; z = 0: the count), chooses "
+         "its threshold on images 1,000–2,999 as `calibrate_exits` does (step weights kept if they meet the budget "
+         "in fewer steps) and is measured on images 3,000–4,999. \"max-softmax\": the largest softmax probability "
+         "of the mean readout Z_t; \"sum-softmax\": of the running sum (t + 1)·Z_t. \"lost\": net accuracy points "
+         "against the fixed-T network; \"fewer steps\": the share of the T steps saved on average. The test set is "
+         "not used. The fixtures were trained on these images.",
+         ("python bench/exit_rules.py",), ("exit_rules.jsonl",), "COMMIT (2026-12-07)", "about 15 minutes",
+         tables.exit_rules,
+         "A rate-coded estimate's error shrinks as 1/t, so an early step needs a wider margin between the first two "
+         "classes to be right than a late one. The softmax of the mean asks every step for the same margin, and its "
+         "lowest threshold within budget is set by a few early, confidently wrong estimates; the softmax of the sum "
+         "asks for a margin ∝ 1/(t + 1), which is what the rate code's error allows. Chosen: sum-softmax with z = 1 "
+         "(`models/base.py`, `RateCoding.exit_metric` and `exit_margin`); iLIF keeps max-softmax with no margin."),
     Area("The cpu target against the reference simulator", 5,
          "Both fixtures, iLIF T = 8, IF T = 32, MSAT T = 32: the native code against the numpy reference that "
          "defines the semantics (float32: `runtime/snn.py`; fixed point, int8 weights and integer state: "

@@ -6,11 +6,15 @@ Z_t = Σ_{τ≤t} w_τ·z_τ / (t + 1) (w = 1 without fitted step weights). iLIF
 bits received so far, most significant first, E_t = Σ_{τ≤t} 2^−(τ+1)·X_τ + 2^−T·c, which is
 the full output at t = T − 1.
 
-Confidence of an estimate with K classes: the largest softmax probability ("max-softmax"), or
-1 − H/ln K with H the entropy of the softmax ("entropy"), or, rate coding's default, the largest
-softmax probability of the readout's running sum (t + 1)·Z_t ("sum-softmax": the evidence so
-far, not its mean; all in [0, 1], computed in float32 by every engine alike). A sample exits at
-the first step whose confidence is ≥ the threshold (the last step otherwise).
+Confidence of an estimate with K classes: the largest softmax probability p ("max-softmax"), or
+1 − H/ln K with H the entropy of the softmax ("entropy"), or, rate coding's default,
+"sum-softmax": the largest softmax probability of the readout's running sum S_t = (t + 1)·Z_t
+(the evidence so far, not its mean), reported as 1 − 1/(1 + ln(1 + 1/r)) with
+r = Σ_{j ≠ top} exp(S_j − S_top). That is 1 − 1/(1 − ln(1 − p)), the same order as p, but a
+sum's top class soon leads by more than the ~17 at which float32 rounds p to 1, and thresholds
+there must still tell samples apart. All are in [0, 1], computed in float32 by every engine
+alike. A sample exits at the first step whose confidence is ≥ the threshold (the last step
+otherwise).
 
 Why the sum: a rate-coded estimate's error shrinks as 1/t (what a neuron still holds in its
 membrane is spread over the steps run), so the margin between the first two classes that an
@@ -53,7 +57,7 @@ def confidence(estimates: np.ndarray, metric: str) -> np.ndarray:
     (max-softmax and entropy take any (..., K))."""
     if metric == "sum-softmax":
         steps = np.arange(1, estimates.shape[-2] + 1, dtype=np.float32).reshape(-1, 1)
-        estimates, metric = estimates.astype(np.float32) * steps, "max-softmax"
+        return sum_confidence(estimates.astype(np.float32) * steps)
     z = estimates.astype(np.float32) - estimates.max(axis=-1, keepdims=True).astype(np.float32)
     e = np.exp(z)
     total = e.sum(axis=-1, dtype=np.float32)
@@ -62,6 +66,20 @@ def confidence(estimates: np.ndarray, metric: str) -> np.ndarray:
     classes = estimates.shape[-1]
     entropy = np.log(total) - (e * z).sum(axis=-1, dtype=np.float32) / total
     return (np.float32(1.0) - entropy / np.float32(math.log(classes))).astype(np.float32)
+
+
+def sum_confidence(sums: np.ndarray) -> np.ndarray:
+    """(..., K) running sums → 1 − 1/(1 + ln(1 + 1/r)), r = Σ_{j ≠ top} exp(S_j − S_top) summed
+    in class order (as the native code does); top: the first largest."""
+    top = sums.argmax(axis=-1)[..., None]
+    e = np.exp(sums - np.take_along_axis(sums, top, axis=-1))
+    np.put_along_axis(e, top, np.float32(0.0), axis=-1)
+    rest = e[..., 0]
+    for k in range(1, sums.shape[-1]):
+        rest = rest + e[..., k]
+    with np.errstate(divide="ignore", over="ignore"):  # r = 0 or tiny: log-odds ∞, confidence 1
+        log_odds = np.log(np.float32(1.0) + np.float32(1.0) / rest)
+    return (np.float32(1.0) - np.float32(1.0) / (np.float32(1.0) + log_odds)).astype(np.float32)
 
 
 def exit_steps(conf: np.ndarray, threshold: float) -> np.ndarray:

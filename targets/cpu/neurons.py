@@ -216,28 +216,33 @@ def exit_check(f: Function, k: dict) -> None:
 
 
 def readout_confidence(f: Function, estimate, classes: int, metric: str, kind: ir.Type):
-    """The confidence of the estimates estimate(i), i < classes: max softmax (of the running sum
-    for sum-softmax, which `estimate` gives then), or 1 − H/ln K, in runtime.adaptive.confidence's
-    operation order, in float32 or float64 (`kind`)."""
+    """The confidence of the estimates estimate(i), i < classes (for sum-softmax, `estimate`
+    gives the running sums), in runtime.adaptive.confidence's operation order, in float32 or
+    float64 (`kind`)."""
     b = f.b
     suffix = "f32" if kind == F32 else "f64"
     exp = f.intrinsic(f"llvm.exp.{suffix}", kind, [kind])
     log = f.intrinsic(f"llvm.log.{suffix}", kind, [kind])
-    top = f.variable(kind, ir.Constant(kind, float("-inf")))
+    top, leader = f.variable(kind, ir.Constant(kind, float("-inf"))), f.variable(I64, i64(0))
     with f.loop(classes) as i:
         value = estimate(i)
-        b.store(b.select(b.fcmp_ordered(">", value, b.load(top)), value, b.load(top)), top)
-    zero = ir.Constant(kind, 0.0)
-    total, weighted = f.variable(kind, zero), f.variable(kind, zero)
+        leads = b.fcmp_ordered(">", value, b.load(top))
+        b.store(b.select(leads, value, b.load(top)), top)
+        b.store(b.select(leads, i, b.load(leader)), leader)
+    zero, one = ir.Constant(kind, 0.0), ir.Constant(kind, 1.0)
+    total, weighted, rest = f.variable(kind, zero), f.variable(kind, zero), f.variable(kind, zero)
     maximum = b.load(top)
     with f.loop(classes) as i:
         z = b.fsub(estimate(i), maximum)
         e = b.call(exp, [z])
         b.store(b.fadd(b.load(total), e), total)
         b.store(b.fadd(b.load(weighted), b.fmul(e, z)), weighted)
-    one = ir.Constant(kind, 1.0)
-    if metric in ("max-softmax", "sum-softmax"):
+        b.store(b.fadd(b.load(rest), b.select(b.icmp_signed("==", i, b.load(leader)), zero, e)), rest)
+    if metric == "max-softmax":
         return b.fdiv(one, b.load(total))
+    if metric == "sum-softmax":  # 1 − 1/(1 + ln(1 + 1/r)); r = 0 gives ∞ and 1
+        log_odds = b.call(log, [b.fadd(one, b.fdiv(one, b.load(rest)))])
+        return b.fsub(one, b.fdiv(one, b.fadd(one, log_odds)))
     entropy = b.fsub(b.call(log, [b.load(total)]), b.fdiv(b.load(weighted), b.load(total)))
     return b.fsub(one, b.fdiv(entropy, ir.Constant(kind, math.log(classes))))
 

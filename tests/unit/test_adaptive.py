@@ -32,17 +32,21 @@ def test_confidence_metrics():
 
 
 def test_sum_softmax_is_the_softmax_of_the_running_sum():
-    """sum-softmax: the max softmax of (t + 1)·Z_t, the readout's running sum, not its mean;
-    a margin that is confident late is not confident early."""
+    """sum-softmax: the max softmax probability p of (t + 1)·Z_t, the readout's running sum, not
+    its mean, reported as 1 − 1/(1 − ln(1 − p)) (the same order as p, resolved where float32
+    rounds p to 1); a margin that is confident late is not confident early."""
     estimates = RNG.standard_normal((7, 5, 6)).astype(np.float32)  # (B, T, K)
     sums = estimates.astype(np.float64) * np.arange(1, 6)[None, :, None]
     p = np.exp(sums - sums.max(axis=2, keepdims=True))
-    expected = (p / p.sum(axis=2, keepdims=True)).max(axis=2)
+    p_max = (p / p.sum(axis=2, keepdims=True)).max(axis=2)
+    expected = 1 - 1 / (1 - np.log1p(-p_max))
     np.testing.assert_allclose(adaptive.confidence(estimates, "sum-softmax"), expected, rtol=1e-5)
-    same = np.tile(np.array([1.0, 0, 0], np.float32), (1, 4, 1))  # one estimate held for 4 steps
+    same = np.tile(np.array([6.0, 0, 0], np.float32), (1, 8, 1))  # one estimate held for 8 steps
     conf = adaptive.confidence(same, "sum-softmax")[0]
-    assert np.all(np.diff(conf) > 0)
-    np.testing.assert_allclose(conf[0], adaptive.confidence(same, "max-softmax")[0, 0])
+    assert np.all(np.diff(conf) > 0) and conf[-1] < 1  # float32's max softmax is 1 from step 3 on
+    assert adaptive.confidence(same * 8, "max-softmax")[0, -1] == 1
+    decisive = np.array([[[200.0, 0, 0]]], np.float32)  # the rest underflows: r = 0
+    assert adaptive.confidence(decisive, "sum-softmax")[0, 0] == 1
 
 
 def test_exit_steps_take_the_first_confident_step():
