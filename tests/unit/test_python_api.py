@@ -68,8 +68,14 @@ def test_adaptive_exits_are_a_compile_argument():
     later = snnc.compile(MODEL, **options)
     later.calibrate_exits(x, y, budget=5.0, step_weights=False)
     assert direct.settings.adaptive == later.settings.adaptive and direct.settings.adaptive["budget"] == 5.0
+    assert (direct.settings.adaptive["metric"], direct.settings.adaptive["margin"]) == ("sum-softmax", 1.0)
     with pytest.raises(snnc.SnncError, match="calibrated on the calibration data"):
         snnc.compile(MODEL, data_free=True, adaptive=True)
+    with pytest.raises(snnc.SnncError, match="exit margin"):
+        later.calibrate_exits(x, y, budget=5.0, margin=-1)
+    plain = snnc.compile(MODEL, **options)  # no margin: within the budget by the count itself
+    plain.calibrate_exits(x, y, budget=5.0, step_weights=False, margin=0)
+    assert plain.settings.adaptive["threshold"] <= later.settings.adaptive["threshold"]
 
 
 def test_the_package_declares_its_annotations():
