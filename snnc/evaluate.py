@@ -220,7 +220,7 @@ def _row(job: Job, merged, seconds: float, x, y, ann_pred, threads, per_image: b
         row["accel"] = {k: summary[k] for k in ("cycles", "cycles_p95", "latency_us", "energy_uj", "ann_energy_uj",
                                                 "snn_ann_energy_ratio", "images_per_s_streaming")}  # fmt: skip
     if exits:
-        row["exit"] = {k: exits.get(k) for k in ("metric", "budget", "margin", "step_weights", "threshold", "accuracy",
+        row["exit"] = {k: exits[k] for k in ("metric", "budget", "margin", "step_weights", "threshold", "accuracy",
                                              "fixed_accuracy", "mean_steps", "against")}  # fmt: skip
     if per_image:
         row["predictions"] = predicted.tolist()

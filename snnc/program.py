@@ -140,7 +140,7 @@ class Program:
         self.native = native  # object code loaded from an artifact (used if built for this host)
         self._network = None
         self._latencies: dict[int, int] = {}  # T → latency_steps
-        self._input_name: str | None = None  # finding it walks the graph, too slow for a run of one image
+        self._input_name: str | None = None  # see _input
         self._accel: dict[int, object] = {}  # T → AccelBuild
         self._fixed: dict[int, object] = {}  # T → FixedNetwork
 
@@ -173,6 +173,12 @@ class Program:
             self._latencies[steps] = latency_steps(self.graph, self.settings.neuron, steps, self.settings.pipelined)
         return self._latencies[steps]
 
+    def _input(self) -> str:
+        """The graph's input (found once: finding it walks the graph, too slow for a run of one image)."""
+        if self._input_name is None:
+            self._input_name = self.graph.inputs[0]
+        return self._input_name
+
     def run(self, x, timesteps: int | None = None, threads: int | None = None, record=(),
             engine: str | None = None, trace: bool = False) -> SimResult:  # fmt: skip
         """Simulate on a batch; returns logits, per-sample steps, spike and SOP counts.
@@ -187,10 +193,7 @@ class Program:
         `record`: neuron layers whose spike trains come back in result.records;
         `trace`: the readout's per-step estimates come back in result.trace (B, T, K).
         """
-        if self._input_name is None:
-            self._input_name = self.graph.inputs[0]
-        name = self._input_name
-        x = check_data(np.asarray(x), self.graph.type(name), "input")
+        x = check_data(np.asarray(x), self.graph.type(self._input()), "input")
         steps = timesteps or self.settings.timesteps
         latency = self._latency(steps)
         engine = engine or ("native" if self.settings.target == "cpu" else "accel")
@@ -268,7 +271,7 @@ class Program:
         """Adaptive timesteps: see snnc.exits.calibrate_exits."""
         from snnc.exits import calibrate_exits
 
-        x = check_data(np.asarray(x), self.graph.type(self.graph.inputs[0]), "calibration data")
+        x = check_data(np.asarray(x), self.graph.type(self._input()), "calibration data")
         if engine is None and self.settings.target == "accel":
             engine = "native-fixed"  # the chip's own integer outputs, without simulating its cycles
         return calibrate_exits(self, x, labels, budget, metric, step_weights, threads, engine, tracer, margin)
