@@ -4,8 +4,10 @@ Average pooling is linear and stays. Max pooling has no exact rate-coded equival
 
     ilif  relu → max-pool  ⇒  max-pool → relu. Exact, since floor-quantization is monotone:
           maxpool(Q(z)) = Q(maxpool(z)); the SNN pools the accumulated potential before emission.
-    if    'gate' (default): gated-max-pool passes, per window, the spikes of the input that has
-          fired most so far.  'avg': replace by average pooling (changes the network: warned).
+    if    'gate' (default): gated-max-pool, a running max: each step a window sends the growth
+          of the largest sum any of its inputs has sent, so what it has sent is the max of
+          what they have sent at every step.  'avg': replace by average pooling (changes the
+          network: warned).
 
 Global max pooling becomes max pooling over the whole map first.
 """
@@ -72,7 +74,7 @@ class LowerPooling(Pass):
             ctx.warn(self.name, f"max-pool {name!r} replaced by average pooling: the network computes differently")
         else:
             graph.replace_op(name, GatedMaxPool(op.kernel, op.strides, op.pads, op.dilations, op.ceil_mode))
-            ctx.note(self.name, f"max-pool {name!r} → gated-max-pool (spike-count gate)")
+            ctx.note(self.name, f"max-pool {name!r} → gated-max-pool (running max)")
 
     @staticmethod
     def _swap_with_relu(graph: Graph, relu: str, pool: str) -> None:

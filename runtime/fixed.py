@@ -57,31 +57,31 @@ def sum_pool(x: np.ndarray, kernel, strides) -> np.ndarray:
     return windows.sum(axis=(-2, -1), dtype=np.int64)
 
 
-def pool_events(synapse: QSynapse, spikes: np.ndarray) -> np.ndarray:
-    """(T, B, *source) spikes → (T, B, *pooled) events the synapse's weights see."""
+def pool_events(synapse: QSynapse, values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(T, B, *source) event values and spike counts → (T, B, *pooled) ones, what the synapse's
+    weights see and what its SOPs count. A sum pool adds both; a running max (the gate) sends
+    one event, of whatever payload, where a window's largest sum grows."""
     if synapse.pool is None:
-        return spikes
-    steps, batch = spikes.shape[:2]
-    flat = spikes.reshape(steps * batch, *spikes.shape[2:])
+        return values, counts
     if synapse.pool == "avg":
-        return sum_pool(flat, synapse.pool_kernel, synapse.pool_strides).reshape(steps, batch, *synapse.pooled_shape)
-    return gate_pool(spikes, synapse.pool_kernel, synapse.pool_strides, synapse.pool_pads)
+        return tuple(_sum_pool_train(train, synapse) for train in (values, counts))
+    pooled = running_max_pool(values, synapse.pool_kernel, synapse.pool_strides, synapse.pool_pads)
+    return pooled, (pooled != 0).astype(np.int64)
 
 
-def gate_pool(spikes: np.ndarray, kernel, strides, pads=(0, 0, 0, 0)) -> np.ndarray:
-    """Per window and step, the spike of the input with the highest count so far (ties: the
-    first); a padded cell (count −1, no spike) never wins."""
-    counts = np.zeros(spikes.shape[1:], dtype=np.int64)
-    out = []
-    for step in spikes:
-        counts += step != 0
-        if any(pads):
-            step = pad_spatial(step, pads, 0)
-        windows = sliding_windows(pad_spatial(counts, pads, -1) if any(pads) else counts, kernel, strides, (1, 1))
-        winner = windows.reshape(*windows.shape[:4], -1).argmax(axis=-1)[..., None]
-        values = sliding_windows(step, kernel, strides, (1, 1))
-        out.append(np.take_along_axis(values.reshape(*values.shape[:4], -1), winner, axis=-1)[..., 0])
-    return np.stack(out).astype(np.int64)
+def _sum_pool_train(train: np.ndarray, synapse: QSynapse) -> np.ndarray:
+    steps, batch = train.shape[:2]
+    pooled = sum_pool(train.reshape(steps * batch, *train.shape[2:]), synapse.pool_kernel, synapse.pool_strides)
+    return pooled.reshape(steps, batch, *synapse.pooled_shape)
+
+
+def running_max_pool(events: np.ndarray, kernel, strides, pads=(0, 0, 0, 0)) -> np.ndarray:
+    """(T, B, C, H, W) events → per window and step max_i S_i(t) − max_i S_i(t−1), with S_i(t)
+    the sum of input i's events up to step t (runtime/snn.py _gated_max_pool); a padded cell
+    is never a maximum. Every S_i(−1) is 0."""
+    sent = np.cumsum(events, axis=0, dtype=np.int64)
+    maxima = max_pool_int(sent.reshape(-1, *sent.shape[2:]), kernel, strides, pads)
+    return np.diff(maxima.reshape(*sent.shape[:2], *maxima.shape[1:]), axis=0, prepend=0)
 
 
 def synapse_current(synapse: QSynapse, events: np.ndarray, rows: slice = slice(None), weight=None) -> np.ndarray:
@@ -194,7 +194,7 @@ class _FixedRun:
                 static += synapse_current(synapse, x)
                 self.result.macs[key] = int(fan_out_of(synapse).sum()) * batch
                 continue
-            values, counts = (pool_events(synapse, train) for train in trains[synapse.source])
+            values, counts = pool_events(synapse, *trains[synapse.source])
             flat = values.reshape(self.T * batch, *values.shape[2:])
             per_step += synapse_current(synapse, flat).reshape(per_step.shape)
             weights = fan_out_of(synapse).reshape(-1).astype(np.float64)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from snnc.runtime import adaptive
-from snnc.runtime.ann import KERNELS, bind_inputs, ceil_extra, max_pool, out_spatial, pad_spatial, sliding_windows
+from snnc.runtime.ann import KERNELS, bind_inputs, max_pool
 
 from snnc import models
 from snnc.errors import ConversionError, DataError
@@ -292,20 +292,20 @@ class _Simulation:
         return adaptive.ilif_estimates(self._broadcast_time(train.steps), offset, self.T)
 
     def _gated_max_pool(self, op: GatedMaxPool, train: Train) -> Train:
-        """Per window and step, pass the spikes of the input with the highest count so far."""
+        """Running max pooling: with S_i(t) what input i has sent up to step t, each window
+        sends max_i S_i(t) − max_i S_i(t−1). What a window has sent is then exactly the max
+        of what its inputs have sent, at every step, so its rate is the max of their rates;
+        for IF, whose inputs each send θ at a time, it sends θ or nothing (within float
+        rounding of the sums)."""
         steps = self._broadcast_time(train.steps)
-        counts = np.zeros(steps.shape[1:], dtype=np.float32)
-        extra = ceil_extra(op, counts, out_spatial(op, counts), op.dilations)  # ceil_mode's last windows
+        sent = np.zeros(steps.shape[1:], dtype=steps.dtype)
+        previous = max_pool(op, sent)
         out = []
-        for step in range(self.T):
-            counts += steps[step] != 0
-            windows = sliding_windows(pad_spatial(counts, op.pads, -1.0, extra), op.kernel, op.strides, op.dilations)
-            flat = windows.reshape(*windows.shape[: -len(op.kernel)], -1)
-            winner = flat.argmax(axis=-1)[..., None]
-            padded = pad_spatial(steps[step], op.pads, 0.0, extra)
-            values = sliding_windows(padded, op.kernel, op.strides, op.dilations)
-            values = values.reshape(*values.shape[: -len(op.kernel)], -1)
-            out.append(np.take_along_axis(values, winner, axis=-1)[..., 0])
+        for step in steps:
+            sent += step
+            current = max_pool(op, sent)
+            out.append(current - previous)
+            previous = current
         return Train(np.stack(out))
 
     # -- counting ---------------------------------------------------------------------------

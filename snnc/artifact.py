@@ -28,7 +28,7 @@ from snnc.files import MEMBER_LIMIT_ENV, check_members, check_regular_file, size
 from snnc.timing import stage
 
 FORMAT = "snnc-program"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a gated max pool is a running max (older artifacts carry the old gate's code)
 MANIFEST = "manifest.json"
 GRAPH = "graph.ir"
 NATIVE_MEMBER = "native.o"

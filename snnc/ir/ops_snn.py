@@ -157,8 +157,10 @@ class Readout(Op):
 @register_op
 @dataclass(eq=False)
 class GatedMaxPool(MaxPool):
-    """Max pooling of spike trains for rate coding: each window passes, at every step, the
-    spikes of the input that has fired most so far (ties: the first). In the ANN view it is
-    max pooling, which the gate approaches as the counts settle."""
+    """Max pooling of spike trains for rate coding, as a running max: with S_i(t) the sum of
+    what input i has sent up to step t, each window sends max_i S_i(t) − max_i S_i(t−1)
+    (runtime/snn.py). What a window has sent is the max of what its inputs have sent at every
+    step, so its rate is exactly the max of their rates; for IF it sends θ or nothing. In the
+    ANN view it is max pooling."""
 
     name = "gated-max-pool"

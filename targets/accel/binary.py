@@ -28,7 +28,7 @@ from snnc.targets.accel import isa
 from snnc.errors import FileError, UsageError
 
 MAGIC = b"SNNX"
-VERSION = 2  # 2: layers carry pool_pads
+VERSION = 3  # 2: layers carry pool_pads; 3: the gate pool is a running max
 HEADER = struct.Struct("<4sHH8sIII4x")
 SECTION = struct.Struct("<4sI")
 SECTION_KINDS = (b"META", b"WGTS", b"PARM", b"CODE")

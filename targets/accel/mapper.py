@@ -8,7 +8,7 @@ routes stay short. State words per slice of r channels with P positions each:
     membrane V: r·P_pre;  slot current I: r·P_pre (layers that receive spikes);
     static input current S: r·P_pre (layers that receive the input);
     MSAT: the last membrane L and the two-word sum Σ: 3·r·P;
-    parameters (Θ, B, v0): 3·r;  gate-pool counters: the source's size per gate-pooled synapse;
+    parameters (Θ, B, v0): 3·r;  gate-pool sums: the source's size per gate-pooled synapse;
     spike output buffer: ⌈r·P / state_bits⌉.
 
 A layer one of whose channels does not fit a core's state is cut, channel by channel, into

@@ -21,11 +21,10 @@ import numpy as np
 from snnc.runtime import adaptive
 from snnc.runtime.fixed import (
     fan_out_of,
-    gate_pool,
     max_pool_int,
+    pool_events,
     quantize_input,
     reach,
-    sum_pool,
     synapse_current,
 )
 from snnc.runtime.snn import SimResult
@@ -288,17 +287,8 @@ class _Core:
         if key not in self.m.pooled:
             entry = self.layer["synapses"][k]
             name = entry["source"]
-            self.m.pooled[key] = tuple(self.pool(entry, t) for t in (self.m.packets[name], self.m.spike_counts[name]))
+            self.m.pooled[key] = pool_events(geometry(entry), self.m.packets[name], self.m.spike_counts[name])
         return self.m.pooled[key]
-
-    @staticmethod
-    def pool(entry: dict, train: np.ndarray) -> np.ndarray:
-        if entry["pool"] == "avg":
-            pooled = sum_pool(train.reshape(-1, *train.shape[2:]), entry["pool_kernel"], entry["pool_strides"])
-            return pooled.reshape(*train.shape[:2], *pooled.shape[1:])
-        if entry["pool"] == "gate":
-            return gate_pool(train, entry["pool_kernel"], entry["pool_strides"], entry["pool_pads"])
-        return train
 
     def op_acc(self, instruction, slot) -> None:
         k = instruction.operand("syn")

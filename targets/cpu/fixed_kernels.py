@@ -123,28 +123,28 @@ def max_pool(f: Function, k: dict) -> None:
 
 
 def gate(f: Function, k: dict) -> None:
-    """Gated max pooling: wins[j] counts input j's non-zero steps; each window passes the
-    input with the highest count so far (ties: the first in window order)."""
+    """Running max pooling (runtime/fixed.py running_max_pool): sums[j] is what input j has sent
+    before this step; each window sends max(sums + src) − max(sums) over its cells inside the
+    input. The sums take this step's events after every window has read them (windows may overlap)."""
     b, a = f.b, f.args
-    with f.loop(k["IH"] * k["IW"] * k["C"]) as j:
-        fired = b.zext(b.icmp_signed("!=", f.load(a["src"], j), i64(0)), I64)
-        f.store(b.add(f.load(a["wins"], j), fired), a["wins"], j)
-
     padded = _padded(k)
+    lowest = i64(-(2**63))
 
     def visit(out, sources):
-        best, passed = i64(-1), i64(0)  # a padded cell: count −1, no spike (runtime/fixed.py gate_pool)
+        before, after = lowest, lowest
         for source in sources:
             index, inside = source if padded else (source, None)
-            count, value = f.load(a["wins"], index), f.load(a["src"], index)
+            sent = f.load(a["sums"], index)
+            now = b.add(sent, f.load(a["src"], index))
             if padded:
-                count, value = b.select(inside, count, i64(-1)), b.select(inside, value, i64(0))
-            better = b.icmp_signed(">", count, best)
-            best = b.select(better, count, best)
-            passed = b.select(better, value, passed)
-        f.store(passed, a["dst"], out)
+                sent, now = b.select(inside, sent, lowest), b.select(inside, now, lowest)
+            before = b.select(b.icmp_signed(">", sent, before), sent, before)
+            after = b.select(b.icmp_signed(">", now, after), now, after)
+        f.store(b.sub(after, before), a["dst"], out)
 
     _windows(f, k, visit, padded)
+    with f.loop(k["IH"] * k["IW"] * k["C"]) as j:
+        f.store(b.add(f.load(a["sums"], j), f.load(a["src"], j)), a["sums"], j)
 
 
 # -- counters ------------------------------------------------------------------------------------
@@ -160,11 +160,15 @@ def _add_to_counter(f: Function, k: dict, step, value) -> None:
 
 
 def count(f: Function, k: dict) -> None:
-    """Synaptic operations this step: Σ_j counts_j·fan_out_j."""
+    """Synaptic operations this step: Σ_j counts_j·fan_out_j; with k["events"], the counts are
+    src_j ≠ 0 (a running max's events are one spike whatever their payload)."""
     b, a = f.b, f.args
     total = f.variable(I64, i64(0))
     with f.loop(k["n"]) as j:
-        f.add_to(total, b.mul(f.load(a["src"], j), f.load(a["fan_out"], j)))
+        counts = f.load(a["src"], j)
+        if k.get("events"):
+            counts = b.zext(b.icmp_signed("!=", counts, i64(0)), I64)
+        f.add_to(total, b.mul(counts, f.load(a["fan_out"], j)))
     _add_to_counter(f, k, a["step"], b.load(total))
 
 

@@ -129,9 +129,9 @@ class _Builder(PlanBuilder):
             return pooled
         if self.bit_plane:
             raise UnsupportedError(f"layer {layer.name!r}: gated max pooling is for rate coding, not iLIF")
-        wins = self.alloc("ws", src.size)
-        self.emit("fill", "init", layer.name, dst=wins, value=0)
-        self.emit("gate", phase, layer.name, src=src, dst=pooled, wins=wins, **geometry)
+        sums = self.alloc("ws", src.size)
+        self.emit("fill", "init", layer.name, dst=sums, value=0)
+        self.emit("gate", phase, layer.name, src=src, dst=pooled, sums=sums, **geometry)
         return pooled
 
     def weights(self, synapse: QSynapse) -> dict:
@@ -162,14 +162,12 @@ class _Builder(PlanBuilder):
     def count_sops(self, layer: QLayer, index: int, synapse: QSynapse, src: Region, pooled: Region, phase: str):
         """Synaptic operations per step: Σ spike counts × fan-out (the reference's definition).
         A sum pool is linear, so its counts are taken before it with the fan-out pooled back;
-        a gate is not: it is applied to the counts themselves (MSAT events carry payloads)."""
+        a running max (the gate) sends one spike per non-zero pooled event (runtime/fixed.py pool_events)."""
         slot = self.counter("sops", synapse_key(layer, index))
         fan_out = fan_out_of(synapse)
-        if synapse.pool == "gate":
-            counts = pooled
-            if synapse.source in self.spike_counts:
-                counts = self.pool(layer, synapse, self.spike_counts[synapse.source], phase)
-            shape = synapse.pooled_shape
+        events = synapse.pool == "gate"
+        if events:
+            counts, shape = pooled, synapse.pooled_shape
         else:
             counts = self.spike_counts.get(synapse.source, src)
             fan_out, shape = pooled_back(synapse, fan_out), synapse.source_shape
@@ -177,7 +175,8 @@ class _Builder(PlanBuilder):
         if self.bit_plane and phase == "static":  # the source's codes: its bits, step by step
             self.emit("count-bits", "static", layer.name, src=counts, fan_out=fan_out, counter=slot, n=counts.size)
         else:
-            self.emit("count", phase, layer.name, src=counts, fan_out=fan_out, counter=slot, n=counts.size)
+            self.emit("count", phase, layer.name, src=counts, fan_out=fan_out, counter=slot, n=counts.size,
+                      events=events)  # fmt: skip
 
     # -- layers ---------------------------------------------------------------------------------
     def rate_layer(self, layer: QLayer) -> None:

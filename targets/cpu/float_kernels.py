@@ -69,35 +69,50 @@ def _window_store(f: Function, k: dict, result, i) -> None:
     f.store(result, f.args["dst"], i)
 
 
+_LOWEST = f32(float("-inf"))  # a padded cell: never a maximum
+
+
 def gate(f: Function, k: dict) -> None:
-    """Gated max pooling: count each input's spikes; each window passes the input that has
-    fired most so far (ties: the first in window order)."""
+    """Running max pooling (runtime/snn.py _gated_max_pool): counts[i] is what input i has sent
+    before this step; each window sends max(counts + src) − max(counts) over its inputs, padding
+    excluded. The sums take this step's values after every window has read them (windows may
+    overlap), or as they are read where each input is in exactly one window (k["fused_count"])."""
     b, a = f.b, f.args
-    if not k.get("fused_count"):
-        with f.loop(k["n_in"]) as i:
-            fired = b.uitofp(b.fcmp_unordered("!=", f.load(a["src"], i), f32(0.0)), F32)
-            f.store(b.fadd(f.load(a["counts"], i), fired), a["counts"], i)
     if "channels" in k:
         _gate_along_channels(f, k)
-        return
-    with f.loop(k["n"]) as i:  # selects, not branches: which input leads is data, and unpredictable
-        best, passed = f.variable(F32, f32(-1.0)), f.variable(F32, f32(0.0))
-        with f.loop(k["K"]) as j:
-            source = b.sext(f.load(a["map"], b.add(b.mul(i, i64(k["K"])), j)), I64)
-            valid = b.icmp_signed(">=", source, i64(0))
-            source = b.select(valid, source, i64(0))
-            count = b.select(valid, f.load(a["counts"], source), f32(-1.0))  # padding never leads
-            leads = b.fcmp_ordered(">", count, b.load(best))
-            b.store(b.select(leads, count, b.load(best)), best)
-            b.store(b.select(leads, f.load(a["src"], source), b.load(passed)), passed)
-        f.store(b.load(passed), a["dst"], i)
+    else:
+        with f.loop(k["n"]) as i:  # selects, not branches: which input leads is data, and unpredictable
+            before, after = f.variable(F32, _LOWEST), f.variable(F32, _LOWEST)
+            with f.loop(k["K"]) as j:
+                source = b.sext(f.load(a["map"], b.add(b.mul(i, i64(k["K"])), j)), I64)
+                valid = b.icmp_signed(">=", source, i64(0))
+                sent, now = _sent_before_and_after(f, b.select(valid, source, i64(0)), valid)
+                b.store(_larger(f, sent, b.load(before)), before)
+                b.store(_larger(f, now, b.load(after)), after)
+            f.store(b.fsub(b.load(after), b.load(before)), a["dst"], i)
+    if not k.get("fused_count"):
+        with f.loop(k["n_in"]) as i:
+            f.store(b.fadd(f.load(a["counts"], i), f.load(a["src"], i)), a["counts"], i)
+
+
+def _sent_before_and_after(f: Function, i, valid=None):
+    """Input i's sum before and after this step's value; −inf for padding (`valid` false)."""
+    sent = f.load(f.args["counts"], i)
+    now = f.b.fadd(sent, f.load(f.args["src"], i))
+    if valid is None:
+        return sent, now
+    return f.b.select(valid, sent, _LOWEST), f.b.select(valid, now, _LOWEST)
+
+
+def _larger(f: Function, value, best):
+    return f.b.select(f.b.fcmp_ordered(">", value, best), value, best)
 
 
 def _gate_along_channels(f: Function, k: dict) -> None:
     """The gate with a map row per output pixel (see window). The window's K sources are
-    unrolled inside the loop over the channels, so the leader stays in registers and the loop
+    unrolled inside the loop over the channels, so the maxima stay in registers and the loop
     vectorizes. With k["fused_count"] (every input in exactly one window, no padding), the
-    spike counts are updated here as they are read, not in a pass of their own."""
+    sums are updated here as they are read, not in a pass of their own."""
     b, a = f.b, f.args
     channels = k["channels"]
     with f.loop(k["n"]) as p:
@@ -108,18 +123,16 @@ def _gate_along_channels(f: Function, k: dict) -> None:
             sources.append((b.select(valid, source, i64(0)), valid))
         row = f.at(a["dst"], b.mul(p, i64(channels)))
         with f.loop(channels) as c:
-            best, passed = f32(-1.0), f32(0.0)
+            before, after = _LOWEST, _LOWEST
             for source, valid in sources:
                 i = b.add(source, c)
-                value, count = f.load(a["src"], i), f.load(a["counts"], i)
                 if k.get("fused_count"):
-                    count = b.fadd(count, b.uitofp(b.fcmp_unordered("!=", value, f32(0.0)), F32))
-                    f.store(count, a["counts"], i)
+                    sent, now = _sent_before_and_after(f, i)
+                    f.store(now, a["counts"], i)
                 else:
-                    count = b.select(valid, count, f32(-1.0))  # padding never leads
-                leads = b.fcmp_ordered(">", count, best)
-                best, passed = b.select(leads, count, best), b.select(leads, value, passed)
-            f.store(passed, row, c)
+                    sent, now = _sent_before_and_after(f, i, valid)
+                before, after = _larger(f, sent, before), _larger(f, now, after)
+            f.store(b.fsub(after, before), row, c)
 
 
 def elementwise_sum(f: Function, k: dict, combine: str) -> None:

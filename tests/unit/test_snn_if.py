@@ -1,13 +1,16 @@
-"""Rate-coded IF neurons, the gated max pool, readouts and synaptic-operation counts of the
+"""Rate-coded IF neurons, the gated (running) max pool, readouts and synaptic-operation counts of the
 reference simulator, against hand computation and brute force."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from snnc.runtime import execute
+from snnc.runtime.fixed import pool_events, running_max_pool
 from snnc.runtime.snn import fan_out, simulate
 
 from snnc.ir import BATCH, Conv, Gemm, Graph, Relu, Reshape, TensorType
@@ -46,24 +49,61 @@ def test_spikes_carry_their_threshold():
     assert result.spikes["n"] == 4 and result.logits[0, 0] == pytest.approx(1.0)
 
 
-def test_gated_max_pool_passes_the_busiest_input():
+def window_max_of_sums(sums: np.ndarray, kernel, strides, pads, out_shape) -> np.ndarray:
+    """Brute force: (..., H, W) sums → (..., OH, OW) maxima over each window's cells inside the input."""
+    out = np.full((*sums.shape[:-2], *out_shape), -np.inf)
+    for oy, ox in np.ndindex(*out_shape):
+        for ky, kx in np.ndindex(*kernel):
+            y, x = oy * strides[0] - pads[0] + ky, ox * strides[1] - pads[1] + kx
+            if 0 <= y < sums.shape[-2] and 0 <= x < sums.shape[-1]:
+                out[..., oy, ox] = np.maximum(out[..., oy, ox], sums[..., y, x])
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    kernel=st.sampled_from([(1, 2), (2, 2), (3, 3)]),
+    strides=st.sampled_from([(1, 1), (2, 2), (1, 2)]),
+    padded=st.booleans(),
+    ceil_mode=st.booleans(),
+    timesteps=st.integers(1, 24),
+)
+def test_gated_max_pool_sends_the_running_max_of_what_its_inputs_sent(seed, kernel, strides, padded, ceil_mode,
+                                                                      timesteps):  # fmt: skip
+    """The identity the running max keeps: what a window has sent up to any step is the max of
+    what its inputs have sent, and an IF window sends θ or nothing at each step."""
+    pads = (kernel[0] // 2, kernel[1] // 2, 0, kernel[1] // 2) if padded else (0, 0, 0, 0)
     g = Graph()
-    x = g.add_input("x", TensorType((BATCH, 1, 1, 2)))
+    x = g.add_input("x", TensorType((BATCH, 2, 5, 6)))
     n = g.add(Neuron("if", 1.0), [x], "n")
-    pool = g.add(GatedMaxPool((1, 2), (1, 2)), [n], "pool")
+    pool = g.add(GatedMaxPool(kernel, strides, pads=pads, ceil_mode=ceil_mode), [n], "pool")
     g.outputs = [g.add(Readout(), [pool])]
-    currents = np.array([[[[0.3, 0.8]]]], np.float32)
-    result = simulate(g, currents, 20, dtype=np.float64)
-    # Reference: step both neurons by hand, pass the spikes of the one with more spikes so far.
-    v, counts, passed = np.zeros(2), np.zeros(2), 0.0
-    for _ in range(20):
-        v += currents[0, 0, 0]
-        fired = v >= 1
-        v -= fired
-        counts += fired
-        passed += fired[np.argmax(counts)]
-    assert result.logits[0, 0, 0, 0] == pytest.approx(passed / 20)
-    assert passed / 20 == pytest.approx(0.8, abs=0.05)
+    currents = np.random.default_rng(seed).uniform(0, 1.2, (3, 2, 5, 6)).astype(np.float32)
+    result = simulate(g, currents, timesteps, dtype=np.float64, record=["n"], trace=True)
+    sent = np.cumsum(result.records["n"], axis=1)  # (B, T, C, H, W) spikes of θ = 1
+    expected = window_max_of_sums(sent, kernel, strides, pads, g.type(pool).sample_shape[1:])
+    pooled_sums = np.rint(result.trace * np.arange(1, timesteps + 1).reshape(1, -1, 1, 1, 1))
+    np.testing.assert_array_equal(pooled_sums, expected)
+    assert set(np.unique(np.diff(pooled_sums, axis=1, prepend=0))) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("pads", [(0, 0, 0, 0), (1, 1, 1, 1)])
+def test_fixed_point_running_max_keeps_the_identity_for_any_payloads(pads):
+    """runtime/fixed.py's running max on integer payloads (MSAT packets, bursts): exact, and its
+    SOPs count one spike per non-zero pooled event."""
+    events = np.random.default_rng(3).integers(0, 4, (16, 2, 3, 6, 6)) * (np.arange(16) % 3 == 0).reshape(
+        -1, 1, 1, 1, 1
+    )
+    pooled = running_max_pool(events, (3, 3), (2, 2), pads)
+    out_shape = pooled.shape[-2:]
+    sums = np.moveaxis(np.cumsum(events, axis=0), 0, 1)
+    expected = np.moveaxis(window_max_of_sums(sums, (3, 3), (2, 2), pads, out_shape), 1, 0)
+    np.testing.assert_array_equal(np.cumsum(pooled, axis=0), expected)
+    synapse = SimpleNamespace(pool="gate", pool_kernel=(3, 3), pool_strides=(2, 2), pool_pads=pads)
+    values, counts = pool_events(synapse, events, np.sign(events))
+    np.testing.assert_array_equal(values, pooled)
+    np.testing.assert_array_equal(counts, pooled != 0)
 
 
 def test_gated_max_pool_with_ceil_mode_and_padding_covers_its_declared_shape():
