@@ -63,13 +63,16 @@ def held_out() -> tuple[np.ndarray, np.ndarray]:
     return x[-HELD_OUT:], y[-HELD_OUT:]
 
 
-def ann_accuracy(model: Path, x: np.ndarray, y: np.ndarray) -> float:
+def ann_logits(model: Path, x: np.ndarray) -> np.ndarray:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 2
     session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    logits = np.concatenate([session.run(None, {name: x[i : i + 500]})[0] for i in range(0, len(x), 500)])
-    return float((logits.argmax(1) == y).mean() * 100)
+    return np.concatenate([session.run(None, {name: x[i : i + 500]})[0] for i in range(0, len(x), 500)])
+
+
+def ann_accuracy(model: Path, x: np.ndarray, y: np.ndarray) -> float:
+    return float((ann_logits(model, x).argmax(1) == y).mean() * 100)
 
 
 def snn_row(model: Path, neuron: str, steps: int, settings: dict, calibration, x, y) -> dict:

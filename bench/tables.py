@@ -159,6 +159,21 @@ def rate_suite(results: Path) -> str:
     return table(header, lines, right=2) + "\n\n" + "\n".join(summary) + "\n\n" + plot
 
 
+def msat_vs_if(results: Path) -> str:
+    rows = load(results, "msat_vs_if.jsonl")
+    lines = [[network(r["network"]), r["T"], f"{r['ann']:.2f}", f"{r['if']:.2f}", f"{r['msat']:.2f}",
+              f"{r['if_agreement']:.2f}", f"{r['msat_agreement']:.2f}", r["only_if_right"], r["only_msat_right"],
+              f"{r['mcnemar_p']:.2f}"] for r in rows]  # fmt: skip
+    header = ["network", "T", "ANN %", "IF %", "MSAT %", "IF agrees with the ANN %", "MSAT agrees %",
+              "only IF right", "only MSAT right", "McNemar p"]  # fmt: skip
+    behind = [r for r in rows if r["msat"] < r["if"]]
+    agrees = sum(r["msat_agreement"] >= r["if_agreement"] for r in rows)
+    least_p = f", smallest McNemar p {min(r['mcnemar_p'] for r in behind):.2f}" if behind else ""
+    summary = [f"- MSAT agrees with the ANN at least as often as IF: {agrees} of {len(rows)} pairs.",
+               f"- MSAT less accurate than IF: {len(behind)} of {len(rows)} pairs{least_p}."]  # fmt: skip
+    return table(header, lines, right=1) + "\n\n" + "\n".join(summary)
+
+
 def rate_exits(results: Path) -> str:
     lines = []
     for r in load(results, "rate_exits.jsonl"):

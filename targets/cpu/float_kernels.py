@@ -73,8 +73,8 @@ _LOWEST = f32(float("-inf"))  # a padded cell: never a maximum
 
 
 def gate(f: Function, k: dict) -> None:
-    """Running max pooling (runtime/snn.py _gated_max_pool): counts[i] is what input i has sent
-    before this step; each window sends max(counts + src) − max(counts) over its inputs, padding
+    """Running max pooling (runtime/snn.py _gated_max_pool): sums[i] is what input i has sent
+    before this step; each window sends max(sums + src) − max(sums) over its inputs, padding
     excluded. The sums take this step's values after every window has read them (windows may
     overlap), or as they are read where each input is in exactly one window (k["fused_count"])."""
     b, a = f.b, f.args
@@ -92,12 +92,12 @@ def gate(f: Function, k: dict) -> None:
             f.store(b.fsub(b.load(after), b.load(before)), a["dst"], i)
     if not k.get("fused_count"):
         with f.loop(k["n_in"]) as i:
-            f.store(b.fadd(f.load(a["counts"], i), f.load(a["src"], i)), a["counts"], i)
+            f.store(b.fadd(f.load(a["sums"], i), f.load(a["src"], i)), a["sums"], i)
 
 
 def _sent_before_and_after(f: Function, i, valid=None):
     """Input i's sum before and after this step's value; −inf for padding (`valid` false)."""
-    sent = f.load(f.args["counts"], i)
+    sent = f.load(f.args["sums"], i)
     now = f.b.fadd(sent, f.load(f.args["src"], i))
     if valid is None:
         return sent, now
@@ -128,7 +128,7 @@ def _gate_along_channels(f: Function, k: dict) -> None:
                 i = b.add(source, c)
                 if k.get("fused_count"):
                     sent, now = _sent_before_and_after(f, i)
-                    f.store(now, a["counts"], i)
+                    f.store(now, a["sums"], i)
                 else:
                     sent, now = _sent_before_and_after(f, i, valid)
                 before, after = _larger(f, sent, before), _larger(f, now, after)

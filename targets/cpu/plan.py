@@ -225,9 +225,9 @@ class _Builder(PlanBuilder):
             raise UnsupportedError(f"node {node.name!r}: gated max pooling is for rate coding, not iLIF")
         index, _, _ = window_map(node.op, self.shape(source))
         rows = self.gather_map(source, node.name, index)
-        counts = self.alloc("ws", self.size(source))
-        self.emit("fill", "init", node.name, dst=counts, value=0.0)
-        args = dict(src=self.values[source], dst=self.values[node.name], counts=counts, n_in=self.size(source))
+        sums = self.alloc("ws", self.size(source))  # what each input has sent so far
+        self.emit("fill", "init", node.name, dst=sums, value=0.0)
+        args = dict(src=self.values[source], dst=self.values[node.name], sums=sums, n_in=self.size(source))
         pixels = pixel_rows(rows, self.shape(source))
         if pixels is not None:
             rows, args["channels"] = pixels, self.shape(source)[0]

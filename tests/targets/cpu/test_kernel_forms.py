@@ -1,7 +1,7 @@
 """The cpu code generator's specialised kernel forms against the reference simulator: kernel
 rows that share one pass over the events (with several channel tiles and scalar tails; two rows
 of 16 channels; the rows and columns that reach outputs at stride 2), pooling maps that run
-along the channels (the gate counting spikes as it reads them), residual adds summed by the IF
+along the channels (the gate adding to its sums as it reads them), residual adds summed by the IF
 or MSAT kernel after them, spikes listed by the IF and MSAT kernels for the synapses after them
 (whose weights carry IF's θ), the dense form window by window, regions aligned to cache lines,
 SOP counters summed in 64 bits when 32 could overflow, the branch-free listing of the elements
@@ -131,7 +131,7 @@ def test_pooling_runs_along_the_channels_in_the_fixtures_shapes():
 
 
 @pytest.mark.parametrize("case, fused", [("maxpool", True), ("maxpool-padded-overlapping", False)])
-def test_gate_counts_spikes_as_it_reads_them_only_where_windows_are_disjoint(case, fused):
+def test_gate_adds_to_its_sums_as_it_reads_them_only_where_windows_are_disjoint(case, fused):
     ann = network(CASES[case])
     x = RNG.uniform(0, 1, (8, 3, 9, 9)).astype(np.float32)
     gates = [k for k in build_plan(convert(ann, "if", x, 8)).kernels if k.kind == "gate"]
