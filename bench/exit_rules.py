@@ -18,12 +18,11 @@ fixtures were trained on these images: their rows are optimistic.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
-from rate_suite import FIXTURES, SUITE, held_out
+from rate_suite import FIXTURES, SUITE, append, finished, held_out
 from snnc.runtime import adaptive
 from snnc.runtime.ann import execute
 
@@ -75,13 +74,11 @@ def row(name: str, neuron: str, held_x: np.ndarray, held_y: np.ndarray) -> dict:
 
 def main() -> None:
     held_x, held_y = held_out()
-    done = {(r["network"], r["neuron"]) for r in map(json.loads, RESULTS.read_text().splitlines())} \
-        if RESULTS.exists() else set()  # fmt: skip
+    done = finished(RESULTS, "network", "neuron")
     for name in sys.argv[1:] or MODELS:
         for neuron in ("if", "msat"):
             if (name, neuron) not in done:
-                with RESULTS.open("a") as out:
-                    out.write(json.dumps(row(name, neuron, held_x, held_y)) + "\n")
+                append(RESULTS, row(name, neuron, held_x, held_y))
 
 
 if __name__ == "__main__":

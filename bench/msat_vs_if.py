@@ -14,13 +14,12 @@ are appended as they finish; a row already there is not run again.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
 
 import numpy as np
-from rate_suite import FIXTURES, SUITE, ann_logits, held_out  # the same networks and calibration images
+from rate_suite import FIXTURES, SUITE, ann_logits, append, finished, held_out  # the same networks and split
 
 import snnc
 from snnc.datasets import fashion_mnist
@@ -63,17 +62,13 @@ def row(name: str, steps: int, calibration: np.ndarray, x: np.ndarray, y: np.nda
 def main() -> None:
     held_x, _ = held_out()
     x, y = fashion_mnist("test")
-    done = {(r["network"], r["T"]) for r in map(json.loads, RESULTS.read_text().splitlines())} \
-        if RESULTS.exists() else set()  # fmt: skip
+    done = finished(RESULTS, "network", "T")
     for name in sys.argv[1:] or MODELS:
         ann = ann_logits(MODELS[name], x).argmax(axis=1)
         for steps in STEPS:
             if (name, steps) in done:
                 continue
-            result = row(name, steps, held_x[:512], x, y, ann)
-            with RESULTS.open("a") as out:
-                out.write(json.dumps(result) + "\n")
-            print(json.dumps(result), flush=True)
+            append(RESULTS, row(name, steps, held_x[:512], x, y, ann))
 
 
 if __name__ == "__main__":

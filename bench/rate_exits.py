@@ -14,11 +14,10 @@ already there is not run again.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from rate_suite import FIXTURES, SUITE, held_out  # the same networks and held-out split
+from rate_suite import FIXTURES, SUITE, append, finished, held_out  # the same networks and held-out split
 
 import snnc
 from snnc.datasets import fashion_mnist
@@ -32,8 +31,7 @@ STEPS = 64
 def main() -> None:
     held_x, held_y = held_out()
     test_x, test_y = fashion_mnist("test")
-    done = {(r["network"], r["neuron"]) for r in map(json.loads, RESULTS.read_text().splitlines())} \
-        if RESULTS.exists() else set()  # fmt: skip
+    done = finished(RESULTS, "network", "neuron")
     for name in sys.argv[1:] or MODELS:
         for neuron in ("if", "msat"):
             if (name, neuron) in done:
@@ -48,9 +46,7 @@ def main() -> None:
                        fewer_steps=round(float(1 - early.steps.mean() / STEPS) * 100, 1),
                        metric=program.settings.adaptive["metric"], margin=program.settings.adaptive["margin"],
                        notes=program.notes.get("exits", []))  # fmt: skip
-            with RESULTS.open("a") as out:
-                out.write(json.dumps(row) + "\n")
-            print(json.dumps(row), flush=True)
+            append(RESULTS, row)
 
 
 if __name__ == "__main__":

@@ -84,10 +84,12 @@ def snn_row(model: Path, neuron: str, steps: int, settings: dict, calibration, x
                 notes=program.notes.get("correct-bias", []) + program.notes.get("balance-thresholds", []))  # fmt: skip
 
 
-def done_keys(path: Path) -> set[str]:
+def finished(path: Path, *fields: str) -> set[tuple]:
+    """The rows a results file already holds, by the values of `fields`: a run resumes past them."""
     if not path.exists():
         return set()
-    return {json.loads(line)["key"] for line in path.read_text().splitlines() if line.strip()}
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {tuple(row[field] for field in fields) for row in rows}
 
 
 def append(path: Path, row: dict) -> None:
@@ -109,7 +111,7 @@ def run(phase: str, images: int) -> None:
         networks = SUITE + FIXTURES
         plan = [(key, [before(key[0]) if c is None else c for c in candidates]) for key, candidates in TEST]
         path = RESULTS / "rate_suite.jsonl"
-    done = done_keys(path)
+    done = {key for (key,) in finished(path, "key")}
     for model in networks:
         ann = None
         for (neuron, steps), candidates in plan:
