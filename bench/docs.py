@@ -151,7 +151,7 @@ AREAS = (
          "in the tests (`tests/targets/cpu`).",
          ("python bench/bench_cpu.py --repeats 3 --out bench/results/cpu.jsonl",
           "python bench/bench_cpu.py --numeric fixed --repeats 3 --out bench/results/cpu_fixed.jsonl"),
-         ("cpu.jsonl", "cpu_fixed.jsonl"), f"88d5220 (2026-12-07; {OLD_GATE})", "about 5 minutes", tables.cpu_engines),
+         ("cpu.jsonl", "cpu_fixed.jsonl"), "2166fcc (2026-12-07)", "about 5 minutes", tables.cpu_engines),
     Area("The cpu target against onnxruntime", 24,
          "JIT time ÷ onnxruntime's time for the ANN the SNN came from: one thread each, CPU seconds, median of 5 "
          "paired rounds. \"fixed\" is the fixed-point mode (`--numeric fixed`: the accelerator's numbers, bit-exact "
