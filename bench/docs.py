@@ -180,8 +180,7 @@ AREAS = (
          "Both fixtures calibrated on 2,048 training images with each engine, then the full test set on the cpu "
          "target. The thresholds move by float rounding (onnxruntime sums in another order).",
          ("python bench/calibration_engines.py",), ("calibration_engines.json",),
-         f"354f370 (2026-12-06; IF and MSAT with the percentile thresholds of that commit; {OLD_GATE})",
-         "about 20 minutes",
+         "b454d7b (2026-12-07)", "about 7 minutes",
          tables.calibration_engines),
     Area("LLVM's optimization level", 24,
          "A fresh process per level: code generation and LLVM CPU seconds, and the median of 3 runs of 16 images. "
