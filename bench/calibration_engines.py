@@ -47,7 +47,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "calibration_engines.json"))
     args = parser.parse_args()
-    os.environ[CACHE_ENV] = tempfile.mkdtemp(prefix="snnc-cache-")  # empty: no calibration comes from the cache
+    with tempfile.TemporaryDirectory(prefix="snnc-cache-") as cache:
+        os.environ[CACHE_ENV] = cache  # empty: no calibration comes from the cache
+        result = measure()
+    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+
+
+def measure() -> dict:
     x, y = load_arrays("fashion-mnist", "test")
     rows = []
     for fixture in ("fmnist_vgg", "fmnist_resnet"):
@@ -72,8 +78,7 @@ def main() -> None:
             }  # fmt: skip
             rows.append(row)
             print(json.dumps(row), flush=True)
-    result = {"command": "python bench/calibration_engines.py", "test_images": len(x), "rows": rows}
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    return {"command": "python bench/calibration_engines.py", "test_images": len(x), "rows": rows}
 
 
 if __name__ == "__main__":

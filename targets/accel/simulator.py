@@ -252,13 +252,17 @@ class _Core:
         from weight SRAM (once: LDW ran at load)."""
         if k not in self.synapses:
             d = self.core["descriptors"][k]
-            entry = self.layer["synapses"][d["synapse"]]
+            shape = self.layer["synapses"][d["synapse"]]["weight_shape"]
             data = self.weight_sram[d["sram"] : d["sram"] + d["bytes"]]
-            key = (self.core["layer"], d["synapse"])
-            if key not in self.m.geometries:
-                self.m.geometries[key] = geometry(entry)
-            self.synapses[k] = self.m.geometries[key], data.reshape(self.rows, *entry["weight_shape"][1:])
+            self.synapses[k] = self.geometry_of(d["synapse"]), data.reshape(self.rows, *shape[1:])
         return self.synapses[k]
+
+    def geometry_of(self, index: int) -> QSynapse:
+        """This layer's synapse `index`, its geometry (shared by the layer's cores)."""
+        key = (self.core["layer"], index)
+        if key not in self.m.geometries:
+            self.m.geometries[key] = geometry(self.layer["synapses"][index])
+        return self.m.geometries[key]
 
     def op_init(self, instruction, slot) -> None:
         rate_neuron = self.layer["kind"] == "neuron" and not self.m.ilif
@@ -285,9 +289,8 @@ class _Core:
         through the pool stage."""
         key = (self.core["layer"], k)
         if key not in self.m.pooled:
-            entry = self.layer["synapses"][k]
-            name = entry["source"]
-            self.m.pooled[key] = pool_events(geometry(entry), self.m.packets[name], self.m.spike_counts[name])
+            name = self.layer["synapses"][k]["source"]
+            self.m.pooled[key] = pool_events(self.geometry_of(k), self.m.packets[name], self.m.spike_counts[name])
         return self.m.pooled[key]
 
     def op_acc(self, instruction, slot) -> None:

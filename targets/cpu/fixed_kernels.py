@@ -93,6 +93,10 @@ def _below(f: Function, value, size: int):
     return f.b.icmp_unsigned("<", value, i64(size))
 
 
+def _larger(f: Function, value, best):
+    return f.b.select(f.b.icmp_signed(">", value, best), value, best)
+
+
 def sum_pool(f: Function, k: dict) -> None:
     def visit(out, sources):
         total = i64(0)
@@ -116,7 +120,7 @@ def max_pool(f: Function, k: dict) -> None:
                 value = f.b.select(inside, f.load(f.args["src"], index), lowest)
             else:
                 value = f.load(f.args["src"], source)
-            best = f.b.select(f.b.icmp_signed(">", value, best), value, best)
+            best = _larger(f, value, best)
         f.store(best, f.args["dst"], out)
 
     _windows(f, k, visit, padded)
@@ -138,8 +142,7 @@ def gate(f: Function, k: dict) -> None:
             now = b.add(sent, f.load(a["src"], index))
             if padded:
                 sent, now = b.select(inside, sent, lowest), b.select(inside, now, lowest)
-            before = b.select(b.icmp_signed(">", sent, before), sent, before)
-            after = b.select(b.icmp_signed(">", now, after), now, after)
+            before, after = _larger(f, sent, before), _larger(f, now, after)
         f.store(b.sub(after, before), a["dst"], out)
 
     _windows(f, k, visit, padded)

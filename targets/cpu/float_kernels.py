@@ -19,6 +19,8 @@ from snnc.targets.cpu import msat, neurons, synapses
 from snnc.targets.cpu.codegen import Numeric
 from snnc.targets.cpu.irbuild import ENTRY, F32, I8, I32, I64, Function, element, f32, i64
 
+_LOWEST = f32(float("-inf"))  # where a max starts; a padded cell, never a maximum
+
 
 # -- kernels: each builds the body of one function (weighted layers: synapses.py) --------------
 def window(f: Function, k: dict) -> None:
@@ -51,7 +53,7 @@ def window(f: Function, k: dict) -> None:
 
 
 def _window_initial(reduce: str) -> ir.Constant:
-    return ir.Constant(I32, 0) if reduce == "or" else f32(float("-inf") if reduce == "max" else 0.0)
+    return ir.Constant(I32, 0) if reduce == "or" else (_LOWEST if reduce == "max" else f32(0.0))
 
 
 def _window_combine(f: Function, reduce: str, current, value):
@@ -59,7 +61,7 @@ def _window_combine(f: Function, reduce: str, current, value):
     if reduce == "or":
         return b.or_(current, value)
     if reduce == "max":
-        return b.select(b.fcmp_ordered(">", value, current), value, current)
+        return _larger(f, value, current)
     return b.fadd(current, value)
 
 
@@ -67,9 +69,6 @@ def _window_store(f: Function, k: dict, result, i) -> None:
     if "coef" in k:
         result = f.b.fmul(result, f.load(f.args["coef"], i))
     f.store(result, f.args["dst"], i)
-
-
-_LOWEST = f32(float("-inf"))  # a padded cell: never a maximum
 
 
 def gate(f: Function, k: dict) -> None:
