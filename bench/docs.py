@@ -166,6 +166,20 @@ AREAS = (
          "on this core, which bounds IF T = 32 near 5.6 × onnxruntime before any neuron work "
          "(`bench/profile_cpu.py`). The float iLIF's dense synapses run near the core's FMA peak, as "
          "onnxruntime's do; the fixed-point iLIF uses VNNI (64 multiply-adds per instruction)."),
+    Area("Winograd and iLIF's bits at once", 24,
+         "The float iLIF's dense synapses as Winograd F(2×2, 3×3) (`targets/cpu/winograd.py`), layer by layer "
+         "against the direct form, cycles per image of each layer's kernels (pad, transforms, products) in a "
+         "profiled build where every 3×3 stride-1 layer has the Winograd form, median of the per-layer ratio over 5 "
+         "paired rounds; which layers the default chooses (the thresholds were set from these rows: no test image "
+         "is involved). Then whole networks, CPU seconds per image, the forms side by side, median of 5 paired "
+         "rounds; and what Winograd changes in the results, on the full Fashion-MNIST test set (the reference "
+         "simulator's predictions as the yardstick: its sums run in a third order). iLIF's bits at once are "
+         "asserted identical to the steps', bit for bit.",
+         ("python bench/winograd.py",), ("winograd.json",), "MEASURED", "about 15 minutes", tables.winograd,
+         "F(2×2, 3×3) needs 16 multiply-adds per 2×2 tile and channel pair where the direct form needs 36. Where a "
+         "layer has few tiles (4×4 outputs and below) and many channels, its 16 transformed weight matrices (the "
+         "direct form reads 9) come from memory once per image and few tiles share them, so it is slower there; a "
+         "1- or 3-channel input layer has too little to multiply for its transforms."),
     Area("Real-size networks on the cpu target", 24,
          "Every `snnc zoo` network (seeded He-initialized weights, BN with random statistics, torchvision's "
          "layouts), iLIF T = 8, 64 calibration images (uniform, seed 1). First compile: `snnc compile --json` in "

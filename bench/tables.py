@@ -242,6 +242,38 @@ def ratios(results: Path) -> str:
     return table(header, lines, right=2)
 
 
+def winograd(results: Path) -> str:
+    run = load(results, "winograd.json")
+    layer_lines = [[network(r["network"]), f"{r['C']} → {r['O']}", f"{r['OH']}×{r['OW']}", r["tiles"],
+                    f"{r['direct_cycles'] / 1e3:,.0f}", f"{r['winograd_cycles'] / 1e3:,.0f}", f"**{r['ratio']:.2f}**",
+                    "yes" if r["chosen"] else "no"] for r in run["layers"]]  # fmt: skip
+    layer_header = ["network", "channels", "output", "tiles", "direct (k cycles / image)",
+                    "Winograd (k cycles / image)", "Winograd ÷ direct", "chosen"]  # fmt: skip
+    forms = list(run["networks"][0]["ms_per_image"])
+    network_lines = [[network(r["network"]), r["batch"], *(f"{r['ms_per_image'][form]:.3f}" for form in forms),
+                      f"**{r['all_over_direct']:.2f}**"] for r in run["networks"]]  # fmt: skip
+    network_header = ["network", "batch", *(f"{form} (ms / image)" for form in forms), "default ÷ direct"]
+    result_lines = []
+    for r in run["results"]:
+        accuracy, reference = r["accuracy"], r["reference_predictions_differ"]
+        result_lines.append([network(r["network"]),
+                             f"{accuracy['direct'] * 100:.2f} / {accuracy['winograd'] * 100:.2f}",
+                             f"{r['predictions_differ']} of {r['images']:,}",
+                             f"{reference['direct']} / {reference['winograd']}", f"{r['spikes_relative_change']:+.1e}",
+                             f"{r['sops_relative_change']:+.1e}", f"{r['largest_logit_difference']:.3f}",
+                             "identical" if r["bits_at_once_identical"] else "differ"])  # fmt: skip
+    result_header = ["fixture", "accuracy % (direct / Winograd)", "predictions that differ",
+                     "differ from the reference (direct / Winograd)", "spikes, relative change",
+                     "SOPs, relative change", "largest logit difference", "bits at once against the steps"]  # fmt: skip
+    return "\n\n".join([
+        f"Layers (every 3×3 stride-1 convolution; chosen: at least {run['min_channels']} channels in and out and "
+        f"{run['min_tiles']} tiles):\n\n" + table(layer_header, layer_lines, right=3),
+        "Networks (iLIF T = 8, one thread; \"direct\" is the code before: direct form, bits step by step):\n\n"
+        + table(network_header, network_lines, right=1),
+        "Results on the full test set (iLIF T = 8):\n\n" + table(result_header, result_lines, right=1),
+    ])  # fmt: skip
+
+
 def suite(results: Path) -> str:
     run = load(results, "suite.json")
     lines = []

@@ -15,7 +15,7 @@ in synapses.py, those of neurons and the readout in neurons.py and msat.py; the 
 from __future__ import annotations
 
 from llvmlite import ir
-from snnc.targets.cpu import msat, neurons, synapses
+from snnc.targets.cpu import msat, neurons, synapses, winograd
 from snnc.targets.cpu.codegen import Numeric
 from snnc.targets.cpu.irbuild import ENTRY, F32, I8, I32, I64, Function, element, f32, i64
 
@@ -184,6 +184,8 @@ def scaled_fill(f: Function, k: dict) -> None:
 KERNEL_BUILDERS = {
     "weighted": (synapses.weighted, {}),
     "count-events": (synapses.count_events, {"counts": I64.as_pointer()}),
+    "winograd-input": (winograd.winograd_input, {}),
+    "winograd-output": (winograd.winograd_output, {}),
     "window": (window, {}),
     "gate": (gate, {}),
     "add": (lambda f, k: elementwise_sum(f, k, "add"), {}),

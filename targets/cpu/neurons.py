@@ -11,6 +11,7 @@ import math
 from llvmlite import ir
 from snnc.targets.cpu.irbuild import (
     F32,
+    I1,
     I8,
     I32,
     I64,
@@ -143,15 +144,28 @@ def _ilif_neurons(f: Function, k: dict, first, lanes: int, vectors: int, spikes,
         bias = b.fmul(b.fmul(constant_typed(floats, k["v_init"]), theta), scale)
         potentials.append(f.variable(floats, b.fadd(load_typed(f, a["src"], start, floats), bias)))
         masks.append(f.variable(ints, constant_typed(ints, 0)))
-    with f.loop(a["T"]) as step:
-        for start, theta, v, mask in zip(starts, thetas, potentials, masks):
-            doubled = b.fmul(b.load(v), constant_typed(floats, 2.0))
-            fired = b.fcmp_ordered(">=", doubled, theta)
-            b.store(b.select(fired, b.fsub(doubled, theta), doubled), v)
-            b.store(b.or_(b.shl(b.load(mask), constant_typed(ints, 1)), b.zext(fired, ints)), mask)
-            if record:
-                bits = b.zext(fired, ir.VectorType(I8, lanes) if lanes > 1 else I8)
-                store_typed(f, bits, a["record"], b.add(b.mul(step, i64(k["n"])), start))
+
+    def stepped() -> None:
+        with f.loop(a["T"]) as step:
+            for start, theta, v, mask in zip(starts, thetas, potentials, masks):
+                doubled = b.fmul(b.load(v), constant_typed(floats, 2.0))
+                fired = b.fcmp_ordered(">=", doubled, theta)
+                b.store(b.select(fired, b.fsub(doubled, theta), doubled), v)
+                b.store(b.or_(b.shl(b.load(mask), constant_typed(ints, 1)), b.zext(fired, ints)), mask)
+                if record:
+                    bits = b.zext(fired, ir.VectorType(I8, lanes) if lanes > 1 else I8)
+                    store_typed(f, bits, a["record"], b.add(b.mul(step, i64(k["n"])), start))
+
+    if record or not ILIF_CLOSED_FORM:  # a record needs each step's bits as they are made
+        stepped()
+    else:
+        closed = b.and_(b.icmp_signed("<=", a["T"], i64(CLOSED_FORM_STEPS)), _closed_form_thetas(f, thetas))
+        with b.if_else(closed) as (at_once, step_by_step):
+            with at_once:
+                for theta, v, mask in zip(thetas, potentials, masks):
+                    b.store(_bits_at_once(f, b.load(v), theta, scale, ints), mask)
+            with step_by_step:
+                stepped()
     for start, theta, mask in zip(starts, thetas, masks):
         bits = b.load(mask)
         store_typed(f, b.fmul(b.fmul(theta, b.uitofp(bits, floats)), scale), a["dst"], start)
@@ -160,6 +174,51 @@ def _ilif_neurons(f: Function, k: dict, first, lanes: int, vectors: int, spikes,
         if lanes > 1:
             count = b.call(f.intrinsic(f"llvm.vector.reduce.add.{type_suffix(ints)}", I32, [ints]), [count])
         f.add_to(spikes, b.zext(count, I64))
+
+
+# The T steps' bits at once (below) where T ≤ CLOSED_FORM_STEPS: the product a·(1/θ) is then
+# within 2^(T−23) < 1 of a/θ, so the floor is off by at most one, which the remainder corrects.
+CLOSED_FORM_STEPS = 20
+CLOSED_FORM_THETA = 2.0**100  # θ up to this: 2^T·V < 2^T·θ cannot overflow
+ILIF_CLOSED_FORM = True  # tests set False to compare with the step-by-step form
+
+
+def _bits_at_once(f: Function, v, theta, scale, ints):
+    """The bits the T steps make from V (V ← 2V, s = [V ≥ θ], V −= s·θ), in one pass:
+    V ≥ θ: all T (V stays ≥ θ); V < 0 (or NaN): none; else the integer q = ⌊2^T·V/θ⌋, as the
+    steps compute it exactly: doubling is exact, and so is each 2V − θ, with θ ≤ 2V < 2θ
+    (Sterbenz), so after T steps V_T = 2^T·V − q·θ with 0 ≤ V_T < θ. q is found from
+    ⌊2^T·V·(1/θ)⌋ and put right by the sign of the remainder 2^T·V − q·θ, a fused multiply-add
+    (one rounding, which keeps the sign): < 0, q is one too many; ≥ θ, one too few."""
+    b, typ = f.b, v.type
+
+    def c(value):
+        return constant_typed(typ, value)
+
+    fma = f.intrinsic(f"llvm.fma.{type_suffix(typ)}", typ, [typ] * 3)
+    power = b.fdiv(c(1.0), scale)  # 2^T (scale is 2^−T)
+    scaled = b.fmul(v, power)
+    q = b.call(f.intrinsic(f"llvm.floor.{type_suffix(typ)}", typ, [typ]), [b.fmul(scaled, b.fdiv(c(1.0), theta))])
+    remainder = b.call(fma, [b.fneg(q), theta, scaled])
+    q = b.select(b.fcmp_ordered("<", remainder, c(0.0)), b.fsub(q, c(1.0)), q)
+    q = b.select(b.fcmp_ordered(">=", remainder, theta), b.fadd(q, c(1.0)), q)
+    q = b.select(b.fcmp_ordered(">=", v, c(0.0)), q, c(0.0))
+    q = b.select(b.fcmp_ordered(">=", v, theta), b.fsub(power, c(1.0)), q)
+    return b.fptoui(q, ints)
+
+
+def _closed_form_thetas(f: Function, thetas):
+    """Whether every θ is in (0, CLOSED_FORM_THETA] (else the block steps: θ ≤ 0 follows no
+    expansion, and 2^T·V might overflow)."""
+    b = f.b
+    inside = None
+    for theta in thetas:
+        lanes = b.and_(b.fcmp_ordered(">", theta, constant_typed(theta.type, 0.0)),
+                       b.fcmp_ordered("<=", theta, constant_typed(theta.type, CLOSED_FORM_THETA)))  # fmt: skip
+        if isinstance(theta.type, ir.VectorType):
+            lanes = b.call(f.intrinsic(f"llvm.vector.reduce.and.v{theta.type.count}i1", I1, [lanes.type]), [lanes])
+        inside = lanes if inside is None else b.and_(inside, lanes)
+    return inside
 
 
 def with_optional_record(f: Function, body) -> None:

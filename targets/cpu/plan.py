@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from snnc.runtime.ann import KERNELS
 from snnc.runtime.snn import fan_out as snn_fan_out
+from snnc.targets.cpu import winograd
 from snnc.targets.cpu.geometry import conv_geometry, pixel_rows, scaled_along_input_channels, window_map
 from snnc.targets.cpu.layout import (
     ALIGNED_SPACES,
@@ -44,6 +45,7 @@ from snnc.models.msat import confidence_mask
 from snnc.timing import stage
 
 WEIGHTED_OPS = (nn.Conv, nn.Gemm)
+WINOGRAD_SCRATCH = ("winograd-v", "winograd-m")  # placeholder spaces (plan.place_winograd_scratch)
 NARROW_COUNT_LIMIT = 2**31  # a kernel's SOP count below this sums in int32 lanes (8 to a vector, not 4)
 LAYER_THRESHOLD_ONCE = True  # tests set False: MSAT reads a per-layer θ_max per neuron, to compare with
 
@@ -113,6 +115,7 @@ class _Builder(PlanBuilder):
             if self.bit_plane and self.train[node.name]:
                 self.masks[node.name] = self.alloc("iws", self.size(node.name))
             self.lower(node)
+        self.place_winograd_scratch()
         return Plan(
             "float", self.model, self.kernels, self.constant_buffers(), self.sizes, self.counters, self.neurons,
             self.classes, self.exit_flag, None, [(n, self.values[n]) for n in self.graph.inputs],
@@ -160,9 +163,6 @@ class _Builder(PlanBuilder):
             if len(op.kernel) > 2:
                 raise UnsupportedError(f"node {node.name!r}: {len(op.kernel)}-D convolution")
             geometry, weight = conv_geometry(op, in_shape, out_shape, scatter=mode == "spikes")
-        src = self.values[source]
-        if mode != "spikes" and (geometry["PT"] or geometry["PL"] or geometry["PB"] or geometry["PR"]):
-            src = self.zero_padded(node, source, geometry)
         counting = {}
         if mode != "none":
             fan_out = to_internal(snn_fan_out(op, in_shape), in_shape)[0]
@@ -183,12 +183,53 @@ class _Builder(PlanBuilder):
             if theta is not None:  # the weights carry each spike's θ_c; an event adds its weights
                 weight = scaled_along_input_channels(weight, theta)
                 scratch["scaled"] = True
-        self.emit("weighted", self.phase(node), node.name, src=src, dst=self.values[node.name],
-                  weight=self.param(weight), bias=self.param(op.bias), mode=mode, **scratch, **geometry)  # fmt: skip
+        if mode != "spikes" and isinstance(op, nn.Conv) and winograd.suits(geometry):
+            self.winograd(node, geometry, weight)
+        else:
+            src = self.values[source]
+            if mode != "spikes" and (geometry["PT"] or geometry["PL"] or geometry["PB"] or geometry["PR"]):
+                src = self.zero_padded(node, source, geometry)
+            arrays = dict(src=src, dst=self.values[node.name], weight=self.param(weight), bias=self.param(op.bias))
+            self.emit("weighted", self.phase(node), node.name, mode=mode, **arrays, **scratch, **geometry)
         if mode == "mask":  # the event-driven form counts its own
             self.emit("count-events", self.phase(node), node.name, src=self.masks[source], n=self.size(source),
                       **counting)  # fmt: skip
         self.fill_mask(node, dense=True)
+
+    def winograd(self, node, g: dict, weight: np.ndarray) -> None:
+        """A 3×3 stride-1 convolution's dense form as Winograd F(2×2, 3×3) (winograd.py): the
+        padded input (with a zero row and column more where the output's size is odd), its
+        tiles transformed, 16 products over the channels (a grouped 1×1 convolution, in the
+        shared scratch) and the output transform, which adds the bias."""
+        rows, columns = winograd.tiles(g)
+        padded = dict(g, PB=g["PB"] + 2 * rows - g["OH"], PR=g["PR"] + 2 * columns - g["OW"])
+        src = self.values[node.inputs[0]]
+        if padded["PT"] or padded["PL"] or padded["PB"] or padded["PR"]:
+            src = self.zero_padded(node, node.inputs[0], padded)
+        phase, count = self.phase(node), rows * columns * winograd.POSITIONS
+        transformed, products = Region("winograd-v", 0, count * g["C"]), Region("winograd-m", 0, count * g["O"])
+        self.emit("winograd-input", phase, node.name, src=src, dst=transformed, TH=rows, TW=columns, C=g["C"],
+                  PW=g["IW"] + padded["PL"] + padded["PR"])  # fmt: skip
+        products_geometry = dict(IH=rows, IW=columns, C=winograd.POSITIONS * g["C"], OH=rows, OW=columns,
+                                 O=winograd.POSITIONS * g["O"], KH=1, KW=1, SH=1, SW=1, DH=1, DW=1,
+                                 PT=0, PL=0, PB=0, PR=0, G=winograd.POSITIONS)  # fmt: skip
+        self.emit("weighted", phase, node.name, src=transformed, dst=products, mode="none",
+                  weight=self.param(winograd.transformed_weights(weight)),
+                  bias=self.param(np.zeros(winograd.POSITIONS * g["O"])), **products_geometry)  # fmt: skip
+        self.emit("winograd-output", phase, node.name, src=products, dst=self.values[node.name],
+                  bias=self.param(node.op.bias), TH=rows, TW=columns, OH=g["OH"], OW=g["OW"], O=g["O"])  # fmt: skip
+
+    def place_winograd_scratch(self) -> None:
+        """Every Winograd layer's transformed tiles and products go in the same two workspace
+        regions, as large as the largest layer asks (each layer writes them before it reads
+        them): the kernels were emitted with placeholders in WINOGRAD_SCRATCH spaces."""
+        placeholders = [(kernel, key, value) for kernel in self.kernels for key, value in kernel.args.items()
+                        if isinstance(value, Region) and value.space in WINOGRAD_SCRATCH]  # fmt: skip
+        sizes = {space: max((v.size for _, _, v in placeholders if v.space == space), default=0)
+                 for space in WINOGRAD_SCRATCH}  # fmt: skip
+        regions = {space: self.alloc("ws", size) for space, size in sizes.items() if size}
+        for kernel, key, value in placeholders:
+            kernel.args[key] = regions[value.space]
 
     def zero_padded(self, node, source: str, g: dict) -> Region:
         """A copy of the input inside a zero border (written once: the workspace starts zeroed)."""

@@ -35,6 +35,7 @@ from snnc.targets.cpu import (
     planning,
     synapses,
     vnni,
+    winograd,
 )
 from snnc.targets.cpu.codegen import generate
 from snnc.targets.cpu.fixed_kernels import FIXED
@@ -378,5 +379,5 @@ def default_threads() -> int:
 # The object code is a function of the plan's structure and of the code that turns it into
 # machine code: cache keys hash both (and the host), so a hit needs no IR generation.
 GENERATOR_MODULES = (codegen, fixed_kernels, fixed_plan, float_kernels, irbuild, listing, llvm, mathlib, msat, neurons,
-                     objcache, planning, synapses, vnni)  # fmt: skip
+                     objcache, planning, synapses, vnni, winograd)  # fmt: skip
 GENERATOR = source_hash(*GENERATOR_MODULES)
