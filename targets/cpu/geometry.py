@@ -15,7 +15,8 @@ from snnc.ir import ops_tensor as t
 def conv_geometry(op: nn.Conv, in_shape, out_shape, scatter: bool) -> tuple[dict, np.ndarray]:
     """Loop bounds, and the weight as (C, KH, KW, Og) for the scatter form, as (KH, KW, C) for
     a depthwise convolution in the dense form (geometry["depthwise"]), or as (G, KH, KW, Cg, Og)
-    for the gather form (synapses.scatter_synapses / depthwise_synapses / gather_synapses)."""
+    for the gather form (synapses.scatter_synapses / depthwise_synapses / gather_synapses; the
+    plan lays the last out per channel tile, plan.gathered)."""
     spatial_in, spatial_out = list(in_shape[1:]), list(out_shape[1:])
     kernel, strides, dilations = list(op.kernel), list(op.strides), list(op.dilations)
     pads_begin, pads_end = list(op.pads[: len(op.kernel)]), list(op.pads[len(op.kernel) :])

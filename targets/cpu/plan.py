@@ -34,6 +34,7 @@ from snnc.targets.cpu.layout import (
 )
 from snnc.targets.cpu.planning import Plan, PlanBuilder
 from snnc.targets.cpu.reuse import share_step_local_values
+from snnc.targets.cpu.synapses import gather_weights
 
 from snnc import models
 from snnc.errors import ConversionError, UnsupportedError
@@ -186,6 +187,8 @@ class _Builder(PlanBuilder):
         if mode != "spikes" and isinstance(op, nn.Conv) and winograd.suits(geometry):
             self.winograd(node, geometry, weight)
         else:
+            if mode != "spikes" and not geometry.get("depthwise"):
+                weight = gathered(weight, geometry)
             src = self.values[source]
             if mode != "spikes" and (geometry["PT"] or geometry["PL"] or geometry["PB"] or geometry["PR"]):
                 src = self.zero_padded(node, source, geometry)
@@ -214,7 +217,7 @@ class _Builder(PlanBuilder):
                                  O=winograd.POSITIONS * g["O"], KH=1, KW=1, SH=1, SW=1, DH=1, DW=1,
                                  PT=0, PL=0, PB=0, PR=0, G=winograd.POSITIONS)  # fmt: skip
         self.emit("weighted", phase, node.name, src=transformed, dst=products, mode="none",
-                  weight=self.param(winograd.transformed_weights(weight)),
+                  weight=self.param(gathered(winograd.transformed_weights(weight), products_geometry)),
                   bias=self.param(np.zeros(winograd.POSITIONS * g["O"])), **products_geometry)  # fmt: skip
         self.emit("winograd-output", phase, node.name, src=products, dst=self.values[node.name],
                   bias=self.param(node.op.bias), TH=rows, TW=columns, OH=g["OH"], OW=g["OW"], O=g["O"])  # fmt: skip
@@ -445,6 +448,13 @@ LOWERINGS = [
     ((t.AddConst, t.MulConst, nn.BatchNorm), _Builder.affine),
     (t.Concat, _Builder.concat),
 ]
+
+
+def gathered(weight: np.ndarray, g: dict) -> np.ndarray:
+    """A weight in the gather form's layout (synapses.gather_weights), from (G, KH, KW, Cg, Og)
+    or, for a dense layer, (C, O)."""
+    shaped = weight.reshape(g["G"], g["KH"], g["KW"], g["C"] // g["G"], g["O"] // g["G"])
+    return gather_weights(shaped, g["OH"] * g["OW"])
 
 
 def build_plan(graph: Graph) -> Plan:

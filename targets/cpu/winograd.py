@@ -27,11 +27,12 @@ G = ((1, 0, 0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0, 0, 1))
 A_T = ((1, 1, 1, 0), (0, 1, -1, -1))
 POSITIONS = 16  # ξ = 4·r + s, r and s the rows and columns of the 4×4 tile
 
-# Where it pays (bench/winograd.py, per layer, cycles against the direct form): from 16 channels
-# in and out (0.52–0.65 of the direct form's cycles at 16–128 channels; a 1-channel input costs
-# 2–5× more, its transforms outweigh the products), and from 16 tiles (an 8×8 output: 0.70 at
-# 256 channels; 4×4 outputs of 512 channels cost 1.24×: U, 16 matrices where the direct form
-# has 9, is read from memory once per image and there are only 4 tiles to share it).
+# Where it pays (bench/winograd.py: each 3×3 stride-1 layer of the fixtures and CIFAR ResNet-18 /
+# VGG-16 in both forms, cycles of its kernels): the layers chosen by these two thresholds take
+# 0.50–0.80 of the direct form's cycles (16 channels: 0.62–0.64; 16 tiles, an 8×8 or 7×7 output:
+# 0.60–0.73); every layer left out is slower as Winograd: inputs of 1 or 3 channels (2.6–4.6×:
+# the transforms outweigh the few products) and outputs of 4×4 and 2×2 (1.2–1.7×: U, 16
+# matrices where the direct form reads 9, comes from memory once per image for 4 tiles or 1).
 MIN_CHANNELS = 16
 MIN_TILES = 16
 ENABLED = True  # tests set False to compare with the direct form

@@ -1,7 +1,8 @@
 """The dense forms' shortcuts against their definitions: Winograd F(2×2, 3×3) for 3×3 stride-1
 convolutions (the transforms' identity in float64; the compiled network against the reference
-simulator and against the direct form; which layers the plan gives it), and iLIF's T bits made
-at once, bit for bit the bits of the T steps (boundary values included)."""
+simulator and against the direct form; which layers the plan gives it), iLIF's T bits made at
+once, bit for bit the bits of the T steps (boundary values included), and the gather form's
+weights laid out per channel tile."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from snnc.runtime.snn import simulate
 from snnc.targets.cpu import neurons, winograd
 from snnc.targets.cpu.plan import build_plan
 from snnc.targets.cpu.runner import CompiledNetwork
+from snnc.targets.cpu.synapses import channel_chunks
 
 from snnc.ir import BATCH, Conv, Gemm, Graph, Relu, Reshape, TensorType
 from snnc.ir.ops_snn import Neuron
@@ -164,3 +166,28 @@ def test_ilif_bits_at_once_are_the_steps_bits(monkeypatch, timesteps):
     reference = simulate(graph, x, timesteps)
     assert at_once.spikes == reference.spikes
     np.testing.assert_allclose(at_once.logits, reference.logits, rtol=1e-6, atol=0)
+
+
+def wide_network() -> Graph:
+    """Dense-form layers of several channel tiles: a 3×3 convolution of 80 output channels (4×4
+    output: direct, not Winograd), a grouped one of 2 × 80, and a dense layer of 400 outputs."""
+    g = Graph("wide")
+    h = g.add_input("x", TensorType((BATCH, 8, 4, 4)))
+    for out_channels, groups in ((80, 1), (160, 2)):
+        weight = RNG.standard_normal((out_channels, g.type(h).shape[1] // groups, 3, 3)) * 0.2
+        h = g.add(Relu(), [g.add(Conv(weight, RNG.standard_normal(out_channels) * 0.1, pads=(1, 1, 1, 1),
+                                      groups=groups), [h])])  # fmt: skip
+    h = g.add(Reshape((160 * 16,)), [h])
+    h = g.add(Relu(), [g.add(Gemm(RNG.standard_normal((400, 160 * 16)) * 0.03, RNG.standard_normal(400) * 0.1), [h])])
+    g.outputs = [g.add(Gemm(RNG.standard_normal((5, 400)) * 0.1, np.zeros(5)), [h])]
+    return g
+
+
+def test_gather_weights_by_channel_tile_match_the_reference():
+    """The gather form's weights laid out per channel tile (synapses.gather_weights), where a
+    layer has several tiles: every layer of this network is dense under iLIF."""
+    x = RNG.random((8, 8, 4, 4)).astype(np.float32)
+    graph = convert(wide_network(), "ilif", x, 8)
+    dense = [k.args for k in build_plan(graph).kernels if k.kind == "weighted"][:3]
+    assert all(len(channel_chunks(a["O"] // a["G"], a["OH"] * a["OW"])) > 1 for a in dense)
+    assert_agrees(*compare(graph, x, 8))

@@ -5,7 +5,8 @@ along the channels (the gate adding to its sums as it reads them), residual adds
 or MSAT kernel after them, spikes listed by the IF and MSAT kernels for the synapses after them
 (whose weights carry IF's θ), the dense form window by window, regions aligned to cache lines,
 SOP counters summed in 64 bits when 32 could overflow, the branch-free listing of the elements
-that qualify, and MSAT's thresholds computed only for the neurons that can reach them."""
+that qualify (sixteen at a time by AVX-512's compress, or eight by a table), and MSAT's thresholds
+computed only for the neurons that can reach them."""
 
 from __future__ import annotations
 
@@ -207,6 +208,25 @@ def test_spikes_listed_by_the_neuron_kernel_give_the_same_bits(monkeypatch, case
     assert_same_bits(expected, actual)
 
 
+@pytest.mark.parametrize("neuron", ["if", "msat"])
+@pytest.mark.parametrize("case", ["conv-3x3", "12-channel-spikes-into-conv", "16-channel-spikes-into-strided-conv"])
+def test_listing_sixteen_or_eight_at_a_time_gives_the_same_bits(monkeypatch, case, neuron):
+    """The spike lists and MSAT's neurons that may fire, listed by AVX-512's compress or by the
+    table: the same network, bit for bit."""
+    from snnc.targets.cpu import runner as jit
+
+    if listing.block_size() != listing.WIDE_BLOCK:
+        pytest.skip("the compress form needs AVX-512")
+    x = RNG.uniform(0, 1, (12, 3, 9, 9)).astype(np.float32)
+    graph = convert(network(CASES[case]), neuron, x, 8)
+    compressed = jit.CompiledNetwork(graph, cache=None)
+    expected = compressed.run(x[:6], 8, record=compressed.layers)
+    monkeypatch.setattr(listing, "USE_COMPRESS", False)
+    actual = jit.CompiledNetwork(graph, cache=None).run(x[:6], 8, record=compressed.layers)
+    assert_same_bits(expected, actual)
+    assert sum(actual.spikes.values()) > 0
+
+
 def test_workspace_and_constant_regions_start_on_cache_lines():
     from snnc.targets.cpu.runner import CompiledNetwork
 
@@ -290,11 +310,14 @@ def _listing_program(count: int, known: bool):
     return library, library.function("listing", None, *[ctypes.c_void_p] * 4, ctypes.c_int64)
 
 
-@pytest.mark.parametrize("count", [1, 7, 8, 13, 64, 70, 256])
+@pytest.mark.parametrize("count", [1, 7, 8, 13, 16, 64, 70, 129, 256])
 @pytest.mark.parametrize("known", [True, False])
-@pytest.mark.parametrize("permps", [True, False])
-def test_listing_lists_and_packs_the_elements_that_qualify(monkeypatch, count, known, permps):
-    monkeypatch.setattr(listing, "USE_PERMPS", permps)  # False: the portable lane-by-lane permute
+@pytest.mark.parametrize("form", ["compress", "permps", "portable"])
+def test_listing_lists_and_packs_the_elements_that_qualify(monkeypatch, count, known, form):
+    if form == "compress" and listing.block_size() != listing.WIDE_BLOCK:
+        pytest.skip("the compress form needs AVX-512")
+    monkeypatch.setattr(listing, "USE_COMPRESS", form == "compress")  # else the table's eight at a time
+    monkeypatch.setattr(listing, "USE_PERMPS", form != "portable")  # the lane-by-lane permute
     library, list_positive = _listing_program(count, known)
     x = RNG.uniform(-1, 1, count + 8).astype(np.float32)
     x[count:] = 1.0  # guard elements past the end qualify, and must not be listed
