@@ -151,21 +151,23 @@ AREAS = (
          "in the tests (`tests/targets/cpu`).",
          ("python bench/bench_cpu.py --repeats 3 --out bench/results/cpu.jsonl",
           "python bench/bench_cpu.py --numeric fixed --repeats 3 --out bench/results/cpu_fixed.jsonl"),
-         ("cpu.jsonl", "cpu_fixed.jsonl"), "2166fcc (2026-12-07)", "about 5 minutes", tables.cpu_engines),
+         ("cpu.jsonl", "cpu_fixed.jsonl"), "float32 (cpu.jsonl) at d3522a5, fixed point (cpu_fixed.jsonl) at 2166fcc "
+         "(2026-12-07)", "about 5 minutes", tables.cpu_engines),
     Area("The cpu target against onnxruntime", 24,
          "JIT time ÷ onnxruntime's time for the ANN the SNN came from: one thread each, CPU seconds, median of 5 "
          "paired rounds. \"fixed\" is the fixed-point mode (`--numeric fixed`: the accelerator's numbers, bit-exact "
          "with `runtime/fixed.py`). Accuracy: the full test set, calibration on the 512 bundled images.",
          ("python bench/ratios.py",), ("ratios.json",),
-         "64ae18c; the iLIF rows at f9e97c4 (`--neurons ilif`), the IF and MSAT rows at a7420fd "
-         "(`--neurons if,msat`) (2026-12-07)", "about 30 minutes", tables.ratios,
-         "The iLIF rows were measured again on a later machine, where the code before that round (2419211) gave, "
-         "side by side, 0.817 for the VGG fixture's fixed point at batch 64 (0.71 on the machine of 4f7d588) and "
-         "1.478 for the ResNet fixture's float32 at batch 1 (1.43 with that round's lighter Python per call). "
-         "IF and MSAT are event-driven: each step's events read their weights from L2, about 27 bytes per cycle "
-         "on this core, which bounds IF T = 32 near 5.6 × onnxruntime before any neuron work "
-         "(`bench/profile_cpu.py`). The float iLIF's dense synapses run near the core's FMA peak, as "
-         "onnxruntime's do; the fixed-point iLIF uses VNNI (64 multiply-adds per instruction)."),
+         "d3522a5 (2026-12-07)", "about 15 minutes", tables.ratios,
+         "onnxruntime runs these ANNs near the core's FMA peak (the VGG fixture's 36.6 M multiply-adds in about "
+         "0.62 ms: 59 G per second): the float iLIF is faster only by doing fewer, Winograd F(2×2, 3×3) in its "
+         "3×3 stride-1 layers (next section), and by making its bits in one pass. CIFAR ResNet-18 keeps the direct "
+         "form in its 4×4 layers of 512 channels, where Winograd does not pay: there both forms read the layer's "
+         "9.4 MB of weights from memory for every image, as onnxruntime does (the gather form lays them out per "
+         "tile of output channels, so that each tile's are one contiguous stream). The fixed-point iLIF uses VNNI (64 "
+         "multiply-adds per instruction). IF and MSAT are event-driven: each step's events read their weights "
+         "from L2, about 27 bytes per cycle on this core, which bounds IF T = 32 near 5.6 × onnxruntime before any "
+         "neuron work (`bench/profile_cpu.py`)."),
     Area("Winograd and iLIF's bits at once", 24,
          "The float iLIF's dense synapses as Winograd F(2×2, 3×3) (`targets/cpu/winograd.py`), layer by layer "
          "against the direct form, cycles per image of each layer's kernels (pad, transforms, products) in a "
@@ -175,11 +177,11 @@ AREAS = (
          "rounds; and what Winograd changes in the results, on the full Fashion-MNIST test set (the reference "
          "simulator's predictions as the yardstick: its sums run in a third order). iLIF's bits at once are "
          "asserted identical to the steps', bit for bit.",
-         ("python bench/winograd.py",), ("winograd.json",), "MEASURED", "about 15 minutes", tables.winograd,
-         "F(2×2, 3×3) needs 16 multiply-adds per 2×2 tile and channel pair where the direct form needs 36. Where a "
-         "layer has few tiles (4×4 outputs and below) and many channels, its 16 transformed weight matrices (the "
-         "direct form reads 9) come from memory once per image and few tiles share them, so it is slower there; a "
-         "1- or 3-channel input layer has too little to multiply for its transforms."),
+         ("python bench/winograd.py",), ("winograd.json",), "d3522a5 (2026-12-07)", "about 15 minutes", tables.winograd,
+         "F(2×2, 3×3) needs 16 multiply-adds per 2×2 tile and channel pair where the direct form needs 36. A 2×2 "
+         "output (one tile) of many channels is slower as Winograd: its 16 transformed weight matrices (the direct "
+         "form reads 9) come from memory for every image and one tile uses them; a 1- or 3-channel input layer has "
+         "too little to multiply for its transforms."),
     Area("Real-size networks on the cpu target", 24,
          "Every `snnc zoo` network (seeded He-initialized weights, BN with random statistics, torchvision's "
          "layouts), iLIF T = 8, 64 calibration images (uniform, seed 1). First compile: `snnc compile --json` in "
@@ -187,7 +189,7 @@ AREAS = (
          "command again. Throughput: the compiled program against onnxruntime on the same batch, one thread, "
          "median of 5 paired rounds. Random weights make accuracy meaningless: agreement is the share of images "
          "whose top-1 matches the ANN's. Every compile's stage table is in the results file.",
-         ("python bench/suite.py",), ("suite.json",), "354f370 (2026-12-06)", "about 30 minutes", tables.suite,
+         ("python bench/suite.py",), ("suite.json",), "d3522a5 (2026-12-07)", "about 30 minutes", tables.suite,
          "CIFAR MobileNetV2's lower agreement is iLIF's T = 8 quantization of ReLU6 activations in a random "
          "network whose logits lie close together."),
     Area("Calibration on onnxruntime against the numpy reference", 24,

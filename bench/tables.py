@@ -268,7 +268,7 @@ def winograd(results: Path) -> str:
     return "\n\n".join([
         f"Layers (every 3×3 stride-1 convolution; chosen: at least {run['min_channels']} channels in and out and "
         f"{run['min_tiles']} tiles):\n\n" + table(layer_header, layer_lines, right=3),
-        "Networks (iLIF T = 8, one thread; \"direct\" is the code before: direct form, bits step by step):\n\n"
+        "Networks (iLIF T = 8, one thread; \"direct\": no Winograd, the bits step by step):\n\n"
         + table(network_header, network_lines, right=1),
         "Results on the full test set (iLIF T = 8):\n\n" + table(result_header, result_lines, right=1),
     ])  # fmt: skip

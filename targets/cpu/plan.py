@@ -187,17 +187,23 @@ class _Builder(PlanBuilder):
         if mode != "spikes" and isinstance(op, nn.Conv) and winograd.suits(geometry):
             self.winograd(node, geometry, weight)
         else:
-            if mode != "spikes" and not geometry.get("depthwise"):
-                weight = gathered(weight, geometry)
-            src = self.values[source]
-            if mode != "spikes" and (geometry["PT"] or geometry["PL"] or geometry["PB"] or geometry["PR"]):
-                src = self.zero_padded(node, source, geometry)
-            arrays = dict(src=src, dst=self.values[node.name], weight=self.param(weight), bias=self.param(op.bias))
-            self.emit("weighted", self.phase(node), node.name, mode=mode, **arrays, **scratch, **geometry)
+            self.direct(node, geometry, weight, mode, scratch)
         if mode == "mask":  # the event-driven form counts its own
             self.emit("count-events", self.phase(node), node.name, src=self.masks[source], n=self.size(source),
                       **counting)  # fmt: skip
         self.fill_mask(node, dense=True)
+
+    def direct(self, node, g: dict, weight: np.ndarray, mode: str, scratch: dict) -> None:
+        """A weighted layer's kernel: event-driven on spikes; else the dense forms, which read
+        a zero-padded copy of the input, the gather form its weights per channel tile."""
+        src = self.values[node.inputs[0]]
+        if mode != "spikes":
+            if not g.get("depthwise"):
+                weight = gathered(weight, g)
+            if g["PT"] or g["PL"] or g["PB"] or g["PR"]:
+                src = self.zero_padded(node, node.inputs[0], g)
+        arrays = dict(src=src, dst=self.values[node.name], weight=self.param(weight), bias=self.param(node.op.bias))
+        self.emit("weighted", self.phase(node), node.name, mode=mode, **arrays, **scratch, **g)
 
     def winograd(self, node, g: dict, weight: np.ndarray) -> None:
         """A 3×3 stride-1 convolution's dense form as Winograd F(2×2, 3×3) (winograd.py): the

@@ -99,7 +99,8 @@ def test_winograd_and_direct_forms_agree(monkeypatch, case):
         (16, 8, dict(out=16), True),  # 8×8: 16 tiles
         (8, 8, dict(out=16), False),  # too few input channels
         (16, 8, dict(out=8), False),  # too few output channels
-        (16, 6, dict(out=16), False),  # 6×6: 9 tiles
+        (16, 4, dict(out=16), True),  # 4×4: 4 tiles
+        (16, 2, dict(out=16), False),  # 2×2: 1 tile
         (16, 8, dict(out=16, strides=(2, 2)), False),
         (16, 8, dict(out=16, dilations=(2, 2), pads=(2, 2, 2, 2)), False),
         (16, 8, dict(out=16, groups=2), False),
@@ -169,8 +170,9 @@ def test_ilif_bits_at_once_are_the_steps_bits(monkeypatch, timesteps):
 
 
 def wide_network() -> Graph:
-    """Dense-form layers of several channel tiles: a 3×3 convolution of 80 output channels (4×4
-    output: direct, not Winograd), a grouped one of 2 × 80, and a dense layer of 400 outputs."""
+    """Dense-form layers of several channel tiles: a 3×3 convolution of 80 output channels (8
+    input channels: direct, not Winograd), a grouped one of 2 × 80, and a dense layer of 400
+    outputs."""
     g = Graph("wide")
     h = g.add_input("x", TensorType((BATCH, 8, 4, 4)))
     for out_channels, groups in ((80, 1), (160, 2)):
