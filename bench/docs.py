@@ -158,13 +158,13 @@ AREAS = (
          "paired rounds. \"fixed\" is the fixed-point mode (`--numeric fixed`: the accelerator's numbers, bit-exact "
          "with `runtime/fixed.py`). Accuracy: the full test set, calibration on the 512 bundled images.",
          ("python bench/ratios.py",), ("ratios.json",),
-         "d3522a5 (2026-12-07)", "about 15 minutes", tables.ratios,
+         "d3522a5; the iLIF rows at a83b97a (`--neurons ilif`) (2026-12-07)", "about 15 minutes", tables.ratios,
          "onnxruntime runs these ANNs near the core's FMA peak (the VGG fixture's 36.6 M multiply-adds in about "
          "0.62 ms: 59 G per second): the float iLIF is faster only by doing fewer, Winograd F(2×2, 3×3) in its "
-         "3×3 stride-1 layers (next section), and by making its bits in one pass. CIFAR ResNet-18 keeps the direct "
-         "form in its 4×4 layers of 512 channels, where Winograd does not pay: there both forms read the layer's "
-         "9.4 MB of weights from memory for every image, as onnxruntime does (the gather form lays them out per "
-         "tile of output channels, so that each tile's are one contiguous stream). The fixed-point iLIF uses VNNI (64 "
+         "3×3 stride-1 layers (next section), and by making its bits in one pass. CIFAR ResNet-18's 4×4 layers of "
+         "512 channels read their weights (9.4 MB, 16.8 MB as Winograd's U) from memory for every image, as "
+         "onnxruntime reads its own; the gather form lays them out per tile of output channels, so that each "
+         "tile's are one contiguous stream. The fixed-point iLIF uses VNNI (64 "
          "multiply-adds per instruction). IF and MSAT are event-driven: each step's events read their weights "
          "from L2, about 27 bytes per cycle on this core, which bounds IF T = 32 near 5.6 × onnxruntime before any "
          "neuron work (`bench/profile_cpu.py`)."),
@@ -177,7 +177,7 @@ AREAS = (
          "rounds; and what Winograd changes in the results, on the full Fashion-MNIST test set (the reference "
          "simulator's predictions as the yardstick: its sums run in a third order). iLIF's bits at once are "
          "asserted identical to the steps', bit for bit.",
-         ("python bench/winograd.py",), ("winograd.json",), "d3522a5 (2026-12-07)", "about 15 minutes", tables.winograd,
+         ("python bench/winograd.py",), ("winograd.json",), "a83b97a (2026-12-07)", "about 15 minutes", tables.winograd,
          "F(2×2, 3×3) needs 16 multiply-adds per 2×2 tile and channel pair where the direct form needs 36. A 2×2 "
          "output (one tile) of many channels is slower as Winograd: its 16 transformed weight matrices (the direct "
          "form reads 9) come from memory for every image and one tile uses them; a 1- or 3-channel input layer has "
@@ -189,7 +189,7 @@ AREAS = (
          "command again. Throughput: the compiled program against onnxruntime on the same batch, one thread, "
          "median of 5 paired rounds. Random weights make accuracy meaningless: agreement is the share of images "
          "whose top-1 matches the ANN's. Every compile's stage table is in the results file.",
-         ("python bench/suite.py",), ("suite.json",), "d3522a5 (2026-12-07)", "about 30 minutes", tables.suite,
+         ("python bench/suite.py",), ("suite.json",), "a83b97a (2026-12-07)", "about 30 minutes", tables.suite,
          "CIFAR MobileNetV2's lower agreement is iLIF's T = 8 quantization of ReLU6 activations in a random "
          "network whose logits lie close together."),
     Area("Calibration on onnxruntime against the numpy reference", 24,

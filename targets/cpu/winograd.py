@@ -29,10 +29,10 @@ POSITIONS = 16  # ξ = 4·r + s, r and s the rows and columns of the 4×4 tile
 
 # Where it pays (bench/winograd.py: each 3×3 stride-1 layer of the fixtures and CIFAR ResNet-18 /
 # VGG-16 in both forms, cycles of its kernels): the layers chosen by these two thresholds take
-# 0.50–0.85 of the direct form's cycles (16 channels: 0.6; 4×4 outputs of 512 channels, 4 tiles:
-# 0.78–0.85); every layer left out is slower as Winograd: inputs of 1 or 3 channels (3–5×: the
-# transforms outweigh the few products) and 2×2 outputs (1 tile, 2×: U, 16 matrices where the
-# direct form reads 9, comes from memory for every image, and one tile shares it).
+# 0.46–0.79 of the direct form's cycles (16 channels: 0.63; 4×4 outputs of 256–512 channels, 4
+# tiles: 0.71–0.79); every layer left out is slower as Winograd: inputs of 1 or 3 channels (3–5×:
+# the transforms outweigh the few products) and 2×2 outputs (1 tile, 1.9×: U, 16 matrices where
+# the direct form reads 9, comes from memory for every image, and one tile shares it).
 MIN_CHANNELS = 16
 MIN_TILES = 4
 ENABLED = True  # tests set False to compare with the direct form
