@@ -242,6 +242,35 @@ def ratios(results: Path) -> str:
     return table(header, lines, right=2)
 
 
+def bounds(results: Path) -> str:
+    run = load(results, "bounds.json")
+    rate_lines = [[r["table_kib"], f"{r['random_gsops']:.1f}", f"{r['sorted_gsops']:.1f}"] for r in run["event_adds"]]
+    rate_header = ["weight table (KiB)", "random rows (G SOPs / s)", "rows in order by 16 (G SOPs / s)"]
+    network_lines = []
+    for r in run["networks"]:
+        target = RATIO_TARGETS[(r["neuron"], r["batch"])]
+        network_lines.append([network(r["network"]), neuron(r["neuron"], r["T"]), f"**{r['jit_over_ann']:.2f}**",
+                              f"{r['synapse_share'] * 100:.0f} %", f"{r['synapse_gsops']:.1f}",
+                              f"{r['bound_l2']:.2f}", f"{r['bound_l1']:.2f}", f"{r['floor_l1']:.2f}",
+                              f"{r['sops_over_macs']:.2f}", f"≤ {target:g}"])  # fmt: skip
+    network_header = ["network", "neuron, T", "now", "synapses' share", "synapses (G SOPs / s)",
+                      "synapses at L2's rate", "at L1's rate", "L1's rate, nothing else", "SOPs ÷ ANN MACs",
+                      "target"]  # fmt: skip
+    layer_lines = [[network(r["network"]), neuron(r["neuron"], r["T"]), layer["layer"], f"{layer['weight_kib']:,.0f}",
+                    mega(layer["sops_per_image"]), f"{layer['gsops']:.1f}"]
+                   for r in run["networks"] for layer in r["layers"]]  # fmt: skip
+    layer_header = ["network", "neuron, T", "layer", "weights (KiB)", "SOPs / image", "G SOPs / s"]
+    plot = "![Event adds against the weights' size, and the fixtures' layers](../bench/results/bounds.png)"
+    return "\n\n".join([
+        "Event adds (the microkernel), one thread:\n\n" + table(rate_header, rate_lines),
+        f"JIT time ÷ onnxruntime's (batch 64, one thread): now, and with the synapses at the rate of a table in L2 "
+        f"({run['l2_gsops']:.1f} G SOPs / s) or in L1 ({run['l1_gsops']:.1f}), the rest as measured:\n\n"
+        + table(network_header, network_lines, right=2),
+        plot,
+        "Each event-driven layer's rate now:\n\n" + table(layer_header, layer_lines, right=3),
+    ])  # fmt: skip
+
+
 def winograd(results: Path) -> str:
     run = load(results, "winograd.json")
     layer_lines = [[network(r["network"]), f"{r['C']} → {r['O']}", f"{r['OH']}×{r['OW']}", r["tiles"],
