@@ -158,16 +158,40 @@ AREAS = (
          "paired rounds. \"fixed\" is the fixed-point mode (`--numeric fixed`: the accelerator's numbers, bit-exact "
          "with `runtime/fixed.py`). Accuracy: the full test set, calibration on the 512 bundled images.",
          ("python bench/ratios.py",), ("ratios.json",),
-         "d3522a5; the iLIF rows at a83b97a (`--neurons ilif`) (2026-12-07)", "about 15 minutes", tables.ratios,
+         "d3522a5; the iLIF rows at a83b97a (`--neurons ilif`), the MSAT rows at be2423e (`--neurons msat`) "
+         "(2026-12-07)", "about 15 minutes", tables.ratios,
          "onnxruntime runs these ANNs near the core's FMA peak (the VGG fixture's 36.6 M multiply-adds in about "
          "0.62 ms: 59 G per second): the float iLIF is faster only by doing fewer, Winograd F(2×2, 3×3) in its "
          "3×3 stride-1 layers (next section), and by making its bits in one pass. CIFAR ResNet-18's 4×4 layers of "
          "512 channels read their weights (9.4 MB, 16.8 MB as Winograd's U) from memory for every image, as "
          "onnxruntime reads its own; the gather form lays them out per tile of output channels, so that each "
          "tile's are one contiguous stream. The fixed-point iLIF uses VNNI (64 "
-         "multiply-adds per instruction). IF and MSAT are event-driven: each step's events read their weights "
-         "from L2, about 27 bytes per cycle on this core, which bounds IF T = 32 near 5.6 × onnxruntime before any "
-         "neuron work (`bench/profile_cpu.py`)."),
+         "multiply-adds per instruction). IF and MSAT are event-driven: how far they are from what this core can "
+         "do is the next section."),
+    Area("IF and MSAT at T = 32: how far from what this core can do", 24,
+         "Event adds, the event-driven form's inner work (`acc += w[row]`, one weight row of 192 floats per event, "
+         "12 accumulator vectors), measured alone in a microkernel against the size of the table its rows come "
+         "from; then, per fixture, the JIT against onnxruntime (batch 64, one thread, CPU seconds, median of 5 "
+         "paired rounds), the synaptic operations per image from the run's counts, and the event-driven synapse "
+         "kernels' share of the time (a profiled build's cycles per kernel). The bounds replace the synapses' time "
+         "by SOPs ÷ the microkernel's rate with the weights in L2 (the best over tables of 96–384 KiB) or in L1 "
+         "(8–24 KiB), and keep the rest (neurons, listing, pooling, residual adds) as measured; \"nothing else\" "
+         "drops the rest too. SOPs ÷ the ANN's multiply-adds is the ratio if an event add cost what one of "
+         "onnxruntime's multiply-adds does: this core loads 16 floats a cycle and multiply-adds 16, and "
+         "onnxruntime runs near that peak.",
+         ("python bench/bounds.py",), ("bounds.json", "bounds.png"), "be2423e (2026-12-07)", "about 4 minutes",
+         tables.bounds,
+         "The synapses run at the rate of a table in L2 or a little under it: every hidden layer's weights but the "
+         "first's are larger than L1, and one image's events sweep all of a layer's weights at every step. The "
+         "ResNet fixture's 16-channel layers are slower still with their weights in L1: a pixel has few events "
+         "per step there, and the per-pixel work (its output windows loaded and stored, the event loop's exit) "
+         "outweighs the adds. "
+         "Issue 24 asks IF T = 32 ≤ 5 and MSAT T = 32 ≤ 10. For IF, that takes all weight reads from L1 at the "
+         "microkernel's full rate (the VGG fixture) and, on the ResNet fixture, less neuron work as well; blocking "
+         "the weights into L1 costs accumulator traffic of its own (about one load and one store per output "
+         "vector per block of events). For MSAT it takes the synapses at L1's rate and the adaptive threshold's "
+         "neuron work several times cheaper. Fewer spikes for the same accuracy (a question for the conversion, "
+         "not the cpu target) would move every column at once: the SOPs are spikes × fan-out."),
     Area("Winograd and iLIF's bits at once", 24,
          "The float iLIF's dense synapses as Winograd F(2×2, 3×3) (`targets/cpu/winograd.py`), layer by layer "
          "against the direct form, cycles per image of each layer's kernels (pad, transforms, products) in a "
