@@ -4,8 +4,8 @@ work against the rate at which the core adds weight rows, measured.
     python bench/bounds.py [--rounds 5] [--out bench/results/bounds.json]
 
 1. Event adds, a microkernel with no snnc kernel in it: acc[j] += w[row_e, j] over events e,
-   12 accumulator vectors (the event-driven form's register tile; 192 floats, one weight row
-   of 768 bytes per event), rows drawn from a table of S bytes, from 8 KiB to 16 MiB. Two row
+   12 accumulator vectors (the event-driven form's register tile; with AVX-512, 192 floats:
+   one weight row of 768 bytes per event), rows drawn from a table of S bytes, from 8 KiB to 16 MiB. Two row
    orders: uniform at random, and in increasing order within groups of 16 (a pixel's events
    come in channel order); the faster of the two is the rate used below, so the bounds are
    the optimistic ones. Synaptic operations (one float add each) per CPU second, median of
@@ -15,9 +15,9 @@ work against the rate at which the core adds weight rows, measured.
    (as bench/ratios.py); SOPs per image from the run's counts; how the JIT's time splits
    between the event-driven synapse kernels and the rest, from a profiled build's cycles per
    kernel (llvm.readcyclecounter) applied to the unprofiled time.
-3. What the ratio to onnxruntime would be with the synapses at the L2 rate (the weights of
-   every hidden layer but the smallest are 74–590 KiB, more than L1's 32 KiB) or at the L1
-   rate, the rest as measured; with the synapses at the L1 rate and nothing else; and SOPs ÷
+3. What the ratio to onnxruntime would be with the synapses at the L2 rate (the VGG fixture's
+   hidden convolutions hold 36–576 KiB of weights, the ResNet fixture's 2–144 KiB; L1 holds
+   32 KiB) or at the L1 rate, the rest as measured; with the synapses at the L1 rate and nothing else; and SOPs ÷
    the ANN's multiply-adds, the ratio if an event add cost what one of onnxruntime's
    multiply-adds does (this core loads 16 floats a cycle and multiply-adds 16: the two peaks
    are the same rate, and onnxruntime runs near its own).

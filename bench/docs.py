@@ -169,8 +169,8 @@ AREAS = (
          "multiply-adds per instruction). IF and MSAT are event-driven: how far they are from what this core can "
          "do is the next section."),
     Area("IF and MSAT at T = 32: how far from what this core can do", 24,
-         "Event adds, the event-driven form's inner work (`acc += w[row]`, one weight row of 192 floats per event, "
-         "12 accumulator vectors), measured alone in a microkernel against the size of the table its rows come "
+         "Event adds, the event-driven form's inner work (`acc += w[row]`, one weight row of 192 floats per event "
+         "here, 12 accumulator vectors), measured alone in a microkernel against the size of the table its rows come "
          "from; then, per fixture, the JIT against onnxruntime (batch 64, one thread, CPU seconds, median of 5 "
          "paired rounds), the synaptic operations per image from the run's counts, and the event-driven synapse "
          "kernels' share of the time (a profiled build's cycles per kernel). The bounds replace the synapses' time "
@@ -181,8 +181,9 @@ AREAS = (
          "onnxruntime runs near that peak.",
          ("python bench/bounds.py",), ("bounds.json", "bounds.png"), "be2423e (2026-12-07)", "about 4 minutes",
          tables.bounds,
-         "The synapses run at the rate of a table in L2 or a little under it: every hidden layer's weights but the "
-         "first's are larger than L1, and one image's events sweep all of a layer's weights at every step. The "
+         "The VGG fixture's synapses run at the rate of a table in L2 or a little under it: its hidden layers but "
+         "the first hold more weights than L1, and one image's events sweep all of a layer's weights at every "
+         "step. The "
          "ResNet fixture's 16-channel layers are slower still with their weights in L1: a pixel has few events "
          "per step there, and the per-pixel work (its output windows loaded and stored, the event loop's exit) "
          "outweighs the adds. "

@@ -52,9 +52,10 @@ from snnc.targets.cpu.neurons import list_spikes, synaptic_current, with_optiona
 # 1024 rather than 512 halves the padding of the threshold loop's last iteration (VGG 1.02×).
 THRESHOLD_TILE = 1024
 # The threshold is a chain of ~60 dependent operations per vector, more than the core's
-# scheduler sees past; the vectorizer is asked to run vectors side by side, by lanes: 4 made
-# it 1.5× faster than 1; with AVX-512's 16 lanes 2 is faster than 4 (whole MSAT T = 32 runs,
-# paired, 7 rounds: VGG fixture 0.92×, ResNet 0.93×; 1: 0.99×, 0.98×).
+# scheduler sees past; the vectorizer is asked to run vectors side by side, how many by lanes.
+# 4 made the kernel 1.5× faster when half the neuron-steps were listed (cd27c0e); now that
+# 13–15 % are, AVX-512's 16 lanes do best with 2 (whole MSAT T = 32 runs against 4, paired,
+# 7 rounds: VGG fixture 0.92×, ResNet 0.93×; 1 vector: 0.99×, 0.98×). Narrower vectors keep 4.
 THRESHOLD_INTERLEAVE = {4: 4, 8: 4, 16: 2}
 SKIP_BOUNDED = True  # tests set False: θ_t computed for every neuron, to compare with
 # The lower bound of θ_t is taken BOUND_MARGIN lower, 4× more than a rounding of z moves θ_t
