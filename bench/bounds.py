@@ -5,28 +5,36 @@ work against the rate at which the core adds weight rows, measured.
 
 1. Event adds, a microkernel with no snnc kernel in it: acc[j] += w[row_e, j] over events e,
    12 accumulator vectors (the event-driven form's register tile; with AVX-512, 192 floats:
-   one weight row of 768 bytes per event), rows drawn from a table of S bytes, from 8 KiB to 16 MiB. Two row
-   orders: uniform at random, and in increasing order within groups of 16 (a pixel's events
-   come in channel order); the faster of the two is the rate used below, so the bounds are
-   the optimistic ones. Synaptic operations (one float add each) per CPU second, median of
-   the rounds. The best rate over the tables of 8–24 KiB stands for L1, over 96–384 KiB for L2.
-2. Per fixture, IF and MSAT at T = 32, batch 64 (the bundled test images, calibration on the
+   one weight row of 768 bytes per event), rows drawn from a table of S bytes, 8 KiB to
+   16 MiB. Two row orders: uniform at random, and in increasing order within groups of 16 (a
+   pixel's events come in channel order); the faster of the two is the rate used below, so
+   the bounds are the optimistic ones. Synaptic operations (one float add each) per CPU
+   second, median of the rounds. The best rate over the tables of 8–24 KiB stands for L1,
+   over 96–384 KiB for L2.
+2. The same work with the weights blocked into L1, as a form that tiled a layer's channels
+   would run it: a 24 KiB table (a block of input channels for 16 output channels), and per
+   pixel its 9 output windows loaded, its events added, the windows stored; by events per
+   pixel. Best cases throughout: the windows come from a buffer in L1, and every pixel has the
+   same number of events, so the loop's exit is predicted.
+3. Per fixture, IF and MSAT at T = 32, batch 64 (the bundled test images, calibration on the
    512 bundled images): the JIT's and onnxruntime's CPU seconds per image, paired rounds
    (as bench/ratios.py); SOPs per image from the run's counts; how the JIT's time splits
    between the event-driven synapse kernels and the rest, from a profiled build's cycles per
    kernel (llvm.readcyclecounter) applied to the unprofiled time.
-3. What the ratio to onnxruntime would be with the synapses at the L2 rate (the VGG fixture's
-   hidden convolutions hold 36–576 KiB of weights, the ResNet fixture's 2–144 KiB; L1 holds
-   32 KiB) or at the L1 rate, the rest as measured; with the synapses at the L1 rate and nothing else; and SOPs ÷
-   the ANN's multiply-adds, the ratio if an event add cost what one of onnxruntime's
-   multiply-adds does (this core loads 16 floats a cycle and multiply-adds 16: the two peaks
-   are the same rate, and onnxruntime runs near its own).
+4. What the ratio to onnxruntime would be with the synapses at the L2 rate (the VGG
+   fixture's hidden convolutions hold 36–576 KiB of weights, the ResNet fixture's 2–144 KiB;
+   L1 holds 32 KiB), at the blocked rate (the best over the events per pixel) or at the L1
+   rate, the rest as measured; with the synapses at the L1 rate
+   and nothing else; and SOPs ÷ the ANN's multiply-adds, the ratio if an event add cost what
+   one of onnxruntime's multiply-adds does (this core loads 16 floats a cycle and
+   multiply-adds 16: the two peaks are the same rate, and onnxruntime runs near its own).
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import json
 import statistics
 import time
@@ -49,6 +57,10 @@ TABLE_KIB = (8, 16, 24, 48, 96, 192, 384, 768, 1536, 4096, 16384)
 EVENTS = 1 << 17  # per call: 25 M adds
 GROUP = 16  # rows in increasing order within groups of this many ("sorted")
 L1_KIB, L2_KIB = (8, 16, 24), (96, 192, 384)  # tables whose best rate stands for L1, L2 (here 32 KiB, 1 MiB)
+WINDOWS = 9  # blocked: a 3×3 kernel's windows, one vector (16 output channels) each
+BLOCKED_KIB = 24  # blocked: the weights of a block of input channels, in L1
+OUT_PIXELS = 16  # blocked: the output windows cycle through this many pixels' (9 KiB)
+EVENTS_PER_PIXEL = (1, 2, 4, 6, 8, 12)
 
 
 def event_adds_kernel():
@@ -83,29 +95,99 @@ def event_add_rates(rounds: int) -> list[dict]:
     out = np.zeros(row_floats, np.float32)
     rows_out = []
     for kib in TABLE_KIB:
-        table_rows = kib * 1024 // (row_floats * 4)
-        weights = aligned_zeros(table_rows * row_floats, np.float32)  # as the kernels' weights: a load is one line
-        weights[:] = rng.standard_normal(weights.size)
-        random_rows = rng.integers(0, table_rows, EVENTS).astype(np.int32)
+        weights = random_table(rng, kib)
+        random_rows = rng.integers(0, weights.size // row_floats, EVENTS).astype(np.int32)
         orders = {"random": random_rows, "sorted": np.sort(random_rows.reshape(-1, GROUP), axis=1).ravel()}
         rates = {}
         for order, rows in orders.items():
-            rows = np.ascontiguousarray(rows)  # held here: the pointer below must outlive the calls
-            pointers = (weights.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
-                        rows.ctypes.data_as(ctypes.POINTER(ctypes.c_int32)), EVENTS,
-                        out.ctypes.data_as(ctypes.POINTER(ctypes.c_float)))  # fmt: skip
-            function(*pointers)
-            times = []
-            for _ in range(rounds):
-                start = time.process_time()
-                for _ in range(8):
-                    function(*pointers)
-                times.append(time.process_time() - start)
-            rates[order] = 8 * EVENTS * row_floats / statistics.median(times)
+            rows = np.ascontiguousarray(rows)  # held here: the pointers below must outlive the calls
+            call = functools.partial(function, floats(weights), ints(rows), EVENTS, floats(out))
+            rates[order] = rate(call, EVENTS * row_floats, rounds)
         rows_out.append({"table_kib": kib, **{f"{order}_gsops": round(rate / 1e9, 2) for order, rate in rates.items()}})
         print(json.dumps(rows_out[-1]), flush=True)
     del library
     return rows_out
+
+
+def blocked_adds_kernel():
+    """void blocked_adds(float *weights, i32 *rows, i64 pixels, i64 per_pixel, float *out): per
+    pixel, its WINDOWS output windows (one vector each) loaded from out, `per_pixel` events added
+    into them, and stored back: the event-driven form with its weights blocked into L1."""
+    lanes = llvm.vector_width()
+    vector = ir.VectorType(F32, lanes)
+    module = ir.Module("blocked_adds")
+    module.triple, module.data_layout = llvm.module_header()
+    args = [("weights", F32.as_pointer()), ("rows", I32.as_pointer()), ("pixels", I64), ("per_pixel", I64),
+            ("out", F32.as_pointer())]  # fmt: skip
+    f = Function(module, "blocked_adds", args, internal=False)
+    b, a = f.b, f.args
+    with f.loop(a["pixels"]) as p:
+        windows = b.mul(b.and_(p, i64(OUT_PIXELS - 1)), i64(WINDOWS * lanes))
+        accumulators = [f.variable(vector, load_vector(f, a["out"], b.add(windows, i64(k * lanes)), vector))
+                        for k in range(WINDOWS)]  # fmt: skip
+        with f.loop(a["per_pixel"]) as j:
+            event = b.add(b.mul(p, a["per_pixel"]), j)
+            row = b.mul(b.sext(f.load(a["rows"], event), I64), i64(WINDOWS * lanes))
+            for k, accumulator in enumerate(accumulators):
+                weights = load_vector(f, a["weights"], b.add(row, i64(k * lanes)), vector)
+                b.store(b.fadd(b.load(accumulator), weights), accumulator)
+        for k, accumulator in enumerate(accumulators):
+            store_vector(f, b.load(accumulator), a["out"], b.add(windows, i64(k * lanes)))
+    f.finish()
+    library = llvm.NativeLibrary(llvm.compile_ir(str(module)))
+    pointer = ctypes.POINTER
+    function = library.function("blocked_adds", None, pointer(ctypes.c_float), pointer(ctypes.c_int32),
+                                ctypes.c_int64, ctypes.c_int64, pointer(ctypes.c_float))  # fmt: skip
+    return library, function, WINDOWS * lanes
+
+
+def blocked_add_rates(rounds: int) -> list[dict]:
+    """SOPs per CPU second with the weights blocked into L1 (a BLOCKED_KIB table, a pixel's
+    events in increasing row order), by events per pixel: the weights' best case, and each
+    pixel's windows loaded and stored once per block (from a small buffer in L1: their best case
+    too; the same number of events at every pixel, so the loop's exit is predicted)."""
+    library, function, row_floats = blocked_adds_kernel()
+    rng = np.random.default_rng(1)
+    weights = random_table(rng, BLOCKED_KIB)
+    out = aligned_zeros(OUT_PIXELS * row_floats, np.float32)
+    rows_out = []
+    for per_pixel in EVENTS_PER_PIXEL:
+        pixels = EVENTS // per_pixel
+        rows = rng.integers(0, weights.size // row_floats, (pixels, per_pixel)).astype(np.int32)
+        rows = np.ascontiguousarray(np.sort(rows, axis=1))
+        call = functools.partial(function, floats(weights), ints(rows), pixels, per_pixel, floats(out))
+        speed = rate(call, pixels * per_pixel * row_floats, rounds)
+        rows_out.append({"events_per_pixel": per_pixel, "gsops": round(speed / 1e9, 2)})
+        print(json.dumps(rows_out[-1]), flush=True)
+    del library
+    return rows_out
+
+
+def random_table(rng, kib: int) -> np.ndarray:
+    """kib KiB of weights, starting on a cache line as the kernels' do (else a load may straddle two)."""
+    weights = aligned_zeros(kib * 1024 // 4, np.float32)
+    weights[:] = rng.standard_normal(weights.size)
+    return weights
+
+
+def floats(array: np.ndarray):
+    return array.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+
+
+def ints(array: np.ndarray):
+    return array.ctypes.data_as(ctypes.POINTER(ctypes.c_int32))
+
+
+def rate(call, adds: int, rounds: int) -> float:
+    """Adds per CPU second of `call` (which makes `adds` adds): median over rounds of 8 calls, after one."""
+    call()
+    times = []
+    for _ in range(rounds):
+        start = time.process_time()
+        for _ in range(8):
+            call()
+        times.append(time.process_time() - start)
+    return 8 * adds / statistics.median(times)
 
 
 def best_rate(rates: list[dict], kibs) -> float:
@@ -114,7 +196,7 @@ def best_rate(rates: list[dict], kibs) -> float:
     return 1e9 * max(max(r["random_gsops"], r["sorted_gsops"]) for r in chosen)
 
 
-def network_row(name: str, neuron: str, rounds: int, rate_l1: float, rate_l2: float) -> dict:
+def network_row(name: str, neuron: str, rounds: int, rate_l1: float, rate_l2: float, rate_blocked: float) -> dict:
     """The JIT against onnxruntime, the synapses' share and SOPs, and the bounds, for one fixture."""
     steps = 32
     model = ROOT / "examples" / f"{name}.onnx"
@@ -151,6 +233,7 @@ def network_row(name: str, neuron: str, rounds: int, rate_l1: float, rate_l2: fl
             "synapse_gsops": round(sops / synapse_s / 1e9, 2),
             "bound_l2": round((sops / rate_l2 + rest_s) / ann_s, 2),
             "bound_l1": round((sops / rate_l1 + rest_s) / ann_s, 2),
+            "bound_blocked": round((sops / rate_blocked + rest_s) / ann_s, 2),
             "floor_l1": round(sops / rate_l1 / ann_s, 2), "ann_macs_per_image": int(macs),
             "ann_gmacs": round(macs / ann_s / 1e9, 1), "sops_over_macs": round(sops / macs, 2),
             "layers": layers}  # fmt: skip
@@ -206,16 +289,20 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "bounds.json"))
     args = parser.parse_args()
     rates = event_add_rates(args.rounds)
+    blocked = blocked_add_rates(args.rounds)
+    rate_blocked = 1e9 * max(r["gsops"] for r in blocked)
     rate_l1, rate_l2 = best_rate(rates, L1_KIB), best_rate(rates, L2_KIB)
     networks = []
     for name in ("fmnist_vgg", "fmnist_resnet"):
         for neuron in ("if", "msat"):
-            networks.append(network_row(name, neuron, args.rounds, rate_l1, rate_l2))
+            networks.append(network_row(name, neuron, args.rounds, rate_l1, rate_l2, rate_blocked))
             print(json.dumps({key: value for key, value in networks[-1].items() if key != "layers"}), flush=True)
     result = {"command": "python bench/bounds.py" + (f" --rounds {args.rounds}" if args.rounds != 5 else ""),
               "threads": 1, "l1_table_kib": list(L1_KIB), "l2_table_kib": list(L2_KIB),
               "l1_gsops": round(rate_l1 / 1e9, 2), "l2_gsops": round(rate_l2 / 1e9, 2),
-              "event_adds": rates, "networks": networks}  # fmt: skip
+              "blocked_gsops": round(rate_blocked / 1e9, 2),
+              "event_adds": rates, "blocked_kib": BLOCKED_KIB, "blocked_adds": blocked,
+              "networks": networks}  # fmt: skip
     out = Path(args.out)
     temporary = out.with_suffix(".tmp")
     temporary.write_text(json.dumps(result, indent=1) + "\n")

@@ -251,20 +251,27 @@ def bounds(results: Path) -> str:
         target = RATIO_TARGETS[(r["neuron"], r["batch"])]
         network_lines.append([network(r["network"]), neuron(r["neuron"], r["T"]), f"**{r['jit_over_ann']:.2f}**",
                               f"{r['synapse_share'] * 100:.0f} %", f"{r['synapse_gsops']:.1f}",
-                              f"{r['bound_l2']:.2f}", f"{r['bound_l1']:.2f}", f"{r['floor_l1']:.2f}",
+                              f"{r['bound_l2']:.2f}", f"{r['bound_blocked']:.2f}", f"{r['bound_l1']:.2f}",
+                              f"{r['floor_l1']:.2f}",
                               f"{r['sops_over_macs']:.2f}", f"≤ {target:g}"])  # fmt: skip
     network_header = ["network", "neuron, T", "now", "synapses' share", "synapses (G SOPs / s)",
-                      "synapses at L2's rate", "at L1's rate", "L1's rate, nothing else", "SOPs ÷ ANN MACs",
+                      "synapses at L2's rate", "blocked into L1", "at L1's rate", "L1's rate, nothing else",
+                      "SOPs ÷ ANN MACs",
                       "target"]  # fmt: skip
     layer_lines = [[network(r["network"]), neuron(r["neuron"], r["T"]), layer["layer"], f"{layer['weight_kib']:,.0f}",
                     mega(layer["sops_per_image"]), f"{layer['gsops']:.1f}"]
                    for r in run["networks"] for layer in r["layers"]]  # fmt: skip
     layer_header = ["network", "neuron, T", "layer", "weights (KiB)", "SOPs / image", "G SOPs / s"]
+    blocked_lines = [[r["events_per_pixel"], f"{r['gsops']:.1f}"] for r in run["blocked_adds"]]
+    blocked_header = ["events per pixel", "G SOPs / s"]
     plot = "![Event adds against the weights' size, and the fixtures' layers](../bench/results/bounds.png)"
     return "\n\n".join([
         "Event adds (the microkernel), one thread:\n\n" + table(rate_header, rate_lines),
+        f"Weights blocked into L1 ({run['blocked_kib']} KiB), each pixel's 9 output windows loaded and stored around "
+        "its events:\n\n" + table(blocked_header, blocked_lines),
         f"JIT time ÷ onnxruntime's (batch 64, one thread): now, and with the synapses at the rate of a table in L2 "
-        f"({run['l2_gsops']:.1f} G SOPs / s) or in L1 ({run['l1_gsops']:.1f}), the rest as measured:\n\n"
+        f"({run['l2_gsops']:.1f} G SOPs / s), blocked into L1 ({run['blocked_gsops']:.1f}) or in L1 "
+        f"({run['l1_gsops']:.1f}), the rest as measured:\n\n"
         + table(network_header, network_lines, right=2),
         plot,
         "Each event-driven layer's rate now:\n\n" + table(layer_header, layer_lines, right=3),
