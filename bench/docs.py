@@ -182,7 +182,7 @@ AREAS = (
          "multiply-adds is the ratio if an event add cost what one of onnxruntime's multiply-adds does: this core "
          "loads 16 floats a cycle and multiply-adds 16, and "
          "onnxruntime runs near that peak.",
-         ("python bench/bounds.py",), ("bounds.json", "bounds.png"), "be2423e (2026-12-07)", "about 4 minutes",
+         ("python bench/bounds.py",), ("bounds.json", "bounds.png"), "6a7567d (2026-12-07)", "about 4 minutes",
          tables.bounds,
          "The VGG fixture's synapses run at the rate of a table in L2 or a little under it: its hidden layers but "
          "the first hold more weights than L1, and one image's events sweep all of a layer's weights at every "
@@ -191,10 +191,11 @@ AREAS = (
          "exit) outweighs the adds. Issue 24 asks IF T = 32 ≤ 5 and MSAT T = 32 ≤ 10. For IF, that takes all "
          "weight reads from L1 at nearly the microkernel's full rate (the VGG fixture) and, on the ResNet fixture, "
          "less neuron work as well. Blocking a layer's weights into L1 does not get there: each block loads and "
-         "stores its output windows around its events, and at these densities a block has a few events per "
-         "pixel. For MSAT it takes the synapses at L1's rate and the adaptive threshold's neuron work several "
-         "times cheaper. Fewer spikes for the same accuracy (a question for the conversion, not the cpu target) "
-         "would move every column at once: the SOPs are spikes × fan-out."),
+         "stores its output windows around its events, and the column takes the best rate measured, at more "
+         "events per pixel than these densities give a block of the channels whose weights fit L1. For MSAT it "
+         "takes the synapses at L1's rate and the adaptive threshold's neuron work several times cheaper. Fewer "
+         "spikes for the same accuracy (a question for the conversion, not the cpu target) would move every "
+         "column at once: the SOPs are spikes × fan-out."),
     Area("Winograd and iLIF's bits at once", 24,
          "The float iLIF's dense synapses as Winograd F(2×2, 3×3) (`targets/cpu/winograd.py`), layer by layer "
          "against the direct form, cycles per image of each layer's kernels (pad, transforms, products) in a "
