@@ -65,27 +65,41 @@ EVENTS_PER_PIXEL = (1, 2, 4, 6, 8, 12)
 
 def event_adds_kernel():
     """void event_adds(float *weights, i32 *rows, i64 events, float *out): the microkernel."""
+    args = [("weights", F32.as_pointer()), ("rows", I32.as_pointer()), ("events", I64), ("out", F32.as_pointer())]
     lanes = llvm.vector_width()
     vector = ir.VectorType(F32, lanes)
-    module = ir.Module("event_adds")
-    module.triple, module.data_layout = llvm.module_header()
-    args = [("weights", F32.as_pointer()), ("rows", I32.as_pointer()), ("events", I64), ("out", F32.as_pointer())]
-    f = Function(module, "event_adds", args, internal=False)
-    b, a = f.b, f.args
-    accumulators = [f.variable(vector, ir.Constant(vector, [0.0] * lanes)) for _ in range(ACCUMULATORS)]
-    with f.loop(a["events"]) as e:
-        row = b.mul(b.sext(f.load(a["rows"], e), I64), i64(ACCUMULATORS * lanes))
+
+    def body(f: Function) -> None:
+        b, a = f.b, f.args
+        accumulators = [f.variable(vector, ir.Constant(vector, [0.0] * lanes)) for _ in range(ACCUMULATORS)]
+        with f.loop(a["events"]) as e:
+            add_row(f, accumulators, b.sext(f.load(a["rows"], e), I64), vector)
         for j, accumulator in enumerate(accumulators):
-            weights = load_vector(f, a["weights"], b.add(row, i64(j * lanes)), vector)
-            b.store(b.fadd(b.load(accumulator), weights), accumulator)
-    for j, accumulator in enumerate(accumulators):
-        store_vector(f, b.load(accumulator), a["out"], i64(j * lanes))
+            store_vector(f, b.load(accumulator), a["out"], i64(j * lanes))
+
+    return (*native("event_adds", args, body), ACCUMULATORS * lanes)
+
+
+def add_row(f: Function, accumulators: list, row, vector: ir.VectorType) -> None:
+    """accumulators[k] += weights[row, k]: one event (rows as long as the accumulators)."""
+    b, lanes = f.b, vector.count
+    start = b.mul(row, i64(len(accumulators) * lanes))
+    for k, accumulator in enumerate(accumulators):
+        weights = load_vector(f, f.args["weights"], b.add(start, i64(k * lanes)), vector)
+        b.store(b.fadd(b.load(accumulator), weights), accumulator)
+
+
+def native(name: str, args: list[tuple[str, ir.Type]], body) -> tuple:
+    """(library, ctypes function) for `void name(args)` whose body `body(f)` builds."""
+    module = ir.Module(name)
+    module.triple, module.data_layout = llvm.module_header()
+    f = Function(module, name, args, internal=False)
+    body(f)
     f.finish()
     library = llvm.NativeLibrary(llvm.compile_ir(str(module)))
-    pointer = ctypes.POINTER
-    function = library.function("event_adds", None, pointer(ctypes.c_float), pointer(ctypes.c_int32),
-                                ctypes.c_int64, pointer(ctypes.c_float))  # fmt: skip
-    return library, function, ACCUMULATORS * lanes
+    ctypes_of = {F32.as_pointer(): ctypes.POINTER(ctypes.c_float), I32.as_pointer(): ctypes.POINTER(ctypes.c_int32),
+                 I64: ctypes.c_int64}  # fmt: skip
+    return library, library.function(name, None, *(ctypes_of[typ] for _, typ in args))
 
 
 def event_add_rates(rounds: int) -> list[dict]:
@@ -103,7 +117,8 @@ def event_add_rates(rounds: int) -> list[dict]:
             rows = np.ascontiguousarray(rows)  # held here: the pointers below must outlive the calls
             call = functools.partial(function, floats(weights), ints(rows), EVENTS, floats(out))
             rates[order] = rate(call, EVENTS * row_floats, rounds)
-        rows_out.append({"table_kib": kib, **{f"{order}_gsops": round(rate / 1e9, 2) for order, rate in rates.items()}})
+        gsops = {f"{order}_gsops": round(speed / 1e9, 2) for order, speed in rates.items()}
+        rows_out.append({"table_kib": kib, **gsops})
         print(json.dumps(rows_out[-1]), flush=True)
     del library
     return rows_out
@@ -113,32 +128,23 @@ def blocked_adds_kernel():
     """void blocked_adds(float *weights, i32 *rows, i64 pixels, i64 per_pixel, float *out): per
     pixel, its WINDOWS output windows (one vector each) loaded from out, `per_pixel` events added
     into them, and stored back: the event-driven form with its weights blocked into L1."""
-    lanes = llvm.vector_width()
-    vector = ir.VectorType(F32, lanes)
-    module = ir.Module("blocked_adds")
-    module.triple, module.data_layout = llvm.module_header()
     args = [("weights", F32.as_pointer()), ("rows", I32.as_pointer()), ("pixels", I64), ("per_pixel", I64),
             ("out", F32.as_pointer())]  # fmt: skip
-    f = Function(module, "blocked_adds", args, internal=False)
-    b, a = f.b, f.args
-    with f.loop(a["pixels"]) as p:
-        windows = b.mul(b.and_(p, i64(OUT_PIXELS - 1)), i64(WINDOWS * lanes))
-        accumulators = [f.variable(vector, load_vector(f, a["out"], b.add(windows, i64(k * lanes)), vector))
-                        for k in range(WINDOWS)]  # fmt: skip
-        with f.loop(a["per_pixel"]) as j:
-            event = b.add(b.mul(p, a["per_pixel"]), j)
-            row = b.mul(b.sext(f.load(a["rows"], event), I64), i64(WINDOWS * lanes))
+    lanes = llvm.vector_width()
+    vector = ir.VectorType(F32, lanes)
+
+    def body(f: Function) -> None:
+        b, a = f.b, f.args
+        with f.loop(a["pixels"]) as p:
+            windows = b.mul(b.and_(p, i64(OUT_PIXELS - 1)), i64(WINDOWS * lanes))
+            accumulators = [f.variable(vector, load_vector(f, a["out"], b.add(windows, i64(k * lanes)), vector))
+                            for k in range(WINDOWS)]  # fmt: skip
+            with f.loop(a["per_pixel"]) as j:
+                add_row(f, accumulators, b.sext(f.load(a["rows"], b.add(b.mul(p, a["per_pixel"]), j)), I64), vector)
             for k, accumulator in enumerate(accumulators):
-                weights = load_vector(f, a["weights"], b.add(row, i64(k * lanes)), vector)
-                b.store(b.fadd(b.load(accumulator), weights), accumulator)
-        for k, accumulator in enumerate(accumulators):
-            store_vector(f, b.load(accumulator), a["out"], b.add(windows, i64(k * lanes)))
-    f.finish()
-    library = llvm.NativeLibrary(llvm.compile_ir(str(module)))
-    pointer = ctypes.POINTER
-    function = library.function("blocked_adds", None, pointer(ctypes.c_float), pointer(ctypes.c_int32),
-                                ctypes.c_int64, ctypes.c_int64, pointer(ctypes.c_float))  # fmt: skip
-    return library, function, WINDOWS * lanes
+                store_vector(f, b.load(accumulator), a["out"], b.add(windows, i64(k * lanes)))
+
+    return (*native("blocked_adds", args, body), WINDOWS * lanes)
 
 
 def blocked_add_rates(rounds: int) -> list[dict]:
