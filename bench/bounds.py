@@ -41,8 +41,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from llvmlite import ir
+from ratios import cpu_seconds, inputs, one_thread_session  # the same fixtures and timing
 from snnc.targets.cpu import llvm
 from snnc.targets.cpu.irbuild import F32, I32, I64, Function, i64, load_vector, store_vector
 from snnc.targets.cpu.layout import aligned_zeros
@@ -205,23 +205,14 @@ def best_rate(rates: list[dict], kibs) -> float:
 def network_row(name: str, neuron: str, rounds: int, rate_l1: float, rate_l2: float, rate_blocked: float) -> dict:
     """The JIT against onnxruntime, the synapses' share and SOPs, and the bounds, for one fixture."""
     steps = 32
-    model = ROOT / "examples" / f"{name}.onnx"
-    calibration = np.load(ROOT / "examples" / "fmnist_calib.npz")["x"]
-    test = np.load(ROOT / "examples" / "fmnist_test.npz")["x"][:64]
+    model, calibration, test = inputs(name)
     program = snnc.compile(model, "cpu", steps, calibration=calibration, neuron=neuron)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    session = one_thread_session(model)
     feed = {session.get_inputs()[0].name: test}
     result = program.run(test, threads=1)
     session.run(None, feed)  # warm-up
-    times = []
-    for _ in range(rounds):
-        start = time.process_time()
-        program.run(test, threads=1)
-        middle = time.process_time()
-        session.run(None, feed)
-        times.append((middle - start, time.process_time() - middle))
+    times = [(cpu_seconds(lambda: program.run(test, threads=1)), cpu_seconds(lambda: session.run(None, feed)))
+             for _ in range(rounds)]  # fmt: skip
     jit_s = statistics.median(j for j, _ in times) / len(test)
     ann_s = statistics.median(a for _, a in times) / len(test)
     layers, synapse_share = synapse_layers(program, test, steps, result.sops)

@@ -57,12 +57,17 @@ def cpu_seconds(fn) -> float:
     return time.process_time() - start
 
 
+def one_thread_session(model: bytes) -> ort.InferenceSession:
+    """onnxruntime on one thread, as the JIT runs."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
 def ratio(name: str, neuron: str, steps: int, batch: int, engine: str, rounds: int) -> dict:
     model, calibration, test = inputs(name)
     program = snnc.compile(model, "cpu", steps, calibration=calibration, neuron=neuron)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    session = one_thread_session(model)
     feed_name = session.get_inputs()[0].name
     chunks = [test[i : i + batch] for i in range(0, len(test), batch)]
 

@@ -200,8 +200,7 @@ class _Builder(PlanBuilder):
         if mode != "spikes":
             if not g.get("depthwise"):
                 weight = gathered(weight, g)
-            if g["PT"] or g["PL"] or g["PB"] or g["PR"]:
-                src = self.zero_padded(node, node.inputs[0], g)
+            src = self.zero_padded(node, node.inputs[0], g)
         arrays = dict(src=src, dst=self.values[node.name], weight=self.param(weight), bias=self.param(node.op.bias))
         self.emit("weighted", self.phase(node), node.name, mode=mode, **arrays, **scratch, **g)
 
@@ -212,9 +211,7 @@ class _Builder(PlanBuilder):
         shared scratch) and the output transform, which adds the bias."""
         rows, columns = winograd.tiles(g)
         padded = dict(g, PB=g["PB"] + 2 * rows - g["OH"], PR=g["PR"] + 2 * columns - g["OW"])
-        src = self.values[node.inputs[0]]
-        if padded["PT"] or padded["PL"] or padded["PB"] or padded["PR"]:
-            src = self.zero_padded(node, node.inputs[0], padded)
+        src = self.zero_padded(node, node.inputs[0], padded)
         phase, count = self.phase(node), rows * columns * winograd.POSITIONS
         transformed, products = Region("winograd-v", 0, count * g["C"]), Region("winograd-m", 0, count * g["O"])
         self.emit("winograd-input", phase, node.name, src=src, dst=transformed, TH=rows, TW=columns, C=g["C"],
@@ -241,7 +238,10 @@ class _Builder(PlanBuilder):
             kernel.args[key] = regions[value.space]
 
     def zero_padded(self, node, source: str, g: dict) -> Region:
-        """A copy of the input inside a zero border (written once: the workspace starts zeroed)."""
+        """A copy of the input inside a zero border (written once: the workspace starts zeroed);
+        the input itself where g has no border."""
+        if not (g["PT"] or g["PL"] or g["PB"] or g["PR"]):
+            return self.values[source]
         height, width = g["IH"] + g["PT"] + g["PB"], g["IW"] + g["PL"] + g["PR"]
         padded = self.alloc("ws", height * width * g["C"])
         shape = {key: g[key] for key in ("IH", "IW", "C", "PT", "PL", "PR")}
